@@ -1,0 +1,33 @@
+#pragma once
+// im2col and its adjoint col2im: the data movement that turns a 2-D convolution into one GEMM.
+#include <string_view>
+
+#include "stheno/tensor/tensor.hpp"
+
+namespace stheno {
+
+struct Conv2dGeometry {
+  std::int64_t channels = 1, height = 1, width = 1;
+  std::int64_t kernel_h = 1, kernel_w = 1;
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+
+  std::int64_t out_h() const;
+  std::int64_t out_w() const;
+  // Throws ShapeError/ValueError naming `op` for non-positive sizes or a kernel that does not
+  // fit the padded input.
+  void validate(std::string_view op) const;
+  std::string str() const;
+};
+
+// (C, H, W) -> (C*kh*kw, out_h*out_w), or batched (N, C, H, W) -> (N, C*kh*kw, out_h*out_w).
+// Row (c*kh + i)*kw + j of the result holds input pixels under kernel tap (i, j) of channel c;
+// taps that fall in the padding read as 0.
+Tensor im2col(const Tensor& image, const Conv2dGeometry& g);
+void im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns);
+// The adjoint of im2col: sums every column entry back into the pixel it came from.
+Tensor col2im(const Tensor& columns, const Conv2dGeometry& g);
+void col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image);
+
+}  // namespace stheno

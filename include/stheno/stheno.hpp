@@ -1,0 +1,15 @@
+#pragma once
+// Everything stheno offers, in one include.
+#include "stheno/kernels/compare.hpp"
+#include "stheno/kernels/conv.hpp"
+#include "stheno/kernels/elementwise.hpp"
+#include "stheno/kernels/linalg.hpp"
+#include "stheno/kernels/reduce.hpp"
+#include "stheno/kernels/softmax.hpp"
+#include "stheno/kernels/threads.hpp"
+#include "stheno/tensor/dtype.hpp"
+#include "stheno/tensor/error.hpp"
+#include "stheno/tensor/random.hpp"
+#include "stheno/tensor/shape.hpp"
+#include "stheno/tensor/storage.hpp"
+#include "stheno/tensor/tensor.hpp"

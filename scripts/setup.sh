@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything stheno needs to build, test and benchmark, from Debian's packages only.
+# Runs as root (or through sudo). Safe to run again.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build ccache pkg-config
+  libopenblas-openmp-dev   # BLAS for GEMM (chosen by bench/README.md); OpenMP build shares our thread pool
+  zlib1g-dev               # gzip'd IDX files
+  nlohmann-json3-dev       # safetensors headers
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  dataset-fashion-mnist    # the default dataset, under /usr/share/datasets/fashion-mnist/
+  python3-numpy            # numpy side of the side-by-side benchmarks (/usr/bin/python3)
+)
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "setup: installed ${#packages[@]} packages"

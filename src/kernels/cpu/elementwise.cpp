@@ -1,0 +1,121 @@
+// Checks operands once, then hands rows to the per-ISA loops, which do no checking.
+#include "stheno/kernels/elementwise.hpp"
+
+#include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
+
+namespace stheno {
+
+std::string_view op_name(UnaryOp op) {
+  static constexpr std::string_view names[] = {"neg", "abs", "exp", "log", "sqrt", "square", "tanh", "sigmoid", "relu"};
+  return names[static_cast<int>(op)];
+}
+
+std::string_view op_name(BinaryOp op) {
+  static constexpr std::string_view names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};
+  return names[static_cast<int>(op)];
+}
+
+namespace {
+
+std::string str(std::string_view s) { return std::string(s); }
+
+void require_same_dtype(std::string_view op, const char* what_a, const Tensor& a, const char* what_b, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    throw DTypeError(str(op) + ": " + what_a + " has dtype " + str(dtype_name(a.dtype())) + " but " + what_b +
+                     " has dtype " + str(dtype_name(b.dtype())) + " (expected the same dtype)");
+}
+
+void require_defined(std::string_view op, const Tensor& t, const char* what) {
+  if (!t.defined()) throw ValueError(str(op) + ": " + what + " is an undefined tensor");
+}
+
+void require_out_shape(std::string_view op, const Tensor& out, const Shape& result) {
+  if (out.shape() != result)
+    throw ShapeError(str(op) + ": out has shape " + out.shape().str() + " but the result has shape " + result.str());
+}
+
+// An input that shares memory with `out` in a different layout would be overwritten while it is
+// still being read; such an input is copied first. The same layout is safe (true in-place).
+Tensor unaliased(const Tensor& in, const Tensor& out) {
+  if (!in.shares_storage(out)) return in;
+  if (in.offset() == out.offset() && in.strides() == out.strides()) return in;
+  return in.clone();
+}
+
+// Cost weights so that cheap ops need more elements before they use threads.
+std::int64_t cost(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::exp: case UnaryOp::log: case UnaryOp::tanh: case UnaryOp::sigmoid: return 8;
+    default: return 1;
+  }
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  const std::string_view name = op_name(op);
+  require_defined(name, x, "input");
+  require_defined(name, out, "out");
+  require_same_dtype(name, "input", x, "out", out);
+  const bool int_ok = op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::square || op == UnaryOp::relu;
+  if (x.dtype() == DType::i32 && !int_ok)
+    throw DTypeError(str(name) + ": dtype int32 is not supported (expected float32 or float64; convert with to())");
+  require_out_shape(name, out, x.shape());
+  const Tensor in = unaliased(x, out);
+  const auto loop = detail::make_strided_loop<2>(out.shape(), {&out.strides(), &in.strides()});
+  visit_dtype(x.dtype(), [&]<class T>() {
+    T* y = out.data<T>();
+    const T* px = in.data<T>();
+    const auto kernel = cpu::typed_kernels<T>().unary;
+    cpu::parallel_rows(loop, cost(op), [&](const auto& off, std::int64_t n, const auto& st) {
+      kernel(op, n, px + off[1], st[1], y + off[0], st[0]);
+    });
+  });
+}
+
+Tensor unary(UnaryOp op, const Tensor& x) {
+  require_defined(op_name(op), x, "input");
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  unary(op, x, out);
+  return out;
+}
+
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const std::string_view name = op_name(op);
+  require_defined(name, a, "first operand");
+  require_defined(name, b, "second operand");
+  require_defined(name, out, "out");
+  require_same_dtype(name, "first operand", a, "second operand", b);
+  require_same_dtype(name, "operands", a, "out", out);
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  require_out_shape(name, out, shape);
+  const Tensor pa = unaliased(a, out).expand(shape);
+  const Tensor pb = unaliased(b, out).expand(shape);
+  const auto loop = detail::make_strided_loop<3>(shape, {&out.strides(), &pa.strides(), &pb.strides()});
+  visit_dtype(a.dtype(), [&]<class T>() {
+    if constexpr (std::is_same_v<T, std::int32_t>) {
+      if (op == BinaryOp::div)
+        for (std::int32_t v : b.to_vector<std::int32_t>())
+          if (v == 0) throw ValueError("div: integer division by zero (divisor of shape " + b.shape().str() + ")");
+    }
+    T* y = out.data<T>();
+    const T* p = pa.data<T>();
+    const T* q = pb.data<T>();
+    const auto kernel = cpu::typed_kernels<T>().binary;
+    const std::int64_t weight = op == BinaryOp::pow ? 16 : 1;
+    cpu::parallel_rows(loop, weight, [&](const auto& off, std::int64_t n, const auto& st) {
+      kernel(op, n, p + off[1], st[1], q + off[2], st[2], y + off[0], st[0]);
+    });
+  });
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  require_defined(op_name(op), a, "first operand");
+  require_defined(op_name(op), b, "second operand");
+  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), op_name(op)), a.dtype());
+  binary(op, a, b, out);
+  return out;
+}
+
+}  // namespace stheno

@@ -1,0 +1,173 @@
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/parallel.hpp"
+#include "stheno/kernels/conv.hpp"
+
+namespace stheno {
+
+std::int64_t Conv2dGeometry::out_h() const {
+  return (height + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+}
+
+std::int64_t Conv2dGeometry::out_w() const {
+  return (width + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+}
+
+std::string Conv2dGeometry::str() const {
+  auto pair = [](std::int64_t a, std::int64_t b) { return std::to_string(a) + "x" + std::to_string(b); };
+  return "input " + std::to_string(channels) + "x" + pair(height, width) + ", kernel " + pair(kernel_h, kernel_w) +
+         ", stride " + pair(stride_h, stride_w) + ", padding " + pair(pad_h, pad_w) + ", dilation " +
+         pair(dilation_h, dilation_w);
+}
+
+void Conv2dGeometry::validate(std::string_view op) const {
+  const std::string where = std::string(op) + " (" + str() + ")";
+  if (channels < 1 || height < 1 || width < 1 || kernel_h < 1 || kernel_w < 1)
+    throw ShapeError(where + ": sizes must be positive");
+  if (stride_h < 1 || stride_w < 1 || dilation_h < 1 || dilation_w < 1)
+    throw ValueError(where + ": stride and dilation must be at least 1");
+  if (pad_h < 0 || pad_w < 0) throw ValueError(where + ": padding must not be negative");
+  const std::int64_t span_h = dilation_h * (kernel_h - 1) + 1, span_w = dilation_w * (kernel_w - 1) + 1;
+  if (span_h > height + 2 * pad_h || span_w > width + 2 * pad_w)
+    throw ShapeError(where + ": the kernel spans " + std::to_string(span_h) + "x" + std::to_string(span_w) +
+                     " pixels, larger than the padded input " + std::to_string(height + 2 * pad_h) + "x" +
+                     std::to_string(width + 2 * pad_w));
+}
+
+namespace {
+
+Shape columns_shape(const Conv2dGeometry& g, bool batched, std::int64_t batch) {
+  Shape s{g.channels * g.kernel_h * g.kernel_w, g.out_h() * g.out_w()};
+  if (batched) s.insert(0, batch);
+  return s;
+}
+
+void check_image(const char* op, const Tensor& image, const Conv2dGeometry& g) {
+  if (!image.defined()) throw ValueError(std::string(op) + ": undefined tensor");
+  g.validate(op);
+  const int r = image.rank();
+  if ((r != 3 && r != 4) || image.size(-3) != g.channels || image.size(-2) != g.height || image.size(-1) != g.width)
+    throw ShapeError(std::string(op) + ": image has shape " + image.shape().str() + " but the geometry expects (" +
+                     (r == 4 ? "N, " : "") + std::to_string(g.channels) + ", " + std::to_string(g.height) + ", " +
+                     std::to_string(g.width) + ")");
+}
+
+// Output positions o with 0 <= o*stride - pad + offset < size, as [lo, hi).
+void valid_range(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad, std::int64_t offset,
+                 std::int64_t& lo, std::int64_t& hi) {
+  auto ceil_div = [](std::int64_t a, std::int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+  lo = std::clamp<std::int64_t>(ceil_div(pad - offset, stride), 0, out);
+  hi = std::clamp<std::int64_t>(ceil_div(size + pad - offset, stride), lo, out);
+}
+
+// Visits every (kernel tap, output row) segment of one channel: fn(tap_row, oy, iy, x_lo, x_hi, ix0)
+// where output columns [x_lo, x_hi) read input row iy starting at column ix0 with stride_w;
+// iy < 0 means the whole output row lies in the padding.
+template <class Fn>
+void for_each_segment(const Conv2dGeometry& g, Fn&& fn) {
+  const std::int64_t oh = g.out_h(), ow = g.out_w();
+  for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
+    for (std::int64_t kj = 0; kj < g.kernel_w; ++kj) {
+      std::int64_t x_lo, x_hi;
+      valid_range(g.width, ow, g.stride_w, g.pad_w, kj * g.dilation_w, x_lo, x_hi);
+      for (std::int64_t oy = 0; oy < oh; ++oy) {
+        const std::int64_t iy = oy * g.stride_h - g.pad_h + ki * g.dilation_h;
+        const bool inside = iy >= 0 && iy < g.height;
+        fn(ki * g.kernel_w + kj, oy, inside ? iy : -1, x_lo, x_hi, x_lo * g.stride_w - g.pad_w + kj * g.dilation_w);
+      }
+    }
+}
+
+template <class T>
+void im2col_channel(const Conv2dGeometry& g, const T* img, T* col) {
+  const std::int64_t ow = g.out_w(), plane = g.out_h() * ow;
+  for_each_segment(g, [&](std::int64_t tap, std::int64_t oy, std::int64_t iy, std::int64_t lo, std::int64_t hi,
+                          std::int64_t ix0) {
+    T* dst = col + tap * plane + oy * ow;
+    if (iy < 0) {
+      std::fill(dst, dst + ow, T(0));
+      return;
+    }
+    std::fill(dst, dst + lo, T(0));
+    const T* src = img + iy * g.width + ix0;
+    if (g.stride_w == 1) std::copy(src, src + (hi - lo), dst + lo);
+    else for (std::int64_t x = lo; x < hi; ++x) dst[x] = src[(x - lo) * g.stride_w];
+    std::fill(dst + hi, dst + ow, T(0));
+  });
+}
+
+template <class T>
+void col2im_channel(const Conv2dGeometry& g, const T* col, T* img) {
+  const std::int64_t ow = g.out_w(), plane = g.out_h() * ow;
+  std::fill(img, img + g.height * g.width, T(0));
+  for_each_segment(g, [&](std::int64_t tap, std::int64_t oy, std::int64_t iy, std::int64_t lo, std::int64_t hi,
+                          std::int64_t ix0) {
+    if (iy < 0) return;
+    const T* src = col + tap * plane + oy * ow;
+    T* dst = img + iy * g.width + ix0;
+    for (std::int64_t x = lo; x < hi; ++x) dst[(x - lo) * g.stride_w] += src[x];
+  });
+}
+
+// Runs fn(image_channel, column_block) for every (n, c), in parallel when the work is large.
+template <class T, class Fn>
+void per_channel(const Conv2dGeometry& g, std::int64_t batch, T* image, T* columns, Fn&& fn) {
+  const std::int64_t count = batch * g.channels;
+  const std::int64_t image_step = g.height * g.width;
+  const std::int64_t col_step = g.kernel_h * g.kernel_w * g.out_h() * g.out_w();
+  const bool parallel = count > 1 && count * col_step >= cpu::kParallelGrain;
+#pragma omp parallel for if (parallel) schedule(static)
+  for (std::int64_t i = 0; i < count; ++i) fn(image + i * image_step, columns + i * col_step);
+}
+
+}  // namespace
+
+void im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns) {
+  check_image("im2col", image, g);
+  const bool batched = image.rank() == 4;
+  const Shape expected = columns_shape(g, batched, batched ? image.size(0) : 1);
+  if (!columns.defined() || columns.shape() != expected || columns.dtype() != image.dtype())
+    throw ShapeError("im2col: columns must be " + std::string(dtype_name(image.dtype())) + " of shape " + expected.str());
+  const Tensor src = image.contiguous();
+  const Tensor dst = columns.is_contiguous() ? columns : Tensor::empty(expected, image.dtype());
+  visit_floating(image.dtype(), "im2col", [&]<class T>() {
+    per_channel<T>(g, batched ? image.size(0) : 1, src.data<T>(), dst.data<T>(),
+                   [&](T* img, T* col) { im2col_channel<T>(g, img, col); });
+  });
+  if (!dst.shares_storage(columns)) columns.copy_from(dst);
+}
+
+Tensor im2col(const Tensor& image, const Conv2dGeometry& g) {
+  check_image("im2col", image, g);
+  Tensor columns = Tensor::empty(columns_shape(g, image.rank() == 4, image.rank() == 4 ? image.size(0) : 1), image.dtype());
+  im2col(image, g, columns);
+  return columns;
+}
+
+void col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image) {
+  check_image("col2im", image, g);
+  const bool batched = image.rank() == 4;
+  const Shape expected = columns_shape(g, batched, batched ? image.size(0) : 1);
+  if (!columns.defined() || columns.shape() != expected || columns.dtype() != image.dtype())
+    throw ShapeError("col2im: columns have shape " + (columns.defined() ? columns.shape().str() : std::string("undefined")) +
+                     " but the geometry and image need " + std::string(dtype_name(image.dtype())) + " of shape " + expected.str());
+  const Tensor src = columns.contiguous();
+  const Tensor dst = image.is_contiguous() && !image.shares_storage(columns) ? image : Tensor::empty(image.shape(), image.dtype());
+  visit_floating(image.dtype(), "col2im", [&]<class T>() {
+    per_channel<T>(g, batched ? image.size(0) : 1, dst.data<T>(), src.data<T>(),
+                   [&](T* img, T* col) { col2im_channel<T>(g, col, img); });
+  });
+  if (!dst.shares_storage(image)) image.copy_from(dst);
+}
+
+Tensor col2im(const Tensor& columns, const Conv2dGeometry& g) {
+  if (!columns.defined()) throw ValueError("col2im: undefined tensor");
+  Shape shape{g.channels, g.height, g.width};
+  if (columns.rank() == 3) shape.insert(0, columns.size(0));
+  Tensor image = Tensor::empty(shape, columns.dtype());
+  col2im(columns, g, image);
+  return image;
+}
+
+}  // namespace stheno

@@ -1,0 +1,170 @@
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+
+#include "stheno/kernels/elementwise.hpp"
+#include "stheno/kernels/linalg.hpp"
+#include "tensor/strided_loop.hpp"
+
+namespace stheno {
+
+namespace {
+
+[[noreturn]] void inner_mismatch(const Shape& a, const Shape& b) {
+  throw ShapeError("matmul: a has shape " + a.str() + " and b has shape " + b.str() +
+                   ": a's last axis (" + std::to_string(a.back()) + ") must equal b's " +
+                   (b.rank() == 1 ? "only" : "second-to-last") + " axis (" +
+                   std::to_string(b.rank() == 1 ? b[0] : b[b.rank() - 2]) + ")");
+}
+
+// How BLAS can read a (rows x cols) matrix with element strides (s0, s1), if it can.
+struct BlasLayout {
+  bool ok = false;
+  CBLAS_TRANSPOSE trans = CblasNoTrans;
+  std::int64_t ld = 0;
+};
+
+BlasLayout blas_layout(std::int64_t rows, std::int64_t cols, std::int64_t s0, std::int64_t s1) {
+  const std::int64_t min_ld_rowmajor = std::max<std::int64_t>(cols, 1);
+  const std::int64_t min_ld_colmajor = std::max<std::int64_t>(rows, 1);
+  if ((cols <= 1 || s1 == 1)) {
+    const std::int64_t ld = rows <= 1 ? min_ld_rowmajor : s0;
+    if (ld >= min_ld_rowmajor) return {true, CblasNoTrans, ld};
+  }
+  if ((rows <= 1 || s0 == 1)) {
+    const std::int64_t ld = cols <= 1 ? min_ld_colmajor : s1;
+    if (ld >= min_ld_colmajor) return {true, CblasTrans, ld};
+  }
+  return {};
+}
+
+// Views a rank >= 2 tensor's last two axes as a BLAS operand, copying only if it must.
+Tensor blas_ready(const Tensor& t, BlasLayout& layout) {
+  const int r = t.rank();
+  layout = blas_layout(t.shape()[r - 2], t.shape()[r - 1], t.strides()[r - 2], t.strides()[r - 1]);
+  if (layout.ok) return t;
+  const Tensor c = t.contiguous();
+  layout = blas_layout(c.shape()[r - 2], c.shape()[r - 1], c.strides()[r - 2], c.strides()[r - 1]);
+  return c;
+}
+
+template <class T>
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+          const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, static_cast<blasint>(lda), b,
+                static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, static_cast<blasint>(lda), b,
+                static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+}
+
+}  // namespace
+
+Shape matmul_shape(const Shape& a, const Shape& b) {
+  if (a.rank() == 0 || b.rank() == 0)
+    throw ShapeError("matmul: operands must have at least 1 axis, got shapes " + a.str() + " and " + b.str());
+  const Shape a2 = a.rank() == 1 ? Shape{1, a[0]} : a;
+  const Shape b2 = b.rank() == 1 ? Shape{b[0], 1} : b;
+  if (a2.back() != b2[b2.rank() - 2]) inner_mismatch(a, b);
+  Shape batch_a(a2.span().first(static_cast<std::size_t>(a2.rank() - 2)));
+  Shape batch_b(b2.span().first(static_cast<std::size_t>(b2.rank() - 2)));
+  Shape out = broadcast_shapes(batch_a, batch_b, "matmul (batch axes)");
+  if (a.rank() > 1) out.push_back(a2[a2.rank() - 2]);
+  if (b.rank() > 1) out.push_back(b2.back());
+  return out;
+}
+
+void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) {
+  if (!a.defined() || !b.defined() || !out.defined()) throw ValueError("matmul: undefined tensor");
+  if (a.dtype() != b.dtype() || a.dtype() != out.dtype())
+    throw DTypeError("matmul: dtypes differ: a is " + std::string(dtype_name(a.dtype())) + ", b is " +
+                     std::string(dtype_name(b.dtype())) + ", out is " + std::string(dtype_name(out.dtype())));
+  if (!is_floating(a.dtype())) throw DTypeError("matmul: dtype int32 is not supported (expected float32 or float64)");
+  const Shape result = matmul_shape(a.shape(), b.shape());
+  if (out.shape() != result)
+    throw ShapeError("matmul: out has shape " + out.shape().str() + " but a" + a.shape().str() + "·b" +
+                     b.shape().str() + " has shape " + result.str());
+
+  // Bring everything to (batch..., m, k)·(batch..., k, n) -> (batch..., m, n).
+  const Tensor a2 = a.rank() == 1 ? a.unsqueeze(0) : a;
+  const Tensor b2 = b.rank() == 1 ? b.unsqueeze(1) : b;
+  const std::int64_t m = a2.size(-2), k = a2.size(-1), n = b2.size(-1);
+  Shape full = result;
+  if (a.rank() == 1) full.insert(full.rank() - (b.rank() > 1 ? 1 : 0), 1);
+  if (b.rank() == 1) full.push_back(1);
+  Tensor c = out.view(full);
+  Shape batch(full.span().first(static_cast<std::size_t>(full.rank() - 2)));
+  Shape a_full = batch, b_full = batch;
+  a_full.push_back(m); a_full.push_back(k);
+  b_full.push_back(k); b_full.push_back(n);
+  BlasLayout la, lb, lc;
+  const Tensor pa = blas_ready(a2.expand(a_full), la);
+  const Tensor pb = blas_ready(b2.expand(b_full), lb);
+  lc = blas_layout(m, n, c.strides()[full.rank() - 2], c.strides()[full.rank() - 1]);
+  const bool direct = lc.ok && lc.trans == CblasNoTrans && !c.shares_storage(a) && !c.shares_storage(b);
+  const Tensor dst = direct ? c : c.clone();
+  if (!direct) lc = blas_layout(m, n, dst.strides()[full.rank() - 2], dst.strides()[full.rank() - 1]);
+
+  if (m * n != 0) {
+    Strides sa(pa.strides().span().first(static_cast<std::size_t>(batch.rank())));
+    Strides sb(pb.strides().span().first(static_cast<std::size_t>(batch.rank())));
+    Strides sc(dst.strides().span().first(static_cast<std::size_t>(batch.rank())));
+    const auto loop = detail::make_strided_loop<3>(batch, {&sc, &sa, &sb});
+    visit_floating(a.dtype(), "matmul", [&]<class T>() {
+      T* pc = dst.data<T>();
+      const T* xa = pa.data<T>();
+      const T* xb = pb.data<T>();
+      const std::int64_t count = batch.numel();
+      // Many small products run one per thread; big ones use BLAS's own threads.
+      const bool per_thread = count > 1 && m * n * k < (1 << 18);
+#pragma omp parallel for if (per_thread) schedule(static)
+      for (std::int64_t i = 0; i < count; ++i) {
+        detail::for_each_row(loop, i / loop.inner(), i / loop.inner() + 1,
+                             [&](const auto& off, std::int64_t, const auto& st) {
+          const std::int64_t j = i % loop.inner();
+          if (k == 0) {
+            for (std::int64_t r = 0; r < m; ++r)
+              for (std::int64_t q = 0; q < n; ++q) {
+                T& v = pc[off[0] + j * st[0] + r * lc.ld + q];
+                v = beta == 0 ? T(0) : static_cast<T>(beta) * v;
+              }
+            return;
+          }
+          gemm<T>(la.trans, lb.trans, m, n, k, static_cast<T>(alpha), xa + off[1] + j * st[1], la.ld,
+                  xb + off[2] + j * st[2], lb.ld, static_cast<T>(beta), pc + off[0] + j * st[0], lc.ld);
+        });
+      }
+    });
+  }
+  if (!direct) c.copy_from(dst);
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) throw ValueError("matmul: undefined tensor");
+  Tensor out = Tensor::empty(matmul_shape(a.shape(), b.shape()), a.dtype());
+  matmul(a, b, out);
+  return out;
+}
+
+Tensor matvec(const Tensor& a, const Tensor& x) {
+  if (a.rank() != 2 || x.rank() != 1)
+    throw ShapeError("matvec: expected a matrix and a vector, got shapes " + a.shape().str() + " and " + x.shape().str());
+  return matmul(a, x);
+}
+
+void outer(const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (a.rank() != 1 || b.rank() != 1)
+    throw ShapeError("outer: expected two vectors, got shapes " + a.shape().str() + " and " + b.shape().str());
+  mul(a.unsqueeze(1), b.unsqueeze(0), out);
+}
+
+Tensor outer(const Tensor& a, const Tensor& b) {
+  if (a.rank() != 1 || b.rank() != 1)
+    throw ShapeError("outer: expected two vectors, got shapes " + a.shape().str() + " and " + b.shape().str());
+  return mul(a.unsqueeze(1), b.unsqueeze(0));
+}
+
+}  // namespace stheno

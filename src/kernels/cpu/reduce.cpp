@@ -1,0 +1,210 @@
+// Every reduction is brought to one canonical form, a contiguous (outer, r, inner) block whose
+// middle axis is reduced: directly when the reduced axes are adjacent, else after moving them
+// last with one copy.
+#include "stheno/kernels/reduce.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
+
+namespace stheno {
+
+namespace {
+
+std::string_view name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum: return "sum";
+    case ReduceOp::mean: return "mean";
+    case ReduceOp::max: return "max";
+  }
+  return "reduce";
+}
+
+struct ReducedAxes {
+  bool reduced[kMaxRank] = {};
+  int count = 0;
+};
+
+ReducedAxes parse_axes(const Axes& axes, int rank, std::string_view op) {
+  ReducedAxes r;
+  for (std::int64_t a : axes) {
+    const int ax = normalize_axis(static_cast<int>(a), rank, op);
+    if (r.reduced[ax]) throw ValueError(std::string(op) + ": axis " + std::to_string(a) + " is given twice");
+    r.reduced[ax] = true;
+  }
+  if (axes.empty())
+    for (int i = 0; i < rank; ++i) r.reduced[i] = true;
+  for (int i = 0; i < rank; ++i) r.count += r.reduced[i];
+  return r;
+}
+
+struct Canonical {
+  Tensor data;  // contiguous
+  std::int64_t outer = 1, r = 1, inner = 1;
+};
+
+Canonical canonical(const Tensor& x, const ReducedAxes& axes) {
+  Canonical c;
+  int lo = -1, hi = -1;
+  for (int i = 0; i < x.rank(); ++i)
+    if (axes.reduced[i]) { if (lo < 0) lo = i; hi = i; }
+  const bool adjacent = hi - lo + 1 == axes.count;
+  if (adjacent) {
+    c.data = x.contiguous();
+    for (int i = 0; i < x.rank(); ++i)
+      (i < lo ? c.outer : i <= hi ? c.r : c.inner) *= x.shape()[i];
+  } else {
+    int order[kMaxRank], n = 0;
+    for (int i = 0; i < x.rank(); ++i) if (!axes.reduced[i]) order[n++] = i;
+    for (int i = 0; i < x.rank(); ++i) if (axes.reduced[i]) order[n++] = i;
+    c.data = x.permute(std::span<const int>(order, static_cast<std::size_t>(n))).contiguous();
+    for (int i = 0; i < x.rank(); ++i) (axes.reduced[i] ? c.r : c.outer) *= x.shape()[i];
+  }
+  return c;
+}
+
+constexpr int kMaxThreads = 256;
+
+// A sum (exact for int32 up to 2^53) converted to T; int32 wraps like its elementwise ops.
+template <class T>
+T finish(double total, T scale) {
+  if constexpr (std::is_same_v<T, std::int32_t>) return static_cast<T>(static_cast<std::int64_t>(total));
+  else return static_cast<T>(total * static_cast<double>(scale));
+}
+
+template <class T>
+void reduce_canonical(ReduceOp op, const Canonical& c, T* out) {
+  const auto& k = cpu::typed_kernels<T>();
+  const T* x = c.data.data<T>();
+  const std::int64_t outer = c.outer, r = c.r, inner = c.inner;
+  const bool is_max = op == ReduceOp::max;
+  const T scale = op == ReduceOp::mean ? static_cast<T>(1.0 / static_cast<double>(r)) : T(1);
+  const int threads = outer * r * inner >= cpu::kParallelGrain ? std::min(num_threads(), kMaxThreads) : 1;
+
+  if (inner == 1 && outer < threads) {
+    // Few long rows: each thread reduces a slice of every row, then the slices are combined.
+    for (std::int64_t o = 0; o < outer; ++o) {
+      const T* row = x + o * r;
+      double partial[kMaxThreads] = {};
+      T partial_max[kMaxThreads];
+      std::fill(partial_max, partial_max + threads, row[0]);
+#pragma omp parallel num_threads(threads)
+      {
+        std::int64_t b, e;
+        cpu::chunk_of(r, omp_get_thread_num(), omp_get_num_threads(), b, e);
+        const int t = omp_get_thread_num();
+        if (e > b) {
+          if (is_max) partial_max[t] = k.max(e - b, row + b);
+          else partial[t] = k.sum(e - b, row + b);
+        }
+      }
+      double total = 0;
+      for (int t = 0; t < threads; ++t) total += partial[t];
+      out[o] = is_max ? k.max(threads, partial_max) : finish<T>(total, scale);
+    }
+    return;
+  }
+  // Otherwise threads take whole outer blocks.
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t o = 0; o < outer; ++o) {
+    const T* block = x + o * r * inner;
+    T* dst = out + o * inner;
+    if (inner == 1) {
+      dst[0] = is_max ? k.max(r, block) : finish<T>(k.sum(r, block), scale);
+      continue;
+    }
+    if (r == 0) {
+      for (std::int64_t i = 0; i < inner; ++i) dst[i] = T(0);
+    } else {
+      for (std::int64_t i = 0; i < inner; ++i) dst[i] = block[i];
+    }
+    const BinaryOp combine = is_max ? BinaryOp::maximum : BinaryOp::add;
+    for (std::int64_t j = 1; j < r; ++j) k.binary(combine, inner, dst, 1, block + j * inner, 1, dst, 1);
+    if (op == ReduceOp::mean) k.binary(BinaryOp::mul, inner, dst, 1, &scale, 0, dst, 1);
+  }
+}
+
+}  // namespace
+
+Shape reduced_shape(const Shape& shape, const Axes& axes, bool keepdims, std::string_view op) {
+  const ReducedAxes parsed = parse_axes(axes, shape.rank(), op);
+  Shape out;
+  for (int i = 0; i < shape.rank(); ++i) {
+    if (!parsed.reduced[i]) out.push_back(shape[i]);
+    else if (keepdims) out.push_back(1);
+  }
+  return out;
+}
+
+void reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) {
+  const std::string_view opname = name(op);
+  if (!x.defined() || !out.defined()) throw ValueError(std::string(opname) + ": undefined tensor");
+  if (op == ReduceOp::mean && !is_floating(x.dtype()))
+    throw DTypeError("mean: dtype int32 is not supported (expected float32 or float64; convert with to())");
+  if (out.dtype() != x.dtype())
+    throw DTypeError(std::string(opname) + ": out has dtype " + std::string(dtype_name(out.dtype())) +
+                     " but the input has dtype " + std::string(dtype_name(x.dtype())));
+  const Shape result = reduced_shape(x.shape(), axes, keepdims, opname);
+  if (out.shape() != result)
+    throw ShapeError(std::string(opname) + ": out has shape " + out.shape().str() + " but the result has shape " + result.str());
+  const Canonical c = canonical(x, parse_axes(axes, x.rank(), opname));
+  if (op == ReduceOp::max && c.r == 0 && c.outer * c.inner > 0)
+    throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
+  const Tensor dst = out.is_contiguous() && !out.shares_storage(x) ? out : Tensor::empty(result, x.dtype());
+  visit_dtype(x.dtype(), [&]<class T>() { reduce_canonical<T>(op, c, dst.data<T>()); });
+  if (!dst.shares_storage(out)) out.copy_from(dst);
+}
+
+Tensor reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims) {
+  if (!x.defined()) throw ValueError(std::string(name(op)) + ": undefined tensor");
+  Tensor out = Tensor::empty(reduced_shape(x.shape(), axes, keepdims, name(op)), x.dtype());
+  reduce(op, x, axes, keepdims, out);
+  return out;
+}
+
+namespace {
+template <class T>
+std::int32_t argmax_strided(const T* x, std::int64_t n, std::int64_t stride) {
+  std::int64_t best = 0;
+  T best_value = x[0];
+  for (std::int64_t j = 1; j < n && best_value == best_value; ++j) {
+    const T v = x[j * stride];
+    if (v > best_value || v != v) {
+      best = j;
+      best_value = v;
+    }
+  }
+  return static_cast<std::int32_t>(best);
+}
+}  // namespace
+
+Tensor argmax(const Tensor& x, int axis, bool keepdims) {
+  if (!x.defined()) throw ValueError("argmax: undefined tensor");
+  const int ax = normalize_axis(axis, x.rank(), "argmax");
+  if (x.shape()[ax] == 0) throw ValueError("argmax: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
+  if (x.shape()[ax] > INT32_MAX) throw ValueError("argmax: axis longer than int32 indices can count");
+  const Canonical c = canonical(x, parse_axes(Axes{ax}, x.rank(), "argmax"));
+  Tensor out = Tensor::empty(reduced_shape(x.shape(), Axes{ax}, keepdims, "argmax"), DType::i32);
+  std::int32_t* dst = out.data<std::int32_t>();
+  visit_dtype(x.dtype(), [&]<class T>() {
+    const T* src = c.data.data<T>();
+    for (std::int64_t o = 0; o < c.outer; ++o)
+      for (std::int64_t i = 0; i < c.inner; ++i)
+        dst[o * c.inner + i] = argmax_strided(src + o * c.r * c.inner + i, c.r, c.inner);
+  });
+  return out;
+}
+
+Tensor argmax(const Tensor& x) {
+  if (!x.defined()) throw ValueError("argmax: undefined tensor");
+  if (x.numel() == 0) throw ValueError("argmax: the tensor is empty (shape " + x.shape().str() + ")");
+  if (x.numel() > INT32_MAX) throw ValueError("argmax: tensor larger than int32 indices can count");
+  const Tensor flat = x.contiguous().reshape(Shape{x.numel()});
+  return argmax(flat, 0).reshape(Shape{});
+}
+
+}  // namespace stheno

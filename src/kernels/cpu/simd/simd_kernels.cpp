@@ -1,0 +1,186 @@
+// Compiled once per instruction set with STHENO_SIMD_ISA naming it (see src/CMakeLists.txt).
+// Everything here has internal linkage except the one table function, so the per-ISA copies of
+// the same templates are never merged by the linker.
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cpu/simd/simd_kernels.hpp"
+#include "kernels/cpu/simd/vmath.hpp"
+
+namespace stheno::cpu {
+namespace {
+
+template <class T>
+constexpr bool kInt = std::is_same_v<T, std::int32_t>;
+
+// Integer arithmetic wraps (two's complement) instead of overflowing into undefined behaviour.
+using U32 = std::uint32_t;
+inline std::int32_t wrap(U32 v) { return static_cast<std::int32_t>(v); }
+
+template <class T>
+inline T int_pow(T base, T exponent) {
+  if (exponent < 0) return base == 1 ? 1 : base == -1 ? ((exponent & 1) ? -1 : 1) : 0;
+  U32 result = 1, b = static_cast<U32>(base);
+  for (auto e = static_cast<U32>(exponent); e; e >>= 1, b *= b)
+    if (e & 1) result *= b;
+  return wrap(result);
+}
+
+template <class T, class F>
+inline void map1(std::int64_t n, const T* x, std::int64_t sx, T* y, std::int64_t sy, F f) {
+  if (sx == 1 && sy == 1) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) y[i * sy] = f(x[i * sx]);
+  }
+}
+
+template <class T, class F>
+inline void map2(std::int64_t n, const T* a, std::int64_t sa, const T* b, std::int64_t sb, T* y,
+                 std::int64_t sy, F f) {
+  if (sy == 1 && sa == 1 && sb == 1) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+  } else if (sy == 1 && sa == 1 && sb == 0) {
+    const T bv = *b;
+    for (std::int64_t i = 0; i < n; ++i) y[i] = f(a[i], bv);
+  } else if (sy == 1 && sa == 0 && sb == 1) {
+    const T av = *a;
+    for (std::int64_t i = 0; i < n; ++i) y[i] = f(av, b[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) y[i * sy] = f(a[i * sa], b[i * sb]);
+  }
+}
+
+template <class T>
+void unary(UnaryOp op, std::int64_t n, const T* x, std::int64_t sx, T* y, std::int64_t sy) {
+  switch (op) {
+    case UnaryOp::neg:
+      if constexpr (kInt<T>) map1(n, x, sx, y, sy, [](T v) { return wrap(0u - static_cast<U32>(v)); });
+      else map1(n, x, sx, y, sy, [](T v) { return -v; });
+      return;
+    case UnaryOp::abs:
+      if constexpr (kInt<T>) map1(n, x, sx, y, sy, [](T v) { return v < 0 ? wrap(0u - static_cast<U32>(v)) : v; });
+      else map1(n, x, sx, y, sy, [](T v) { return std::abs(v); });
+      return;
+    case UnaryOp::square:
+      if constexpr (kInt<T>) map1(n, x, sx, y, sy, [](T v) { return wrap(static_cast<U32>(v) * static_cast<U32>(v)); });
+      else map1(n, x, sx, y, sy, [](T v) { return v * v; });
+      return;
+    case UnaryOp::relu:
+      map1(n, x, sx, y, sy, [](T v) { return v < T(0) ? T(0) : v; });  // NaN stays NaN
+      return;
+    default:
+      break;
+  }
+  if constexpr (!kInt<T>) {  // the caller rejects int32 for the ops below
+    switch (op) {
+      case UnaryOp::exp: map1(n, x, sx, y, sy, [](T v) { return vmath::exp(v); }); return;
+      case UnaryOp::log: map1(n, x, sx, y, sy, [](T v) { return vmath::log(v); }); return;
+      case UnaryOp::sqrt: map1(n, x, sx, y, sy, [](T v) { return std::sqrt(v); }); return;
+      case UnaryOp::tanh: map1(n, x, sx, y, sy, [](T v) { return vmath::tanh(v); }); return;
+      case UnaryOp::sigmoid: map1(n, x, sx, y, sy, [](T v) { return vmath::sigmoid(v); }); return;
+      default: return;
+    }
+  }
+}
+
+template <class T>
+void binary(BinaryOp op, std::int64_t n, const T* a, std::int64_t sa, const T* b, std::int64_t sb,
+            T* y, std::int64_t sy) {
+  switch (op) {
+    case BinaryOp::add:
+      if constexpr (kInt<T>) map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return wrap(static_cast<U32>(p) + static_cast<U32>(q)); });
+      else map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return p + q; });
+      return;
+    case BinaryOp::sub:
+      if constexpr (kInt<T>) map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return wrap(static_cast<U32>(p) - static_cast<U32>(q)); });
+      else map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return p - q; });
+      return;
+    case BinaryOp::mul:
+      if constexpr (kInt<T>) map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return wrap(static_cast<U32>(p) * static_cast<U32>(q)); });
+      else map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return p * q; });
+      return;
+    case BinaryOp::div:
+      // Integer division truncates; the caller rejects zero divisors, the guard only keeps the
+      // CPU from trapping. INT32_MIN / -1 wraps.
+      if constexpr (kInt<T>) map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return q == -1 ? wrap(0u - static_cast<U32>(p)) : q == 0 ? 0 : p / q; });
+      else map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return p / q; });
+      return;
+    case BinaryOp::pow:
+      if constexpr (kInt<T>) map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return int_pow(p, q); });
+      else map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return std::pow(p, q); });
+      return;
+    case BinaryOp::maximum:  // NaN in either operand gives NaN, as in NumPy
+      map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return p != p ? p : (p > q ? p : q); });
+      return;
+    case BinaryOp::minimum:
+      map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return p != p ? p : (p < q ? p : q); });
+      return;
+  }
+}
+
+// Independent lanes let the compiler vectorise a float sum without reassociation flags; blocks
+// of 4096 are combined in double, which keeps long float sums accurate.
+template <class T>
+double sum(std::int64_t n, const T* x) {
+  using Acc = std::conditional_t<kInt<T>, std::int64_t, T>;
+  constexpr int kLanes = 32;
+  constexpr std::int64_t kBlock = 4096;
+  double total = 0;
+  for (std::int64_t start = 0; start < n; start += kBlock) {
+    const std::int64_t end = start + kBlock < n ? start + kBlock : n;
+    Acc acc[kLanes] = {};
+    std::int64_t i = start;
+    for (; i + kLanes <= end; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) acc[k] += x[i + k];
+    Acc rest = 0;
+    for (; i < end; ++i) rest += x[i];
+    for (int width = kLanes / 2; width >= 1; width /= 2)
+      for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
+    total += static_cast<double>(acc[0]) + static_cast<double>(rest);
+  }
+  return total;
+}
+
+template <class T>
+T max(std::int64_t n, const T* x) {
+  constexpr int kLanes = 16;
+  auto pick = [](T p, T q) { return p != p ? p : (p > q ? p : q); };
+  T acc[kLanes];
+  for (int k = 0; k < kLanes; ++k) acc[k] = x[0];
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) acc[k] = pick(acc[k], x[i + k]);
+  T best = acc[0];
+  for (int k = 1; k < kLanes; ++k) best = pick(best, acc[k]);
+  for (; i < n; ++i) best = pick(best, x[i]);
+  return best;
+}
+
+template <class T>
+double exp_shift_sum(std::int64_t n, const T* x, T shift, T* y) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = vmath::exp(x[i] - shift);
+  return sum(n, y);
+}
+
+template <class T>
+constexpr TypedKernels<T> typed() {
+  if constexpr (kInt<T>) return {&unary<T>, &binary<T>, &sum<T>, &max<T>, nullptr};
+  else return {&unary<T>, &binary<T>, &sum<T>, &max<T>, &exp_shift_sum<T>};
+}
+
+}  // namespace
+
+#define STHENO_CONCAT2(a, b) a##b
+#define STHENO_CONCAT(a, b) STHENO_CONCAT2(a, b)
+#define STHENO_STRINGIFY2(a) #a
+#define STHENO_STRINGIFY(a) STHENO_STRINGIFY2(a)
+
+const SimdKernels& STHENO_CONCAT(kernels_, STHENO_SIMD_ISA)() {
+  static const SimdKernels table{STHENO_STRINGIFY(STHENO_SIMD_ISA), typed<float>(), typed<double>(),
+                                 typed<std::int32_t>()};
+  return table;
+}
+
+}  // namespace stheno::cpu

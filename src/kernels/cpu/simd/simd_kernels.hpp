@@ -1,0 +1,51 @@
+#pragma once
+// The innermost loops: one row of n elements with element strides. simd_kernels.cpp is compiled
+// once per instruction set (AVX-512, AVX2, SSE2); each build fills one SimdKernels table, and
+// dispatch.cpp picks the best table the CPU supports. Unit-stride rows take vectorised paths.
+#include <cstdint>
+#include <string_view>
+
+#include "stheno/kernels/elementwise.hpp"
+
+namespace stheno::cpu {
+
+template <class T>
+struct TypedKernels {
+  // y[i*sy] = op(x[i*sx])
+  void (*unary)(UnaryOp op, std::int64_t n, const T* x, std::int64_t sx, T* y, std::int64_t sy);
+  // y[i*sy] = op(a[i*sa], b[i*sb])
+  void (*binary)(BinaryOp op, std::int64_t n, const T* a, std::int64_t sa, const T* b,
+                 std::int64_t sb, T* y, std::int64_t sy);
+  // Sum of x[0..n) (unit stride), accumulated in blocks for accuracy.
+  double (*sum)(std::int64_t n, const T* x);
+  // Maximum of x[0..n) (unit stride, n >= 1); NaN if any element is NaN.
+  T (*max)(std::int64_t n, const T* x);
+  // y[i] = exp(x[i] - shift) for unit-stride rows; returns the sum of the y[i].
+  double (*exp_shift_sum)(std::int64_t n, const T* x, T shift, T* y);
+};
+
+struct SimdKernels {
+  std::string_view isa;
+  TypedKernels<float> f32;
+  TypedKernels<double> f64;
+  TypedKernels<std::int32_t> i32;  // exp_shift_sum is null: softmax is float-only
+};
+
+const SimdKernels& kernels_avx512();
+const SimdKernels& kernels_avx2();
+const SimdKernels& kernels_sse2();
+
+// The table in use: the best the CPU supports, unless STHENO_ISA (avx512, avx2, sse2) or
+// use_isa() names another.
+const SimdKernels& simd();
+// Switches to the named table; throws ValueError if the CPU lacks it. Used by tests.
+void use_isa(std::string_view isa);
+
+template <class T>
+const TypedKernels<T>& typed_kernels() {
+  if constexpr (std::is_same_v<T, float>) return simd().f32;
+  else if constexpr (std::is_same_v<T, double>) return simd().f64;
+  else return simd().i32;
+}
+
+}  // namespace stheno::cpu

@@ -1,0 +1,229 @@
+#include "stheno/tensor/tensor.hpp"
+
+#include <cmath>
+
+#include "tensor/strided_loop.hpp"
+
+namespace stheno {
+
+namespace {
+// Float to int32 saturates and maps NaN to 0, where a plain cast would be undefined.
+template <class D, class S>
+D convert_element(S x) {
+  if constexpr (std::is_same_v<D, std::int32_t> && !std::is_same_v<S, std::int32_t>) {
+    if (!(x == x)) return 0;
+    if (x >= static_cast<S>(2147483647.0)) return INT32_MAX;
+    if (x <= static_cast<S>(-2147483648.0)) return INT32_MIN;
+  }
+  return static_cast<D>(x);
+}
+}  // namespace
+
+Tensor::Tensor(std::shared_ptr<Storage> storage, std::int64_t offset, const Shape& shape,
+               const Strides& strides, DType dtype)
+    : storage_(std::move(storage)), offset_(offset), shape_(shape), strides_(strides), dtype_(dtype) {}
+
+void Tensor::require_defined(const char* what) const {
+  if (!defined()) throw ValueError(std::string(what) + ": the tensor is undefined");
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  for (std::int64_t d : shape)
+    if (d < 0) throw ShapeError("empty: shape " + shape.str() + " has a negative dimension");
+  const auto bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
+  return Tensor(Storage::allocate(bytes), 0, shape, contiguous_strides(shape), dtype);
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  return full(shape, 0.0, dtype);
+}
+
+Tensor Tensor::ones(const Shape& shape, DType dtype) {
+  return full(shape, 1.0, dtype);
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.fill(value);
+  return t;
+}
+
+Tensor Tensor::scalar(double value, DType dtype) {
+  return full(Shape{}, value, dtype);
+}
+
+Tensor Tensor::arange(double start, double stop, double step, DType dtype) {
+  if (step == 0 || !std::isfinite(step) || !std::isfinite(start) || !std::isfinite(stop))
+    throw ValueError("arange: start, stop and step must be finite and step non-zero (got start=" +
+                     std::to_string(start) + ", stop=" + std::to_string(stop) +
+                     ", step=" + std::to_string(step) + ")");
+  const auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  Tensor t = empty(Shape{n}, dtype);
+  visit_dtype(dtype, [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+  return t;
+}
+
+template <class T>
+Tensor Tensor::from(std::span<const T> values, const Shape& shape) {
+  if (static_cast<std::int64_t>(values.size()) != shape.numel())
+    throw ShapeError("from: " + std::to_string(values.size()) + " values cannot fill shape " +
+                     shape.str() + " (" + std::to_string(shape.numel()) + " elements)");
+  Tensor t = empty(shape, dtype_of<T>());
+  std::copy(values.begin(), values.end(), t.data<T>());
+  return t;
+}
+template Tensor Tensor::from<float>(std::span<const float>, const Shape&);
+template Tensor Tensor::from<double>(std::span<const double>, const Shape&);
+template Tensor Tensor::from<std::int32_t>(std::span<const std::int32_t>, const Shape&);
+
+Tensor Tensor::uniform(const Shape& shape, Generator& gen, double low, double high, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  visit_floating(dtype, "uniform", [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(low + (high - low) * gen.uniform());
+  });
+  return t;
+}
+
+Tensor Tensor::normal(const Shape& shape, Generator& gen, double mean, double stddev, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  visit_floating(dtype, "normal", [&]<class T>() {
+    T* p = t.data<T>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(mean + stddev * gen.normal());
+  });
+  return t;
+}
+
+Tensor Tensor::borrow(void* data, const Shape& shape, DType dtype) {
+  const auto bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
+  return Tensor(Storage::borrow(data, bytes), 0, shape, contiguous_strides(shape), dtype);
+}
+
+std::int64_t Tensor::size(int axis) const {
+  return shape_[normalize_axis(axis, rank(), "size")];
+}
+
+bool Tensor::is_contiguous() const {
+  std::int64_t expected = 1;
+  for (int i = rank() - 1; i >= 0; --i) {
+    if (shape_[i] != 1 && strides_[i] != expected) return false;
+    expected *= shape_[i];
+  }
+  return true;
+}
+
+bool Tensor::shares_storage(const Tensor& other) const {
+  return storage_ && storage_ == other.storage_;
+}
+
+template <class T>
+T* Tensor::data() const {
+  require_defined("data");
+  if (dtype_of<T>() != dtype_)
+    throw DTypeError("data: requested " + std::string(dtype_name(dtype_of<T>())) +
+                     " elements from a " + std::string(dtype_name(dtype_)) + " tensor");
+  return static_cast<T*>(storage_->data()) + offset_;
+}
+template float* Tensor::data<float>() const;
+template double* Tensor::data<double>() const;
+template std::int32_t* Tensor::data<std::int32_t>() const;
+
+void* Tensor::raw_data() const {
+  require_defined("raw_data");
+  return static_cast<char*>(storage_->data()) + offset_ * static_cast<std::int64_t>(itemsize(dtype_));
+}
+
+template <class T>
+T Tensor::item() const {
+  if (numel() != 1)
+    throw ShapeError("item: expected a tensor with one element, got shape " + shape_.str());
+  std::int64_t zeros[kMaxRank] = {};
+  return static_cast<T>(at(std::span<const std::int64_t>(zeros, static_cast<std::size_t>(rank()))));
+}
+template float Tensor::item<float>() const;
+template double Tensor::item<double>() const;
+template std::int32_t Tensor::item<std::int32_t>() const;
+
+double Tensor::at(std::span<const std::int64_t> index) const {
+  require_defined("at");
+  if (static_cast<int>(index.size()) != rank())
+    throw IndexError("at: " + std::to_string(index.size()) + " indices for a tensor of shape " +
+                     shape_.str());
+  std::int64_t pos = 0;
+  for (int i = 0; i < rank(); ++i) {
+    const std::int64_t k = index[static_cast<std::size_t>(i)];
+    if (k < 0 || k >= shape_[i])
+      throw IndexError("at: index " + std::to_string(k) + " is out of range for axis " +
+                       std::to_string(i) + " of shape " + shape_.str());
+    pos += k * strides_[i];
+  }
+  return visit_dtype(dtype_, [&]<class T>() { return static_cast<double>(data<T>()[pos]); });
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  const Tensor c = to(dtype_of<T>()).contiguous();
+  const T* p = c.data<T>();
+  return std::vector<T>(p, p + numel());
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<std::int32_t> Tensor::to_vector<std::int32_t>() const;
+
+Tensor Tensor::contiguous() const {
+  require_defined("contiguous");
+  return is_contiguous() ? *this : clone();
+}
+
+Tensor Tensor::clone() const {
+  require_defined("clone");
+  Tensor t = empty(shape_, dtype_);
+  t.copy_from(*this);
+  return t;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  require_defined("to");
+  if (dtype == dtype_) return *this;
+  Tensor t = empty(shape_, dtype);
+  t.copy_from(*this);
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src) const {
+  require_defined("copy_from");
+  src.require_defined("copy_from");
+  // A source that overlaps this tensor in another layout (t.copy_from(t.t())) is copied first.
+  const bool same_layout = src.offset_ == offset_ && src.strides_ == strides_ && src.dtype_ == dtype_;
+  const Tensor safe = shares_storage(src) && !same_layout ? src.clone() : src;
+  const Tensor from = safe.shape() == shape_ ? safe : safe.expand(shape_);
+  const auto loop = detail::make_strided_loop<2>(shape_, {&strides_, &from.strides_});
+  visit_dtype(dtype_, [&]<class D>() {
+    D* out = data<D>();
+    visit_dtype(from.dtype_, [&]<class S>() {
+      const S* in = from.data<S>();
+      detail::for_each_row(loop, 0, loop.rows(), [&](const auto& off, std::int64_t n, const auto& st) {
+        D* o = out + off[0];
+        const S* i = in + off[1];
+        for (std::int64_t k = 0; k < n; ++k) o[k * st[0]] = convert_element<D>(i[k * st[1]]);
+      });
+    });
+  });
+}
+
+void Tensor::fill(double value) const {
+  require_defined("fill");
+  const auto loop = detail::make_strided_loop<1>(shape_, {&strides_});
+  visit_dtype(dtype_, [&]<class T>() {
+    T* out = data<T>();
+    const auto v = convert_element<T>(value);
+    detail::for_each_row(loop, 0, loop.rows(), [&](const auto& off, std::int64_t n, const auto& st) {
+      for (std::int64_t k = 0; k < n; ++k) out[off[0] + k * st[0]] = v;
+    });
+  });
+}
+
+}  // namespace stheno
