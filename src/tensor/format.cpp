@@ -71,12 +71,16 @@ std::string format_value(double v, const Layout& l) {
     s = std::to_string(static_cast<long long>(v));
     return std::string(l.int_width > s.size() ? l.int_width - s.size() : 0, ' ') + s;
   }
-  if (std::isnan(v)) s = "nan";
-  else if (std::isinf(v)) s = v > 0 ? "inf" : "-inf";
-  else if (l.scientific) {
+  if (std::isnan(v) || std::isinf(v)) {  // right-aligned in the whole column
+    s = std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+    const std::size_t width = l.int_width + l.frac_width;
+    return std::string(width > s.size() ? width - s.size() : 0, ' ') + s;
+  }
+  if (l.scientific) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*e", std::max(l.max_fraction, 1), v);
+    std::snprintf(buf, sizeof buf, "%.*e", l.max_fraction, v);
     s = buf;
+    if (l.max_fraction == 0) s.insert(s.find('e'), ".");  // NumPy writes 1.e-05
   } else {
     s = fixed(v, fraction_digits(v));
     if (s.find('.') == std::string::npos) s += '.';
@@ -115,12 +119,18 @@ Layout measure(const Tensor& t, bool summarise) {
   }
   Layout probe = l;
   probe.int_width = probe.frac_width = 0;
+  std::size_t nonfinite_width = 0;
   for_each_shown(t, summarise, index, 0, [&](double v) {
     const std::string s = format_value(v, probe);
+    if (l.floating && !std::isfinite(v)) {
+      nonfinite_width = std::max(nonfinite_width, s.size());
+      return;
+    }
     const std::size_t dot = l.floating ? std::min(s.find('.'), s.size()) : s.size();
     l.int_width = std::max(l.int_width, dot);
     l.frac_width = std::max(l.frac_width, s.size() - dot);
   });
+  if (l.int_width + l.frac_width < nonfinite_width) l.int_width = nonfinite_width - l.frac_width;
   return l;
 }
 

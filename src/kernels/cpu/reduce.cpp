@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
@@ -68,6 +69,7 @@ Canonical canonical(const Tensor& x, const ReducedAxes& axes) {
 }
 
 constexpr int kMaxThreads = 256;
+constexpr std::int64_t kRowBlock = 64;
 
 // A sum (exact for int32 up to 2^53) converted to T; int32 wraps like its elementwise ops.
 template <class T>
@@ -117,13 +119,19 @@ void reduce_canonical(ReduceOp op, const Canonical& c, T* out) {
       dst[0] = is_max ? k.max(r, block) : finish<T>(k.sum(r, block), scale);
       continue;
     }
-    if (r == 0) {
-      for (std::int64_t i = 0; i < inner; ++i) dst[i] = T(0);
-    } else {
-      for (std::int64_t i = 0; i < inner; ++i) dst[i] = block[i];
-    }
     const BinaryOp combine = is_max ? BinaryOp::maximum : BinaryOp::add;
-    for (std::int64_t j = 1; j < r; ++j) k.binary(combine, inner, dst, 1, block + j * inner, 1, dst, 1);
+    // Rows are combined in blocks, and each block's result into dst, so a float sum's rounding
+    // error grows with kRowBlock + r / kRowBlock instead of with r.
+    thread_local std::vector<T> scratch;
+    if (scratch.size() < static_cast<std::size_t>(inner)) scratch.resize(static_cast<std::size_t>(inner));
+    std::fill(dst, dst + inner, T(0));
+    for (std::int64_t j0 = 0; j0 < r; j0 += kRowBlock) {
+      const std::int64_t j1 = std::min(r, j0 + kRowBlock);
+      T* acc = j0 == 0 ? dst : scratch.data();
+      std::copy(block + j0 * inner, block + (j0 + 1) * inner, acc);
+      for (std::int64_t j = j0 + 1; j < j1; ++j) k.binary(combine, inner, acc, 1, block + j * inner, 1, acc, 1);
+      if (j0 > 0) k.binary(combine, inner, dst, 1, acc, 1, dst, 1);
+    }
     if (op == ReduceOp::mean) k.binary(BinaryOp::mul, inner, dst, 1, &scale, 0, dst, 1);
   }
 }

@@ -3,6 +3,7 @@
 // calling them vectorise (libm calls do not). Accuracy is within a few ulp of libm; NaN, ±inf,
 // overflow and underflow follow IEEE/libm behaviour. Results are identical on every machine
 // with the same instruction set, as they do not depend on the C library.
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <limits>
@@ -50,39 +51,61 @@ struct Consts<double> {
 template <class T>
 constexpr T kLog2e = T(1.4426950408889634);
 
-// r + r^2/2! + ... + r^kExpTerms/kExpTerms!, by Horner's rule.
+// 1/j! for j = 0..n, computed at compile time in long double.
+template <class T, int n>
+constexpr std::array<T, n + 1> inverse_factorials() {
+  std::array<T, n + 1> c{};
+  long double f = 1;
+  for (int j = 0; j <= n; ++j) {
+    if (j > 0) f *= j;
+    c[static_cast<std::size_t>(j)] = static_cast<T>(1.0L / f);
+  }
+  return c;
+}
+
+// r + r^2/2! + ... + r^n/n! (n = kExpTerms), by Horner's rule.
 template <class T>
 inline T expm1_poly(T r) {
   constexpr int n = Consts<T>::kExpTerms;
-  T p = T(1);
-  for (int k = n; k >= 2; --k) p = T(1) + p * r / T(k);
+  constexpr auto c = inverse_factorials<T, n>();
+  T p = c[n];
+  for (int j = n - 1; j >= 1; --j) p = p * r + c[static_cast<std::size_t>(j)];
   return p * r;
 }
 
-// Splits x = k*ln2 + r with |r| <= ln2/2; returns r and 2^k (k clamped to the normal range).
 template <class T>
-inline T reduce_exp(T x, T& scale) {
+using SignedBits = std::make_signed_t<typename Consts<T>::Bits>;
+
+// 2^k for k in the normal exponent range.
+template <class T>
+inline T pow2(SignedBits<T> k) {
+  using C = Consts<T>;
+  using Bits = typename C::Bits;
+  return std::bit_cast<T>(static_cast<Bits>(k + C::kBias) << C::kMantissa);
+}
+
+// Splits x = k*ln2 + r with |r| <= ln2/2 and returns r; k comes back as an integer.
+template <class T>
+inline T reduce_exp(T x, SignedBits<T>& k) {
   using C = Consts<T>;
   using Bits = typename C::Bits;
   const T shifted = x * kLog2e<T> + C::kRoundMagic;
-  const T k = shifted - C::kRoundMagic;
-  const T r = (x - k * C::kLn2Hi) - k * C::kLn2Lo;
-  // The low mantissa bits of `shifted` hold k as an integer (two's complement, offset by the magic).
-  const Bits kbits = std::bit_cast<Bits>(shifted) - std::bit_cast<Bits>(C::kRoundMagic);
-  scale = std::bit_cast<T>((kbits + Bits(C::kBias)) << C::kMantissa);
-  return r;
+  const T kf = shifted - C::kRoundMagic;
+  // The low mantissa bits of `shifted` hold k (two's complement, offset by the magic number).
+  k = static_cast<SignedBits<T>>(std::bit_cast<Bits>(shifted) - std::bit_cast<Bits>(C::kRoundMagic));
+  return (x - kf * C::kLn2Hi) - kf * C::kLn2Lo;
 }
 
 template <class T>
 inline T exp(T x) {
   using C = Consts<T>;
-  // Split very large |k| in two steps of 2^(k/2) so that subnormal results are still right.
   const T xc = x > C::kExpMax ? C::kExpMax : (x < C::kExpMin ? C::kExpMin : x);
-  const T half = xc * T(0.5);
-  T scale;
-  const T r = reduce_exp(half, scale);
-  const T e_half = (T(1) + expm1_poly(r)) * scale;
-  T y = e_half * e_half;
+  SignedBits<T> k;
+  const T r = reduce_exp(xc, k);
+  // 2^k as two factors, so that k beyond the normal exponent range (subnormal results) works;
+  // multiplying by powers of two adds no rounding of its own.
+  const SignedBits<T> k1 = k >> 1;
+  T y = (T(1) + expm1_poly(r)) * pow2<T>(k1) * pow2<T>(k - k1);
   y = x > C::kExpMax ? std::numeric_limits<T>::infinity() : y;
   y = x < C::kExpMin ? T(0) : y;
   return y;  // NaN propagates through r
@@ -91,10 +114,10 @@ inline T exp(T x) {
 // e^x - 1 without cancellation near 0; for |x| <= 40, which is all tanh needs.
 template <class T>
 inline T expm1_moderate(T x) {
-  T scale;
-  const T r = reduce_exp(x, scale);
-  const T q = expm1_poly(r);
-  return scale * q + (scale - T(1));  // 2^k (1 + q) - 1, exact when k = 0
+  SignedBits<T> k;
+  const T r = reduce_exp(x, k);
+  const T scale = pow2<T>(k);
+  return scale * expm1_poly(r) + (scale - T(1));  // 2^k (1 + q) - 1, exact when k = 0
 }
 
 template <class T>
@@ -139,9 +162,13 @@ inline T tanh(T x) {
   return x != x ? x : y;
 }
 
+// Written with e^-|x| so that large negative x gives a tiny (even subnormal) result with full
+// relative accuracy instead of 1/(1+inf) = 0.
 template <class T>
 inline T sigmoid(T x) {
-  return T(1) / (T(1) + exp(-x));
+  const T e = exp(x < T(0) ? x : -x);
+  const T s = T(1) / (T(1) + e);
+  return x < T(0) ? e * s : s;
 }
 
 }  // namespace vmath

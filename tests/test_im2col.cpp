@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+
+#include "reference.hpp"
+
+using namespace stheno;
+using namespace stheno::testing;
+
+namespace {
+
+// Direct convolution of one image (C,H,W) with weights (F, C, kh, kw), in float64.
+std::vector<double> direct_conv(const Tensor& img, const Tensor& w, const Conv2dGeometry& g) {
+  const std::int64_t oh = g.out_h(), ow = g.out_w(), f = w.size(0);
+  std::vector<double> out(static_cast<std::size_t>(f * oh * ow), 0.0);
+  for (std::int64_t o = 0; o < f; ++o)
+    for (std::int64_t y = 0; y < oh; ++y)
+      for (std::int64_t x = 0; x < ow; ++x) {
+        double s = 0;
+        for (std::int64_t c = 0; c < g.channels; ++c)
+          for (std::int64_t i = 0; i < g.kernel_h; ++i)
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+              const std::int64_t iy = y * g.stride_h - g.pad_h + i * g.dilation_h;
+              const std::int64_t ix = x * g.stride_w - g.pad_w + j * g.dilation_w;
+              if (iy >= 0 && iy < g.height && ix >= 0 && ix < g.width) s += img.at({c, iy, ix}) * w.at({o, c, i, j});
+            }
+        out[static_cast<std::size_t>((o * oh + y) * ow + x)] = s;
+      }
+  return out;
+}
+
+std::vector<Conv2dGeometry> geometries() {
+  std::vector<Conv2dGeometry> gs;
+  gs.push_back({1, 28, 28, 5, 5, 1, 1, 2, 2, 1, 1});
+  gs.push_back({3, 7, 9, 3, 2, 2, 3, 1, 0, 1, 1});
+  gs.push_back({2, 6, 5, 3, 3, 1, 1, 2, 1, 2, 2});
+  gs.push_back({2, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1});
+  gs.push_back({1, 4, 4, 5, 5, 1, 1, 1, 1, 1, 1});   // kernel needs the padding to fit
+  gs.push_back({4, 5, 8, 2, 4, 3, 2, 1, 3, 1, 2});
+  return gs;
+}
+
+}  // namespace
+
+TEST(Im2col, TimesWeightsEqualsDirectConvolution) {
+  Generator gen(51);
+  for (DType dtype : {DType::f32, DType::f64})
+    for (const Conv2dGeometry& g : geometries()) {
+      SCOPED_TRACE(g.str());
+      const Tensor img = random_tensor({2, g.channels, g.height, g.width}, dtype, gen, 1);
+      const Tensor w = random_tensor({3, g.channels, g.kernel_h, g.kernel_w}, dtype, gen);
+      const Tensor cols = im2col(img, g);
+      ASSERT_EQ(cols.shape(), (Shape{2, g.channels * g.kernel_h * g.kernel_w, g.out_h() * g.out_w()}));
+      const Tensor out = matmul(w.reshape({3, -1}), cols);  // (2, 3, oh*ow)
+      for (std::int64_t n = 0; n < 2; ++n) {
+        const auto want = direct_conv(img.select(0, n), w, g);
+        const auto got = values(out.select(0, n));
+        for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], dtype == DType::f32 ? 1e-4 : 1e-12);
+      }
+    }
+}
+
+TEST(Im2col, Col2imIsTheAdjoint) {
+  // <im2col(x), y> == <x, col2im(y)> for all x, y: col2im is exactly the transpose of im2col.
+  Generator gen(52);
+  for (const Conv2dGeometry& g : geometries()) {
+    SCOPED_TRACE(g.str());
+    const Tensor x = random_tensor({g.channels, g.height, g.width}, DType::f64, gen);
+    const Tensor y = random_tensor({g.channels * g.kernel_h * g.kernel_w, g.out_h() * g.out_w()}, DType::f64, gen);
+    const double lhs = sum(mul(im2col(x, g), y)).item<double>();
+    const double rhs = sum(mul(x, col2im(y, g))).item<double>();
+    EXPECT_NEAR(lhs, rhs, 1e-10 * (1 + std::fabs(lhs)));
+  }
+}
+
+TEST(Im2col, BadGeometryIsReported) {
+  Conv2dGeometry g{1, 4, 4, 7, 7, 1, 1, 1, 1, 1, 1};
+  try {
+    im2col(Tensor::zeros({1, 4, 4}), g);
+    FAIL();
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than the padded input"), std::string::npos) << e.what();
+  }
+  const Conv2dGeometry ok{2, 4, 4, 3, 3, 1, 1, 0, 0, 1, 1};
+  EXPECT_THROW(im2col(Tensor::zeros({3, 4, 4}), ok), ShapeError);  // channel mismatch
+  EXPECT_THROW(im2col(Tensor::zeros({2, 4, 4}, DType::i32), ok), DTypeError);
+  Conv2dGeometry zero_stride = ok;
+  zero_stride.stride_h = 0;
+  EXPECT_THROW(im2col(Tensor::zeros({2, 4, 4}), zero_stride), ValueError);
+  EXPECT_THROW(col2im(Tensor::zeros({18, 5}), ok), ShapeError);
+}
