@@ -22,15 +22,15 @@ std::string Conv2dGeometry::str() const {
 }
 
 void Conv2dGeometry::validate(std::string_view op) const {
-  const std::string where = std::string(op) + " (" + str() + ")";
+  auto where = [&] { return std::string(op) + " (" + str() + ")"; };  // built only for an error
   if (channels < 1 || height < 1 || width < 1 || kernel_h < 1 || kernel_w < 1)
-    throw ShapeError(where + ": sizes must be positive");
+    throw ShapeError(where() + ": sizes must be positive");
   if (stride_h < 1 || stride_w < 1 || dilation_h < 1 || dilation_w < 1)
-    throw ValueError(where + ": stride and dilation must be at least 1");
-  if (pad_h < 0 || pad_w < 0) throw ValueError(where + ": padding must not be negative");
+    throw ValueError(where() + ": stride and dilation must be at least 1");
+  if (pad_h < 0 || pad_w < 0) throw ValueError(where() + ": padding must not be negative");
   const std::int64_t span_h = dilation_h * (kernel_h - 1) + 1, span_w = dilation_w * (kernel_w - 1) + 1;
   if (span_h > height + 2 * pad_h || span_w > width + 2 * pad_w)
-    throw ShapeError(where + ": the kernel spans " + std::to_string(span_h) + "x" + std::to_string(span_w) +
+    throw ShapeError(where() + ": the kernel spans " + std::to_string(span_h) + "x" + std::to_string(span_w) +
                      " pixels, larger than the padded input " + std::to_string(height + 2 * pad_h) + "x" +
                      std::to_string(width + 2 * pad_w));
 }
@@ -116,9 +116,9 @@ void per_channel(const Conv2dGeometry& g, std::int64_t batch, T* image, T* colum
   const std::int64_t count = batch * g.channels;
   const std::int64_t image_step = g.height * g.width;
   const std::int64_t col_step = g.kernel_h * g.kernel_w * g.out_h() * g.out_w();
-  const bool parallel = count > 1 && count * col_step >= cpu::kParallelGrain;
-#pragma omp parallel for if (parallel) schedule(static)
-  for (std::int64_t i = 0; i < count; ++i) fn(image + i * image_step, columns + i * col_step);
+  cpu::parallel_for(count, cpu::threads_for(count * col_step, count), [&](std::int64_t begin, std::int64_t end, int) {
+    for (std::int64_t i = begin; i < end; ++i) fn(image + i * image_step, columns + i * col_step);
+  });
 }
 
 }  // namespace

@@ -1,10 +1,9 @@
 #include <cblas.h>
-#include <omp.h>
-
 #include <algorithm>
 
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/linalg.hpp"
+#include "kernels/cpu/parallel.hpp"
 #include "tensor/strided_loop.hpp"
 
 namespace stheno {
@@ -60,6 +59,42 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n
     cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, static_cast<blasint>(lda), b,
                 static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
+
+// One product C = alpha·op(A)·op(B) + beta·C, runnable in parts along the larger output axis.
+template <class T>
+struct GemmCall {
+  BlasLayout la, lb;
+  std::int64_t ldc, m, n, k;
+  T alpha, beta;
+  const T* a;
+  const T* b;
+  T* c;
+
+  void run_part(int part, int parts) const {
+    const bool by_rows = m >= n;
+    const std::int64_t total = by_rows ? m : n;
+    // Block edges on multiples of 16 keep each part's SIMD panels whole.
+    auto edge = [&](int p) { return p == parts ? total : std::min(total, total * p / parts / 16 * 16); };
+    const std::int64_t lo = edge(part), hi = edge(part + 1);
+    if (hi <= lo) return;
+    if (by_rows) {
+      const T* a_part = a + lo * (la.trans == CblasNoTrans ? la.ld : 1);
+      run(hi - lo, n, a_part, b, c + lo * ldc);
+    } else {
+      const T* b_part = b + lo * (lb.trans == CblasNoTrans ? 1 : lb.ld);
+      run(m, hi - lo, a, b_part, c + lo);
+    }
+  }
+
+  void run(std::int64_t rows, std::int64_t cols, const T* a_part, const T* b_part, T* c_part) const {
+    if (k == 0) {  // BLAS wants k >= 1; the product is empty, so out = beta·out
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t q = 0; q < cols; ++q) c_part[r * ldc + q] = beta == T(0) ? T(0) : beta * c_part[r * ldc + q];
+      return;
+    }
+    gemm<T>(la.trans, lb.trans, rows, cols, k, alpha, a_part, la.ld, b_part, lb.ld, beta, c_part, ldc);
+  }
+};
 
 }  // namespace
 
@@ -118,25 +153,22 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, d
       const T* xa = pa.data<T>();
       const T* xb = pb.data<T>();
       const std::int64_t count = batch.numel();
-      // Many small products run one per thread; big ones use BLAS's own threads.
-      const bool per_thread = count > 1 && m * n * k < (1 << 18);
-#pragma omp parallel for if (per_thread) schedule(static)
-      for (std::int64_t i = 0; i < count; ++i) {
-        detail::for_each_row(loop, i / loop.inner(), i / loop.inner() + 1,
-                             [&](const auto& off, std::int64_t, const auto& st) {
-          const std::int64_t j = i % loop.inner();
-          if (k == 0) {
-            for (std::int64_t r = 0; r < m; ++r)
-              for (std::int64_t q = 0; q < n; ++q) {
-                T& v = pc[off[0] + j * st[0] + r * lc.ld + q];
-                v = beta == 0 ? T(0) : static_cast<T>(beta) * v;
-              }
-            return;
-          }
-          gemm<T>(la.trans, lb.trans, m, n, k, static_cast<T>(alpha), xa + off[1] + j * st[1], la.ld,
-                  xb + off[2] + j * st[2], lb.ld, static_cast<T>(beta), pc + off[0] + j * st[0], lc.ld);
-        });
-      }
+      // A big single product is split into one block of rows (or columns) per thread; many
+      // products are shared out whole. BLAS itself always runs on the calling thread.
+      const int threads = cpu::threads_for(count * m * n * k / 8, std::max<std::int64_t>(count, m * n * k >= (1 << 18) ? 2 : 1));
+      const std::int64_t parts = count >= threads ? 1 : threads;
+      cpu::parallel_for(count * parts, threads, [&](std::int64_t begin, std::int64_t end, int) {
+        for (std::int64_t unit = begin; unit < end; ++unit) {
+          const std::int64_t i = unit / parts;
+          detail::for_each_row(loop, i / loop.inner(), i / loop.inner() + 1,
+                               [&](const auto& off, std::int64_t, const auto& st) {
+            const std::int64_t j = i % loop.inner();
+            const GemmCall<T> call{la, lb, lc.ld, m, n, k, static_cast<T>(alpha), static_cast<T>(beta),
+                                   xa + off[1] + j * st[1], xb + off[2] + j * st[2], pc + off[0] + j * st[0]};
+            call.run_part(static_cast<int>(unit % parts), static_cast<int>(parts));
+          });
+        }
+      });
     });
   }
   if (!direct) c.copy_from(dst);

@@ -3,8 +3,6 @@
 // last with one copy.
 #include "stheno/kernels/reduce.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -78,6 +76,26 @@ T finish(double total, T scale) {
   else return static_cast<T>(total * static_cast<double>(scale));
 }
 
+// Reduces the r rows of one (r, inner) block into dst[0..inner). Rows are combined in blocks
+// of kRowBlock and each block's result into dst, so a float sum's rounding error grows with
+// kRowBlock + r / kRowBlock instead of with r.
+template <class T>
+void reduce_block(const cpu::TypedKernels<T>& k, ReduceOp op, const T* block, std::int64_t r, std::int64_t inner,
+                  T scale, T* dst) {
+  const BinaryOp combine = op == ReduceOp::max ? BinaryOp::maximum : BinaryOp::add;
+  thread_local std::vector<T> scratch;  // grows once per thread, then is reused
+  if (scratch.size() < static_cast<std::size_t>(inner)) scratch.resize(static_cast<std::size_t>(inner));
+  std::fill(dst, dst + inner, T(0));
+  for (std::int64_t j0 = 0; j0 < r; j0 += kRowBlock) {
+    const std::int64_t j1 = std::min(r, j0 + kRowBlock);
+    T* acc = j0 == 0 ? dst : scratch.data();
+    std::copy(block + j0 * inner, block + (j0 + 1) * inner, acc);
+    for (std::int64_t j = j0 + 1; j < j1; ++j) k.binary(combine, inner, acc, 1, block + j * inner, 1, acc, 1);
+    if (j0 > 0) k.binary(combine, inner, dst, 1, acc, 1, dst, 1);
+  }
+  if (op == ReduceOp::mean) k.binary(BinaryOp::mul, inner, dst, 1, &scale, 0, dst, 1);
+}
+
 template <class T>
 void reduce_canonical(ReduceOp op, const Canonical& c, T* out) {
   const auto& k = cpu::typed_kernels<T>();
@@ -85,55 +103,34 @@ void reduce_canonical(ReduceOp op, const Canonical& c, T* out) {
   const std::int64_t outer = c.outer, r = c.r, inner = c.inner;
   const bool is_max = op == ReduceOp::max;
   const T scale = op == ReduceOp::mean ? static_cast<T>(1.0 / static_cast<double>(r)) : T(1);
-  const int threads = outer * r * inner >= cpu::kParallelGrain ? std::min(num_threads(), kMaxThreads) : 1;
+  const std::int64_t work = outer * r * inner;
 
-  if (inner == 1 && outer < threads) {
-    // Few long rows: each thread reduces a slice of every row, then the slices are combined.
+  if (inner == 1 && outer < num_threads() && work >= cpu::kParallelGrain) {
+    // Few long rows: threads reduce slices of each row, then the slices are combined.
+    const int threads = std::min(num_threads(), kMaxThreads);
     for (std::int64_t o = 0; o < outer; ++o) {
       const T* row = x + o * r;
       double partial[kMaxThreads] = {};
       T partial_max[kMaxThreads];
       std::fill(partial_max, partial_max + threads, row[0]);
-#pragma omp parallel num_threads(threads)
-      {
-        std::int64_t b, e;
-        cpu::chunk_of(r, omp_get_thread_num(), omp_get_num_threads(), b, e);
-        const int t = omp_get_thread_num();
-        if (e > b) {
-          if (is_max) partial_max[t] = k.max(e - b, row + b);
-          else partial[t] = k.sum(e - b, row + b);
-        }
-      }
+      cpu::parallel_for(r, threads, [&](std::int64_t b, std::int64_t e, int t) {
+        if (is_max) partial_max[t] = k.max(e - b, row + b);
+        else partial[t] = k.sum(e - b, row + b);
+      });
       double total = 0;
       for (int t = 0; t < threads; ++t) total += partial[t];
       out[o] = is_max ? k.max(threads, partial_max) : finish<T>(total, scale);
     }
     return;
   }
-  // Otherwise threads take whole outer blocks.
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::int64_t o = 0; o < outer; ++o) {
-    const T* block = x + o * r * inner;
-    T* dst = out + o * inner;
-    if (inner == 1) {
-      dst[0] = is_max ? k.max(r, block) : finish<T>(k.sum(r, block), scale);
-      continue;
+  // Otherwise threads take whole (r, inner) blocks.
+  cpu::parallel_for(outer, cpu::threads_for(work, outer), [&](std::int64_t begin, std::int64_t end, int) {
+    for (std::int64_t o = begin; o < end; ++o) {
+      const T* block = x + o * r * inner;
+      if (inner == 1) out[o] = is_max ? k.max(r, block) : finish<T>(k.sum(r, block), scale);
+      else reduce_block(k, op, block, r, inner, scale, out + o * inner);
     }
-    const BinaryOp combine = is_max ? BinaryOp::maximum : BinaryOp::add;
-    // Rows are combined in blocks, and each block's result into dst, so a float sum's rounding
-    // error grows with kRowBlock + r / kRowBlock instead of with r.
-    thread_local std::vector<T> scratch;
-    if (scratch.size() < static_cast<std::size_t>(inner)) scratch.resize(static_cast<std::size_t>(inner));
-    std::fill(dst, dst + inner, T(0));
-    for (std::int64_t j0 = 0; j0 < r; j0 += kRowBlock) {
-      const std::int64_t j1 = std::min(r, j0 + kRowBlock);
-      T* acc = j0 == 0 ? dst : scratch.data();
-      std::copy(block + j0 * inner, block + (j0 + 1) * inner, acc);
-      for (std::int64_t j = j0 + 1; j < j1; ++j) k.binary(combine, inner, acc, 1, block + j * inner, 1, acc, 1);
-      if (j0 > 0) k.binary(combine, inner, dst, 1, acc, 1, dst, 1);
-    }
-    if (op == ReduceOp::mean) k.binary(BinaryOp::mul, inner, dst, 1, &scale, 0, dst, 1);
-  }
+  });
 }
 
 }  // namespace

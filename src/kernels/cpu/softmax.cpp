@@ -1,6 +1,7 @@
 #include "stheno/kernels/softmax.hpp"
 
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
@@ -9,20 +10,23 @@ namespace stheno {
 
 namespace {
 
+// One row; y may be x itself (in place).
 template <class T>
 void softmax_row(const cpu::TypedKernels<T>& k, std::int64_t n, const T* x, T* y, bool log_form) {
   if (n == 0) return;
   const T shift = k.max(n, x);
-  const double total = k.exp_shift_sum(n, x, shift, y);
-  if (log_form) {
-    // log softmax = x - (max + log(sum)), computed from x rather than log(y) to keep tiny
-    // probabilities exact.
-    const T offset = static_cast<T>(static_cast<double>(shift) + std::log(total));
-    k.binary(BinaryOp::sub, n, x, 1, &offset, 0, y, 1);
-  } else {
-    const T inv = static_cast<T>(1.0 / total);
+  if (!log_form) {
+    const T inv = static_cast<T>(1.0 / k.exp_shift_sum(n, x, shift, y));
     k.binary(BinaryOp::mul, n, y, 1, &inv, 0, y, 1);
+    return;
   }
+  // log softmax = x - (max + log(sum)), taken from x rather than log(y) to keep tiny
+  // probabilities exact; the exponentials go to scratch so that x survives when y is x.
+  thread_local std::vector<T> scratch;  // grows once per thread, then is reused
+  if (scratch.size() < static_cast<std::size_t>(n)) scratch.resize(static_cast<std::size_t>(n));
+  const double total = k.exp_shift_sum(n, x, shift, scratch.data());
+  const T offset = static_cast<T>(static_cast<double>(shift) + std::log(total));
+  k.binary(BinaryOp::sub, n, x, 1, &offset, 0, y, 1);
 }
 
 void run(const Tensor& x, int axis, const Tensor& out, bool log_form) {
@@ -36,7 +40,10 @@ void run(const Tensor& x, int axis, const Tensor& out, bool log_form) {
   const int ax = normalize_axis(axis, x.rank(), name);
   // Work on contiguous rows with the softmax axis last.
   const Tensor src = x.transpose(ax, -1).contiguous();
-  const bool direct = ax == x.rank() - 1 && out.is_contiguous() && !out.shares_storage(x);
+  // Rows are written straight into out when it is contiguous along the axis and either separate
+  // from x or exactly x (in place); otherwise through a temporary.
+  const bool same_as_x = out.shares_storage(x) && out.offset() == x.offset() && out.strides() == x.strides();
+  const bool direct = ax == x.rank() - 1 && out.is_contiguous() && (same_as_x || !out.shares_storage(x));
   const Tensor dst = direct ? out : Tensor::empty(src.shape(), x.dtype());
   const std::int64_t n = x.shape()[ax];
   const std::int64_t rows = n == 0 ? 0 : x.numel() / n;
@@ -44,9 +51,9 @@ void run(const Tensor& x, int axis, const Tensor& out, bool log_form) {
     const auto& k = cpu::typed_kernels<T>();
     const T* px = src.data<T>();
     T* py = dst.data<T>();
-    const bool parallel = rows > 1 && rows * n * 8 >= cpu::kParallelGrain;
-#pragma omp parallel for if (parallel) schedule(static)
-    for (std::int64_t r = 0; r < rows; ++r) softmax_row(k, n, px + r * n, py + r * n, log_form);
+    cpu::parallel_for(rows, cpu::threads_for(rows * n * 8, rows), [&](std::int64_t begin, std::int64_t end, int) {
+      for (std::int64_t r = begin; r < end; ++r) softmax_row(k, n, px + r * n, py + r * n, log_form);
+    });
   });
   if (!direct) out.copy_from(dst.transpose(ax, -1));
 }

@@ -9,10 +9,18 @@
 
 namespace stheno {
 
+namespace {
+// BLAS always runs on the thread that calls it: stheno splits big products across its own
+// OpenMP threads. Multi-threaded OpenBLAS would allocate on every call and compete for cores.
+const bool blas_single_threaded = [] {
+  openblas_set_num_threads(1);
+  return true;
+}();
+}  // namespace
+
 void set_num_threads(int n) {
   if (n < 1) throw ValueError("set_num_threads: need at least 1 thread, got " + std::to_string(n));
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
 }
 
 int num_threads() {

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds everything and runs the whole test suite. Usage: scripts/test.sh [build-dir] [extra cmake args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build/release}
+shift || true
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTHENO_BUILD_TESTS=ON \
+  -DSTHENO_BUILD_EXAMPLES=ON -DSTHENO_BUILD_BENCHMARKS=ON "$@" >/dev/null
+cmake --build "$build"
+ctest --test-dir "$build" --output-on-failure -j 2
