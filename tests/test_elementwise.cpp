@@ -36,6 +36,8 @@ double unary_reference(UnaryOp op, double x) {
     case UnaryOp::tanh: return std::tanh(x);
     case UnaryOp::sigmoid: return x < 0 ? std::exp(x) / (1.0 + std::exp(x)) : 1.0 / (1.0 + std::exp(-x));
     case UnaryOp::relu: return x < 0 ? 0.0 : x;
+    case UnaryOp::sign: return std::isnan(x) ? x : x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
+    case UnaryOp::step: return x > 0 ? 1.0 : 0.0;
   }
   return NAN;
 }
@@ -54,7 +56,8 @@ double binary_reference(BinaryOp op, double a, double b) {
 }
 
 constexpr UnaryOp kUnaryOps[] = {UnaryOp::neg, UnaryOp::abs, UnaryOp::exp, UnaryOp::log, UnaryOp::sqrt,
-                                 UnaryOp::square, UnaryOp::tanh, UnaryOp::sigmoid, UnaryOp::relu};
+                                 UnaryOp::square, UnaryOp::tanh, UnaryOp::sigmoid, UnaryOp::relu,
+                                 UnaryOp::sign, UnaryOp::step};
 constexpr BinaryOp kBinaryOps[] = {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div,
                                    BinaryOp::pow, BinaryOp::maximum, BinaryOp::minimum};
 
@@ -123,7 +126,7 @@ TEST_P(PerIsa, TranscendentalSpecialValues) {
   for (DType dtype : {DType::f32, DType::f64}) {
     // Convert first so that the reference sees exactly the value the kernel sees.
     const Tensor x = Tensor::from<double>(specials).to(dtype);
-    for (UnaryOp op : {UnaryOp::exp, UnaryOp::tanh, UnaryOp::sigmoid, UnaryOp::sqrt, UnaryOp::relu}) {
+    for (UnaryOp op : {UnaryOp::exp, UnaryOp::tanh, UnaryOp::sigmoid, UnaryOp::sqrt, UnaryOp::relu, UnaryOp::sign, UnaryOp::step}) {
       SCOPED_TRACE(std::string(op_name(op)) + " " + std::string(dtype_name(dtype)));
       expect_unary_matches(op, x, unary(op, x));
     }
@@ -205,6 +208,8 @@ TEST(Elementwise, Int32Arithmetic) {
             (std::vector<double>{1024, -8, 0, 1, -1}));
   EXPECT_EQ(values(abs(a)), (std::vector<double>{7, 7, INT32_MAX, INT32_MIN, 3}));
   EXPECT_EQ(values(relu(a)), (std::vector<double>{7, 0, INT32_MAX, 0, 3}));
+  EXPECT_EQ(values(sign(a)), (std::vector<double>{1, -1, 1, -1, 1}));
+  EXPECT_EQ(values(step(a)), (std::vector<double>{1, 0, 1, 0, 1}));
   EXPECT_EQ(values(maximum(a, b)), (std::vector<double>{7, 2, INT32_MAX, -1, 3}));
 }
 

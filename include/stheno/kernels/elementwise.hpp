@@ -10,7 +10,8 @@
 
 namespace stheno {
 
-enum class UnaryOp { neg, abs, exp, log, sqrt, square, tanh, sigmoid, relu };
+// sign is -1, 0 or 1; step is 1 where x > 0, else 0 (the derivative of relu).
+enum class UnaryOp { neg, abs, exp, log, sqrt, square, tanh, sigmoid, relu, sign, step };
 enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum };
 
 std::string_view op_name(UnaryOp op);
@@ -35,6 +36,8 @@ STHENO_DECLARE_UNARY(square)
 STHENO_DECLARE_UNARY(tanh)
 STHENO_DECLARE_UNARY(sigmoid)
 STHENO_DECLARE_UNARY(relu)
+STHENO_DECLARE_UNARY(sign)
+STHENO_DECLARE_UNARY(step)
 #undef STHENO_DECLARE_UNARY
 
 // a_(a, b) updates a in place; b is broadcast to a's shape.

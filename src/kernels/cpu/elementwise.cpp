@@ -7,7 +7,7 @@
 namespace stheno {
 
 std::string_view op_name(UnaryOp op) {
-  static constexpr std::string_view names[] = {"neg", "abs", "exp", "log", "sqrt", "square", "tanh", "sigmoid", "relu"};
+  static constexpr std::string_view names[] = {"neg", "abs", "exp", "log", "sqrt", "square", "tanh", "sigmoid", "relu", "sign", "step"};
   return names[static_cast<int>(op)];
 }
 
@@ -58,7 +58,8 @@ void unary(UnaryOp op, const Tensor& x, const Tensor& out) {
   require_defined(name, x, "input");
   require_defined(name, out, "out");
   require_same_dtype(name, "input", x, "out", out);
-  const bool int_ok = op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::square || op == UnaryOp::relu;
+  const bool int_ok = op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::square || op == UnaryOp::relu ||
+                      op == UnaryOp::sign || op == UnaryOp::step;
   if (x.dtype() == DType::i32 && !int_ok)
     throw DTypeError(str(name) + ": dtype int32 is not supported (expected float32 or float64; convert with to())");
   require_out_shape(name, out, x.shape());

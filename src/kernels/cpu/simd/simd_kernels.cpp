@@ -70,6 +70,12 @@ void unary(UnaryOp op, std::int64_t n, const T* x, std::int64_t sx, T* y, std::i
     case UnaryOp::relu:
       map1(n, x, sx, y, sy, [](T v) { return v < T(0) ? T(0) : v; });  // NaN stays NaN
       return;
+    case UnaryOp::sign:  // NaN stays NaN
+      map1(n, x, sx, y, sy, [](T v) { return v > T(0) ? T(1) : v < T(0) ? T(-1) : v == T(0) ? T(0) : v; });
+      return;
+    case UnaryOp::step:
+      map1(n, x, sx, y, sy, [](T v) { return v > T(0) ? T(1) : T(0); });
+      return;
     default:
       break;
   }
