@@ -1,5 +1,8 @@
 #pragma once
 // Everything stheno offers, in one include.
+#include "stheno/exec/tape_machine.hpp"
+#include "stheno/graph/graph.hpp"
+#include "stheno/graph/ops.hpp"
 #include "stheno/kernels/compare.hpp"
 #include "stheno/kernels/conv.hpp"
 #include "stheno/kernels/elementwise.hpp"

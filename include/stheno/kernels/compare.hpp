@@ -7,4 +7,7 @@ namespace stheno {
 // differ. NaNs compare equal only with equal_nan.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
 
+// True when no element is NaN or ±Inf (always true for int32).
+bool all_finite(const Tensor& t);
+
 }  // namespace stheno

@@ -29,4 +29,20 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool e
   return close;
 }
 
+bool all_finite(const Tensor& t) {
+  if (!t.defined()) throw ValueError("all_finite: undefined tensor");
+  if (!is_floating(t.dtype())) return true;
+  const auto loop = detail::make_strided_loop<1>(t.shape(), {&t.strides()});
+  bool finite = true;
+  visit_floating(t.dtype(), "all_finite", [&]<class T>() {
+    const T* x = t.data<T>();
+    detail::for_each_row(loop, 0, loop.rows(), [&](const auto& off, std::int64_t n, const auto& st) {
+      bool row_ok = true;
+      for (std::int64_t i = 0; i < n; ++i) row_ok &= std::isfinite(x[off[0] + i * st[0]]);
+      finite = finite && row_ok;
+    });
+  });
+  return finite;
+}
+
 }  // namespace stheno

@@ -1,0 +1,74 @@
+#pragma once
+// The tape machine compiles a graph once into a linear program and runs it many times.
+//
+//   TapeMachine m(g, {cost, dw});     // topological order, dead nodes dropped, buffers planned
+//   std::cout << m.listing();         // the program, register by register
+//   m.let(x, x_value);                // inputs are copied into their own buffers
+//   m.run();                          // after the first run: no heap allocation at all
+//   m.value(dw);
+//
+// Every intermediate lives in one arena. Buffers are assigned by liveness, so intermediates whose
+// lifetimes do not overlap share memory, and an elementwise op whose input dies at that op
+// writes its result over the input (in place). Reshapes, transposes, slices and broadcasts are
+// views of their input's buffer and cost nothing at run time.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stheno/graph/graph.hpp"
+
+namespace stheno {
+
+struct CompileOptions {
+  // Count calls and time of every instruction (profile_report()).
+  bool profile = false;
+  // After every instruction, check its result for NaN or Inf and stop with an error that names
+  // the instruction and its node.
+  bool watch_nan = false;
+};
+
+class TapeMachine {
+ public:
+  // Compiles what `outputs` need (default: every node that no other node uses).
+  explicit TapeMachine(Graph& graph, std::vector<Node> outputs = {}, CompileOptions options = {});
+  ~TapeMachine();
+  TapeMachine(const TapeMachine&) = delete;
+  TapeMachine& operator=(const TapeMachine&) = delete;
+
+  // Copies `value` into the input's buffer; shape and dtype must match the node's.
+  void let(const Node& input, const Tensor& value);
+  void run();
+
+  // The value of an output, input, parameter or constant after the last run. It is a view of
+  // the machine's memory: valid until the next run, copy it to keep it.
+  const Tensor& value(const Node& node) const;
+
+  // The compiled program, one instruction a line, with registers, shapes and buffers.
+  std::string listing() const;
+  // Calls and time per instruction since compilation (needs CompileOptions::profile).
+  std::string profile_report() const;
+
+  // Bytes of the planned arena that holds every intermediate.
+  std::size_t planned_bytes() const;
+  // Bytes the intermediates would need if none shared memory.
+  std::size_t unplanned_bytes() const;
+  int num_instructions() const;
+
+ private:
+  struct Register;
+  struct Instruction;
+  void check_instruction(const Instruction& ins) const;
+
+  Graph& graph_;
+  CompileOptions options_;
+  std::vector<Instruction> program_;
+  std::vector<Register> registers_;  // indexed by node id; unused for dead nodes
+  std::vector<int> order_;           // node ids in program order (including loads and views)
+  std::shared_ptr<Storage> arena_;
+  std::size_t arena_bytes_ = 0, unplanned_bytes_ = 0;
+  std::int64_t runs_ = 0;
+};
+
+}  // namespace stheno

@@ -1,0 +1,108 @@
+#pragma once
+// Graph-building functions: each adds one node (or a few) to the graph of its inputs, checks
+// shapes and dtypes at once, and names both input nodes and their shapes in any error.
+// Elementwise ops broadcast like their tensor kernels; scalars become constant nodes of the
+// other operand's dtype.
+#include <memory>
+#include <vector>
+
+#include "stheno/graph/graph.hpp"
+#include "stheno/kernels/conv.hpp"
+#include "stheno/kernels/elementwise.hpp"
+#include "stheno/kernels/reduce.hpp"
+
+namespace stheno {
+
+// --- elementwise ------------------------------------------------------------------------------
+Node unary(UnaryOp op, const Node& x);
+Node binary(BinaryOp op, const Node& a, const Node& b);
+Node binary(BinaryOp op, const Node& a, double b);
+Node binary(BinaryOp op, double a, const Node& b);
+
+inline Node neg(const Node& x) { return unary(UnaryOp::neg, x); }
+inline Node abs(const Node& x) { return unary(UnaryOp::abs, x); }
+inline Node exp(const Node& x) { return unary(UnaryOp::exp, x); }
+inline Node log(const Node& x) { return unary(UnaryOp::log, x); }
+inline Node sqrt(const Node& x) { return unary(UnaryOp::sqrt, x); }
+inline Node square(const Node& x) { return unary(UnaryOp::square, x); }
+inline Node tanh(const Node& x) { return unary(UnaryOp::tanh, x); }
+inline Node sigmoid(const Node& x) { return unary(UnaryOp::sigmoid, x); }
+inline Node relu(const Node& x) { return unary(UnaryOp::relu, x); }
+// Not differentiable (their gradient is zero almost everywhere).
+inline Node sign(const Node& x) { return unary(UnaryOp::sign, x); }
+inline Node step(const Node& x) { return unary(UnaryOp::step, x); }
+
+#define STHENO_GRAPH_BINARY(name)                                                                  \
+  inline Node name(const Node& a, const Node& b) { return binary(BinaryOp::name, a, b); }          \
+  inline Node name(const Node& a, double b) { return binary(BinaryOp::name, a, b); }               \
+  inline Node name(double a, const Node& b) { return binary(BinaryOp::name, a, b); }
+STHENO_GRAPH_BINARY(add)
+STHENO_GRAPH_BINARY(sub)
+STHENO_GRAPH_BINARY(mul)
+STHENO_GRAPH_BINARY(div)
+STHENO_GRAPH_BINARY(pow)
+STHENO_GRAPH_BINARY(maximum)
+STHENO_GRAPH_BINARY(minimum)
+#undef STHENO_GRAPH_BINARY
+
+inline Node operator-(const Node& x) { return neg(x); }
+inline Node operator+(const Node& a, const Node& b) { return add(a, b); }
+inline Node operator-(const Node& a, const Node& b) { return sub(a, b); }
+inline Node operator*(const Node& a, const Node& b) { return mul(a, b); }
+inline Node operator/(const Node& a, const Node& b) { return div(a, b); }
+inline Node operator+(const Node& a, double b) { return add(a, b); }
+inline Node operator-(const Node& a, double b) { return sub(a, b); }
+inline Node operator*(const Node& a, double b) { return mul(a, b); }
+inline Node operator/(const Node& a, double b) { return div(a, b); }
+inline Node operator+(double a, const Node& b) { return add(a, b); }
+inline Node operator-(double a, const Node& b) { return sub(a, b); }
+inline Node operator*(double a, const Node& b) { return mul(a, b); }
+inline Node operator/(double a, const Node& b) { return div(a, b); }
+
+// --- reductions -------------------------------------------------------------------------------
+Node reduce(ReduceOp op, const Node& x, const Axes& axes = {}, bool keepdims = false);
+inline Node sum(const Node& x, const Axes& axes = {}, bool keepdims = false) { return reduce(ReduceOp::sum, x, axes, keepdims); }
+inline Node mean(const Node& x, const Axes& axes = {}, bool keepdims = false) { return reduce(ReduceOp::mean, x, axes, keepdims); }
+inline Node max(const Node& x, const Axes& axes = {}, bool keepdims = false) { return reduce(ReduceOp::max, x, axes, keepdims); }
+inline Node sum(const Node& x, int axis, bool keepdims = false) { return sum(x, Axes{axis}, keepdims); }
+inline Node mean(const Node& x, int axis, bool keepdims = false) { return mean(x, Axes{axis}, keepdims); }
+inline Node max(const Node& x, int axis, bool keepdims = false) { return max(x, Axes{axis}, keepdims); }
+// int32 indices; not differentiable.
+Node argmax(const Node& x, int axis);
+
+// --- linear algebra ---------------------------------------------------------------------------
+// NumPy's matmul (see kernels/linalg.hpp): matrix·matrix, matrix·vector, batched.
+Node matmul(const Node& a, const Node& b);
+
+// --- shapes -------------------------------------------------------------------------------------
+Node reshape(const Node& x, const Shape& shape);
+Node transpose(const Node& x, int axis0 = -2, int axis1 = -1);
+Node permute(const Node& x, std::vector<int> order);
+Node slice(const Node& x, int axis, std::int64_t start, std::int64_t stop, std::int64_t step = 1);
+Node concat(const std::vector<Node>& parts, int axis);
+Node broadcast_to(const Node& x, const Shape& shape);
+// Sums x over the axes along which `shape` was broadcast to x's shape (the adjoint of broadcast_to).
+Node sum_to(const Node& x, const Shape& shape);
+
+// --- neural-network ops -------------------------------------------------------------------------
+Node softmax(const Node& x, int axis = -1);
+Node log_softmax(const Node& x, int axis = -1);
+// Mean over the batch of -log softmax(logits)[label]. logits (N, C); labels int32 (N,) class
+// indices, or float (N, C) target probabilities. Stable for any logits.
+Node softmax_cross_entropy(const Node& logits, const Node& labels);
+// Mean of (prediction - target)^2 over all elements.
+Node mse(const Node& prediction, const Node& target);
+// (N,) int32 labels -> (N, classes) one-hot rows of `dtype`; not differentiable.
+Node one_hot(const Node& labels, std::int64_t classes, DType dtype = DType::f32);
+// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p).
+// The mask is drawn anew for every run from the state's own generator; with training off the
+// op passes x through. Layers keep the state to switch between training and evaluation.
+struct DropoutState {
+  double p = 0.5;
+  Generator generator{0};
+  bool training = true;
+};
+Node dropout(const Node& x, std::shared_ptr<DropoutState> state);
+Node dropout(const Node& x, double p, std::uint64_t seed);
+
+}  // namespace stheno

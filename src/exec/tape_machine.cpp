@@ -1,0 +1,367 @@
+#include "stheno/exec/tape_machine.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "stheno/kernels/compare.hpp"
+
+namespace stheno {
+
+namespace {
+constexpr std::size_t kAlign = Storage::kAlignment;
+constexpr int kForever = std::numeric_limits<int>::max();
+
+std::size_t aligned_bytes(const Shape& shape, DType dtype) {
+  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
+
+// Arena offsets for buffers with known lifetimes: first fit in the freed gaps, else the end.
+class ArenaPlanner {
+ public:
+  std::size_t allocate(std::size_t size) {
+    for (std::size_t i = 0; i < free_.size(); ++i) {
+      auto& [offset, length] = free_[i];
+      if (length >= size) {
+        const std::size_t at = offset;
+        offset += size;
+        length -= size;
+        if (length == 0) free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+        return at;
+      }
+    }
+    const std::size_t at = end_;
+    end_ += size;
+    return at;
+  }
+  void release(std::size_t offset, std::size_t size) {
+    free_.emplace_back(offset, size);
+    std::sort(free_.begin(), free_.end());
+    std::vector<std::pair<std::size_t, std::size_t>> merged;
+    for (const auto& gap : free_) {
+      if (!merged.empty() && merged.back().first + merged.back().second == gap.first) merged.back().second += gap.second;
+      else merged.push_back(gap);
+    }
+    free_ = std::move(merged);
+  }
+  std::size_t end() const { return end_; }
+
+ private:
+  std::vector<std::pair<std::size_t, std::size_t>> free_;  // (offset, length)
+  std::size_t end_ = 0;
+};
+}  // namespace
+
+struct TapeMachine::Register {
+  enum class Role { dead, input, parameter, constant, intermediate, view };
+  Role role = Role::dead;
+  Tensor tensor;
+  int buffer = -1;        // arena buffer holding the data (intermediates and views of them)
+  bool bound = false;     // inputs: a value was given
+  bool output = false;
+  bool inplace = false;   // computed over its input's buffer
+};
+
+struct TapeMachine::Instruction {
+  int node = -1;
+  const Op* op = nullptr;
+  std::vector<Tensor> inputs;
+  Tensor out;
+  std::int64_t calls = 0;
+  std::chrono::nanoseconds time{0};
+};
+
+TapeMachine::~TapeMachine() = default;
+
+TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions options)
+    : graph_(graph), options_(options) {
+  const int n = graph.size();
+  registers_.resize(static_cast<std::size_t>(n));
+  auto reg = [&](int id) -> Register& { return registers_[static_cast<std::size_t>(id)]; };
+  auto inputs_of = [&](int id) {
+    std::vector<int> in;
+    const Node node = graph.node(id);
+    for (int k = 0; k < node.num_inputs(); ++k) in.push_back(node.input(k).id());
+    return in;
+  };
+
+  // 1. What the outputs need. Default outputs: nodes nothing else uses.
+  if (outputs.empty()) {
+    std::vector<bool> used(static_cast<std::size_t>(n), false);
+    for (int i = 0; i < n; ++i)
+      for (int in : inputs_of(i)) used[static_cast<std::size_t>(in)] = true;
+    for (int i = 0; i < n; ++i)
+      if (!used[static_cast<std::size_t>(i)]) outputs.push_back(graph.node(i));
+  }
+  std::vector<bool> needed(static_cast<std::size_t>(n), false);
+  for (const Node& o : outputs) {
+    if (!o.defined() || &o.graph() != &graph) throw ValueError("TapeMachine: an output node does not belong to this graph");
+    needed[static_cast<std::size_t>(o.id())] = true;
+    reg(o.id()).output = true;
+  }
+  for (int i = n - 1; i >= 0; --i)
+    if (needed[static_cast<std::size_t>(i)])
+      for (int in : inputs_of(i)) needed[static_cast<std::size_t>(in)] = true;
+
+  // 2. Roles, and layouts on placeholder memory: views are decided on the real strides.
+  std::vector<int> base(static_cast<std::size_t>(n), -1);  // node whose buffer holds the data
+  for (int i = 0; i < n; ++i) {
+    if (!needed[static_cast<std::size_t>(i)]) continue;
+    order_.push_back(i);
+    const Node node = graph.node(i);
+    Register& r = reg(i);
+    switch (node.kind()) {
+      case NodeKind::input:
+        r.role = Register::Role::input;
+        r.tensor = Tensor::zeros(node.shape(), node.dtype());
+        continue;
+      case NodeKind::parameter:
+      case NodeKind::constant:
+        r.role = node.kind() == NodeKind::parameter ? Register::Role::parameter : Register::Role::constant;
+        r.tensor = node.value();
+        continue;
+      case NodeKind::op:
+        break;
+    }
+    if (node.op()->is_view()) {
+      try {
+        r.tensor = node.op()->view(reg(node.input(0).id()).tensor);
+        r.role = Register::Role::view;
+        base[static_cast<std::size_t>(i)] = base[static_cast<std::size_t>(node.input(0).id())];
+        continue;
+      } catch (const ShapeError&) {
+        // Not expressible as a view of this layout: computed by copying, below.
+      }
+    }
+    r.role = Register::Role::intermediate;
+    r.tensor = Tensor::borrow(nullptr, node.shape(), node.dtype());  // placeholder until planned
+    base[static_cast<std::size_t>(i)] = i;
+  }
+
+  // 3. Liveness per buffer: the last instruction reading the buffer through any node.
+  std::vector<int> position(static_cast<std::size_t>(n), -1);
+  for (std::size_t p = 0; p < order_.size(); ++p) position[static_cast<std::size_t>(order_[p])] = static_cast<int>(p);
+  std::vector<int> last_use(static_cast<std::size_t>(n), -1);
+  for (int i : order_) {
+    const int b = base[static_cast<std::size_t>(i)];
+    if (b >= 0) {
+      auto& lu = last_use[static_cast<std::size_t>(b)];
+      lu = std::max(lu, reg(i).output ? kForever : position[static_cast<std::size_t>(i)]);
+    }
+    for (int in : inputs_of(i)) {
+      const int bin = base[static_cast<std::size_t>(in)];
+      if (bin >= 0) {
+        auto& lu = last_use[static_cast<std::size_t>(bin)];
+        lu = std::max(lu, position[static_cast<std::size_t>(i)]);
+      }
+    }
+  }
+
+  // 4. Offsets: walk the program, allocating each result and releasing buffers after their last
+  //    reader; an elementwise result takes over its input's buffer when that input dies here.
+  ArenaPlanner planner;
+  std::vector<std::size_t> offset(static_cast<std::size_t>(n), 0), size(static_cast<std::size_t>(n), 0);
+  std::vector<std::vector<int>> release_at(order_.size());
+  for (std::size_t p = 0; p < order_.size(); ++p) {
+    const int i = order_[p];
+    if (reg(i).role != Register::Role::intermediate) continue;
+    const Node node = graph.node(i);
+    const std::size_t bytes = aligned_bytes(node.shape(), node.dtype());
+    unplanned_bytes_ += bytes;
+    int donor = -1;
+    if (const int k = node.op()->inplace_input(); k >= 0 && k < node.num_inputs()) {
+      const Node in = node.input(k);
+      const int b = base[static_cast<std::size_t>(in.id())];
+      bool sole_reader = b == in.id() && reg(in.id()).role == Register::Role::intermediate &&
+                         last_use[static_cast<std::size_t>(b)] == static_cast<int>(p) && in.shape() == node.shape() &&
+                         in.dtype() == node.dtype();
+      for (int other = 0; other < node.num_inputs() && sole_reader; ++other)
+        if (other != k && node.input(other).id() != in.id() && base[static_cast<std::size_t>(node.input(other).id())] == b)
+          sole_reader = false;  // the buffer is also read through another view
+      if (sole_reader) donor = b;
+    }
+    if (donor >= 0) {
+      // Take over the donor's memory; the donor's release moves to this node's last use.
+      offset[static_cast<std::size_t>(i)] = offset[static_cast<std::size_t>(donor)];
+      size[static_cast<std::size_t>(i)] = size[static_cast<std::size_t>(donor)];
+      auto& rel = release_at[p];
+      rel.erase(std::remove(rel.begin(), rel.end(), donor), rel.end());
+      reg(i).inplace = true;
+    } else {
+      offset[static_cast<std::size_t>(i)] = planner.allocate(bytes);
+      size[static_cast<std::size_t>(i)] = bytes;
+    }
+    const int lu = last_use[static_cast<std::size_t>(i)];
+    if (lu != kForever) release_at[static_cast<std::size_t>(std::max(lu, static_cast<int>(p)))].push_back(i);
+    for (int b : release_at[p]) planner.release(offset[static_cast<std::size_t>(b)], size[static_cast<std::size_t>(b)]);
+    release_at[p].clear();
+  }
+  arena_bytes_ = planner.end();
+
+  // 5. Real memory: one arena; every buffer gets its own Storage over its slice, so kernels see
+  //    different buffers as unrelated.
+  arena_ = Storage::allocate(std::max<std::size_t>(arena_bytes_, 1));
+  for (int i : order_) {
+    Register& r = reg(i);
+    const Node node = graph.node(i);
+    if (r.role == Register::Role::intermediate) {
+      if (r.inplace) {
+        // The donor's own Storage, so that kernels see true in-place work, not an overlap.
+        r.tensor = reg(node.input(node.op()->inplace_input()).id()).tensor.view(node.shape());
+      } else {
+        r.tensor = Tensor::borrow(static_cast<char*>(arena_->data()) + offset[static_cast<std::size_t>(i)], node.shape(),
+                                  node.dtype());
+      }
+      r.buffer = i;
+    } else if (r.role == Register::Role::view) {
+      r.tensor = node.op()->view(reg(node.input(0).id()).tensor);
+    }
+  }
+
+  // 6. The instructions.
+  for (int i : order_) {
+    if (reg(i).role != Register::Role::intermediate) continue;
+    const Node node = graph.node(i);
+    Instruction ins;
+    ins.node = i;
+    ins.op = node.op();
+    for (int k = 0; k < node.num_inputs(); ++k) ins.inputs.push_back(reg(node.input(k).id()).tensor);
+    ins.out = reg(i).tensor;
+    program_.push_back(std::move(ins));
+  }
+}
+
+void TapeMachine::let(const Node& input, const Tensor& value) {
+  if (!input.defined() || &input.graph() != &graph_ || input.kind() != NodeKind::input)
+    throw ValueError("let: " + input.describe() + " is not an input of this machine's graph");
+  Register& r = registers_[static_cast<std::size_t>(input.id())];
+  if (r.role != Register::Role::input) return;  // not needed by the compiled outputs
+  if (!value.defined()) throw ValueError("let: the value for input " + input.describe() + " is undefined");
+  if (value.shape() != input.shape() || value.dtype() != input.dtype())
+    throw ShapeError("let: input " + input.describe() + " cannot take a value of shape " + value.shape().str() + " " +
+                     std::string(dtype_name(value.dtype())));
+  r.tensor.copy_from(value);
+  r.bound = true;
+}
+
+void TapeMachine::check_instruction(const Instruction& ins) const {
+  if (all_finite(ins.out)) return;
+  const Node node = graph_.node(ins.node);
+  std::string inputs;
+  for (int k = 0; k < node.num_inputs(); ++k) inputs += (k ? ", " : "") + node.input(k).describe();
+  const auto index = std::find_if(program_.begin(), program_.end(), [&](const Instruction& x) { return &x == &ins; }) - program_.begin();
+  throw ValueError("NaN watch: instruction " + std::to_string(index) + " (" + ins.op->describe() + ") produced NaN or Inf in node %" +
+                   std::to_string(ins.node) + " " + node.describe() + ", computed from " + inputs);
+}
+
+void TapeMachine::run() {
+  if (runs_ == 0) {
+    for (int i : order_) {
+      const Register& r = registers_[static_cast<std::size_t>(i)];
+      if (r.role == Register::Role::input && !r.bound)
+        throw ValueError("run: input " + graph_.node(i).describe() + " has no value; bind it with let()");
+    }
+  }
+  for (Instruction& ins : program_) {
+    if (options_.profile) {
+      const auto start = std::chrono::steady_clock::now();
+      ins.op->forward(ins.inputs, ins.out);
+      ins.time += std::chrono::steady_clock::now() - start;
+      ++ins.calls;
+    } else {
+      ins.op->forward(ins.inputs, ins.out);
+    }
+    if (options_.watch_nan) check_instruction(ins);
+  }
+  ++runs_;
+}
+
+const Tensor& TapeMachine::value(const Node& node) const {
+  if (!node.defined() || &node.graph() != &graph_) throw ValueError("value: the node does not belong to this machine's graph");
+  const Register& r = registers_[static_cast<std::size_t>(node.id())];
+  const bool readable = r.output || r.role == Register::Role::input || r.role == Register::Role::parameter ||
+                        r.role == Register::Role::constant;
+  if (!readable)
+    throw ValueError("value: " + node.describe() + " is not an output of this program (its memory is reused); "
+                     "list it in the outputs when compiling");
+  if (runs_ == 0 && (r.role == Register::Role::intermediate || r.role == Register::Role::view))
+    throw ValueError("value: " + node.describe() + " has not been computed yet; call run()");
+  return r.tensor;
+}
+
+std::size_t TapeMachine::planned_bytes() const { return arena_bytes_; }
+std::size_t TapeMachine::unplanned_bytes() const { return unplanned_bytes_; }
+int TapeMachine::num_instructions() const { return static_cast<int>(program_.size()); }
+
+std::string TapeMachine::listing() const {
+  std::ostringstream os;
+  auto ref = [&](int id) { return "%" + std::to_string(id) + " " + graph_.node(id).name(); };
+  auto type = [&](int id) {
+    const Node node = graph_.node(id);
+    return std::string(dtype_name(node.dtype())) + " " + node.shape().str();
+  };
+  char line[512];
+  std::snprintf(line, sizeof line, "%-4s %-22s %-30s %-18s %-22s %s\n", "#", "instruction", "inputs", "output", "type", "memory");
+  os << line;
+  int index = 0;
+  const char* base = arena_ ? static_cast<const char*>(arena_->data()) : nullptr;
+  for (int i : order_) {
+    const Register& r = registers_[static_cast<std::size_t>(i)];
+    const Node node = graph_.node(i);
+    std::string what, inputs = "-", memory;
+    std::string idx = "";
+    switch (r.role) {
+      case Register::Role::input: what = "load input"; memory = "own " + std::to_string(aligned_bytes(node.shape(), node.dtype())) + " B"; break;
+      case Register::Role::parameter: what = "load parameter"; memory = "parameter"; break;
+      case Register::Role::constant: what = "load constant"; memory = "constant"; break;
+      case Register::Role::view:
+        what = node.op()->describe();
+        inputs = ref(node.input(0).id());
+        memory = "view of " + ref(node.input(0).id());
+        break;
+      case Register::Role::intermediate: {
+        idx = std::to_string(index++);
+        what = node.op()->describe();
+        inputs.clear();
+        for (int k = 0; k < node.num_inputs(); ++k) inputs += (k ? ", " : "") + ref(node.input(k).id());
+        const auto off = static_cast<std::size_t>(static_cast<const char*>(r.tensor.raw_data()) - base);
+        memory = "arena [" + std::to_string(off) + ", " + std::to_string(off + aligned_bytes(node.shape(), node.dtype())) + ")";
+        if (r.inplace) memory += " in-place";
+        break;
+      }
+      case Register::Role::dead: continue;
+    }
+    if (r.output) memory += " output";
+    std::snprintf(line, sizeof line, "%-4s %-22s %-30s %-18s %-22s %s\n", idx.c_str(), what.c_str(), inputs.c_str(),
+                  ref(i).c_str(), type(i).c_str(), memory.c_str());
+    os << line;
+  }
+  os << program_.size() << " instructions; arena " << arena_bytes_ << " bytes for intermediates that would need "
+     << unplanned_bytes_ << " bytes unshared\n";
+  return os.str();
+}
+
+std::string TapeMachine::profile_report() const {
+  if (!options_.profile) return "profile: compile with CompileOptions{.profile = true}\n";
+  std::chrono::nanoseconds total{0};
+  for (const Instruction& ins : program_) total += ins.time;
+  std::ostringstream os;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-4s %-28s %-20s %10s %12s %10s %7s\n", "#", "instruction", "node", "calls", "total ms",
+                "mean us", "share");
+  os << line;
+  for (std::size_t i = 0; i < program_.size(); ++i) {
+    const Instruction& ins = program_[i];
+    const double ms = static_cast<double>(ins.time.count()) * 1e-6;
+    std::snprintf(line, sizeof line, "%-4zu %-28s %-20s %10lld %12.3f %10.2f %6.1f%%\n", i, ins.op->describe().c_str(),
+                  graph_.node(ins.node).name().c_str(), static_cast<long long>(ins.calls), ms,
+                  ins.calls ? ms * 1e3 / static_cast<double>(ins.calls) : 0.0,
+                  total.count() ? 100.0 * static_cast<double>(ins.time.count()) / static_cast<double>(total.count()) : 0.0);
+    os << line;
+  }
+  return os.str();
+}
+
+}  // namespace stheno

@@ -1,0 +1,247 @@
+#include "stheno/graph/graph.hpp"
+
+#include <sstream>
+
+namespace stheno {
+
+// --- Node -------------------------------------------------------------------------------------
+
+Graph& Node::graph() const {
+  if (!graph_) throw ValueError("node: the node is undefined");
+  return *graph_;
+}
+const std::string& Node::name() const { return graph().data(id_).name; }
+NodeKind Node::kind() const { return graph().data(id_).kind; }
+DType Node::dtype() const { return graph().data(id_).type.dtype; }
+const Shape& Node::shape() const { return graph().data(id_).type.shape; }
+const Op* Node::op() const { return graph().data(id_).op.get(); }
+int Node::num_inputs() const { return static_cast<int>(graph().data(id_).inputs.size()); }
+Node Node::input(int i) const { return Node(graph_, graph().data(id_).inputs.at(static_cast<std::size_t>(i))); }
+
+const Tensor& Node::value() const {
+  const Tensor& v = graph().data(id_).value;
+  if (!v.defined())
+    throw ValueError("value: node " + describe() +
+                     " has no value in a deferred graph; run it with a TapeMachine and read TapeMachine::value");
+  return v;
+}
+
+Node& Node::set_name(std::string name) {
+  Graph& g = graph();
+  g.data(id_).name = g.unique_name(std::move(name), "");
+  return *this;
+}
+
+std::string Node::describe() const {
+  if (!graph_) return "<undefined node>";
+  return name() + " " + shape().str() + " " + std::string(dtype_name(dtype()));
+}
+
+// --- Op defaults and error helpers --------------------------------------------------------------
+
+std::vector<Node> Op::backward(const Node& self, std::span<const Node>, const Node&) const {
+  throw ValueError("grad: gradient not implemented for op " + name() + " (node " + self.describe() + ")");
+}
+
+Tensor Op::view(const Tensor&) const {
+  throw ValueError("op " + name() + " is not a view");
+}
+
+namespace {
+std::string list_inputs(std::span<const Node> inputs) {
+  std::string s;
+  for (std::size_t i = 0; i < inputs.size(); ++i) s += (i ? ", " : "") + inputs[i].describe();
+  return s;
+}
+}  // namespace
+
+void op_shape_error(const Op& op, std::span<const Node> inputs, const std::string& why) {
+  throw ShapeError(op.describe() + " of " + list_inputs(inputs) + ": " + why);
+}
+
+void op_dtype_error(const Op& op, std::span<const Node> inputs, const std::string& why) {
+  throw DTypeError(op.describe() + " of " + list_inputs(inputs) + ": " + why);
+}
+
+DType common_dtype(const Op& op, std::span<const Node> inputs) {
+  for (const Node& n : inputs)
+    if (n.dtype() != inputs[0].dtype()) op_dtype_error(op, inputs, "inputs must have the same dtype");
+  return inputs.empty() ? DType::f32 : inputs[0].dtype();
+}
+
+// --- Graph --------------------------------------------------------------------------------------
+
+Graph::Graph(Mode mode) : mode_(mode) {}
+Graph::~Graph() = default;
+
+std::string Graph::unique_name(std::string requested, std::string_view fallback_prefix) const {
+  if (requested.empty()) return std::string(fallback_prefix) + "_" + std::to_string(nodes_.size());
+  for (const NodeData& d : nodes_)
+    if (d.name == requested) throw ValueError("graph: a node named '" + requested + "' already exists");
+  return requested;
+}
+
+Node Graph::add_node(NodeData data) {
+  nodes_.push_back(std::move(data));
+  return Node(this, size() - 1);
+}
+
+Node Graph::input(std::string name, const Shape& shape, DType dtype) {
+  if (eager())
+    throw ValueError("graph: input '" + name + "' of an eager graph needs its value: use input(name, tensor)");
+  NodeData d;
+  d.name = unique_name(std::move(name), "input");
+  d.kind = NodeKind::input;
+  d.type = {shape, dtype};
+  return add_node(std::move(d));
+}
+
+Node Graph::input(std::string name, const Tensor& value) {
+  if (!eager())
+    throw ValueError("graph: input '" + name + "' of a deferred graph is bound when it runs: use input(name, shape, dtype)");
+  if (!value.defined()) throw ValueError("graph: input '" + name + "' has an undefined value");
+  NodeData d;
+  d.name = unique_name(std::move(name), "input");
+  d.kind = NodeKind::input;
+  d.type = {value.shape(), value.dtype()};
+  d.value = value;
+  return add_node(std::move(d));
+}
+
+Node Graph::parameter(std::string name, const Tensor& value) {
+  if (!value.defined()) throw ValueError("graph: parameter '" + name + "' has an undefined value");
+  NodeData d;
+  d.name = unique_name(std::move(name), "param");
+  d.kind = NodeKind::parameter;
+  d.type = {value.shape(), value.dtype()};
+  d.value = value;
+  return add_node(std::move(d));
+}
+
+Node Graph::constant(const Tensor& value, std::string name) {
+  if (!value.defined()) throw ValueError("graph: constant '" + name + "' has an undefined value");
+  NodeData d;
+  d.name = unique_name(std::move(name), "const");
+  d.kind = NodeKind::constant;
+  d.type = {value.shape(), value.dtype()};
+  d.value = value;
+  return add_node(std::move(d));
+}
+
+Node Graph::scalar(double value, DType dtype) {
+  return constant(Tensor::scalar(value, dtype));
+}
+
+Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
+  for (const Node& n : inputs) {
+    if (!n.defined()) throw ValueError(op->name() + ": an input node is undefined");
+    if (&n.graph() != this)
+      throw ValueError(op->name() + ": input " + n.describe() + " belongs to another graph");
+  }
+  NodeData d;
+  d.type = op->infer(inputs);
+  d.name = unique_name(std::move(name), op->name());
+  d.kind = NodeKind::op;
+  for (const Node& n : inputs) d.inputs.push_back(n.id());
+  if (eager()) {
+    std::vector<Tensor> values;
+    values.reserve(inputs.size());
+    for (const Node& n : inputs) values.push_back(n.value());
+    if (op->is_view()) {
+      try {
+        d.value = op->view(values[0]);
+      } catch (const ShapeError&) {
+        // Not expressible as a view of this layout (a reshape of a transpose): copied below.
+      }
+    }
+    if (!d.value.defined()) {
+      d.value = Tensor::empty(d.type.shape, d.type.dtype);
+      op->forward(values, d.value);
+    }
+  }
+  d.op = std::move(op);
+  return add_node(std::move(d));
+}
+
+Node Graph::node(int id) {
+  if (id < 0 || id >= size())
+    throw IndexError("graph: node id " + std::to_string(id) + " is out of range (" + std::to_string(size()) + " nodes)");
+  return Node(this, id);
+}
+
+Node Graph::find(std::string_view name) {
+  for (int i = 0; i < size(); ++i)
+    if (data(i).name == name) return Node(this, i);
+  throw ValueError("graph: no node is named '" + std::string(name) + "'");
+}
+
+std::vector<Node> Graph::parameters() {
+  std::vector<Node> out;
+  for (int i = 0; i < size(); ++i)
+    if (data(i).kind == NodeKind::parameter) out.emplace_back(this, i);
+  return out;
+}
+
+bool Graph::is_gradient(int id) const { return data(id).gradient; }
+
+namespace {
+std::string_view kind_name(NodeKind k) {
+  switch (k) {
+    case NodeKind::input: return "input";
+    case NodeKind::parameter: return "parameter";
+    case NodeKind::constant: return "constant";
+    case NodeKind::op: return "op";
+  }
+  return "?";
+}
+}  // namespace
+
+std::string Graph::str() const {
+  std::ostringstream os;
+  for (int i = 0; i < size(); ++i) {
+    const NodeData& d = data(i);
+    os << "%" << i << " " << d.name << " = ";
+    if (d.kind != NodeKind::op) {
+      os << kind_name(d.kind);
+    } else {
+      os << d.op->describe() << "(";
+      for (std::size_t k = 0; k < d.inputs.size(); ++k)
+        os << (k ? ", " : "") << "%" << d.inputs[k] << " " << data(d.inputs[k]).name;
+      os << ")";
+    }
+    os << " : " << dtype_name(d.type.dtype) << " " << d.type.shape.str() << (d.gradient ? "  [gradient]" : "") << "\n";
+  }
+  return os.str();
+}
+
+std::string Graph::to_dot() const {
+  auto escape = [](const std::string& s) {
+    std::string e;
+    for (char c : s) {
+      if (c == '"' || c == '\\') e += '\\';
+      e += c;
+    }
+    return e;
+  };
+  std::ostringstream os;
+  os << "digraph stheno {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n";
+  for (int i = 0; i < size(); ++i) {
+    const NodeData& d = data(i);
+    const std::string what = d.kind == NodeKind::op ? d.op->describe() : std::string(kind_name(d.kind));
+    os << "  n" << i << " [label=\"" << escape(d.name) << "\\n" << escape(what) << "\\n" << dtype_name(d.type.dtype)
+       << " " << d.type.shape.str() << "\"";
+    if (d.kind == NodeKind::input) os << ", shape=ellipse";
+    if (d.kind == NodeKind::parameter) os << ", shape=ellipse, style=bold";
+    if (d.kind == NodeKind::constant) os << ", shape=plaintext";
+    if (d.gradient) os << ", style=dashed, color=blue";
+    os << "];\n";
+  }
+  for (int i = 0; i < size(); ++i)
+    for (std::size_t k = 0; k < data(i).inputs.size(); ++k)
+      os << "  n" << data(i).inputs[k] << " -> n" << i << (data(i).inputs.size() > 1 ? " [label=\"" + std::to_string(k) + "\"]" : "")
+         << ";\n";
+  os << "}\n";
+  return os.str();
+}
+
+}  // namespace stheno

@@ -1,0 +1,195 @@
+// Softmax, losses, one-hot and dropout.
+#include <cmath>
+
+#include "stheno/graph/ops.hpp"
+#include "stheno/kernels/softmax.hpp"
+
+namespace stheno {
+
+namespace {
+
+void require_float(const Op& op, std::span<const Node> in, int i) {
+  if (!is_floating(in[static_cast<std::size_t>(i)].dtype())) op_dtype_error(op, in, "needs float32 or float64");
+}
+
+class SoftmaxOp final : public Op {
+ public:
+  SoftmaxOp(int axis, bool log_form) : axis_(axis), log_(log_form) {}
+  std::string name() const override { return log_ ? "log_softmax" : "softmax"; }
+  std::string describe() const override { return name() + "(axis=" + std::to_string(axis_) + ")"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    require_float(*this, in, 0);
+    try {
+      normalize_axis(axis_, in[0].rank(), name());
+    } catch (const IndexError& e) {
+      op_shape_error(*this, in, e.what());
+    }
+    return {in[0].shape(), in[0].dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    if (log_) log_softmax(in[0], axis_, out);
+    else softmax(in[0], axis_, out);
+  }
+  std::vector<Node> backward(const Node& y, std::span<const Node>, const Node& g) const override {
+    if (log_) return {g - exp(y) * sum(g, axis_, true)};
+    return {y * (g - sum(g * y, axis_, true))};
+  }
+
+ private:
+  int axis_;
+  bool log_;
+};
+
+class OneHotOp final : public Op {
+ public:
+  OneHotOp(std::int64_t classes, DType dtype) : classes_(classes), dtype_(dtype) {}
+  std::string name() const override { return "one_hot"; }
+  std::string describe() const override { return "one_hot(" + std::to_string(classes_) + ")"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    if (in[0].dtype() != DType::i32) op_dtype_error(*this, in, "labels must be int32");
+    if (in[0].rank() != 1) op_shape_error(*this, in, "labels must be a vector (N,)");
+    if (classes_ < 1) op_shape_error(*this, in, "needs at least one class");
+    return {Shape{in[0].shape()[0], classes_}, dtype_};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    out.fill(0);
+    visit_floating(out.dtype(), "one_hot", [&]<class T>() {
+      const Tensor labels = in[0];
+      const std::int32_t* l = labels.data<std::int32_t>();
+      const std::int64_t stride = labels.strides()[0];
+      T* o = out.data<T>();
+      for (std::int64_t i = 0; i < labels.shape()[0]; ++i) {
+        const std::int32_t c = l[i * stride];
+        if (c < 0 || c >= classes_)
+          throw IndexError("one_hot: label " + std::to_string(c) + " at row " + std::to_string(i) +
+                           " is outside [0, " + std::to_string(classes_) + ")");
+        o[i * classes_ + c] = T(1);
+      }
+    });
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node&) const override { return {Node()}; }
+
+ private:
+  std::int64_t classes_;
+  DType dtype_;
+};
+
+// -mean_i sum_c target[i,c] * log_softmax(logits)[i,c], from int32 labels or float targets.
+class SoftmaxCrossEntropyOp final : public Op {
+ public:
+  std::string name() const override { return "softmax_cross_entropy"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    require_float(*this, in, 0);
+    const Node& logits = in[0];
+    const Node& labels = in[1];
+    if (logits.rank() != 2) op_shape_error(*this, in, "logits must be (N, C)");
+    if (labels.dtype() == DType::i32) {
+      if (labels.shape() != Shape{logits.shape()[0]}) op_shape_error(*this, in, "int32 labels must be (N,) for (N, C) logits");
+    } else if (labels.dtype() != logits.dtype() || labels.shape() != logits.shape()) {
+      op_shape_error(*this, in, "float targets must have the logits' shape and dtype");
+    }
+    return {Shape{}, logits.dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    const Tensor& logits = in[0];
+    const std::int64_t n = logits.shape()[0], c = logits.shape()[1];
+    if (!scratch_.defined() || scratch_.shape() != logits.shape() || scratch_.dtype() != logits.dtype())
+      scratch_ = Tensor::empty(logits.shape(), logits.dtype());  // once per shape
+    log_softmax(logits, 1, scratch_);
+    visit_floating(logits.dtype(), name(), [&]<class T>() {
+      const T* lp = scratch_.data<T>();
+      double total = 0;
+      if (in[1].dtype() == DType::i32) {
+        const std::int32_t* l = in[1].data<std::int32_t>();
+        const std::int64_t stride = in[1].strides()[0];
+        for (std::int64_t i = 0; i < n; ++i) {
+          const std::int32_t k = l[i * stride];
+          if (k < 0 || k >= c)
+            throw IndexError("softmax_cross_entropy: label " + std::to_string(k) + " at row " + std::to_string(i) +
+                             " is outside [0, " + std::to_string(c) + ")");
+          total -= static_cast<double>(lp[i * c + k]);
+        }
+      } else {
+        const Tensor t = in[1];
+        for (std::int64_t i = 0; i < n; ++i)
+          for (std::int64_t k = 0; k < c; ++k)
+            total -= t.at({i, k}) * static_cast<double>(lp[i * c + k]);
+      }
+      out.data<T>()[0] = static_cast<T>(n == 0 ? 0.0 : total / static_cast<double>(n));
+    });
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g) const override {
+    const Node& logits = in[0];
+    const Node& labels = in[1];
+    const double inv_n = 1.0 / static_cast<double>(std::max<std::int64_t>(logits.shape()[0], 1));
+    const bool int_labels = labels.dtype() == DType::i32;
+    const Node target = int_labels ? one_hot(labels, logits.shape()[1], logits.dtype()) : labels;
+    const Node scale = g * inv_n;
+    const Node g_logits = (softmax(logits, 1) - target) * scale;
+    if (int_labels) return {g_logits, Node()};
+    return {g_logits, -log_softmax(logits, 1) * scale};
+  }
+
+ private:
+  mutable Tensor scratch_;
+};
+
+class DropoutMaskOp final : public Op {
+ public:
+  DropoutMaskOp(std::shared_ptr<DropoutState> state, TypeInfo type) : state_(std::move(state)), type_(type) {}
+  std::string name() const override { return "dropout_mask"; }
+  std::string describe() const override { return "dropout_mask(p=" + std::to_string(state_->p) + ")"; }
+  TypeInfo infer(std::span<const Node>) const override { return type_; }
+  void forward(std::span<const Tensor>, const Tensor& out) const override {
+    if (!state_->training || state_->p == 0) {
+      out.fill(1);
+      return;
+    }
+    const double keep = 1.0 - state_->p;
+    visit_floating(out.dtype(), name(), [&]<class T>() {
+      T* o = out.data<T>();
+      const auto scale = static_cast<T>(1.0 / keep);
+      for (std::int64_t i = 0; i < out.numel(); ++i) o[i] = state_->generator.uniform() < keep ? scale : T(0);
+    });
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node&) const override { return {}; }
+
+ private:
+  std::shared_ptr<DropoutState> state_;
+  TypeInfo type_;
+};
+
+}  // namespace
+
+Node softmax(const Node& x, int axis) { return x.graph().apply(std::make_shared<SoftmaxOp>(axis, false), {x}); }
+Node log_softmax(const Node& x, int axis) { return x.graph().apply(std::make_shared<SoftmaxOp>(axis, true), {x}); }
+
+Node one_hot(const Node& labels, std::int64_t classes, DType dtype) {
+  return labels.graph().apply(std::make_shared<OneHotOp>(classes, dtype), {labels});
+}
+
+Node softmax_cross_entropy(const Node& logits, const Node& labels) {
+  return logits.graph().apply(std::make_shared<SoftmaxCrossEntropyOp>(), {logits, labels});
+}
+
+Node mse(const Node& prediction, const Node& target) {
+  if (prediction.shape() != target.shape())
+    throw ShapeError("mse of " + prediction.describe() + ", " + target.describe() + ": prediction and target must have the same shape");
+  return mean(square(prediction - target));
+}
+
+Node dropout(const Node& x, std::shared_ptr<DropoutState> state) {
+  if (!is_floating(x.dtype())) throw DTypeError("dropout of " + x.describe() + ": needs float32 or float64");
+  if (!(state->p >= 0 && state->p < 1)) throw ValueError("dropout: p must be in [0, 1), got " + std::to_string(state->p));
+  const Node mask = x.graph().apply(std::make_shared<DropoutMaskOp>(std::move(state), TypeInfo{x.shape(), x.dtype()}), {});
+  return x * mask;
+}
+
+Node dropout(const Node& x, double p, std::uint64_t seed) {
+  auto state = std::make_shared<DropoutState>();
+  state->p = p;
+  state->generator = Generator(seed);
+  return dropout(x, state);
+}
+
+}  // namespace stheno
