@@ -18,40 +18,40 @@ std::size_t aligned_bytes(const Shape& shape, DType dtype) {
   return (bytes + kAlign - 1) / kAlign * kAlign;
 }
 
-// Arena offsets for buffers with known lifetimes: first fit in the freed gaps, else the end.
-class ArenaPlanner {
- public:
-  std::size_t allocate(std::size_t size) {
-    for (std::size_t i = 0; i < free_.size(); ++i) {
-      auto& [offset, length] = free_[i];
-      if (length >= size) {
-        const std::size_t at = offset;
-        offset += size;
-        length -= size;
-        if (length == 0) free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
-        return at;
-      }
-    }
-    const std::size_t at = end_;
-    end_ += size;
-    return at;
-  }
-  void release(std::size_t offset, std::size_t size) {
-    free_.emplace_back(offset, size);
-    std::sort(free_.begin(), free_.end());
-    std::vector<std::pair<std::size_t, std::size_t>> merged;
-    for (const auto& gap : free_) {
-      if (!merged.empty() && merged.back().first + merged.back().second == gap.first) merged.back().second += gap.second;
-      else merged.push_back(gap);
-    }
-    free_ = std::move(merged);
-  }
-  std::size_t end() const { return end_; }
-
- private:
-  std::vector<std::pair<std::size_t, std::size_t>> free_;  // (offset, length)
-  std::size_t end_ = 0;
+// A buffer of the arena: live from instruction `first` to `last` (inclusive), `size` bytes.
+struct Interval {
+  int first, last;
+  std::size_t size, offset;
 };
+
+// Places buffers in one arena so that buffers whose lifetimes overlap never share bytes. Greedy
+// by size: the largest buffer first, each at the lowest offset that clears every already placed
+// buffer live at the same time. Returns the arena's size.
+std::size_t assign_offsets(std::vector<Interval>& buffers) {
+  std::vector<std::size_t> order(buffers.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return buffers[a].size > buffers[b].size; });
+  std::vector<std::size_t> placed;
+  std::size_t arena = 0;
+  for (std::size_t i : order) {
+    Interval& x = buffers[i];
+    std::vector<std::pair<std::size_t, std::size_t>> taken;  // (offset, end) of overlapping buffers
+    for (std::size_t j : placed) {
+      const Interval& y = buffers[j];
+      if (x.first <= y.last && y.first <= x.last) taken.emplace_back(y.offset, y.offset + y.size);
+    }
+    std::sort(taken.begin(), taken.end());
+    std::size_t at = 0;
+    for (const auto& [begin, end] : taken) {
+      if (begin >= at + x.size) break;
+      at = std::max(at, end);
+    }
+    x.offset = at;
+    arena = std::max(arena, at + x.size);
+    placed.push_back(i);
+  }
+  return arena;
+}
 }  // namespace
 
 struct TapeMachine::Register {
@@ -159,11 +159,11 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
     }
   }
 
-  // 4. Offsets: walk the program, allocating each result and releasing buffers after their last
-  //    reader; an elementwise result takes over its input's buffer when that input dies here.
-  ArenaPlanner planner;
-  std::vector<std::size_t> offset(static_cast<std::size_t>(n), 0), size(static_cast<std::size_t>(n), 0);
-  std::vector<std::vector<int>> release_at(order_.size());
+  // 4. Buffers. An elementwise result takes over its input's buffer when that input dies at this
+  //    instruction (in place); such chains share one buffer, live from the first definition to
+  //    the last use of the last member.
+  std::vector<int> group(static_cast<std::size_t>(n), -1);
+  std::vector<Interval> buffers;  // indexed by group
   for (std::size_t p = 0; p < order_.size(); ++p) {
     const int i = order_[p];
     if (reg(i).role != Register::Role::intermediate) continue;
@@ -182,23 +182,18 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
           sole_reader = false;  // the buffer is also read through another view
       if (sole_reader) donor = b;
     }
+    const int lu = last_use[static_cast<std::size_t>(i)];
     if (donor >= 0) {
-      // Take over the donor's memory; the donor's release moves to this node's last use.
-      offset[static_cast<std::size_t>(i)] = offset[static_cast<std::size_t>(donor)];
-      size[static_cast<std::size_t>(i)] = size[static_cast<std::size_t>(donor)];
-      auto& rel = release_at[p];
-      rel.erase(std::remove(rel.begin(), rel.end(), donor), rel.end());
+      const int g = group[static_cast<std::size_t>(donor)];
+      group[static_cast<std::size_t>(i)] = g;
+      buffers[static_cast<std::size_t>(g)].last = lu;
       reg(i).inplace = true;
     } else {
-      offset[static_cast<std::size_t>(i)] = planner.allocate(bytes);
-      size[static_cast<std::size_t>(i)] = bytes;
+      group[static_cast<std::size_t>(i)] = static_cast<int>(buffers.size());
+      buffers.push_back({static_cast<int>(p), lu, bytes, 0});
     }
-    const int lu = last_use[static_cast<std::size_t>(i)];
-    if (lu != kForever) release_at[static_cast<std::size_t>(std::max(lu, static_cast<int>(p)))].push_back(i);
-    for (int b : release_at[p]) planner.release(offset[static_cast<std::size_t>(b)], size[static_cast<std::size_t>(b)]);
-    release_at[p].clear();
   }
-  arena_bytes_ = planner.end();
+  arena_bytes_ = assign_offsets(buffers);
 
   // 5. Real memory: one arena; every buffer gets its own Storage over its slice, so kernels see
   //    different buffers as unrelated.
@@ -211,7 +206,8 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
         // The donor's own Storage, so that kernels see true in-place work, not an overlap.
         r.tensor = reg(node.input(node.op()->inplace_input()).id()).tensor.view(node.shape());
       } else {
-        r.tensor = Tensor::borrow(static_cast<char*>(arena_->data()) + offset[static_cast<std::size_t>(i)], node.shape(),
+        const std::size_t at = buffers[static_cast<std::size_t>(group[static_cast<std::size_t>(i)])].offset;
+        r.tensor = Tensor::borrow(static_cast<char*>(arena_->data()) + at, node.shape(),
                                   node.dtype());
       }
       r.buffer = i;

@@ -96,7 +96,7 @@ class SoftmaxCrossEntropyOp final : public Op {
     if (!scratch_.defined() || scratch_.shape() != logits.shape() || scratch_.dtype() != logits.dtype())
       scratch_ = Tensor::empty(logits.shape(), logits.dtype());  // once per shape
     log_softmax(logits, 1, scratch_);
-    visit_floating(logits.dtype(), name(), [&]<class T>() {
+    visit_floating(logits.dtype(), "softmax_cross_entropy", [&]<class T>() {
       const T* lp = scratch_.data<T>();
       double total = 0;
       if (in[1].dtype() == DType::i32) {
@@ -146,7 +146,7 @@ class DropoutMaskOp final : public Op {
       return;
     }
     const double keep = 1.0 - state_->p;
-    visit_floating(out.dtype(), name(), [&]<class T>() {
+    visit_floating(out.dtype(), "dropout_mask", [&]<class T>() {
       T* o = out.data<T>();
       const auto scale = static_cast<T>(1.0 / keep);
       for (std::int64_t i = 0; i < out.numel(); ++i) o[i] = state_->generator.uniform() < keep ? scale : T(0);

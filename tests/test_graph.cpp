@@ -1,0 +1,327 @@
+#include <gtest/gtest.h>
+
+#include "allocation_counter.hpp"
+#include "reference.hpp"
+
+using namespace stheno;
+using stheno::testing::AllocationCounter;
+
+namespace {
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+struct Mlp {
+  Node x, labels, cost;
+  std::vector<Node> params, grads;
+};
+
+// A float32 MLP with sigmoid hidden layers and softmax cross-entropy; sizes e.g. {784, 30, 10}.
+Mlp build_mlp(Graph& g, const std::vector<std::int64_t>& sizes, std::int64_t batch, DType dtype = DType::f32,
+              std::uint64_t seed = 1) {
+  Generator gen(seed);
+  Mlp m;
+  m.x = g.input("x", {batch, sizes[0]}, dtype);
+  m.labels = g.input("labels", {batch}, DType::i32);
+  Node h = m.x;
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    const Node w = g.parameter("w" + std::to_string(i), Tensor::normal({sizes[i], sizes[i + 1]}, gen, 0, 0.1, dtype));
+    const Node b = g.parameter("b" + std::to_string(i), Tensor::zeros({sizes[i + 1]}, dtype));
+    m.params.push_back(w);
+    m.params.push_back(b);
+    h = matmul(h, w) + b;
+    if (i + 2 < sizes.size()) h = sigmoid(h);
+  }
+  m.cost = softmax_cross_entropy(h, m.labels);
+  m.grads = grad(m.cost, m.params);
+  return m;
+}
+
+}  // namespace
+
+// The example of the Gorgonia talk: d/dw Σ σ(xw) = xᵀ(σ(xw) ⊙ (1 − σ(xw))).
+TEST(Graph, TalkExampleGradientIsTheAnalyticOne) {
+  Graph g;
+  const Node x = g.input("x", {5, 5}, DType::f64);
+  const Node w = g.input("w", {5}, DType::f64);
+  const Node act = sigmoid(matmul(x, w));
+  const Node cost = sum(act);
+  const std::vector<Node> grads = grad(cost, {w});
+  TapeMachine m(g, {cost, grads[0]});
+  Generator gen(3);
+  const Tensor xv = Tensor::normal({5, 5}, gen, 0, 1, DType::f64), wv = Tensor::normal({5}, gen, 0, 1, DType::f64);
+  m.let(x, xv);
+  m.let(w, wv);
+  m.run();
+  const Tensor s = sigmoid(matmul(xv, wv));
+  const Tensor expected = matmul(xv.t(), mul(s, sub(Tensor::ones({5}, DType::f64), s)));
+  EXPECT_TRUE(allclose(m.value(grads[0]), expected, 1e-14, 1e-14));
+  EXPECT_NEAR(m.value(cost).item<double>(), sum(s).item<double>(), 1e-14);
+  // Runs again with new values.
+  const Tensor w2 = Tensor::normal({5}, gen, 0, 1, DType::f64);
+  m.let(w, w2);
+  m.run();
+  const Tensor s2 = sigmoid(matmul(xv, w2));
+  EXPECT_TRUE(allclose(m.value(grads[0]), matmul(xv.t(), mul(s2, sub(Tensor::ones({5}, DType::f64), s2))), 1e-14, 1e-14));
+}
+
+TEST(Graph, NodesAreTypedNamedAndPrintable) {
+  Graph g;
+  const Node x = g.input("x", {2, 3}, DType::f64);
+  const Node y = exp(x).set_name("y");
+  EXPECT_EQ(y.shape(), (Shape{2, 3}));
+  EXPECT_EQ(y.dtype(), DType::f64);
+  EXPECT_EQ(y.name(), "y");
+  EXPECT_EQ(g.find("y"), y);
+  EXPECT_EQ(y.input(0), x);
+  EXPECT_TRUE(contains(g.str(), "%1 y = exp(%0 x) : float64 (2, 3)"));
+  EXPECT_THROW(g.find("nope"), ValueError);
+  EXPECT_THROW(g.input("x", {1}), ValueError);  // names are unique
+}
+
+TEST(Graph, DotExportIncludesGradientNodes) {
+  Graph g;
+  const Node w = g.parameter("w", Tensor::ones({3}, DType::f64));
+  const Node cost = sum(tanh(w));
+  grad(cost, {w});
+  const std::string dot = g.to_dot();
+  EXPECT_TRUE(contains(dot, "digraph stheno {"));
+  EXPECT_TRUE(contains(dot, "n0 -> n1"));
+  EXPECT_TRUE(contains(dot, "style=dashed"));  // gradient nodes
+  EXPECT_TRUE(contains(dot, "tanh"));
+  EXPECT_EQ(dot.back(), '\n');
+}
+
+TEST(Graph, ConstructionErrorsNameNodesShapesAndOp) {
+  Graph g;
+  const Node x = g.input("x", {5, 5}, DType::f64);
+  const Node v = g.input("v", {4}, DType::f64);
+  const Node f = g.input("f", {5}, DType::f32);
+  const Node labels = g.input("labels", {5}, DType::i32);
+  std::string msg = message_of([&] { matmul(x, v); });
+  EXPECT_TRUE(contains(msg, "matmul") && contains(msg, "x (5, 5) float64") && contains(msg, "v (4,) float64")) << msg;
+  msg = message_of([&] { add(x, v); });
+  EXPECT_TRUE(contains(msg, "add") && contains(msg, "x (5, 5)") && contains(msg, "v (4,)") && contains(msg, "broadcast")) << msg;
+  msg = message_of([&] { mul(f, v); });
+  EXPECT_TRUE(contains(msg, "mul") && contains(msg, "f (5,) float32") && contains(msg, "same dtype")) << msg;
+  msg = message_of([&] { exp(labels); });
+  EXPECT_TRUE(contains(msg, "exp") && contains(msg, "labels (5,) int32")) << msg;
+  msg = message_of([&] { reshape(x, {4, 7}); });
+  EXPECT_TRUE(contains(msg, "reshape") && contains(msg, "x (5, 5)")) << msg;
+  msg = message_of([&] { sum(x, 2); });
+  EXPECT_TRUE(contains(msg, "sum") && contains(msg, "axis 2")) << msg;
+  msg = message_of([&] { concat({x, v}, 0); });
+  EXPECT_TRUE(contains(msg, "concat") && contains(msg, "same rank")) << msg;
+  msg = message_of([&] { softmax_cross_entropy(x, g.input("bad", {4}, DType::i32)); });
+  EXPECT_TRUE(contains(msg, "softmax_cross_entropy") && contains(msg, "bad (4,) int32")) << msg;
+  msg = message_of([&] { mse(x, v); });
+  EXPECT_TRUE(contains(msg, "mse") && contains(msg, "x (5, 5)") && contains(msg, "v (4,)")) << msg;
+  msg = message_of([&] { broadcast_to(v, {3, 5}); });
+  EXPECT_TRUE(contains(msg, "broadcast") && contains(msg, "(3, 5)")) << msg;
+  Graph other;
+  const Node y = other.input("y", {5}, DType::f64);
+  msg = message_of([&] { matmul(x, y); });
+  EXPECT_TRUE(contains(msg, "another graph")) << msg;
+  msg = message_of([&] { dropout(x, 1.5, 1); });
+  EXPECT_TRUE(contains(msg, "dropout") && contains(msg, "[0, 1)")) << msg;
+}
+
+TEST(Graph, GradErrors) {
+  Graph g;
+  const Node x = g.input("x", {3}, DType::f64);
+  const Node w = g.parameter("w", Tensor::ones({3}, DType::f64));
+  const Node unused = g.parameter("unused", Tensor::ones({3}, DType::f64));
+  const Node y = exp(x * w);
+  std::string msg = message_of([&] { grad(y, {w}); });
+  EXPECT_TRUE(contains(msg, "scalar") && contains(msg, "(3,)")) << msg;
+  msg = message_of([&] { grad(sum(y), {unused}); });
+  EXPECT_TRUE(contains(msg, "does not depend on") && contains(msg, "unused (3,) float64")) << msg;
+  // Reached only through a zero-gradient op: the gradient is zero, not an error.
+  const std::vector<Node> d = grad(sum(step(w) * x), {w});
+  TapeMachine m(g, {d[0]});
+  m.let(x, Tensor::ones({3}, DType::f64));
+  m.run();
+  EXPECT_EQ(max(abs(m.value(d[0]))).item<double>(), 0.0);
+}
+
+TEST(TapeMachine, ListingShowsRegistersShapesInPlaceAndMemory) {
+  Graph g;
+  const Node x = g.input("x", {5, 5}, DType::f64);
+  const Node w = g.input("w", {5}, DType::f64);
+  const Node cost = sum(sigmoid(matmul(x, w)));
+  const std::vector<Node> grads = grad(cost, {w});
+  TapeMachine m(g, {cost, grads[0]});
+  const std::string listing = m.listing();
+  EXPECT_TRUE(contains(listing, "matmul")) << listing;
+  EXPECT_TRUE(contains(listing, "%0 x, %1 w")) << listing;
+  EXPECT_TRUE(contains(listing, "in-place")) << listing;
+  EXPECT_TRUE(contains(listing, "float64 (5,)")) << listing;
+  EXPECT_TRUE(contains(listing, "arena")) << listing;
+  EXPECT_TRUE(contains(listing, std::to_string(m.planned_bytes()) + " bytes")) << listing;
+  EXPECT_LT(m.planned_bytes(), m.unplanned_bytes());
+}
+
+TEST(TapeMachine, DeadNodesAreDropped) {
+  Graph g;
+  const Node x = g.input("x", {4}, DType::f64);
+  const Node used = exp(x);
+  log(x);  // never asked for
+  TapeMachine m(g, {used});
+  EXPECT_EQ(m.num_instructions(), 1);
+  m.let(x, Tensor::ones({4}, DType::f64));
+  m.run();
+  EXPECT_NEAR(m.value(used).at({0}), std::exp(1.0), 1e-15);
+}
+
+TEST(TapeMachine, BindingAndReadingErrors) {
+  Graph g;
+  const Node x = g.input("x", {2, 3});
+  const Node h = tanh(x);
+  const Node y = sum(h);
+  TapeMachine m(g, {y});
+  EXPECT_TRUE(contains(message_of([&] { m.run(); }), "input x (2, 3) float32 has no value"));
+  EXPECT_TRUE(contains(message_of([&] { m.let(x, Tensor::zeros({3, 2})); }), "cannot take a value of shape (3, 2)"));
+  EXPECT_THROW(m.let(x, Tensor::zeros({2, 3}, DType::f64)), ShapeError);
+  EXPECT_THROW(m.let(h, Tensor::zeros({2, 3})), ValueError);
+  m.let(x, Tensor::zeros({2, 3}));
+  m.run();
+  EXPECT_TRUE(contains(message_of([&] { m.value(h); }), "not an output"));
+  EXPECT_EQ(m.value(y).item<float>(), 0.0f);
+}
+
+TEST(TapeMachine, NaNWatchNamesTheInstructionAndNode) {
+  Graph g;
+  const Node x = g.input("x", {3}, DType::f64);
+  const Node y = log(x).set_name("logx");
+  const Node z = sum(y);
+  TapeMachine m(g, {z}, CompileOptions{.watch_nan = true});
+  m.let(x, Tensor::from<double>({1.0, 2.0, 3.0}));
+  EXPECT_NO_THROW(m.run());
+  m.let(x, Tensor::from<double>({1.0, -2.0, 3.0}));
+  const std::string msg = message_of([&] { m.run(); });
+  EXPECT_TRUE(contains(msg, "instruction 0") && contains(msg, "log") && contains(msg, "logx (3,) float64") &&
+              contains(msg, "x (3,)")) << msg;
+}
+
+TEST(TapeMachine, ProfileCountsCallsPerInstruction) {
+  Graph g;
+  const Node x = g.input("x", {64, 64});
+  const Node y = sum(matmul(x, x));
+  TapeMachine m(g, {y}, CompileOptions{.profile = true});
+  m.let(x, Tensor::ones({64, 64}));
+  for (int i = 0; i < 5; ++i) m.run();
+  const std::string report = m.profile_report();
+  EXPECT_TRUE(contains(report, "matmul")) << report;
+  EXPECT_TRUE(contains(report, "         5 ")) << report;
+}
+
+TEST(TapeMachine, ZeroHeapAllocationsPerRun) {
+  if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "sanitizer build: allocator not replaceable";
+  Graph g;
+  const Mlp net = build_mlp(g, {784, 30, 10}, 10);
+  std::vector<Node> outputs = net.grads;
+  outputs.push_back(net.cost);
+  TapeMachine m(g, outputs);
+  Generator gen(2);
+  m.let(net.x, Tensor::uniform({10, 784}, gen));
+  m.let(net.labels, Tensor::from<std::int32_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    m.run();  // the first run may set up thread pools and scratch space
+    AllocationCounter counter;
+    for (int i = 0; i < 10; ++i) m.run();
+    EXPECT_EQ(counter.count(), 0) << "allocations in 10 runs at " << threads << " threads";
+  }
+}
+
+TEST(TapeMachine, PlannedMemoryIsFarBelowTheSumOfIntermediates) {
+  Graph g;
+  const Mlp net = build_mlp(g, {784, 256, 128, 10}, 256);
+  std::vector<Node> outputs = net.grads;
+  outputs.push_back(net.cost);
+  TapeMachine m(g, outputs);
+  // The gradients are outputs and stay alive; every other intermediate shares memory.
+  EXPECT_LT(m.planned_bytes() * 2, m.unplanned_bytes()) << m.listing();
+  std::printf("3-layer MLP training program: arena %zu bytes, intermediates %zu bytes unshared\n", m.planned_bytes(), m.unplanned_bytes());
+  RecordProperty("planned_bytes", static_cast<int>(m.planned_bytes()));
+  RecordProperty("unplanned_bytes", static_cast<int>(m.unplanned_bytes()));
+}
+
+// The same model, on the same inputs, gives the same values and gradients on both machines.
+TEST(EagerMachine, MatchesTheTapeMachineOnAnMlp) {
+  Generator gen(4);
+  const Tensor x = Tensor::uniform({16, 20}, gen, -1, 1, DType::f64);
+  const Tensor labels = Tensor::from<std::int32_t>({0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0});
+  Graph lazy;
+  const Mlp net = build_mlp(lazy, {20, 12, 8, 5}, 16, DType::f64, 9);
+  std::vector<Node> outputs = net.grads;
+  outputs.push_back(net.cost);
+  TapeMachine m(lazy, outputs);
+  m.let(net.x, x);
+  m.let(net.labels, labels);
+  m.run();
+
+  // The eager version: every node computed as it is created, parameters shared with the lazy graph.
+  Graph eager(Graph::Mode::eager);
+  Node h = eager.input("x", x);
+  std::vector<Node> params;
+  for (std::size_t i = 0; i < net.params.size(); i += 2) {
+    params.push_back(eager.parameter("w" + std::to_string(i), net.params[i].value()));
+    params.push_back(eager.parameter("b" + std::to_string(i), net.params[i + 1].value()));
+    h = matmul(h, params[i]) + params[i + 1];
+    if (i + 2 < net.params.size()) h = sigmoid(h);
+  }
+  const Node cost = softmax_cross_entropy(h, eager.input("labels", labels));
+  const std::vector<Node> grads = grad(cost, params);
+  EXPECT_NEAR(cost.value().item<double>(), m.value(net.cost).item<double>(), 1e-12);
+  for (std::size_t i = 0; i < grads.size(); ++i)
+    EXPECT_TRUE(allclose(grads[i].value(), m.value(net.grads[i]), 0, 1e-12)) << "gradient " << i;
+}
+
+// Graphs that change with every input: a recurrence over sequences of different lengths.
+TEST(EagerMachine, DifferentiatesAGraphThatChangesPerInput) {
+  Generator gen(5);
+  const Tensor w = Tensor::normal({3, 3}, gen, 0, 0.5, DType::f64);
+  for (int length : {1, 4, 7}) {
+    Graph g(Graph::Mode::eager);
+    const Node wn = g.parameter("w", w);
+    Node h = g.input("h0", Tensor::ones({3}, DType::f64));
+    for (int t = 0; t < length; ++t) h = tanh(matmul(wn, h));
+    const Node cost = sum(h);
+    const Tensor dw = grad(cost, {wn})[0].value();
+    // Central differences on the same recurrence.
+    const double eps = 1e-6;
+    double* pw = w.data<double>();
+    auto f = [&] {
+      Tensor v = Tensor::ones({3}, DType::f64);
+      for (int t = 0; t < length; ++t) v = tanh(matmul(w, v));
+      return sum(v).item<double>();
+    };
+    for (int i = 0; i < 9; ++i) {
+      const double saved = pw[i];
+      pw[i] = saved + eps;
+      const double up = f();
+      pw[i] = saved - eps;
+      const double down = f();
+      pw[i] = saved;
+      EXPECT_NEAR(dw.data<double>()[i], (up - down) / (2 * eps), 1e-7) << "length " << length << " element " << i;
+    }
+  }
+}
+
+TEST(EagerMachine, InputsNeedValuesAndDeferredInputsDoNot) {
+  Graph eager(Graph::Mode::eager);
+  EXPECT_THROW(eager.input("x", {2}), ValueError);
+  Graph lazy;
+  EXPECT_THROW(lazy.input("x", Tensor::zeros({2})), ValueError);
+  const Node x = lazy.input("x", {2});
+  EXPECT_TRUE(contains(message_of([&] { (void)exp(x).value(); }), "no value in a deferred graph"));
+}
