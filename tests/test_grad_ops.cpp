@@ -76,6 +76,11 @@ std::vector<GradientCase> cases() {
   c.push_back({"matmul_transposed", {{4, 3}, {5, 4}},
                [](Graph&, const std::vector<Node>& p) { return weighted(matmul(transpose(p[0]), transpose(p[1]))); }});
 
+  c.push_back({"outer", {{3}, {4}}, [](Graph&, const std::vector<Node>& p) { return weighted(outer(p[0], p[1])); }});
+  const Conv2dGeometry geo{2, 5, 4, 3, 2, 2, 1, 1, 1, 1, 2};
+  c.push_back({"im2col", {{2, 5, 4}}, [geo](Graph&, const std::vector<Node>& p) { return weighted(im2col(p[0], geo)); }});
+  c.push_back({"im2col_batched", {{3, 2, 5, 4}}, [geo](Graph&, const std::vector<Node>& p) { return weighted(im2col(p[0], geo)); }});
+  c.push_back({"col2im", {{12, 12}}, [geo](Graph&, const std::vector<Node>& p) { return weighted(col2im(p[0], geo)); }});
   c.push_back({"reshape", {{3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(reshape(p[0], {2, -1, 2})); }});
   c.push_back({"reshape_of_transpose", {{3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(reshape(transpose(p[0]), {12})); }});
   c.push_back({"permute", {{2, 3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(permute(p[0], {2, 0, 1})); }});
@@ -119,6 +124,9 @@ std::vector<GradientCase> cases() {
   second("sqrt", {3, 4}, [](const Node& x) { return sqrt(x); });
   second("div", {3, 4}, [](const Node& x) { return 1.0 / x; });
   second("pow", {3, 4}, [](const Node& x) { return pow(x, 3.0); });
+  c.push_back({"grad_of_grad_slice", {{5, 4}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(grad(weighted(square(slice(p[0], 0, 1, 4))), {p[0]})[0]);
+               }});
   c.push_back({"grad_of_grad_matmul", {{3, 4}, {4, 2}}, [](Graph&, const std::vector<Node>& p) {
                  const Node inner = weighted(square(matmul(p[0], p[1])));
                  const std::vector<Node> d = grad(inner, {p[0], p[1]});

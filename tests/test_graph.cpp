@@ -296,7 +296,7 @@ TEST(EagerMachine, DifferentiatesAGraphThatChangesPerInput) {
     Node h = g.input("h0", Tensor::ones({3}, DType::f64));
     for (int t = 0; t < length; ++t) h = tanh(matmul(wn, h));
     const Node cost = sum(h);
-    const Tensor dw = grad(cost, {wn})[0].value();
+    const Tensor dw = backward(cost, {wn})[0];
     // Central differences on the same recurrence.
     const double eps = 1e-6;
     double* pw = w.data<double>();
@@ -324,4 +324,5 @@ TEST(EagerMachine, InputsNeedValuesAndDeferredInputsDoNot) {
   EXPECT_THROW(lazy.input("x", Tensor::zeros({2})), ValueError);
   const Node x = lazy.input("x", {2});
   EXPECT_TRUE(contains(message_of([&] { (void)exp(x).value(); }), "no value in a deferred graph"));
+  EXPECT_TRUE(contains(message_of([&] { backward(sum(exp(x)), {x}); }), "deferred graph"));
 }

@@ -1,5 +1,6 @@
 #pragma once
 // Everything stheno offers, in one include.
+#include "stheno/exec/eager.hpp"
 #include "stheno/exec/tape_machine.hpp"
 #include "stheno/graph/graph.hpp"
 #include "stheno/graph/ops.hpp"

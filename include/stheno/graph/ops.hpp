@@ -74,6 +74,13 @@ Node argmax(const Node& x, int axis);
 // NumPy's matmul (see kernels/linalg.hpp): matrix·matrix, matrix·vector, batched.
 Node matmul(const Node& a, const Node& b);
 
+// (m,)⊗(n,) -> (m, n)
+Node outer(const Node& a, const Node& b);
+
+// --- convolution data movement (kernels/conv.hpp); each is the other's gradient -----------------
+Node im2col(const Node& image, const Conv2dGeometry& geometry);
+Node col2im(const Node& columns, const Conv2dGeometry& geometry);
+
 // --- shapes -------------------------------------------------------------------------------------
 Node reshape(const Node& x, const Shape& shape);
 Node transpose(const Node& x, int axis0 = -2, int axis1 = -1);

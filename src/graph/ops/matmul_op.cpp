@@ -40,4 +40,10 @@ class MatmulOp final : public Op {
 
 Node matmul(const Node& a, const Node& b) { return a.graph().apply(std::make_shared<MatmulOp>(), {a, b}); }
 
+Node outer(const Node& a, const Node& b) {
+  if (a.rank() != 1 || b.rank() != 1)
+    throw ShapeError("outer of " + a.describe() + ", " + b.describe() + ": needs two vectors");
+  return matmul(reshape(a, {a.shape()[0], 1}), reshape(b, {1, b.shape()[0]}));
+}
+
 }  // namespace stheno
