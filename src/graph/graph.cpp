@@ -28,7 +28,11 @@ const Tensor& Node::value() const {
 
 Node& Node::set_name(std::string name) {
   Graph& g = graph();
-  g.data(id_).name = g.unique_name(std::move(name), "");
+  if (name == g.data(id_).name) return *this;
+  std::string unique = g.unique_name(std::move(name), "node");
+  g.by_name_.erase(g.data(id_).name);
+  g.by_name_.emplace(unique, id_);
+  g.data(id_).name = std::move(unique);
   return *this;
 }
 
@@ -75,13 +79,18 @@ Graph::Graph(Mode mode) : mode_(mode) {}
 Graph::~Graph() = default;
 
 std::string Graph::unique_name(std::string requested, std::string_view fallback_prefix) const {
-  if (requested.empty()) return std::string(fallback_prefix) + "_" + std::to_string(nodes_.size());
-  for (const NodeData& d : nodes_)
-    if (d.name == requested) throw ValueError("graph: a node named '" + requested + "' already exists");
+  if (requested.empty()) {
+    // Generated names take the next free suffix, so they never clash with a user's name.
+    std::string name = std::string(fallback_prefix) + "_" + std::to_string(nodes_.size());
+    while (by_name_.count(name)) name += "_";
+    return name;
+  }
+  if (by_name_.count(requested)) throw ValueError("graph: a node named '" + requested + "' already exists");
   return requested;
 }
 
 Node Graph::add_node(NodeData data) {
+  by_name_.emplace(data.name, size());
   nodes_.push_back(std::move(data));
   return Node(this, size() - 1);
 }
@@ -110,6 +119,13 @@ Node Graph::input(std::string name, const Tensor& value) {
 
 Node Graph::parameter(std::string name, const Tensor& value) {
   if (!value.defined()) throw ValueError("graph: parameter '" + name + "' has an undefined value");
+  if (const auto it = by_name_.find(name); it != by_name_.end()) {
+    const NodeData& existing = data(it->second);
+    if (existing.kind == NodeKind::parameter && existing.value.storage() == value.storage() &&
+        existing.value.offset() == value.offset() && existing.value.shape() == value.shape() &&
+        existing.value.dtype() == value.dtype())
+      return Node(this, it->second);
+  }
   NodeData d;
   d.name = unique_name(std::move(name), "param");
   d.kind = NodeKind::parameter;
@@ -170,8 +186,7 @@ Node Graph::node(int id) {
 }
 
 Node Graph::find(std::string_view name) {
-  for (int i = 0; i < size(); ++i)
-    if (data(i).name == name) return Node(this, i);
+  if (const auto it = by_name_.find(std::string(name)); it != by_name_.end()) return Node(this, it->second);
   throw ValueError("graph: no node is named '" + std::string(name) + "'");
 }
 

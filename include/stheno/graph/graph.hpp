@@ -11,9 +11,11 @@
 // A deferred graph (the default) is compiled and run by a TapeMachine. An eager graph computes
 // every node's value the moment the node is created, so a program can build a different graph
 // for every input (a loop over a sequence of any length) and still differentiate it.
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "stheno/graph/node.hpp"
@@ -37,6 +39,8 @@ class Graph {
   // In an eager graph inputs arrive with their value.
   Node input(std::string name, const Tensor& value);
   // A parameter holds `value` (sharing its storage) across runs; optimizers update it in place.
+  // Asking again for a parameter of the same name and storage returns the existing node, so a
+  // layer applied several times in one graph shares its weights.
   Node parameter(std::string name, const Tensor& value);
   Node constant(const Tensor& value, std::string name = "");
   Node scalar(double value, DType dtype = DType::f32);
@@ -77,7 +81,9 @@ class Graph {
   std::string unique_name(std::string requested, std::string_view fallback_prefix) const;
 
   Mode mode_;
-  std::vector<NodeData> nodes_;
+  // A deque: adding nodes never moves existing ones, so references handed out by Node stay valid.
+  std::deque<NodeData> nodes_;
+  std::unordered_map<std::string, int> by_name_;
 };
 
 // Adds the nodes of d(cost)/d(wrt[i]) to cost's graph and returns them. cost must be a scalar

@@ -12,8 +12,11 @@ namespace stheno {
 namespace {
 // BLAS always runs on the thread that calls it: stheno splits big products across its own
 // OpenMP threads. Multi-threaded OpenBLAS would allocate on every call and compete for cores.
+// (OpenBLAS's OpenMP build also sets OpenMP's thread count here, which is put back.)
 const bool blas_single_threaded = [] {
+  const int threads = omp_get_max_threads();
   openblas_set_num_threads(1);
+  omp_set_num_threads(threads);
   return true;
 }();
 }  // namespace

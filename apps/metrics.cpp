@@ -1,0 +1,58 @@
+#include "metrics.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+namespace stheno::cli {
+
+std::string metrics_csv(const std::vector<EpochMetrics>& rows) {
+  std::string out = "epoch,train_loss,test_loss,test_accuracy,seconds\n";
+  char line[256];
+  for (const EpochMetrics& m : rows) {
+    std::snprintf(line, sizeof line, "%lld,%.9g,%.9g,%.6f,%.3f\n", static_cast<long long>(m.epoch), m.train_loss,
+                  m.test_loss, m.test_accuracy, m.seconds);
+    out += line;
+  }
+  return out;
+}
+
+std::vector<EpochMetrics> parse_metrics_csv(const std::string& text) {
+  std::vector<EpochMetrics> rows;
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    EpochMetrics m;
+    long long epoch = 0;
+    if (std::sscanf(line.c_str(), "%lld,%lf,%lf,%lf,%lf", &epoch, &m.train_loss, &m.test_loss, &m.test_accuracy, &m.seconds) == 5) {
+      m.epoch = epoch;
+      rows.push_back(m);
+    }
+  }
+  return rows;
+}
+
+std::string plot_curves(const std::string& csv_path, const std::string& png_path) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
+    return "gnuplot is not installed, so no curves.png (apt-get install gnuplot-nox); the numbers are in " + csv_path;
+  const std::string script =
+      "set terminal pngcairo size 1000,420 noenhanced\n"
+      "set output '" + png_path + "'\n"
+      "set datafile separator ','\n"
+      "set key autotitle columnhead\n"
+      "set multiplot layout 1,2\n"
+      "set xlabel 'epoch'\nset ylabel 'loss'\nset grid\nset offsets 0.5, 0.5, 0.05, 0.05\n"
+      "plot '" + csv_path + "' using 1:2 with linespoints title 'train loss', '' using 1:3 with linespoints title 'test loss'\n"
+      "set ylabel 'test accuracy'\n"
+      "plot '" + csv_path + "' using 1:4 with linespoints title 'test accuracy'\n"
+      "unset multiplot\n";
+  FILE* pipe = popen("gnuplot >/dev/null 2>&1", "w");
+  if (!pipe) return "could not start gnuplot";
+  std::fputs(script.c_str(), pipe);
+  const int status = pclose(pipe);
+  if (status != 0) return "gnuplot failed (exit status " + std::to_string(status) + "); the numbers are in " + csv_path;
+  return "";
+}
+
+}  // namespace stheno::cli

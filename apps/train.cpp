@@ -1,0 +1,398 @@
+// `stheno train`: trains a classifier on an MNIST-format dataset with either machine, prints a
+// live progress bar, writes per-epoch metrics, curves and checkpoints, and can resume a killed
+// run exactly where its last checkpoint left it.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "allocation_counter.hpp"
+#include "metrics.hpp"
+#include "progress.hpp"
+#include "stheno/data/dataset.hpp"
+#include "stheno/data/loader.hpp"
+#include "stheno/data/mnist.hpp"
+#include "stheno/io/atomic_file.hpp"
+#include "stheno/io/safetensors.hpp"
+#include "stheno/nn/losses.hpp"
+#include "stheno/nn/module.hpp"
+#include "stheno/optim/optimizer.hpp"
+#include "stheno/optim/schedule.hpp"
+#include "stheno/stheno.hpp"
+#include "train_config.hpp"
+
+namespace stheno::cli {
+
+namespace {
+
+constexpr const char* kCheckpointFormat = "stheno-checkpoint-1";
+constexpr std::int64_t kClasses = 10;
+
+struct Model {
+  nn::Sequential net;
+  std::vector<nn::Dropout*> dropouts;
+};
+
+Model build_model(const TrainConfig& c, std::int64_t inputs) {
+  Model m;
+  Generator gen(static_cast<std::uint64_t>(c.seed));
+  const nn::Init init = nn::parse_init(c.init);
+  const nn::Init bias_init = nn::parse_init(c.bias_init);
+  std::int64_t prev = inputs;
+  int layer = 0;
+  for (long long h : c.hidden_sizes()) {
+    m.net.add(std::make_shared<nn::Linear>(prev, h, gen, init, true, DType::f32, bias_init));
+    m.net.add(nn::activation(c.activation));
+    if (c.dropout > 0) {
+      auto d = std::make_shared<nn::Dropout>(c.dropout, static_cast<std::uint64_t>(c.seed) * 1000 + static_cast<std::uint64_t>(++layer));
+      m.dropouts.push_back(d.get());
+      m.net.add(d);
+    }
+    prev = h;
+  }
+  m.net.add(std::make_shared<nn::Linear>(prev, kClasses, gen, init, true, DType::f32, bias_init));
+  return m;
+}
+
+// The training loss; also what the evaluation reports as test loss.
+Node build_loss(const TrainConfig& c, const Node& logits, const Node& labels) {
+  if (c.loss == "xent") return nn::cross_entropy(logits, labels);
+  const Node out = unary(c.activation == "relu" ? UnaryOp::relu : c.activation == "tanh" ? UnaryOp::tanh : UnaryOp::sigmoid, logits);
+  const Node target = one_hot(labels, kClasses, out.dtype());
+  return c.loss == "quadratic" ? nn::quadratic(out, target) : nn::mean_squared_error(out, target);
+}
+
+std::shared_ptr<const optim::Schedule> build_schedule(const TrainConfig& c, std::int64_t steps_per_epoch) {
+  std::shared_ptr<const optim::Schedule> s;
+  if (c.schedule == "step") s = std::make_shared<optim::StepLR>(c.lr, c.step_size * steps_per_epoch, c.gamma);
+  else if (c.schedule == "cosine") s = std::make_shared<optim::CosineLR>(c.lr, c.epochs * steps_per_epoch);
+  else s = std::make_shared<optim::ConstantLR>(c.lr);
+  if (c.warmup > 0) s = std::make_shared<optim::WarmupLR>(s, c.warmup);
+  return s;
+}
+
+// What a checkpoint must agree on to be resumed by this run.
+std::map<std::string, std::string> run_signature(const TrainConfig& c) {
+  return {{"model", c.model},         {"hidden", c.hidden},       {"activation", c.activation}, {"loss", c.loss},
+          {"optimizer", c.optimizer}, {"batch", std::to_string(c.batch)}, {"seed", std::to_string(c.seed)},
+          {"train_limit", std::to_string(c.train_limit)},     {"dropout", std::to_string(c.dropout)}};
+}
+
+std::string encode_generator(const Generator::State& s) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%llu,%llu,%llu,%llu,%.17g,%d", static_cast<unsigned long long>(s.s[0]),
+                static_cast<unsigned long long>(s.s[1]), static_cast<unsigned long long>(s.s[2]),
+                static_cast<unsigned long long>(s.s[3]), s.spare_normal, s.has_spare ? 1 : 0);
+  return buf;
+}
+
+Generator::State decode_generator(const std::string& text, const std::string& path) {
+  Generator::State s;
+  unsigned long long a, b, c, d;
+  int spare;
+  if (std::sscanf(text.c_str(), "%llu,%llu,%llu,%llu,%lf,%d", &a, &b, &c, &d, &s.spare_normal, &spare) != 6)
+    throw IOError(path + ": malformed generator state '" + text + "' in the checkpoint metadata");
+  s.s = {a, b, c, d};
+  s.has_spare = spare != 0;
+  return s;
+}
+
+struct Position {
+  std::int64_t epoch = 0, next_batch = 0, steps = 0;
+  double loss_sum = 0;
+  std::int64_t loss_count = 0;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(const TrainConfig& c) : c_(c), log_(c.json ? stderr : stdout), progress_(log_, isatty(fileno(log_))) {}
+  int run();
+
+ private:
+  void load_data();
+  void compile();
+  double train_step(const data::Batch& batch);
+  std::pair<double, double> evaluate();
+  void save_checkpoint(const Position& at);
+  Position resume();
+  void finish_epoch_files();
+  void say(const std::string& line) const {
+    std::fputs((line + "\n").c_str(), log_);
+    std::fflush(log_);
+  }
+
+  const TrainConfig& c_;
+  std::FILE* log_;
+  Progress progress_;
+  data::Mnist data_;
+  std::unique_ptr<data::TensorDataset> train_set_;
+  Model model_;
+  std::vector<nn::Parameter*> params_;
+  std::vector<Tensor> param_values_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  std::shared_ptr<const optim::Schedule> schedule_;
+  // Tape machine programs.
+  Graph train_graph_;
+  Node x_, labels_, loss_;
+  std::vector<Node> grads_;
+  std::unique_ptr<TapeMachine> train_machine_;
+  std::vector<Tensor> grad_values_;
+  std::vector<EpochMetrics> history_;
+  std::filesystem::path out_;
+  std::int64_t measured_steps_ = 0, measured_allocations_ = 0;
+};
+
+void Trainer::load_data() {
+  data_ = data::load_mnist(c_.data);
+  const std::int64_t n = data_.train.images.size(0);
+  if (c_.train_limit > n)
+    throw ValueError("--train-limit " + std::to_string(c_.train_limit) + " exceeds the " + std::to_string(n) + " training images in " + c_.data);
+  train_set_ = std::make_unique<data::TensorDataset>(
+      data_.train.images, data_.train.labels,
+      c_.train_limit > 0 ? std::optional<std::int64_t>(c_.train_limit) : std::nullopt);
+  if (train_set_->size() < c_.batch)
+    throw ValueError("--batch " + std::to_string(c_.batch) + " is larger than the " + std::to_string(train_set_->size()) + " training images");
+}
+
+void Trainer::compile() {
+  const std::int64_t features = data_.train.images.size(1);
+  model_ = build_model(c_, features);
+  params_ = model_.net.trainable_parameters();
+  for (nn::Parameter* p : params_) param_values_.push_back(p->value);
+  optim::OptimizerOptions o;
+  o.lr = c_.lr;
+  o.momentum = c_.momentum;
+  o.weight_decay = c_.weight_decay;
+  optimizer_ = optim::make_optimizer(c_.optimizer, param_values_, o);
+  if (c_.machine == "tape") {
+    x_ = train_graph_.input("x", {c_.batch, features});
+    labels_ = train_graph_.input("labels", {c_.batch}, DType::i32);
+    loss_ = build_loss(c_, model_.net(x_), labels_);
+    std::vector<Node> wrt;
+    for (nn::Parameter* p : params_) wrt.push_back(train_graph_.parameter(p->name, p->value));
+    grads_ = grad(loss_, wrt);
+    std::vector<Node> outputs = grads_;
+    outputs.push_back(loss_);
+    train_machine_ = std::make_unique<TapeMachine>(train_graph_, outputs);
+  }
+}
+
+double Trainer::train_step(const data::Batch& batch) {
+  if (train_machine_) {
+    train_machine_->let(x_, batch.inputs);
+    train_machine_->let(labels_, batch.labels);
+    train_machine_->run();
+    if (grad_values_.empty())
+      for (const Node& g : grads_) grad_values_.push_back(train_machine_->value(g));
+    if (c_.clip > 0) optim::clip_grad_norm(grad_values_, c_.clip);
+    optimizer_->step(grad_values_);
+    return train_machine_->value(loss_).item<double>();
+  }
+  // The eager machine: a new graph for every batch, differentiated as it stands.
+  Graph g(Graph::Mode::eager);
+  const Node loss = build_loss(c_, model_.net(g.input("x", batch.inputs)), g.input("labels", batch.labels));
+  std::vector<Node> wrt;
+  for (nn::Parameter* p : params_) wrt.push_back(g.parameter(p->name, p->value));
+  std::vector<Tensor> grads;
+  for (const Tensor& t : backward(loss, wrt)) grads.push_back(t.contiguous());
+  if (c_.clip > 0) optim::clip_grad_norm(grads, c_.clip);
+  optimizer_->step(grads);
+  return loss.value().item<double>();
+}
+
+// Mean loss and accuracy on the test split, in batches of --eval-batch (the last may be smaller).
+std::pair<double, double> Trainer::evaluate() {
+  model_.net.set_training(false);
+  const Tensor& images = data_.test.images;
+  const Tensor& labels = data_.test.labels;
+  const std::int64_t n = images.size(0);
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  for (std::int64_t start = 0; start < n; start += c_.eval_batch) {
+    const std::int64_t size = std::min<std::int64_t>(c_.eval_batch, n - start);
+    Graph g(Graph::Mode::eager);
+    const Tensor xb = images.slice(0, start, start + size), yb = labels.slice(0, start, start + size);
+    const Node logits = model_.net(g.input("x", xb));
+    loss_sum += build_loss(c_, logits, g.input("labels", yb)).value().item<double>() * static_cast<double>(size);
+    const std::vector<std::int32_t> predicted = argmax(logits.value(), 1).to_vector<std::int32_t>();
+    const std::vector<std::int32_t> truth = yb.to_vector<std::int32_t>();
+    for (std::size_t i = 0; i < truth.size(); ++i) correct += predicted[i] == truth[i];
+  }
+  model_.net.set_training(true);
+  return {loss_sum / static_cast<double>(n), static_cast<double>(correct) / static_cast<double>(n)};
+}
+
+void Trainer::save_checkpoint(const Position& at) {
+  std::vector<io::NamedTensor> tensors;
+  for (nn::Parameter* p : model_.net.parameters()) tensors.push_back({p->name, p->value});
+  for (const optim::StateTensor& s : optimizer_->state()) tensors.push_back({"optimizer." + s.name, s.value});
+  std::map<std::string, std::string> meta = run_signature(c_);
+  meta["format"] = kCheckpointFormat;
+  meta["epoch"] = std::to_string(at.epoch);
+  meta["next_batch"] = std::to_string(at.next_batch);
+  meta["optimizer_steps"] = std::to_string(at.steps);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", at.loss_sum);
+  meta["epoch_loss_sum"] = buf;
+  meta["epoch_loss_count"] = std::to_string(at.loss_count);
+  meta["metrics_csv"] = metrics_csv(history_);
+  for (std::size_t i = 0; i < model_.dropouts.size(); ++i)
+    meta["dropout" + std::to_string(i) + "_generator"] = encode_generator(model_.dropouts[i]->state().generator.state());
+  io::save_safetensors((out_ / "checkpoint.safetensors").string(), tensors, meta);
+}
+
+Position Trainer::resume() {
+  const io::SafetensorsFile file = io::load_safetensors(c_.resume);
+  auto meta = [&](const std::string& key) {
+    const auto it = file.metadata.find(key);
+    if (it == file.metadata.end()) throw IOError(c_.resume + ": not a stheno training checkpoint (no '" + key + "' in its metadata)");
+    return it->second;
+  };
+  if (meta("format") != kCheckpointFormat)
+    throw IOError(c_.resume + ": checkpoint format '" + meta("format") + "' is not " + kCheckpointFormat);
+  std::string differences;
+  for (const auto& [key, value] : run_signature(c_))
+    if (meta(key) != value) differences += "\n  --" + key + ": checkpoint has " + meta(key) + ", this run has " + value;
+  if (!differences.empty())
+    throw ValueError(c_.resume + ": the checkpoint was made by a different run:" + differences);
+  std::vector<io::NamedTensor> targets;
+  for (nn::Parameter* p : model_.net.parameters()) targets.push_back({p->name, p->value});
+  for (const optim::StateTensor& s : optimizer_->state()) targets.push_back({"optimizer." + s.name, s.value});
+  io::load_into(c_.resume, targets);
+  for (std::size_t i = 0; i < model_.dropouts.size(); ++i)
+    model_.dropouts[i]->state().generator.set_state(decode_generator(meta("dropout" + std::to_string(i) + "_generator"), c_.resume));
+  Position at;
+  at.epoch = std::stoll(meta("epoch"));
+  at.next_batch = std::stoll(meta("next_batch"));
+  at.steps = std::stoll(meta("optimizer_steps"));
+  at.loss_sum = std::stod(meta("epoch_loss_sum"));
+  at.loss_count = std::stoll(meta("epoch_loss_count"));
+  history_ = parse_metrics_csv(meta("metrics_csv"));
+  optimizer_->set_steps_taken(at.steps);
+  return at;
+}
+
+void Trainer::finish_epoch_files() {
+  const std::string csv = (out_ / "metrics.csv").string();
+  io::write_file_atomically(csv, metrics_csv(history_));
+  if (c_.plot) {
+    const std::string why = plot_curves(csv, (out_ / "curves.png").string());
+    if (!why.empty()) say("plot: " + why);
+  }
+}
+
+int Trainer::run() {
+  if (c_.threads > 0) set_num_threads(static_cast<int>(c_.threads));
+  out_ = c_.out;
+  std::filesystem::create_directories(out_);
+  load_data();
+  compile();
+  data::LoaderOptions lo;
+  lo.batch_size = c_.batch;
+  lo.shuffle = true;
+  lo.seed = static_cast<std::uint64_t>(c_.seed);
+  lo.drop_last = true;  // the compiled program has a fixed batch size
+  data::DataLoader loader(*train_set_, lo);
+  const std::int64_t steps_per_epoch = loader.batches_per_epoch();
+  schedule_ = build_schedule(c_, steps_per_epoch);
+  Position at;
+  if (!c_.resume.empty()) {
+    at = resume();
+    say("resumed " + c_.resume + " at epoch " + std::to_string(at.epoch + 1) + ", batch " + std::to_string(at.next_batch));
+  }
+  say("stheno train: " + c_.model + " " + std::to_string(data_.train.images.size(1)) + "-" +
+      (c_.hidden_sizes().empty() ? "" : c_.hidden + "-") + std::to_string(kClasses) + " " + c_.activation + ", " + c_.loss +
+      " loss, " + c_.optimizer + " lr " + std::to_string(c_.lr) + ", batch " + std::to_string(c_.batch) + ", " +
+      std::to_string(train_set_->size()) + " training images, " + c_.machine + " machine, " + std::to_string(num_threads()) +
+      " threads, " + std::to_string(model_.net.parameter_count()) + " parameters");
+
+  double train_seconds = 0;
+  std::int64_t trained_epochs = 0;
+  for (std::int64_t epoch = at.epoch; epoch < c_.epochs; ++epoch) {
+    const std::int64_t first = epoch == at.epoch ? at.next_batch : 0;
+    double loss_sum = epoch == at.epoch ? at.loss_sum : 0;
+    std::int64_t loss_count = epoch == at.epoch ? at.loss_count : 0;
+    loader.start_epoch(epoch, first);
+    progress_.start_epoch(epoch + 1, c_.epochs, steps_per_epoch, first);
+    const auto start = std::chrono::steady_clock::now();
+    while (const data::Batch* batch = loader.next()) {
+      optimizer_->set_learning_rate(schedule_->at(optimizer_->steps_taken()));
+      const bool measure = optimizer_->steps_taken() > 0 || epoch > 0;  // the first step warms up
+      testing::AllocationCounter counter;
+      const double loss = train_step(*batch);
+      if (measure) {
+        measured_allocations_ += counter.count();
+        ++measured_steps_;
+      }
+      if (!std::isfinite(loss))
+        throw ValueError("training diverged: the loss is " + std::to_string(loss) + " at epoch " + std::to_string(epoch + 1) +
+                         ", batch " + std::to_string(batch->index) + " (try a smaller --lr)");
+      loss_sum += loss;
+      ++loss_count;
+      progress_.update(batch->index, c_.batch, loss);
+      if (c_.save_every > 0 && optimizer_->steps_taken() % c_.save_every == 0 && batch->index + 1 < steps_per_epoch)
+        save_checkpoint({epoch, batch->index + 1, optimizer_->steps_taken(), loss_sum, loss_count});
+    }
+    progress_.finish_epoch();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    train_seconds += seconds;
+    ++trained_epochs;
+    const auto [test_loss, accuracy] = evaluate();
+    history_.push_back({epoch + 1, loss_sum / static_cast<double>(std::max<std::int64_t>(loss_count, 1)), test_loss, accuracy, seconds});
+    char line[200];
+    std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f, test loss %.4f, test accuracy %.2f%% (%.1f s)",
+                  static_cast<long long>(epoch + 1), history_.back().train_loss, test_loss, 100 * accuracy, seconds);
+    say(line);
+    save_checkpoint({epoch + 1, 0, optimizer_->steps_taken(), 0, 0});
+    finish_epoch_files();
+  }
+  std::vector<io::NamedTensor> weights;
+  for (nn::Parameter* p : model_.net.parameters()) weights.push_back({p->name, p->value});
+  io::save_safetensors((out_ / "model.safetensors").string(), weights, {{"format", "stheno-model-1"}});
+
+  const EpochMetrics last = history_.empty() ? EpochMetrics{} : history_.back();
+  char final_line[160];
+  std::snprintf(final_line, sizeof final_line, "final test accuracy: %.2f%%", 100 * last.test_accuracy);
+  say(final_line);
+  if (c_.json) {
+    const double per_step = measured_steps_ > 0 && testing::allocation_counting_available()
+                                ? static_cast<double>(measured_allocations_) / static_cast<double>(measured_steps_)
+                                : -1;
+    std::printf("{\"epochs\": %lld, \"train_seconds_per_epoch\": %.4f, \"test_accuracy\": %.6f, \"test_loss\": %.6f, "
+                "\"allocations_per_step\": %.3f, \"steps\": %lld, \"machine\": \"%s\", \"threads\": %d, "
+                "\"out\": \"%s\"}\n",
+                static_cast<long long>(c_.epochs), trained_epochs ? train_seconds / static_cast<double>(trained_epochs) : 0.0,
+                last.test_accuracy, last.test_loss, per_step, static_cast<long long>(optimizer_->steps_taken()),
+                c_.machine.c_str(), num_threads(), out_.string().c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& args) {
+  TrainConfig config;
+  std::string help;
+  try {
+    if (!parse_train_config(args, config, help)) {
+      std::fputs(help.c_str(), stdout);
+      return 0;
+    }
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "stheno train: %s\n", e.what());
+    return 2;
+  }
+  try {
+    return Trainer(config).run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "\nstheno train: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace stheno::cli

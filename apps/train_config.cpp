@@ -1,0 +1,65 @@
+#include "train_config.hpp"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace stheno::cli {
+
+std::vector<long long> TrainConfig::hidden_sizes() const {
+  std::vector<long long> sizes;
+  if (hidden.empty() || hidden == "none") return sizes;
+  std::stringstream ss(hidden);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    char* end = nullptr;
+    const long long n = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || n < 1 || n > 1'000'000)
+      throw UsageError("--hidden " + hidden + ": expected comma-separated positive sizes such as 256,128 (or none)");
+    sizes.push_back(n);
+  }
+  return sizes;
+}
+
+bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, std::string& help) {
+  Flags f("stheno train");
+  f.add_string("data", &c.data, "directory of MNIST-format IDX files (plain or .gz)");
+  f.add_string("model", &c.model, "model to train", {"mlp"});
+  f.add_string("hidden", &c.hidden, "hidden layer sizes, comma-separated, or none");
+  f.add_string("activation", &c.activation, "hidden (and, for quadratic/mse, output) activation", {"relu", "sigmoid", "tanh"});
+  f.add_string("init", &c.init, "weight initialiser", {"auto", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "normal"});
+  f.add_string("bias-init", &c.bias_init, "bias initialiser", {"zeros", "normal"});
+  f.add_string("loss", &c.loss, "xent: softmax cross-entropy; quadratic: Nielsen's ½‖a−y‖²; mse", {"xent", "quadratic", "mse"});
+  f.add_string("optimizer", &c.optimizer, "optimizer", {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"});
+  f.add_double("lr", &c.lr, "learning rate", 0, 1e6);
+  f.add_double("momentum", &c.momentum, "momentum for momentum and nesterov", 0, 0.999999);
+  f.add_double("weight-decay", &c.weight_decay, "weight decay (L2; decoupled for adamw)", 0, 1e3);
+  f.add_string("schedule", &c.schedule, "learning-rate schedule", {"none", "step", "cosine"});
+  f.add_int("step-size", &c.step_size, "epochs between decays of the step schedule", 1, 1'000'000);
+  f.add_double("gamma", &c.gamma, "decay factor of the step schedule", 0, 1);
+  f.add_int("warmup", &c.warmup, "steps of linear learning-rate warm-up", 0, 1'000'000'000);
+  f.add_double("clip", &c.clip, "clip the global gradient norm to this (0: off)", 0, 1e9);
+  f.add_double("dropout", &c.dropout, "dropout probability after each hidden layer", 0, 0.99);
+  f.add_int("batch", &c.batch, "mini-batch size", 1, 1'000'000);
+  f.add_int("epochs", &c.epochs, "epochs", 1, 1'000'000);
+  f.add_int("eval-batch", &c.eval_batch, "batch size for evaluation", 1, 1'000'000);
+  f.add_int("threads", &c.threads, "threads (0: one per core)", 0, 1024);
+  f.add_int("seed", &c.seed, "seed of initialisation, shuffling and dropout", 0, 1LL << 62);
+  f.add_int("train-limit", &c.train_limit, "use only the first N training images (0: all)", 0, 1'000'000'000);
+  f.add_string("machine", &c.machine, "tape: compile once, run many; eager: build the graph each step", {"tape", "eager"});
+  f.add_string("out", &c.out, "directory for metrics.csv, curves.png and checkpoint.safetensors");
+  f.add_int("save-every", &c.save_every, "also checkpoint every N steps (0: at the end of each epoch only)", 0, 1'000'000'000);
+  f.add_string("resume", &c.resume, "resume from this checkpoint, exactly where it stopped");
+  f.add_bool("json", &c.json, "print one JSON object with the results at the end (progress goes to stderr)");
+  f.add_bool("plot", &c.plot, "plot loss and accuracy curves to curves.png with gnuplot");
+  help = "usage: stheno train [flags]\n\nTrains a classifier on an MNIST-format dataset (Fashion-MNIST by default) and reports\n"
+         "its test accuracy.\n\nThe network of Nielsen's book (784-30-10, sigmoid, quadratic cost, SGD, rate 3.0, batches\n"
+         "of 10, first 50,000 images):\n  stheno train --hidden 30 --activation sigmoid --loss quadratic --optimizer sgd --lr 3.0 \\\n"
+         "    --batch 10 --train-limit 50000 --init normal --bias-init normal --epochs 5\n\nflags:\n" +
+         f.help();
+  if (!f.parse(args)) return false;
+  c.hidden_sizes();  // validates
+  if (!f.given("init") && c.init == "auto") c.init = c.activation == "relu" ? "he_uniform" : "glorot_uniform";
+  return true;
+}
+
+}  // namespace stheno::cli

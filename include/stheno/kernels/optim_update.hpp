@@ -1,0 +1,24 @@
+#pragma once
+// Fused, in-place parameter updates: one pass over a parameter, its gradient and its optimizer
+// state. All tensors must be contiguous and share shape and dtype (float32 or float64).
+#include <cstdint>
+
+#include "stheno/tensor/tensor.hpp"
+
+namespace stheno {
+
+// g += wd·p; v = μ·v + g; p -= lr·(nesterov ? g + μ·v : v)   (v unused when μ = 0)
+void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr, double momentum,
+                bool nesterov, double weight_decay);
+// g += wd·p; s += g²; p -= lr·g / (√s + ε)
+void adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr, double eps,
+                    double weight_decay);
+// g += wd·p; a = α·a + (1−α)·g²; with momentum μ: b = μ·b + g/(√a + ε), p -= lr·b; else p -= lr·g/(√a + ε)
+void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
+                    double lr, double alpha, double eps, double momentum, double weight_decay);
+// Adam at step t (from 1). decoupled (AdamW): p *= 1 − lr·wd; else g += wd·p. Then
+// m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; p -= lr·(m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)
+void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
+                 double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
+
+}  // namespace stheno

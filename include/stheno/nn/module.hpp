@@ -1,0 +1,102 @@
+#pragma once
+// Layers. A module owns its parameter tensors and adds its nodes to whatever graph its input
+// belongs to, so the same model runs in a deferred graph (compiled once by a TapeMachine) or in
+// a fresh eager graph for every input.
+//
+//   nn::Sequential net;
+//   net.add(std::make_shared<nn::Linear>(784, 30, gen)).add(nn::activation(UnaryOp::sigmoid))
+//      .add(std::make_shared<nn::Linear>(30, 10, gen));
+//   Node logits = net(x);
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stheno/graph/ops.hpp"
+#include "stheno/nn/init.hpp"
+
+namespace stheno::nn {
+
+struct Parameter {
+  std::string name;
+  Tensor value;
+  bool trainable = true;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual Node forward(const Node& x) = 0;
+  Node operator()(const Node& x) { return forward(x); }
+
+  // Every parameter of this module and its children, names prefixed by their path ("0.weight").
+  virtual std::vector<Parameter*> parameters() { return {}; }
+  // Training mode turns dropout on; evaluation mode turns it off.
+  virtual void set_training(bool) {}
+
+  std::vector<Parameter*> trainable_parameters();
+  std::int64_t parameter_count();
+  void freeze();
+  void unfreeze();
+  // One line per parameter: name, shape, dtype, trainable.
+  std::string summary();
+
+ protected:
+  // The node of parameter p in x's graph (created on first use, shared afterwards).
+  static Node node_of(Parameter& p, const Node& x);
+};
+
+using ModulePtr = std::shared_ptr<Module>;
+
+// y = x·W + b, W (in, out), b (out).
+class Linear final : public Module {
+ public:
+  Linear(std::int64_t in, std::int64_t out, Generator& gen, Init init = Init::glorot_uniform, bool bias = true,
+         DType dtype = DType::f32, Init bias_init = Init::zeros);
+  Node forward(const Node& x) override;
+  std::vector<Parameter*> parameters() override;
+  Parameter& weight() { return weight_; }
+  Parameter& bias() { return bias_; }
+
+ private:
+  Parameter weight_, bias_;
+  bool has_bias_;
+};
+
+class Activation final : public Module {
+ public:
+  explicit Activation(UnaryOp op) : op_(op) {}
+  Node forward(const Node& x) override { return unary(op_, x); }
+
+ private:
+  UnaryOp op_;
+};
+// sigmoid, tanh or relu by name; throws ValueError listing the names.
+ModulePtr activation(std::string_view name);
+inline ModulePtr activation(UnaryOp op) { return std::make_shared<Activation>(op); }
+
+class Dropout final : public Module {
+ public:
+  Dropout(double p, std::uint64_t seed);
+  Node forward(const Node& x) override { return dropout(x, state_); }
+  void set_training(bool training) override { state_->training = training; }
+  DropoutState& state() { return *state_; }
+
+ private:
+  std::shared_ptr<DropoutState> state_;
+};
+
+class Sequential final : public Module {
+ public:
+  Sequential() = default;
+  Sequential& add(ModulePtr layer);
+  Node forward(const Node& x) override;
+  std::vector<Parameter*> parameters() override;
+  void set_training(bool training) override;
+  std::size_t size() const { return layers_.size(); }
+  Module& layer(std::size_t i) { return *layers_.at(i); }
+
+ private:
+  std::vector<ModulePtr> layers_;
+};
+
+}  // namespace stheno::nn

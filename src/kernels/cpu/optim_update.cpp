@@ -1,0 +1,121 @@
+#include "stheno/kernels/optim_update.hpp"
+
+#include <cmath>
+
+namespace stheno {
+
+namespace {
+
+void require_match(const char* op, const Tensor& param, const Tensor& other, const char* what) {
+  if (!other.defined()) throw ValueError(std::string(op) + ": " + what + " is undefined");
+  if (other.shape() != param.shape() || other.dtype() != param.dtype())
+    throw ShapeError(std::string(op) + ": " + what + " " + other.shape().str() + " " + std::string(dtype_name(other.dtype())) +
+                     " does not match the parameter " + param.shape().str() + " " + std::string(dtype_name(param.dtype())));
+  if (!other.is_contiguous()) throw ValueError(std::string(op) + ": " + what + " must be contiguous");
+}
+
+void require_param(const char* op, const Tensor& param) {
+  if (!param.defined()) throw ValueError(std::string(op) + ": the parameter is undefined");
+  if (!param.is_contiguous()) throw ValueError(std::string(op) + ": the parameter must be contiguous");
+  if (!is_floating(param.dtype())) throw DTypeError(std::string(op) + ": parameters must be float32 or float64");
+}
+
+}  // namespace
+
+void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr, double momentum,
+                bool nesterov, double weight_decay) {
+  require_param("sgd", param);
+  require_match("sgd", param, grad, "gradient");
+  if (momentum != 0) require_match("sgd", param, velocity, "velocity");
+  visit_floating(param.dtype(), "sgd", [&]<class T>() {
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    const auto n = param.numel();
+    const auto rate = static_cast<T>(lr), mu = static_cast<T>(momentum), wd = static_cast<T>(weight_decay);
+    if (momentum == 0) {
+      for (std::int64_t i = 0; i < n; ++i) p[i] -= rate * (g[i] + wd * p[i]);
+      return;
+    }
+    T* v = velocity.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const T gi = g[i] + wd * p[i];
+      v[i] = mu * v[i] + gi;
+      p[i] -= rate * (nesterov ? gi + mu * v[i] : v[i]);
+    }
+  });
+}
+
+void adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr, double eps,
+                    double weight_decay) {
+  require_param("adagrad", param);
+  require_match("adagrad", param, grad, "gradient");
+  require_match("adagrad", param, sum_squares, "sum of squares");
+  visit_floating(param.dtype(), "adagrad", [&]<class T>() {
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    T* s = sum_squares.data<T>();
+    const auto rate = static_cast<T>(lr), e = static_cast<T>(eps), wd = static_cast<T>(weight_decay);
+    for (std::int64_t i = 0; i < param.numel(); ++i) {
+      const T gi = g[i] + wd * p[i];
+      s[i] += gi * gi;
+      p[i] -= rate * gi / (std::sqrt(s[i]) + e);
+    }
+  });
+}
+
+void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
+                    double lr, double alpha, double eps, double momentum, double weight_decay) {
+  require_param("rmsprop", param);
+  require_match("rmsprop", param, grad, "gradient");
+  require_match("rmsprop", param, square_avg, "square average");
+  if (momentum != 0) require_match("rmsprop", param, momentum_buffer, "momentum buffer");
+  visit_floating(param.dtype(), "rmsprop", [&]<class T>() {
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    T* a = square_avg.data<T>();
+    T* b = momentum != 0 ? momentum_buffer.data<T>() : nullptr;
+    const auto rate = static_cast<T>(lr), al = static_cast<T>(alpha), e = static_cast<T>(eps);
+    const auto mu = static_cast<T>(momentum), wd = static_cast<T>(weight_decay);
+    for (std::int64_t i = 0; i < param.numel(); ++i) {
+      const T gi = g[i] + wd * p[i];
+      a[i] = al * a[i] + (T(1) - al) * gi * gi;
+      const T step = gi / (std::sqrt(a[i]) + e);
+      if (b) {
+        b[i] = mu * b[i] + step;
+        p[i] -= rate * b[i];
+      } else {
+        p[i] -= rate * step;
+      }
+    }
+  });
+}
+
+void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
+                 double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) {
+  require_param("adam", param);
+  require_match("adam", param, grad, "gradient");
+  require_match("adam", param, m, "first moment");
+  require_match("adam", param, v, "second moment");
+  if (t < 1) throw ValueError("adam: the step count starts at 1, got " + std::to_string(t));
+  const double c1 = 1.0 - std::pow(beta1, static_cast<double>(t));
+  const double c2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  visit_floating(param.dtype(), "adam", [&]<class T>() {
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    T* pm = m.data<T>();
+    T* pv = v.data<T>();
+    const auto rate = static_cast<T>(lr), b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
+    const auto e = static_cast<T>(eps), wd = static_cast<T>(weight_decay);
+    const auto inv_c1 = static_cast<T>(1.0 / c1), inv_sqrt_c2 = static_cast<T>(1.0 / std::sqrt(c2));
+    const T shrink = decoupled ? T(1) - rate * wd : T(1);
+    const T l2 = decoupled ? T(0) : wd;
+    for (std::int64_t i = 0; i < param.numel(); ++i) {
+      const T gi = g[i] + l2 * p[i];
+      pm[i] = b1 * pm[i] + (T(1) - b1) * gi;
+      pv[i] = b2 * pv[i] + (T(1) - b2) * gi * gi;
+      p[i] = p[i] * shrink - rate * (pm[i] * inv_c1) / (std::sqrt(pv[i]) * inv_sqrt_c2 + e);
+    }
+  });
+}
+
+}  // namespace stheno

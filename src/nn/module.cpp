@@ -1,0 +1,102 @@
+#include "stheno/nn/module.hpp"
+
+#include <sstream>
+
+namespace stheno::nn {
+
+std::vector<Parameter*> Module::trainable_parameters() {
+  std::vector<Parameter*> out;
+  for (Parameter* p : parameters())
+    if (p->trainable) out.push_back(p);
+  return out;
+}
+
+std::int64_t Module::parameter_count() {
+  std::int64_t n = 0;
+  for (Parameter* p : parameters()) n += p->value.numel();
+  return n;
+}
+
+void Module::freeze() {
+  for (Parameter* p : parameters()) p->trainable = false;
+}
+
+void Module::unfreeze() {
+  for (Parameter* p : parameters()) p->trainable = true;
+}
+
+std::string Module::summary() {
+  std::ostringstream os;
+  for (Parameter* p : parameters())
+    os << p->name << " " << p->value.shape().str() << " " << dtype_name(p->value.dtype())
+       << (p->trainable ? "" : " (frozen)") << "\n";
+  os << parameter_count() << " parameters\n";
+  return os.str();
+}
+
+Node Module::node_of(Parameter& p, const Node& x) {
+  return x.graph().parameter(p.name, p.value);
+}
+
+Linear::Linear(std::int64_t in, std::int64_t out, Generator& gen, Init init, bool bias, DType dtype, Init bias_init)
+    : has_bias_(bias) {
+  if (in < 1 || out < 1)
+    throw ShapeError("Linear: sizes must be positive, got " + std::to_string(in) + " -> " + std::to_string(out));
+  weight_ = {"weight", initialize(init, {in, out}, gen, dtype)};
+  // A bias drawn "like a weight" has fan_in 1; zeros is the usual choice.
+  if (bias) bias_ = {"bias", bias_init == Init::zeros ? Tensor::zeros({out}, dtype) : initialize(bias_init, {out}, gen, dtype)};
+}
+
+Node Linear::forward(const Node& x) {
+  const std::int64_t in = weight_.value.shape()[0];
+  if (x.rank() < 1 || x.shape().back() != in)
+    throw ShapeError("Linear(" + std::to_string(in) + " -> " + std::to_string(weight_.value.shape()[1]) + "): input " +
+                     x.describe() + " must end in an axis of size " + std::to_string(in));
+  const Node y = matmul(x, node_of(weight_, x));
+  return has_bias_ ? y + node_of(bias_, x) : y;
+}
+
+std::vector<Parameter*> Linear::parameters() {
+  if (has_bias_) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+ModulePtr activation(std::string_view name) {
+  if (name == "sigmoid") return activation(UnaryOp::sigmoid);
+  if (name == "tanh") return activation(UnaryOp::tanh);
+  if (name == "relu") return activation(UnaryOp::relu);
+  throw ValueError("unknown activation '" + std::string(name) + "' (expected sigmoid, tanh or relu)");
+}
+
+Dropout::Dropout(double p, std::uint64_t seed) : state_(std::make_shared<DropoutState>()) {
+  if (!(p >= 0 && p < 1)) throw ValueError("Dropout: p must be in [0, 1), got " + std::to_string(p));
+  state_->p = p;
+  state_->generator = Generator(seed);
+}
+
+Sequential& Sequential::add(ModulePtr layer) {
+  if (!layer) throw ValueError("Sequential::add: null layer");
+  // Children's parameters get the layer's index as a prefix ("2.weight").
+  for (Parameter* p : layer->parameters()) p->name = std::to_string(layers_.size()) + "." + p->name;
+  layers_.push_back(std::move(layer));
+  return *this;
+}
+
+Node Sequential::forward(const Node& x) {
+  Node h = x;
+  for (const ModulePtr& layer : layers_) h = layer->forward(h);
+  return h;
+}
+
+std::vector<Parameter*> Sequential::parameters() {
+  std::vector<Parameter*> out;
+  for (const ModulePtr& layer : layers_)
+    for (Parameter* p : layer->parameters()) out.push_back(p);
+  return out;
+}
+
+void Sequential::set_training(bool training) {
+  for (const ModulePtr& layer : layers_) layer->set_training(training);
+}
+
+}  // namespace stheno::nn

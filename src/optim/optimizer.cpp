@@ -1,0 +1,114 @@
+#include "stheno/optim/optimizer.hpp"
+
+#include <cmath>
+
+#include "stheno/kernels/optim_update.hpp"
+
+namespace stheno::optim {
+
+Optimizer::Optimizer(std::vector<Tensor> params, double learning_rate) : params_(std::move(params)) {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    if (!p.defined() || !p.is_contiguous() || !is_floating(p.dtype()))
+      throw ValueError("optimizer: parameter " + std::to_string(i) + " must be a defined, contiguous float tensor");
+  }
+  set_learning_rate(learning_rate);
+}
+
+void Optimizer::set_learning_rate(double lr) {
+  if (!(lr >= 0) || !std::isfinite(lr)) throw ValueError("optimizer: the learning rate must be finite and >= 0, got " + std::to_string(lr));
+  lr_ = lr;
+}
+
+std::vector<Tensor> Optimizer::add_state(const std::string& kind) {
+  std::vector<Tensor> out;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    out.push_back(Tensor::zeros(params_[i].shape(), params_[i].dtype()));
+    state_.push_back({std::to_string(i) + "." + kind, out.back()});
+  }
+  return out;
+}
+
+void Optimizer::step(std::span<const Tensor> grads) {
+  if (grads.size() != params_.size())
+    throw ValueError(name() + ": " + std::to_string(grads.size()) + " gradients for " + std::to_string(params_.size()) +
+                     " parameters");
+  ++steps_;
+  for (std::size_t i = 0; i < params_.size(); ++i) update(i, params_[i], grads[i]);
+}
+
+SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov, double weight_decay)
+    : Optimizer(std::move(params), lr), momentum_(momentum), weight_decay_(weight_decay), nesterov_(nesterov) {
+  if (momentum < 0 || momentum >= 1) throw ValueError("sgd: momentum must be in [0, 1), got " + std::to_string(momentum));
+  if (nesterov && momentum == 0) throw ValueError("sgd: Nesterov momentum needs a momentum above 0");
+  if (momentum != 0) velocity_ = add_state("velocity");
+}
+
+void SGD::update(std::size_t i, const Tensor& p, const Tensor& g) {
+  sgd_update(p, g, momentum_ != 0 ? velocity_[i] : Tensor(), lr_, momentum_, nesterov_, weight_decay_);
+}
+
+AdaGrad::AdaGrad(std::vector<Tensor> params, double lr, double eps, double weight_decay)
+    : Optimizer(std::move(params), lr), eps_(eps), weight_decay_(weight_decay), sum_squares_(add_state("sum_squares")) {}
+
+void AdaGrad::update(std::size_t i, const Tensor& p, const Tensor& g) {
+  adagrad_update(p, g, sum_squares_[i], lr_, eps_, weight_decay_);
+}
+
+RMSprop::RMSprop(std::vector<Tensor> params, double lr, double alpha, double eps, double momentum, double weight_decay)
+    : Optimizer(std::move(params), lr), alpha_(alpha), eps_(eps), momentum_(momentum), weight_decay_(weight_decay),
+      square_avg_(add_state("square_avg")) {
+  if (momentum != 0) momentum_buffer_ = add_state("momentum");
+}
+
+void RMSprop::update(std::size_t i, const Tensor& p, const Tensor& g) {
+  rmsprop_update(p, g, square_avg_[i], momentum_ != 0 ? momentum_buffer_[i] : Tensor(), lr_, alpha_, eps_, momentum_,
+                 weight_decay_);
+}
+
+Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled)
+    : Optimizer(std::move(params), lr), beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay),
+      decoupled_(decoupled), m_(add_state("m")), v_(add_state("v")) {
+  if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1)
+    throw ValueError("adam: betas must be in [0, 1), got " + std::to_string(beta1) + ", " + std::to_string(beta2));
+}
+
+void Adam::update(std::size_t i, const Tensor& p, const Tensor& g) {
+  adam_update(p, g, m_[i], v_[i], lr_, beta1_, beta2_, eps_, weight_decay_, decoupled_, steps_);
+}
+
+std::unique_ptr<Optimizer> make_optimizer(std::string_view name, std::vector<Tensor> params, const OptimizerOptions& o) {
+  if (name == "sgd") return std::make_unique<SGD>(std::move(params), o.lr, 0.0, false, o.weight_decay);
+  if (name == "momentum") return std::make_unique<SGD>(std::move(params), o.lr, o.momentum, false, o.weight_decay);
+  if (name == "nesterov") return std::make_unique<SGD>(std::move(params), o.lr, o.momentum, true, o.weight_decay);
+  if (name == "adagrad") return std::make_unique<AdaGrad>(std::move(params), o.lr, 1e-10, o.weight_decay);
+  if (name == "rmsprop") return std::make_unique<RMSprop>(std::move(params), o.lr, 0.99, o.eps, 0.0, o.weight_decay);
+  if (name == "adam") return std::make_unique<Adam>(std::move(params), o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, false);
+  if (name == "adamw") return std::make_unique<Adam>(std::move(params), o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, true);
+  throw ValueError("unknown optimizer '" + std::string(name) +
+                   "' (expected sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw)");
+}
+
+double clip_grad_norm(std::span<const Tensor> grads, double max_norm) {
+  if (!(max_norm > 0)) throw ValueError("clip_grad_norm: max_norm must be positive, got " + std::to_string(max_norm));
+  double total = 0;
+  for (const Tensor& g : grads) {
+    if (!g.defined() || !g.is_contiguous()) throw ValueError("clip_grad_norm: gradients must be defined and contiguous");
+    visit_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
+      const T* p = g.data<T>();
+      for (std::int64_t i = 0; i < g.numel(); ++i) total += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+    });
+  }
+  const double norm = std::sqrt(total);
+  if (norm > max_norm) {
+    const double scale = max_norm / (norm + 1e-12);
+    for (const Tensor& g : grads)
+      visit_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
+        T* p = g.data<T>();
+        for (std::int64_t i = 0; i < g.numel(); ++i) p[i] = static_cast<T>(static_cast<double>(p[i]) * scale);
+      });
+  }
+  return norm;
+}
+
+}  // namespace stheno::optim

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `stheno train`: bad inputs, exact resume after SIGKILL, and accuracy.
+
+usage: test_cli.py STHENO_BINARY [unittest arguments, e.g. CliErrors]
+"""
+import gzip
+import json
+import os
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+STHENO = None
+DATA = Path("/usr/share/datasets/fashion-mnist")
+FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def run(*args, check=False, timeout=600):
+    result = subprocess.run([STHENO, "train", *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"stheno train {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def read_metrics(out_dir):
+    rows = (Path(out_dir) / "metrics.csv").read_text().strip().splitlines()[1:]
+    return [dict(zip(["epoch", "train_loss", "test_loss", "test_accuracy", "seconds"], map(float, r.split(",")))) for r in rows]
+
+
+def checkpoint_metadata(path):
+    raw = Path(path).read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + length]).get("__metadata__", {})
+
+
+def small_dataset(directory, train=2000, test=500):
+    """A plain (not gzip'd) copy of the first images of Fashion-MNIST."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        raw = gzip.decompress((DATA / (name + ".gz")).read_bytes())
+        count = train if name.startswith("train") else test
+        if "images" in name:
+            header = struct.pack(">IIII", 0x803, count, 28, 28)
+            body = raw[16:16 + count * 784]
+        else:
+            header = struct.pack(">II", 0x801, count)
+            body = raw[8:8 + count]
+        (directory / name).write_bytes(header + body)
+    return directory
+
+
+@unittest.skipUnless(DATA.exists(), "Fashion-MNIST (dataset-fashion-mnist) is not installed")
+class CliErrors(unittest.TestCase):
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="stheno-cli-"))
+        self.data = small_dataset(self.tmp / "data")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def expect_error(self, args, *fragments, code=1):
+        if "--out" not in args:
+            args = [*args, "--out", str(self.tmp / "out")]
+        result = run(*args)
+        self.assertEqual(result.returncode, code, result.stderr)
+        for fragment in fragments:
+            self.assertIn(fragment, result.stderr)
+        return result.stderr
+
+    def test_unknown_flag_values(self):
+        self.expect_error(["--optimizer", "adamax"], "--optimizer adamax", "expected one of", "adam", code=2)
+        self.expect_error(["--lr", "fast"], "--lr fast", "expected a number", code=2)
+        self.expect_error(["--batch", "0"], "--batch 0", "between 1 and", code=2)
+        self.expect_error(["--hidden", "30,x"], "--hidden 30,x", code=2)
+        self.expect_error(["--frobnicate"], "unknown flag --frobnicate", code=2)
+        self.expect_error(["--epochs"], "--epochs needs a value", code=2)
+
+    def test_help_documents_every_flag(self):
+        result = subprocess.run([STHENO, "train", "--help"], capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0)
+        for flag in ["--data", "--hidden", "--activation", "--loss", "--optimizer", "--lr", "--batch", "--epochs",
+                     "--threads", "--seed", "--train-limit", "--machine", "--save-every", "--resume", "--json", "--out"]:
+            self.assertIn(flag, result.stdout)
+
+    def test_missing_dataset(self):
+        self.expect_error(["--data", str(self.tmp / "nowhere")], "nowhere", "not a directory")
+        empty = self.tmp / "empty"
+        empty.mkdir()
+        self.expect_error(["--data", str(empty)], str(empty), "train-images-idx3-ubyte")
+
+    def test_truncated_idx(self):
+        path = self.data / "train-images-idx3-ubyte"
+        path.write_bytes(path.read_bytes()[:16 + 784 * 10 + 5])
+        self.expect_error(["--data", str(self.data)], str(path), "byte")
+
+    def test_wrong_magic(self):
+        path = self.data / "t10k-labels-idx1-ubyte"
+        raw = bytearray(path.read_bytes())
+        raw[0:4] = b"\x12\x34\x08\x01"
+        path.write_bytes(bytes(raw))
+        self.expect_error(["--data", str(self.data)], str(path), "magic")
+
+    def test_label_count_not_matching_image_count(self):
+        path = self.data / "train-labels-idx1-ubyte"
+        raw = path.read_bytes()
+        path.write_bytes(struct.pack(">II", 0x801, 1999) + raw[8:8 + 1999])
+        self.expect_error(["--data", str(self.data)], "1999", "2000")
+
+    def test_corrupt_checkpoint_header(self):
+        bad = self.tmp / "bad.safetensors"
+        bad.write_bytes(struct.pack("<Q", 20) + b'{"w": {"dtype": ,,,}' + b"\0" * 16)
+        self.expect_error(["--data", str(self.data), "--resume", str(bad)], str(bad))
+
+    def test_checkpoint_of_a_different_model(self):
+        out = self.tmp / "run"
+        run("--data", str(self.data), "--epochs", "1", "--hidden", "16", "--out", str(out), "--plot=false", check=True)
+        stderr = self.expect_error(["--data", str(self.data), "--epochs", "2", "--hidden", "32", "--out", str(out),
+                                    "--resume", str(out / "checkpoint.safetensors")], "--hidden")
+        self.assertIn("16", stderr)
+        self.assertIn("32", stderr)
+
+
+@unittest.skipUnless(DATA.exists(), "Fashion-MNIST (dataset-fashion-mnist) is not installed")
+class CliResume(unittest.TestCase):
+    """SIGKILL mid-epoch, resume from the last checkpoint: the same final weights, bit for bit."""
+
+    def test_killed_run_resumes_exactly(self):
+        tmp = Path(tempfile.mkdtemp(prefix="stheno-resume-"))
+        try:
+            data = small_dataset(tmp / "data", train=6000, test=500)
+            common = ["--data", str(data), "--epochs", "2", "--batch", "20", "--hidden", "64", "--optimizer", "adam",
+                      "--lr", "0.001", "--dropout", "0.2", "--threads", "1", "--save-every", "25", "--plot=false"]
+            run(*common, "--out", str(tmp / "straight"), check=True)
+
+            killed = tmp / "killed"
+            proc = subprocess.Popen([STHENO, "train", *common, "--out", str(killed)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            checkpoint = killed / "checkpoint.safetensors"
+            deadline = time.time() + 120
+            # Wait for a mid-epoch checkpoint of the first epoch, then kill without warning.
+            while time.time() < deadline and proc.poll() is None:
+                if checkpoint.exists() and checkpoint_metadata(checkpoint).get("next_batch", "0") != "0":
+                    break
+                time.sleep(0.005)
+            self.assertIsNone(proc.poll(), "the run finished before it could be killed; make it longer")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            self.assertFalse((killed / "model.safetensors").exists())
+            resumed = run(*common, "--out", str(killed), "--resume", str(checkpoint), check=True)
+            self.assertIn("resumed", resumed.stdout)
+            self.assertEqual((tmp / "straight" / "model.safetensors").read_bytes(),
+                             (killed / "model.safetensors").read_bytes())
+            self.assertEqual([r["test_accuracy"] for r in read_metrics(tmp / "straight")],
+                             [r["test_accuracy"] for r in read_metrics(killed)])
+        finally:
+            shutil.rmtree(tmp)
+
+
+@unittest.skipUnless(DATA.exists(), "Fashion-MNIST (dataset-fashion-mnist) is not installed")
+class CliAccuracy(unittest.TestCase):
+    def test_small_budget_on_real_fashion_mnist(self):
+        """One epoch of the default model over the 60,000 training images: at least 80% test accuracy."""
+        with tempfile.TemporaryDirectory() as out:
+            result = run("--epochs", "1", "--out", out, "--json", "--plot=false", check=True)
+            report = json.loads(result.stdout)
+            self.assertGreaterEqual(report["test_accuracy"], 0.80, result.stderr)
+            self.assertEqual(report["allocations_per_step"], 0.0)
+
+    def test_eager_machine_trains_too(self):
+        with tempfile.TemporaryDirectory() as out:
+            result = run("--epochs", "1", "--train-limit", "10000", "--machine", "eager", "--out", out, "--json",
+                         "--plot=false", check=True)
+            self.assertGreaterEqual(json.loads(result.stdout)["test_accuracy"], 0.75, result.stderr)
+
+    def test_seeds_network(self):
+        """Nielsen's 784-30-10 sigmoid network with quadratic cost and SGD at rate 3.0, batches of
+        10, the first 50,000 images: median of three seeds at least 75% after one epoch and 80%
+        after five."""
+        first, fifth = [], []
+        for seed in (1, 2, 3):
+            with tempfile.TemporaryDirectory() as out:
+                run("--hidden", "30", "--activation", "sigmoid", "--loss", "quadratic", "--optimizer", "sgd",
+                    "--lr", "3.0", "--batch", "10", "--train-limit", "50000", "--init", "normal", "--bias-init", "normal",
+                    "--epochs", "5", "--seed", str(seed), "--out", out, "--plot=false", check=True)
+                metrics = read_metrics(out)
+                first.append(metrics[0]["test_accuracy"])
+                fifth.append(metrics[4]["test_accuracy"])
+        print(f"seeds' network test accuracy, seeds 1-3: after 1 epoch {first}, after 5 epochs {fifth}")
+        self.assertGreaterEqual(statistics.median(first), 0.75)
+        self.assertGreaterEqual(statistics.median(fifth), 0.80)
+
+
+if __name__ == "__main__":
+    STHENO = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)

@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "reference.hpp"
+#include "stheno/nn/losses.hpp"
+#include "stheno/nn/module.hpp"
+
+using namespace stheno;
+using stheno::testing::values;
+
+namespace {
+nn::Sequential mlp(Generator& gen) {
+  nn::Sequential net;
+  net.add(std::make_shared<nn::Linear>(4, 3, gen)).add(nn::activation("tanh")).add(std::make_shared<nn::Linear>(3, 2, gen));
+  return net;
+}
+}  // namespace
+
+TEST(Nn, SequentialNamesListsCountsAndFreezesParameters) {
+  Generator gen(1);
+  nn::Sequential net = mlp(gen);
+  const auto params = net.parameters();
+  ASSERT_EQ(params.size(), 4u);
+  EXPECT_EQ(params[0]->name, "0.weight");
+  EXPECT_EQ(params[1]->name, "0.bias");
+  EXPECT_EQ(params[2]->name, "2.weight");
+  EXPECT_EQ(params[0]->value.shape(), (Shape{4, 3}));
+  EXPECT_EQ(net.parameter_count(), 4 * 3 + 3 + 3 * 2 + 2);
+  net.layer(0).freeze();
+  EXPECT_EQ(net.trainable_parameters().size(), 2u);
+  EXPECT_NE(net.summary().find("0.weight (4, 3) float32 (frozen)"), std::string::npos) << net.summary();
+  net.unfreeze();
+  EXPECT_EQ(net.trainable_parameters().size(), 4u);
+}
+
+TEST(Nn, OneModuleInDeferredAndEagerGraphsGivesTheSameOutput) {
+  Generator gen(2);
+  nn::Sequential net = mlp(gen);
+  const Tensor x = Tensor::normal({5, 4}, gen);
+  Graph lazy;
+  const Node xin = lazy.input("x", {5, 4});
+  const Node y = net(xin);
+  TapeMachine m(lazy, {y});
+  m.let(xin, x);
+  m.run();
+  Graph eager(Graph::Mode::eager);
+  const Node ye = net(eager.input("x", x));
+  EXPECT_TRUE(allclose(m.value(y), ye.value(), 0, 0));
+  // Applying a layer twice in one graph shares its parameter nodes.
+  Graph twice;
+  nn::Linear square_layer(3, 3, gen);
+  const Node in = twice.input("x", {2, 3});
+  square_layer(square_layer(in));
+  EXPECT_EQ(twice.parameters().size(), 2u);
+  EXPECT_THROW(net(twice.input("bad", {2, 7})), ShapeError);
+}
+
+TEST(Nn, InitialisersHaveTheirScale) {
+  Generator gen(3);
+  const Tensor g = nn::initialize(nn::Init::glorot_uniform, {300, 200}, gen, DType::f64);
+  const double bound = std::sqrt(6.0 / 500.0);
+  EXPECT_LE(max(abs(g)).item<double>(), bound);
+  EXPECT_NEAR(std::sqrt(mean(square(g)).item<double>()), bound / std::sqrt(3.0), 0.01 * bound);
+  const Tensor h = nn::initialize(nn::Init::he_normal, {400, 100}, gen, DType::f64);
+  EXPECT_NEAR(std::sqrt(mean(square(h)).item<double>()), std::sqrt(2.0 / 400.0), 0.003);
+  EXPECT_EQ(max(abs(nn::initialize(nn::Init::zeros, {3, 3}, gen))).item<float>(), 0.0f);
+  EXPECT_EQ(nn::parse_init("he_uniform"), nn::Init::he_uniform);
+  EXPECT_THROW(nn::parse_init("xavier"), ValueError);
+  EXPECT_THROW(nn::activation("gelu"), ValueError);
+}
+
+TEST(Nn, DropoutIsOffInEvaluation) {
+  auto drop = std::make_shared<nn::Dropout>(0.5, 7);
+  Graph g;
+  const Node x = g.input("x", {1000});
+  const Node y = (*drop)(x);
+  TapeMachine m(g, {y});
+  m.let(x, Tensor::ones({1000}));
+  m.run();
+  const auto train = values(m.value(y));
+  int zeros = 0;
+  for (double v : train) {
+    EXPECT_TRUE(v == 0.0 || v == 2.0);
+    zeros += v == 0.0;
+  }
+  EXPECT_NEAR(zeros, 500, 60);
+  drop->set_training(false);
+  m.run();
+  for (double v : values(m.value(y))) EXPECT_EQ(v, 1.0);
+  EXPECT_THROW(nn::Dropout(1.0, 1), ValueError);
+}
+
+TEST(Nn, LossesHaveTheirDefinitions) {
+  Graph g(Graph::Mode::eager);
+  const Node pred = g.input("p", Tensor::from<double>({0.5, 1.0, 0.0, 2.0}, {2, 2}));
+  const Node target = g.input("t", Tensor::from<double>({1.0, 1.0, 0.0, 0.0}, {2, 2}));
+  // ½(0.25 + 0) + ½(0 + 4), over 2 samples.
+  EXPECT_DOUBLE_EQ(nn::quadratic(pred, target).value().item<double>(), (0.125 + 2.0) / 2);
+  EXPECT_DOUBLE_EQ(nn::mean_squared_error(pred, target).value().item<double>(), (0.25 + 4.0) / 4);
+  const Node logits = g.input("z", Tensor::from<double>({1.0, 2.0, 0.5, 3.0, -1.0, 0.0}, {2, 3}));
+  const Node labels = g.input("y", Tensor::from<std::int32_t>({1, 0}));
+  EXPECT_NEAR(nn::nll(log_softmax(logits, 1), labels).value().item<double>(),
+              nn::cross_entropy(logits, labels).value().item<double>(), 1e-15);
+  const double lse0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(0.5));
+  const double lse1 = std::log(std::exp(3.0) + std::exp(-1.0) + 1.0);
+  EXPECT_NEAR(nn::cross_entropy(logits, labels).value().item<double>(), ((lse0 - 2.0) + (lse1 - 3.0)) / 2, 1e-14);
+  EXPECT_THROW(nn::quadratic(pred, logits), ShapeError);
+  EXPECT_THROW(nn::nll(logits, target), ShapeError);
+}
