@@ -360,11 +360,12 @@ int Trainer::run() {
   std::snprintf(final_line, sizeof final_line, "final test accuracy: %.2f%%", 100 * last.test_accuracy);
   say(final_line);
   if (c_.json) {
-    const double per_step = measured_steps_ > 0 && testing::allocation_counting_available()
-                                ? static_cast<double>(measured_allocations_) / static_cast<double>(measured_steps_)
-                                : -1;
+    // null where allocations cannot be counted (sanitizer builds keep their own allocator).
+    char per_step[32] = "null";
+    if (measured_steps_ > 0 && testing::allocation_counting_available())
+      std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_allocations_) / static_cast<double>(measured_steps_));
     std::printf("{\"epochs\": %lld, \"train_seconds_per_epoch\": %.4f, \"test_accuracy\": %.6f, \"test_loss\": %.6f, "
-                "\"allocations_per_step\": %.3f, \"steps\": %lld, \"machine\": \"%s\", \"threads\": %d, "
+                "\"allocations_per_step\": %s, \"steps\": %lld, \"machine\": \"%s\", \"threads\": %d, "
                 "\"out\": \"%s\"}\n",
                 static_cast<long long>(c_.epochs), trained_epochs ? train_seconds / static_cast<double>(trained_epochs) : 0.0,
                 last.test_accuracy, last.test_loss, per_step, static_cast<long long>(optimizer_->steps_taken()),

@@ -172,7 +172,8 @@ class CliAccuracy(unittest.TestCase):
             result = run("--epochs", "1", "--out", out, "--json", "--plot=false", check=True)
             report = json.loads(result.stdout)
             self.assertGreaterEqual(report["test_accuracy"], 0.80, result.stderr)
-            self.assertEqual(report["allocations_per_step"], 0.0)
+            if report["allocations_per_step"] is not None:  # null in sanitizer builds
+                self.assertEqual(report["allocations_per_step"], 0.0)
 
     def test_eager_machine_trains_too(self):
         with tempfile.TemporaryDirectory() as out:
