@@ -68,7 +68,7 @@ class CliErrors(unittest.TestCase):
 
     def expect_error(self, args, *fragments, code=1):
         if "--out" not in args:
-            args = [*args, "--out", str(self.tmp / "out")]
+            args = ["--out", str(self.tmp / "out"), *args]
         result = run(*args)
         self.assertEqual(result.returncode, code, result.stderr)
         for fragment in fragments:
