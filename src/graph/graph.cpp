@@ -95,30 +95,37 @@ Node Graph::add_node(NodeData data) {
   return Node(this, size() - 1);
 }
 
+Node Graph::add_leaf(NodeKind kind, std::string name, TypeInfo type, const Tensor& value) {
+  static constexpr std::string_view prefixes[] = {"input", "param", "const"};
+  NodeData d;
+  d.name = unique_name(std::move(name), prefixes[static_cast<int>(kind)]);
+  d.kind = kind;
+  d.type = std::move(type);
+  d.value = value;
+  return add_node(std::move(d));
+}
+
+namespace {
+void require_value(const Tensor& value, const char* what, const std::string& name) {
+  if (!value.defined()) throw ValueError(std::string("graph: ") + what + " '" + name + "' has an undefined value");
+}
+}  // namespace
+
 Node Graph::input(std::string name, const Shape& shape, DType dtype) {
   if (eager())
     throw ValueError("graph: input '" + name + "' of an eager graph needs its value: use input(name, tensor)");
-  NodeData d;
-  d.name = unique_name(std::move(name), "input");
-  d.kind = NodeKind::input;
-  d.type = {shape, dtype};
-  return add_node(std::move(d));
+  return add_leaf(NodeKind::input, std::move(name), {shape, dtype}, Tensor());
 }
 
 Node Graph::input(std::string name, const Tensor& value) {
   if (!eager())
     throw ValueError("graph: input '" + name + "' of a deferred graph is bound when it runs: use input(name, shape, dtype)");
-  if (!value.defined()) throw ValueError("graph: input '" + name + "' has an undefined value");
-  NodeData d;
-  d.name = unique_name(std::move(name), "input");
-  d.kind = NodeKind::input;
-  d.type = {value.shape(), value.dtype()};
-  d.value = value;
-  return add_node(std::move(d));
+  require_value(value, "input", name);
+  return add_leaf(NodeKind::input, std::move(name), {value.shape(), value.dtype()}, value);
 }
 
 Node Graph::parameter(std::string name, const Tensor& value) {
-  if (!value.defined()) throw ValueError("graph: parameter '" + name + "' has an undefined value");
+  require_value(value, "parameter", name);
   if (const auto it = by_name_.find(name); it != by_name_.end()) {
     const NodeData& existing = data(it->second);
     if (existing.kind == NodeKind::parameter && existing.value.storage() == value.storage() &&
@@ -126,22 +133,12 @@ Node Graph::parameter(std::string name, const Tensor& value) {
         existing.value.dtype() == value.dtype())
       return Node(this, it->second);
   }
-  NodeData d;
-  d.name = unique_name(std::move(name), "param");
-  d.kind = NodeKind::parameter;
-  d.type = {value.shape(), value.dtype()};
-  d.value = value;
-  return add_node(std::move(d));
+  return add_leaf(NodeKind::parameter, std::move(name), {value.shape(), value.dtype()}, value);
 }
 
 Node Graph::constant(const Tensor& value, std::string name) {
-  if (!value.defined()) throw ValueError("graph: constant '" + name + "' has an undefined value");
-  NodeData d;
-  d.name = unique_name(std::move(name), "const");
-  d.kind = NodeKind::constant;
-  d.type = {value.shape(), value.dtype()};
-  d.value = value;
-  return add_node(std::move(d));
+  require_value(value, "constant", name);
+  return add_leaf(NodeKind::constant, std::move(name), {value.shape(), value.dtype()}, value);
 }
 
 Node Graph::scalar(double value, DType dtype) {

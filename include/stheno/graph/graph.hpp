@@ -76,6 +76,7 @@ class Graph {
     bool gradient = false;
   };
   Node add_node(NodeData data);
+  Node add_leaf(NodeKind kind, std::string name, TypeInfo type, const Tensor& value);
   const NodeData& data(int id) const { return nodes_[static_cast<std::size_t>(id)]; }
   NodeData& data(int id) { return nodes_[static_cast<std::size_t>(id)]; }
   std::string unique_name(std::string requested, std::string_view fallback_prefix) const;

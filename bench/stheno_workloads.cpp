@@ -1,0 +1,208 @@
+// stheno's side of the side-by-side benchmarks (bench/run_workloads.py runs it next to PyTorch,
+// libtorch, dlib and numpy). Prints one JSON object.
+//
+//   stheno_workloads --workload W1|W2|sgemm --data DIR [--threads N] [--machine tape|eager] [--quick]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "allocation_counter.hpp"
+#include "stheno/stheno.hpp"
+
+using namespace stheno;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  std::string workload = "W1", data = data::kDefaultMnistDirectory, machine = "tape";
+  int threads = 1;
+  bool quick = false;
+  std::uint64_t seed = 1;
+};
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double accuracy(nn::Module& net, const Tensor& images, const Tensor& labels) {
+  Graph g(Graph::Mode::eager);
+  const Tensor predicted = argmax(net(g.input("x", images)).value(), 1);
+  const auto p = predicted.to_vector<std::int32_t>(), y = labels.to_vector<std::int32_t>();
+  std::int64_t correct = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) correct += p[i] == y[i];
+  return static_cast<double>(correct) / static_cast<double>(y.size());
+}
+
+// The seeds' network: 784-30-10 sigmoid, quadratic cost, SGD at 3.0, batches of 10, N(0,1) init.
+void w1(const Options& o, const data::Mnist& d) {
+  Generator gen(o.seed);
+  nn::Sequential net;
+  net.add(std::make_shared<nn::Linear>(784, 30, gen, nn::Init::standard_normal, true, DType::f32, nn::Init::standard_normal))
+      .add(nn::activation(UnaryOp::sigmoid))
+      .add(std::make_shared<nn::Linear>(30, 10, gen, nn::Init::standard_normal, true, DType::f32, nn::Init::standard_normal))
+      .add(nn::activation(UnaryOp::sigmoid));
+  std::vector<Tensor> params;
+  for (nn::Parameter* p : net.parameters()) params.push_back(p->value);
+  optim::SGD sgd(params, 3.0);
+  constexpr std::int64_t kBatch = 10;
+  const data::TensorDataset train(d.train.images, d.train.labels, o.quick ? 2000 : 50000);
+  data::LoaderOptions lo;
+  lo.batch_size = kBatch;
+  lo.seed = o.seed;
+  lo.drop_last = true;
+  data::DataLoader loader(train, lo);
+
+  auto loss_of = [&](const Node& x, const Node& labels) { return nn::quadratic(net(x), one_hot(labels, 10, DType::f32)); };
+  Graph g;
+  const Node x = g.input("x", {kBatch, 784}), y = g.input("labels", {kBatch}, DType::i32);
+  const Node loss = loss_of(x, y);
+  std::vector<Node> wrt;
+  for (nn::Parameter* p : net.parameters()) wrt.push_back(g.parameter(p->name, p->value));
+  std::vector<Node> outputs = grad(loss, wrt);
+  const std::vector<Node> grads = outputs;
+  outputs.push_back(loss);
+  TapeMachine m(g, outputs);
+  std::vector<Tensor> grad_values;
+
+  std::int64_t steps = 0, allocations = 0;
+  loader.start_epoch(0);
+  const auto start = Clock::now();
+  while (const data::Batch* b = loader.next()) {
+    testing::AllocationCounter counter;
+    if (o.machine == "tape") {
+      m.let(x, b->inputs);
+      m.let(y, b->labels);
+      m.run();
+      if (grad_values.empty())
+        for (const Node& n : grads) grad_values.push_back(m.value(n));
+      sgd.step(grad_values);
+    } else {
+      Graph e(Graph::Mode::eager);
+      const Node l = loss_of(e.input("x", b->inputs), e.input("labels", b->labels));
+      std::vector<Node> ew;
+      for (nn::Parameter* p : net.parameters()) ew.push_back(e.parameter(p->name, p->value));
+      sgd.step(backward(l, ew));
+    }
+    if (steps++ > 0) allocations += counter.count();  // the first step warms up
+  }
+  const double seconds = seconds_since(start);
+  const std::int64_t test_n = o.quick ? 1000 : 10000;
+  const double acc = accuracy(net, d.test.images.slice(0, 0, test_n), d.test.labels.slice(0, 0, test_n));
+  std::printf("{\"seconds_per_epoch\": %.6f, \"test_accuracy\": %.4f, \"allocations_per_step\": ", seconds, acc);
+  if (testing::allocation_counting_available()) std::printf("%.3f}\n", static_cast<double>(allocations) / static_cast<double>(steps - 1));
+  else std::printf("null}\n");
+}
+
+// The GPU talk's network on the CPU: 784-1000-10 ReLU, softmax cross-entropy, SGD 0.1, batch 128.
+void w2(const Options& o, const data::Mnist& d) {
+  Generator gen(o.seed);
+  nn::Sequential net;
+  net.add(std::make_shared<nn::Linear>(784, 1000, gen, nn::Init::he_uniform))
+      .add(nn::activation(UnaryOp::relu))
+      .add(std::make_shared<nn::Linear>(1000, 10, gen, nn::Init::he_uniform));
+  std::vector<Tensor> params;
+  for (nn::Parameter* p : net.parameters()) params.push_back(p->value);
+  optim::SGD sgd(params, 0.1);
+  constexpr std::int64_t kBatch = 128, kEvalBatch = 1000;
+  const std::int64_t steps = o.quick ? 10 : 200;
+  const data::TensorDataset train(d.train.images, d.train.labels);
+  data::LoaderOptions lo;
+  lo.batch_size = kBatch;
+  lo.seed = o.seed;
+  lo.drop_last = true;
+  data::DataLoader loader(train, lo);
+
+  Graph g;
+  const Node x = g.input("x", {kBatch, 784}), y = g.input("labels", {kBatch}, DType::i32);
+  const Node loss = nn::cross_entropy(net(x), y);
+  std::vector<Node> wrt;
+  for (nn::Parameter* p : net.parameters()) wrt.push_back(g.parameter(p->name, p->value));
+  std::vector<Node> outputs = grad(loss, wrt);
+  const std::vector<Node> grads = outputs;
+  outputs.push_back(loss);
+  TapeMachine m(g, outputs);
+  std::vector<Tensor> grad_values;
+  loader.start_epoch(0);
+  auto step = [&](const data::Batch& b) {
+    m.let(x, b.inputs);
+    m.let(y, b.labels);
+    m.run();
+    if (grad_values.empty())
+      for (const Node& n : grads) grad_values.push_back(m.value(n));
+    sgd.step(grad_values);
+  };
+  for (int i = 0; i < 3; ++i) step(*loader.next());
+  auto start = Clock::now();
+  for (std::int64_t i = 0; i < steps; ++i) step(*loader.next());
+  const double train_rate = static_cast<double>(steps * kBatch) / seconds_since(start);
+
+  Graph eg;
+  const Node ex = eg.input("x", {kEvalBatch, 784});
+  const Node logits = net(ex);
+  TapeMachine infer(eg, {logits});
+  const std::int64_t batches = d.test.images.size(0) / kEvalBatch;
+  for (std::int64_t i = 0; i < 2; ++i) {
+    infer.let(ex, d.test.images.slice(0, i * kEvalBatch, (i + 1) * kEvalBatch));
+    infer.run();
+  }
+  start = Clock::now();
+  for (std::int64_t i = 0; i < batches; ++i) {
+    infer.let(ex, d.test.images.slice(0, i * kEvalBatch, (i + 1) * kEvalBatch));
+    infer.run();
+  }
+  const double infer_rate = static_cast<double>(batches * kEvalBatch) / seconds_since(start);
+  std::printf("{\"train_samples_per_s\": %.1f, \"inference_samples_per_s\": %.1f, \"test_accuracy\": %.4f}\n", train_rate,
+              infer_rate, accuracy(net, d.test.images, d.test.labels));
+}
+
+// The machine's sgemm rate, for the FLOP floor.
+void sgemm(const Options&) {
+  Generator gen(3);
+  const Tensor a = Tensor::normal({1024, 1024}, gen), b = Tensor::normal({1024, 1024}, gen), c = Tensor::empty({1024, 1024});
+  matmul(a, b, c);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const auto start = Clock::now();
+    matmul(a, b, c);
+    best = std::min(best, seconds_since(start));
+  }
+  std::printf("{\"gflops\": %.2f}\n", 2.0 * 1024 * 1024 * 1024 / best * 1e-9);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw ValueError(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--workload") o.workload = value();
+    else if (a == "--data") o.data = value();
+    else if (a == "--threads") o.threads = std::stoi(value());
+    else if (a == "--machine") o.machine = value();
+    else if (a == "--seed") o.seed = std::stoull(value());
+    else if (a == "--quick") o.quick = true;
+    else {
+      std::fprintf(stderr, "stheno_workloads: unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  try {
+    set_num_threads(o.threads);
+    if (o.workload == "sgemm") {
+      sgemm(o);
+      return 0;
+    }
+    const data::Mnist d = data::load_mnist(o.data);
+    if (o.workload == "W1") w1(o, d);
+    else if (o.workload == "W2") w2(o, d);
+    else throw ValueError("unknown workload " + o.workload + " (expected W1, W2 or sgemm)");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "stheno_workloads: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
