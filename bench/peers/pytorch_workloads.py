@@ -21,6 +21,10 @@ def load(data, split, limit):
     return torch.from_numpy(images), torch.from_numpy(labels)
 
 
+def trainable(*tensors):
+    return [t.requires_grad_() for t in tensors]
+
+
 def sgd_step(params, loss, lr):
     grads = torch.autograd.grad(loss, params)
     with torch.no_grad():
@@ -28,7 +32,7 @@ def sgd_step(params, loss, lr):
             p.sub_(g, alpha=lr)
 
 
-def w1(args):
+def run_w1(args):
     n_train, n_test = (W1_QUICK_TRAIN, W1_QUICK_TEST) if args.quick else (W1_TRAIN, W1_TEST)
     images, labels = load(args.data, "train", n_train)
     test_images, test_labels = load(args.data, "t10k", n_test)
@@ -36,9 +40,7 @@ def w1(args):
 
     n_in, n_hidden, n_out = W1_SIZES
     # Nielsen: weights and biases N(0, 1).
-    params = [torch.randn(n_in, n_hidden), torch.randn(n_hidden), torch.randn(n_hidden, n_out), torch.randn(n_out)]
-    for p in params:
-        p.requires_grad_()
+    params = trainable(torch.randn(n_in, n_hidden), torch.randn(n_hidden), torch.randn(n_hidden, n_out), torch.randn(n_out))
     w1, b1, w2, b2 = params
 
     def net(x):
@@ -58,21 +60,20 @@ def w1(args):
     emit({"seconds_per_epoch": seconds, "test_accuracy": correct / n_test, "version": f"torch {torch.__version__}"})
 
 
-def w2(args):
+def run_w2(args):
     steps = W2_QUICK_STEPS if args.quick else W2_STEPS
     images, labels = load(args.data, "train", 60_000)
     test_images, test_labels = load(args.data, "t10k", 10_000)
 
     n_in, n_hidden, n_out = W2_SIZES
     # He initialisation, zero biases.
-    params = [torch.randn(n_in, n_hidden) * (2 / n_in) ** 0.5, torch.zeros(n_hidden),
-              torch.randn(n_hidden, n_out) * (2 / n_hidden) ** 0.5, torch.zeros(n_out)]
-    for p in params:
-        p.requires_grad_()
+    params = trainable(torch.randn(n_in, n_hidden) * (2 / n_in) ** 0.5, torch.zeros(n_hidden),
+                       torch.randn(n_hidden, n_out) * (2 / n_hidden) ** 0.5, torch.zeros(n_out))
     w1, b1, w2, b2 = params
 
     def net(x):
         return torch.addmm(b2, torch.relu(torch.addmm(b1, x, w1)), w2)
+
     order = torch.randperm(len(images))
 
     def train_step(i):
@@ -104,7 +105,7 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
-    w1(args) if args.workload == "W1" else w2(args)
+    run_w1(args) if args.workload == "W1" else run_w2(args)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 #include <cblas.h>
 #include <algorithm>
+#include <cstdlib>
 
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/linalg.hpp"
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
 #include "tensor/strided_loop.hpp"
 
 namespace stheno {
@@ -60,6 +62,15 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n
                 static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
 
+// Multiply-adds below which stheno's own kernel beats a BLAS call (bench/README.md).
+std::int64_t small_gemm_limit() {
+  static const std::int64_t limit = [] {
+    const char* v = std::getenv("STHENO_SMALL_GEMM");
+    return v ? std::atoll(v) : std::int64_t{1} << 12;
+  }();
+  return limit;
+}
+
 // One product C = alpha·op(A)·op(B) + beta·C, runnable in parts along the larger output axis.
 template <class T>
 struct GemmCall {
@@ -87,9 +98,11 @@ struct GemmCall {
   }
 
   void run(std::int64_t rows, std::int64_t cols, const T* a_part, const T* b_part, T* c_part) const {
-    if (k == 0) {  // BLAS wants k >= 1; the product is empty, so out = beta·out
-      for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t q = 0; q < cols; ++q) c_part[r * ldc + q] = beta == T(0) ? T(0) : beta * c_part[r * ldc + q];
+    // Small products (and k = 0, which BLAS rejects) skip BLAS's packing and call overhead.
+    if (k == 0 || rows * cols * k <= small_gemm_limit()) {
+      const bool a_rows = la.trans == CblasNoTrans, b_rows = lb.trans == CblasNoTrans;
+      cpu::typed_kernels<T>().gemm_small(rows, cols, k, alpha, a_part, a_rows ? la.ld : 1, a_rows ? 1 : la.ld, b_part,
+                                         b_rows ? lb.ld : 1, b_rows ? 1 : lb.ld, beta, c_part, ldc);
       return;
     }
     gemm<T>(la.trans, lb.trans, rows, cols, k, alpha, a_part, la.ld, b_part, lb.ld, beta, c_part, ldc);

@@ -170,10 +170,73 @@ double exp_shift_sum(std::int64_t n, const T* x, T shift, T* y) {
   return sum(n, y);
 }
 
+// Rows of C in tiles of kTile columns: with B's rows contiguous, each tile of C accumulates
+// broadcast(A[i,p]) · B[p, tile] over p, which vectorises across the tile.
+template <class T>
+void gemm_rows(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
+               std::int64_t a_cs, const T* b, std::int64_t b_rs, T beta, T* c, std::int64_t c_rs) {
+  constexpr std::int64_t kTile = 256 / sizeof(T);
+  for (std::int64_t j0 = 0; j0 < n; j0 += kTile) {
+    const std::int64_t width = n - j0 < kTile ? n - j0 : kTile;
+    for (std::int64_t i = 0; i < m; ++i) {
+      T acc[kTile] = {};
+      for (std::int64_t p = 0; p < k; ++p) {
+        const T av = a[i * a_rs + p * a_cs];
+        const T* brow = b + p * b_rs + j0;
+        for (std::int64_t j = 0; j < width; ++j) acc[j] += av * brow[j];
+      }
+      T* crow = c + i * c_rs + j0;
+      if (beta == T(0))
+        for (std::int64_t j = 0; j < width; ++j) crow[j] = alpha * acc[j];
+      else
+        for (std::int64_t j = 0; j < width; ++j) crow[j] = alpha * acc[j] + beta * crow[j];
+    }
+  }
+}
+
+// With B's columns contiguous (B is a transposed view), every C[i,j] is a dot product of a row
+// of A and a column of B; dots over contiguous A rows vectorise, others run as plain loops.
+template <class T>
+void gemm_dots(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
+               std::int64_t a_cs, const T* b, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs) {
+  constexpr int kLanes = 16;
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      const T* arow = a + i * a_rs;
+      const T* bcol = b + j * b_cs;
+      T acc[kLanes] = {};
+      std::int64_t p = 0;
+      if (a_cs == 1)
+        for (; p + kLanes <= k; p += kLanes)
+          for (int l = 0; l < kLanes; ++l) acc[l] += arow[p + l] * bcol[p + l];
+      T dot = T(0);
+      for (; p < k; ++p) dot += arow[p * a_cs] * bcol[p];
+      for (int l = 0; l < kLanes; ++l) dot += acc[l];
+      T& out = c[i * c_rs + j];
+      out = beta == T(0) ? alpha * dot : alpha * dot + beta * out;
+    }
+}
+
+template <class T>
+void gemm_small(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs,
+                const T* b, std::int64_t b_rs, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs) {
+  if (b_cs == 1 || n == 1) gemm_rows(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
+  else if (b_rs == 1) gemm_dots(m, n, k, alpha, a, a_rs, a_cs, b, b_cs, beta, c, c_rs);
+  else {  // neither axis of B is contiguous: gather nothing, just loop
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        T dot = T(0);
+        for (std::int64_t p = 0; p < k; ++p) dot += a[i * a_rs + p * a_cs] * b[p * b_rs + j * b_cs];
+        T& out = c[i * c_rs + j];
+        out = beta == T(0) ? alpha * dot : alpha * dot + beta * out;
+      }
+  }
+}
+
 template <class T>
 constexpr TypedKernels<T> typed() {
-  if constexpr (kInt<T>) return {&unary<T>, &binary<T>, &sum<T>, &max<T>, nullptr};
-  else return {&unary<T>, &binary<T>, &sum<T>, &max<T>, &exp_shift_sum<T>};
+  if constexpr (kInt<T>) return {&unary<T>, &binary<T>, &sum<T>, &max<T>, nullptr, nullptr};
+  else return {&unary<T>, &binary<T>, &sum<T>, &max<T>, &exp_shift_sum<T>, &gemm_small<T>};
 }
 
 }  // namespace

@@ -22,13 +22,17 @@ struct TypedKernels {
   T (*max)(std::int64_t n, const T* x);
   // y[i] = exp(x[i] - shift) for unit-stride rows; returns the sum of the y[i].
   double (*exp_shift_sum)(std::int64_t n, const T* x, T shift, T* y);
+  // C = alpha·A·B + beta·C for small products, where a BLAS call costs more than the arithmetic.
+  // A (m×k) and B (k×n) have any element strides (rows, columns); C has unit column stride.
+  void (*gemm_small)(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
+                     std::int64_t a_cs, const T* b, std::int64_t b_rs, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs);
 };
 
 struct SimdKernels {
   std::string_view isa;
   TypedKernels<float> f32;
   TypedKernels<double> f64;
-  TypedKernels<std::int32_t> i32;  // exp_shift_sum is null: softmax is float-only
+  TypedKernels<std::int32_t> i32;  // exp_shift_sum and gemm_small are null: float-only
 };
 
 const SimdKernels& kernels_avx512();
