@@ -84,6 +84,13 @@ TEST(Graph, NodesAreTypedNamedAndPrintable) {
   EXPECT_EQ(y.input(0), x);
   EXPECT_TRUE(contains(g.str(), "%1 y = exp(%0 x) : float64 (2, 3)"));
   EXPECT_THROW(g.find("nope"), ValueError);
+  const Node generated = log(x);
+  EXPECT_EQ(g.find(generated.name()), generated);  // generated names are found too
+  EXPECT_THROW(exp(x).set_name(generated.name()), ValueError);
+  // grad on the same cost twice is fine.
+  const Node c = sum(y);
+  grad(c, {x});
+  EXPECT_NO_THROW(grad(c, {x}));
   EXPECT_THROW(g.input("x", {1}), ValueError);  // names are unique
 }
 

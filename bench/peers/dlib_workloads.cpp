@@ -5,8 +5,8 @@
 // plateau-driven learning-rate shrinking, which would change the workload. dlib's sgd solver
 // defaults to weight decay 0.0005 and momentum 0.9; both are set to 0 here to get plain SGD.
 //
-// dlib has no thread setting of its own for these layers: its GEMMs go to the system BLAS
-// (OpenBLAS), whose thread count the harness sets through OMP_NUM_THREADS/OPENBLAS_NUM_THREADS.
+// dlib has no thread setting of its own for these layers: its GEMMs go to the system BLAS, so
+// --threads sets OpenBLAS's thread count (weakly linked: another BLAS keeps its own setting).
 // Its fc layer always computes the gradient with respect to its input, including for the first
 // layer, so each step does one GEMM more than the other frameworks (784×batch×hidden).
 #include <dlib/dnn.h>
@@ -17,6 +17,8 @@
 #include <cstdio>
 
 #include "common.hpp"
+
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace {
 
@@ -133,6 +135,7 @@ void w2(const peers::Args& args) {
 
 int main(int argc, char** argv) {
     peers::Args args = peers::parse_args(argc, argv);
+    if (openblas_set_num_threads) openblas_set_num_threads(args.threads);
     if (args.workload == "W1") w1(args);
     else w2(args);
 }

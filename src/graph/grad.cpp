@@ -2,6 +2,8 @@
 // nodes, asking each op's gradient rule for its inputs' gradients and adding them up. The rules
 // build ordinary graph nodes, so gradients can be differentiated again, and in an eager graph
 // they are computed as they are built.
+#include <memory>
+
 #include "stheno/graph/graph.hpp"
 #include "stheno/graph/ops.hpp"
 
@@ -34,7 +36,9 @@ std::vector<Node> grad(const Node& cost, const std::vector<Node>& wrt) {
 
   const int first_new = g.size();
   std::vector<Node> grads(static_cast<std::size_t>(n));
-  grads[static_cast<std::size_t>(cost.id())] = g.constant(Tensor::ones(cost.shape(), cost.dtype()), "d" + cost.name());
+  const std::string seed_name = "d" + cost.name();  // unnamed if grad ran on this cost before
+  grads[static_cast<std::size_t>(cost.id())] =
+      g.constant(Tensor::ones(cost.shape(), cost.dtype()), g.contains(seed_name) ? "" : seed_name);
   for (int i = n - 1; i >= 0; --i) {
     const auto ui = static_cast<std::size_t>(i);
     if (!feeds_cost[ui] || !from_wrt[ui] || !grads[ui].defined() || g.data(i).kind != NodeKind::op) continue;
@@ -42,7 +46,10 @@ std::vector<Node> grad(const Node& cost, const std::vector<Node>& wrt) {
     std::vector<Node> inputs;
     for (int in : g.data(i).inputs) inputs.emplace_back(&g, in);
     const Op& op = *g.data(i).op;
-    const std::vector<Node> input_grads = op.backward(self, inputs, grads[ui]);
+    // Which inputs need a gradient (a std::vector<bool> cannot be viewed as a span).
+    const std::unique_ptr<bool[]> wanted(new bool[inputs.size()]);
+    for (std::size_t k = 0; k < inputs.size(); ++k) wanted[k] = from_wrt[static_cast<std::size_t>(inputs[k].id())];
+    const std::vector<Node> input_grads = op.backward(self, inputs, grads[ui], std::span<const bool>(wanted.get(), inputs.size()));
     for (std::size_t k = 0; k < inputs.size() && k < input_grads.size(); ++k) {
       const Node& ig = input_grads[k];
       const auto uk = static_cast<std::size_t>(inputs[k].id());

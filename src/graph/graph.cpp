@@ -1,5 +1,6 @@
 #include "stheno/graph/graph.hpp"
 
+#include <array>
 #include <sstream>
 
 namespace stheno {
@@ -30,9 +31,10 @@ Node& Node::set_name(std::string name) {
   Graph& g = graph();
   if (name == g.data(id_).name) return *this;
   std::string unique = g.unique_name(std::move(name), "node");
-  g.by_name_.erase(g.data(id_).name);
+  if (g.data(id_).named_by_user) g.by_name_.erase(g.data(id_).name);
   g.by_name_.emplace(unique, id_);
   g.data(id_).name = std::move(unique);
+  g.data(id_).named_by_user = true;
   return *this;
 }
 
@@ -43,7 +45,7 @@ std::string Node::describe() const {
 
 // --- Op defaults and error helpers --------------------------------------------------------------
 
-std::vector<Node> Op::backward(const Node& self, std::span<const Node>, const Node&) const {
+std::vector<Node> Op::backward(const Node& self, std::span<const Node>, const Node&, std::span<const bool>) const {
   throw ValueError("grad: gradient not implemented for op " + name() + " (node " + self.describe() + ")");
 }
 
@@ -78,19 +80,33 @@ DType common_dtype(const Op& op, std::span<const Node> inputs) {
 Graph::Graph(Mode mode) : mode_(mode) {}
 Graph::~Graph() = default;
 
+// Only names given by the user go into by_name_; a generated name "<prefix>_<id>" is found from
+// the id it ends with, which keeps eager graphs from paying a hash insertion per node.
+int Graph::generated_id(std::string_view name) const {
+  const std::size_t cut = name.rfind('_');
+  if (cut == std::string_view::npos || cut + 1 >= name.size()) return -1;
+  int id = 0;
+  for (char c : name.substr(cut + 1)) {
+    if (c < '0' || c > '9' || id > size()) return -1;
+    id = id * 10 + (c - '0');
+  }
+  return id < size() && !data(id).named_by_user && data(id).name == name ? id : -1;
+}
+
 std::string Graph::unique_name(std::string requested, std::string_view fallback_prefix) const {
   if (requested.empty()) {
-    // Generated names take the next free suffix, so they never clash with a user's name.
     std::string name = std::string(fallback_prefix) + "_" + std::to_string(nodes_.size());
-    while (by_name_.count(name)) name += "_";
+    while (by_name_.count(name)) name += "_";  // a user took this name first
     return name;
   }
-  if (by_name_.count(requested)) throw ValueError("graph: a node named '" + requested + "' already exists");
+  if (by_name_.count(requested) || generated_id(requested) >= 0)
+    throw ValueError("graph: a node named '" + requested + "' already exists");
   return requested;
 }
 
-Node Graph::add_node(NodeData data) {
-  by_name_.emplace(data.name, size());
+Node Graph::add_node(NodeData data, bool named_by_user) {
+  data.named_by_user = named_by_user;
+  if (named_by_user) by_name_.emplace(data.name, size());
   nodes_.push_back(std::move(data));
   return Node(this, size() - 1);
 }
@@ -98,11 +114,12 @@ Node Graph::add_node(NodeData data) {
 Node Graph::add_leaf(NodeKind kind, std::string name, TypeInfo type, const Tensor& value) {
   static constexpr std::string_view prefixes[] = {"input", "param", "const"};
   NodeData d;
+  const bool named = !name.empty();
   d.name = unique_name(std::move(name), prefixes[static_cast<int>(kind)]);
   d.kind = kind;
   d.type = std::move(type);
   d.value = value;
-  return add_node(std::move(d));
+  return add_node(std::move(d), named);
 }
 
 namespace {
@@ -153,13 +170,19 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
   }
   NodeData d;
   d.type = op->infer(inputs);
+  const bool named = !name.empty();
   d.name = unique_name(std::move(name), op->name());
   d.kind = NodeKind::op;
   for (const Node& n : inputs) d.inputs.push_back(n.id());
   if (eager()) {
-    std::vector<Tensor> values;
-    values.reserve(inputs.size());
-    for (const Node& n : inputs) values.push_back(n.value());
+    // Handles to the input values; most ops have one or two, kept on the stack.
+    constexpr std::size_t kInline = 4;
+    std::array<Tensor, kInline> inline_values;
+    std::vector<Tensor> many_values;
+    if (inputs.size() > kInline) many_values.resize(inputs.size());
+    const std::span<Tensor> values = inputs.size() > kInline ? std::span<Tensor>(many_values)
+                                                             : std::span<Tensor>(inline_values.data(), inputs.size());
+    for (std::size_t k = 0; k < inputs.size(); ++k) values[k] = inputs[k].value();
     if (op->is_view()) {
       try {
         d.value = op->view(values[0]);
@@ -173,7 +196,7 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
     }
   }
   d.op = std::move(op);
-  return add_node(std::move(d));
+  return add_node(std::move(d), named);
 }
 
 Node Graph::node(int id) {
@@ -184,7 +207,12 @@ Node Graph::node(int id) {
 
 Node Graph::find(std::string_view name) {
   if (const auto it = by_name_.find(std::string(name)); it != by_name_.end()) return Node(this, it->second);
+  if (const int id = generated_id(name); id >= 0) return Node(this, id);
   throw ValueError("graph: no node is named '" + std::string(name) + "'");
+}
+
+bool Graph::contains(std::string_view name) const {
+  return by_name_.count(std::string(name)) > 0 || generated_id(name) >= 0;
 }
 
 std::vector<Node> Graph::parameters() {

@@ -8,11 +8,11 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t bytes) {
   // Never hand out a null pointer, even for zero-sized tensors, so views stay well-defined.
   const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   void* data = ::operator new(rounded == 0 ? kAlignment : rounded, std::align_val_t(kAlignment));
-  return std::shared_ptr<Storage>(new Storage(data, bytes, true));
+  return std::make_shared<Storage>(Key{}, data, bytes, true);
 }
 
 std::shared_ptr<Storage> Storage::borrow(void* data, std::size_t bytes) {
-  return std::shared_ptr<Storage>(new Storage(data, bytes, false));
+  return std::make_shared<Storage>(Key{}, data, bytes, false);
 }
 
 Storage::~Storage() {

@@ -53,6 +53,7 @@ class Graph {
   Node node(int id);
   // The node called `name`; throws ValueError if there is none.
   Node find(std::string_view name);
+  bool contains(std::string_view name) const;
   std::vector<Node> parameters();
   // Whether the node was added by grad().
   bool is_gradient(int id) const;
@@ -74,8 +75,10 @@ class Graph {
     TypeInfo type;
     Tensor value;
     bool gradient = false;
+    bool named_by_user = false;
   };
-  Node add_node(NodeData data);
+  Node add_node(NodeData data, bool named_by_user);
+  int generated_id(std::string_view name) const;
   Node add_leaf(NodeKind kind, std::string name, TypeInfo type, const Tensor& value);
   const NodeData& data(int id) const { return nodes_[static_cast<std::size_t>(id)]; }
   NodeData& data(int id) { return nodes_[static_cast<std::size_t>(id)]; }

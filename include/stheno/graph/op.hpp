@@ -35,8 +35,11 @@ class Op {
 
   // The gradient rule: given this op's node, its inputs and dL/d(node), returns dL/d(input i)
   // for every input, built from graph ops. An undefined Node means no gradient flows there.
-  // The default throws "gradient not implemented".
-  virtual std::vector<Node> backward(const Node& self, std::span<const Node> inputs, const Node& grad) const;
+  // wanted[i] says whether input i's gradient is needed at all; a rule may skip building the
+  // others (an eager graph would compute them for nothing). The default throws "gradient not
+  // implemented".
+  virtual std::vector<Node> backward(const Node& self, std::span<const Node> inputs, const Node& grad,
+                                     std::span<const bool> wanted) const;
 
   // For the tape machine's planner:
   // the index of an input whose buffer the output may overwrite (same size and dtype, and read

@@ -24,7 +24,14 @@ class Storage {
   std::size_t bytes() const { return bytes_; }
 
  private:
-  Storage(void* data, std::size_t bytes, bool owned) : data_(data), bytes_(bytes), owned_(owned) {}
+  // Only allocate() and borrow() can make the key, so only they construct a Storage, yet
+  // std::make_shared can reach the constructor (one allocation for the object and its count).
+  struct Key {};
+
+ public:
+  Storage(Key, void* data, std::size_t bytes, bool owned) : data_(data), bytes_(bytes), owned_(owned) {}
+
+ private:
   void* data_;
   std::size_t bytes_;
   bool owned_;

@@ -35,7 +35,7 @@ class Im2colOp final : public Op {
     if (inverse_) col2im(in[0], g_, out);
     else im2col(in[0], g_, out);
   }
-  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
     return {inverse_ ? im2col(g, g_) : col2im(g, g_)};
   }
 

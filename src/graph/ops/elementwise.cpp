@@ -20,7 +20,7 @@ class UnaryNodeOp final : public Op {
 
   void forward(std::span<const Tensor> in, const Tensor& out) const override { unary(op_, in[0], out); }
 
-  std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const Node& x = in[0];
     switch (op_) {
       case UnaryOp::neg: return {-g};
@@ -61,26 +61,41 @@ class BinaryNodeOp final : public Op {
 
   void forward(std::span<const Tensor> in, const Tensor& out) const override { binary(op_, in[0], in[1], out); }
 
-  std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
     const Node& a = in[0];
     const Node& b = in[1];
     Node ga, gb;
     switch (op_) {
-      case BinaryOp::add: ga = g, gb = g; break;
-      case BinaryOp::sub: ga = g, gb = -g; break;
-      case BinaryOp::mul: ga = g * b, gb = g * a; break;
-      case BinaryOp::div: ga = g / b, gb = -(g * y / b); break;
-      case BinaryOp::pow: ga = g * b * pow(a, b - 1.0), gb = g * y * log(a); break;
+      case BinaryOp::add:
+        ga = g, gb = g;
+        break;
+      case BinaryOp::sub:
+        ga = g;
+        if (wanted[1]) gb = -g;
+        break;
+      case BinaryOp::mul:
+        if (wanted[0]) ga = g * b;
+        if (wanted[1]) gb = g * a;
+        break;
+      case BinaryOp::div:
+        if (wanted[0]) ga = g / b;
+        if (wanted[1]) gb = -(g * y / b);
+        break;
+      case BinaryOp::pow:
+        if (wanted[0]) ga = g * b * pow(a, b - 1.0);
+        if (wanted[1]) gb = g * y * log(a);
+        break;
       case BinaryOp::maximum:
       case BinaryOp::minimum: {
         // The larger (smaller) operand takes the gradient; ties split it evenly.
         const Node d = op_ == BinaryOp::maximum ? a - b : b - a;
         const Node share_a = (step(d) + 1.0 - step(-d)) * 0.5;
-        ga = g * share_a, gb = g * (1.0 - share_a);
+        if (wanted[0]) ga = g * share_a;
+        if (wanted[1]) gb = g * (1.0 - share_a);
         break;
       }
     }
-    return {sum_to(ga, a.shape()), sum_to(gb, b.shape())};
+    return {wanted[0] ? sum_to(ga, a.shape()) : Node(), wanted[1] ? sum_to(gb, b.shape()) : Node()};
   }
 
   // The output may overwrite a same-shaped first operand (read element by element).

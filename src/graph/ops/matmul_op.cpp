@@ -21,7 +21,7 @@ class MatmulOp final : public Op {
 
   // With 1-D operands made 2-D (a row, b a column): dA = g·Bᵀ and dB = Aᵀ·g, summed over any
   // broadcast batch axes. Transposes are views, which matmul reads without copying.
-  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
     const Node& a = in[0];
     const Node& b = in[1];
     const Node a2 = a.rank() == 1 ? reshape(a, {1, a.shape()[0]}) : a;
@@ -30,9 +30,10 @@ class MatmulOp final : public Op {
     if (a.rank() == 1) full.insert(full.rank() - (b.rank() > 1 ? 1 : 0), 1);
     if (b.rank() == 1) full.push_back(1);
     const Node g2 = reshape(g, full);
-    const Node ga = sum_to(matmul(g2, transpose(b2)), a2.shape());
-    const Node gb = sum_to(matmul(transpose(a2), g2), b2.shape());
-    return {reshape(ga, a.shape()), reshape(gb, b.shape())};
+    Node ga, gb;
+    if (wanted[0]) ga = reshape(sum_to(matmul(g2, transpose(b2)), a2.shape()), a.shape());
+    if (wanted[1]) gb = reshape(sum_to(matmul(transpose(a2), g2), b2.shape()), b.shape());
+    return {ga, gb};
   }
 };
 

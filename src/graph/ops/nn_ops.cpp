@@ -30,7 +30,7 @@ class SoftmaxOp final : public Op {
     if (log_) log_softmax(in[0], axis_, out);
     else softmax(in[0], axis_, out);
   }
-  std::vector<Node> backward(const Node& y, std::span<const Node>, const Node& g) const override {
+  std::vector<Node> backward(const Node& y, std::span<const Node>, const Node& g, std::span<const bool>) const override {
     if (log_) return {g - exp(y) * sum(g, axis_, true)};
     return {y * (g - sum(g * y, axis_, true))};
   }
@@ -67,7 +67,7 @@ class OneHotOp final : public Op {
       }
     });
   }
-  std::vector<Node> backward(const Node&, std::span<const Node>, const Node&) const override { return {Node()}; }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node&, std::span<const bool>) const override { return {Node()}; }
 
  private:
   std::int64_t classes_;
@@ -118,7 +118,7 @@ class SoftmaxCrossEntropyOp final : public Op {
       out.data<T>()[0] = static_cast<T>(n == 0 ? 0.0 : total / static_cast<double>(n));
     });
   }
-  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const Node& logits = in[0];
     const Node& labels = in[1];
     const double inv_n = 1.0 / static_cast<double>(std::max<std::int64_t>(logits.shape()[0], 1));
@@ -152,7 +152,7 @@ class DropoutMaskOp final : public Op {
       for (std::int64_t i = 0; i < out.numel(); ++i) o[i] = state_->generator.uniform() < keep ? scale : T(0);
     });
   }
-  std::vector<Node> backward(const Node&, std::span<const Node>, const Node&) const override { return {}; }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node&, std::span<const bool>) const override { return {}; }
 
  private:
   std::shared_ptr<DropoutState> state_;

@@ -25,7 +25,7 @@ class ReduceNodeOp final : public Op {
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { reduce(op_, in[0], axes_, keepdims_, out); }
 
-  std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const Node& x = in[0];
     const Shape kept = reduced_shape(x.shape(), axes_, true, name());
     const Node g_wide = broadcast_to(reshape(g, kept), x.shape());
@@ -61,7 +61,7 @@ class ArgmaxOp final : public Op {
     }
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { out.copy_from(argmax(in[0], axis_)); }
-  std::vector<Node> backward(const Node&, std::span<const Node>, const Node&) const override { return {Node()}; }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node&, std::span<const bool>) const override { return {Node()}; }
 
  private:
   int axis_;

@@ -21,7 +21,7 @@ class ReshapeOp final : public Op {
     }
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { out.view(in[0].shape()).copy_from(in[0]); }
-  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     return {reshape(g, in[0].shape())};
   }
   bool is_view() const override { return true; }
@@ -68,7 +68,7 @@ class PermuteOp final : public Op {
     return {s, in[0].dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { out.copy_from(view(in[0])); }
-  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
     std::vector<int> inverse(order_.size());
     for (std::size_t i = 0; i < order_.size(); ++i) inverse[static_cast<std::size_t>(order_[i])] = static_cast<int>(i);
     return {permute(g, inverse)};
@@ -97,7 +97,7 @@ class SliceOp final : public Op {
     }
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { out.copy_from(view(in[0])); }
-  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g) const override;
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override;
   bool is_view() const override { return true; }
   Tensor view(const Tensor& x) const override { return x.slice(axis_, start_, stop_, step_); }
 
@@ -120,7 +120,7 @@ class SliceGradOp final : public Op {
     out.fill(0);
     slice_->view(out).copy_from(in[0]);
   }
-  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
     return {slice(g, slice_->axis_, slice_->start_, slice_->stop_, slice_->step_)};
   }
 
@@ -129,7 +129,7 @@ class SliceGradOp final : public Op {
   std::shared_ptr<const SliceOp> slice_;
 };
 
-std::vector<Node> SliceOp::backward(const Node&, std::span<const Node> in, const Node& g) const {
+std::vector<Node> SliceOp::backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const {
   auto self = std::make_shared<SliceOp>(*this);
   return {g.graph().apply(std::make_shared<SliceGradOp>(in[0].shape(), self), {g})};
 }
@@ -168,7 +168,7 @@ class ConcatOp final : public Op {
       at += t.shape()[ax];
     }
   }
-  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const int ax = normalize_axis(axis_, g.rank(), "concat");
     std::vector<Node> grads;
     std::int64_t at = 0;
@@ -197,7 +197,7 @@ class BroadcastToOp final : public Op {
     return {shape_, in[0].dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { out.copy_from(in[0]); }
-  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     return {sum_to(g, in[0].shape())};
   }
   bool is_view() const override { return true; }
@@ -233,7 +233,7 @@ class SumToOp final : public Op {
     if (axes.empty()) out.copy_from(in[0].reshape(shape_));
     else reduce(ReduceOp::sum, in[0], axes, true, out.view(kept));
   }
-  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g) const override {
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     return {broadcast_to(g, in[0].shape())};
   }
 

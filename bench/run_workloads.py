@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Runs stheno and its peers (PyTorch, libtorch, dlib, numpy) on the same two workloads in one go
+and prints a markdown table of medians and stheno's ratios against each peer.
+
+  W1  the seed documents' network: 784-30-10 sigmoid, quadratic cost, SGD at 3.0, batches of 10,
+      one epoch over 50,000 Fashion-MNIST images (seconds per epoch, test accuracy)
+  W2  the GPU talk's network on the CPU: 784-1000-10 ReLU, softmax cross-entropy, SGD at 0.1,
+      batches of 128 (training and inference samples per second)
+
+Every program runs at 1 thread, and on 2 cores at each of its thread settings, keeping the
+best: PyTorch and libtorch at (torch threads, BLAS threads) in {1, 2}², dlib and numpy at BLAS
+threads in {1, 2} (their only knob), stheno at --threads 2 (one pool for its loops and BLAS).
+Runs are interleaved (run 1 of every program and setting, then run 2, ...) so that load from
+elsewhere on the machine falls on all of them alike.
+
+usage: bench/run_workloads.py [--quick] [--runs 3] [--stheno BINARY] [--out FILE.md]
+                              [--data DIR] [--build DIR]
+Install the peers first with scripts/setup-bench.sh.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEERS = HERE / "peers"
+PYTHON = "/usr/bin/python3"  # Debian's python3-torch and python3-numpy live here, not in any other python
+
+sys.path.insert(0, str(HERE))
+from prepare_data import DEFAULT_CACHE, prepare  # noqa: E402
+
+W1_PARAMS = 784 * 30 + 30 * 10
+W2_PARAMS = 784 * 1000 + 1000 * 10
+QUICK_W1_TRAIN, FULL_W1_TRAIN = 2_000, 50_000
+FLOOR_CAVEAT = ("The training count, 3× the forward pass, includes the first layer's input gradient, which only "
+                "dlib computes; the others skip it (about 4·params flops per sample), so they can beat that floor.")
+
+
+@dataclass
+class Program:
+    name: str
+    command: list
+    workloads: tuple
+    knobs: str  # "torch": torch and BLAS threads; "blas": BLAS threads only; "stheno": --threads only
+
+    def settings(self, cores):
+        """(program threads, BLAS threads) pairs to try on `cores` cores."""
+        if cores == 1:
+            return [(1, 1)]
+        if self.knobs == "torch":
+            return [(t, b) for t in (1, 2) for b in (1, 2)]
+        if self.knobs == "blas":
+            return [(1, 1), (2, 2)]
+        return [(2, 2)]
+
+    def describe(self, setting):
+        threads, blas = setting
+        if self.knobs == "torch":
+            return f"torch {threads}, BLAS {blas}"
+        if self.knobs == "blas":
+            return f"BLAS {blas}"
+        return f"{threads} thread" + ("s" if threads > 1 else "")
+
+
+@dataclass
+class Outcome:
+    results: list = field(default_factory=list)  # the JSON objects of successful runs
+    error: str = ""
+    skipped: str = ""
+
+    def median(self, key):
+        values = [r[key] for r in self.results if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_peers(build_dir):
+    """Builds the C++ peers; a framework that is missing or fails to build leaves its peer out."""
+    steps = [["cmake", "-S", str(PEERS), "-B", str(build_dir), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"],
+             ["ninja", "-C", str(build_dir), "-j1", "-k", "0"]]  # -j1: libtorch's headers take GBs to compile
+    for step in steps:
+        log("+ " + " ".join(step))
+        run = subprocess.run(step, capture_output=True, text=True)
+        if run.returncode != 0:
+            log(run.stdout[-3000:] + run.stderr[-3000:])
+            log(f"warning: '{step[0]}' failed; the peers it did not build are reported as n/a")
+            if step[0] == "cmake":
+                return
+
+
+def programs(args):
+    build = Path(args.build)
+    python_peer = [PYTHON, str(PEERS / "pytorch_workloads.py")]
+    numpy_peer = [PYTHON, str(PEERS / "numpy_workloads.py")]
+    stheno = [args.stheno] if args.stheno else None
+    return [
+        Program("stheno tape", stheno and stheno + ["--machine", "tape"], ("W1", "W2"), "stheno"),
+        Program("stheno eager", stheno and stheno + ["--machine", "eager"], ("W1",), "stheno"),
+        Program("PyTorch", python_peer, ("W1", "W2"), "torch"),
+        Program("libtorch", [str(build / "libtorch_workloads")], ("W1", "W2"), "torch"),
+        Program("dlib", [str(build / "dlib_workloads")], ("W1", "W2"), "blas"),
+        Program("numpy per-sample", numpy_peer + ["--variant", "per-sample"], ("W1",), "blas"),
+        Program("numpy whole-batch", numpy_peer + ["--variant", "batch"], ("W1",), "blas"),
+    ]
+
+
+def available(program):
+    if not program.command:
+        return False
+    exe = program.command[0]
+    return Path(exe).is_file() and (exe != PYTHON or Path(program.command[1]).is_file())
+
+
+def run_once(command, setting, outcome):
+    """Runs one program once and files its JSON (the last line of its stdout) under `outcome`."""
+    threads, blas = setting
+    env = dict(os.environ, OMP_NUM_THREADS=str(blas), OPENBLAS_NUM_THREADS=str(blas))
+    command = command + ["--threads", str(threads)]
+    log("+ " + f"OMP_NUM_THREADS={blas} OPENBLAS_NUM_THREADS={blas} " + " ".join(command))
+    run = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    try:
+        result = json.loads(lines[-1]) if run.returncode == 0 and lines else None
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict):
+        outcome.error = f"exit {run.returncode}: {(run.stderr or run.stdout).strip()[-300:]}"
+        log(outcome.error)
+    elif "skipped" in result:
+        outcome.skipped = result["skipped"]
+    else:
+        outcome.results.append(result)
+        log("  " + json.dumps(result))
+
+
+def measure(args, data):
+    """{(workload, program name, setting): Outcome} and {threads: sgemm Outcome}. A setting that
+    both core counts try, such as (1, 1), runs once and serves both."""
+    jobs = {}
+    for workload in ("W1", "W2"):
+        for program in programs(args):
+            if workload in program.workloads and available(program):
+                for cores in (1, 2):
+                    for setting in program.settings(cores):
+                        jobs[(workload, program.name, setting)] = program
+    outcomes, sgemm = {}, {}
+    for run in range(args.runs):
+        log(f"--- run {run + 1} of {args.runs}")
+        if args.stheno:
+            for threads in (1, 2):
+                outcome = sgemm.setdefault(threads, Outcome())
+                if not outcome.error:
+                    run_once([args.stheno, "--workload", "sgemm"], (threads, threads), outcome)
+        for (workload, name, setting), program in jobs.items():
+            outcome = outcomes.setdefault((workload, name, setting), Outcome())
+            if outcome.error or outcome.skipped:
+                continue  # a program that failed or declined once will do so again
+            command = program.command + ["--workload", workload, "--data", str(data), "--seed", str(args.seed)]
+            run_once(command + (["--quick"] if args.quick else []), setting, outcome)
+    return outcomes, sgemm
+
+
+def best(outcomes, workload, cores, program, key, higher_is_better):
+    """(median, setting description, Outcome) of the program's best setting for `key`, or None."""
+    candidates = []
+    for setting in program.settings(cores):
+        outcome = outcomes.get((workload, program.name, setting))
+        if outcome is None:
+            continue
+        value = outcome.median(key)
+        candidates.append((value, program.describe(setting), outcome))
+    measured = [c for c in candidates if c[0] is not None]
+    if measured:
+        return (max if higher_is_better else min)(measured, key=lambda c: c[0])
+    return candidates[0] if candidates else None
+
+
+def fmt(value):
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def cell(entry):
+    """A table cell for a best() entry: its median, or why there is none."""
+    if entry is None:
+        return "n/a"
+    value, _, outcome = entry
+    if value is not None:
+        return fmt(value)
+    if outcome.skipped:
+        return "skipped"
+    return "failed" if outcome.error else "n/a"
+
+
+def ratio(numerator, denominator):
+    if numerator is None or denominator is None or denominator == 0:
+        return "n/a"
+    return f"{numerator / denominator:.2f}"
+
+
+def value_of(entry):
+    return entry[0] if entry else None
+
+
+def versions(outcomes):
+    found = {}
+    for outcome in outcomes.values():
+        for result in outcome.results:
+            if "version" in result:
+                name, version = result["version"].split(" ", 1)
+                found.setdefault(name, version)
+    try:
+        openblas = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libopenblas0-openmp"], capture_output=True,
+                                  text=True).stdout.strip()
+        if openblas:
+            found["OpenBLAS"] = openblas + " (OpenMP)"
+    except FileNotFoundError:
+        pass
+    return ", ".join(f"{name} {version}" for name, version in found.items()) or "no peer ran"
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def report(args, outcomes, sgemm):
+    progs = programs(args)
+    peak = {cores: sgemm[cores].median("gflops") if cores in sgemm else None for cores in (1, 2)}
+    n_train = QUICK_W1_TRAIN if args.quick else FULL_W1_TRAIN
+    out = []
+    out.append("# stheno and its peers on the same workloads\n")
+    out.append(f"Machine: {cpu_model()}, {os.cpu_count()} cores; {versions(outcomes)}.  ")
+    out.append(f"stheno's measured sgemm peak (for the FLOP floors): {fmt(peak[1])} GFLOP/s at 1 thread, "
+               f"{fmt(peak[2])} at 2.  ")
+    out.append(f"Medians of {args.runs} run(s) per program and setting; on 2 cores each peer at its best thread "
+               "setting (named).  ")
+    out.append("stheno × = how many times faster stheno is than that row (peer's time ÷ stheno's, or stheno's rate "
+               "÷ peer's); n/a where stheno was not run.")
+    if args.quick:
+        out.append("\n**--quick**: W1 trains on 2,000 images and tests on 1,000, W2 times 10 steps; a smoke test, "
+                   "not a measurement.")
+    notes = []
+
+    out.append(f"\n## W1: 784-30-10 sigmoid, quadratic cost, SGD η = 3.0, batch 10, one epoch of {n_train:,} "
+               "images\n")
+    out.append("Seconds per epoch: the shuffle and the training loop, no loading or evaluation. FLOP floor: "
+               f"6·{W1_PARAMS:,} flops per sample at stheno's sgemm peak. {FLOOR_CAVEAT}\n")
+    out.append("| cores | program | setting | s/epoch | test accuracy | allocations/step | FLOP floor (s) "
+               "| stheno tape × | stheno eager × |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for cores in (1, 2):
+        floor = n_train * 6 * W1_PARAMS / (peak[cores] * 1e9) if peak[cores] else None
+        rows = {p.name: best(outcomes, "W1", cores, p, "seconds_per_epoch", False) for p in progs if "W1" in p.workloads}
+        tape, eager = value_of(rows.get("stheno tape")), value_of(rows.get("stheno eager"))
+        for name, entry in rows.items():
+            outcome = entry[2] if entry else None
+            setting = entry[1] if entry and entry[0] is not None else "—"
+            accuracy = outcome.median("test_accuracy") if outcome else None
+            allocations = outcome.median("allocations_per_step") if outcome else None
+            seconds = value_of(entry)
+            out.append(f"| {cores} | {name} | {setting} | {cell(entry)} | {fmt(accuracy)} | {fmt(allocations)} "
+                       f"| {fmt(floor)} | {ratio(seconds, tape)} | {ratio(seconds, eager)} |")
+            collect_note(notes, "W1", cores, name, outcome)
+
+    out.append("\n## W2: 784-1000-10 ReLU, softmax cross-entropy, SGD 0.1, batch 128, float32\n")
+    steps = 10 if args.quick else 200
+    out.append(f"Training: {steps} steps after 3 warm-up steps. Inference: batches of 1,000 over the 10,000 test "
+               f"images after 2 warm-up batches. FLOP floors: 6·{W2_PARAMS:,} (training) and 2·{W2_PARAMS:,} "
+               f"(inference) flops per sample at stheno's sgemm peak. {FLOOR_CAVEAT} Test accuracy is after the timed "
+               "steps, a sanity value.\n")
+    out.append("| cores | program | train samples/s | setting | FLOP floor | stheno × | inference samples/s | setting "
+               "| FLOP floor | stheno × | test accuracy |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for cores in (1, 2):
+        train_floor = peak[cores] * 1e9 / (6 * W2_PARAMS) if peak[cores] else None
+        infer_floor = peak[cores] * 1e9 / (2 * W2_PARAMS) if peak[cores] else None
+        w2 = [p for p in progs if "W2" in p.workloads]
+        train = {p.name: best(outcomes, "W2", cores, p, "train_samples_per_s", True) for p in w2}
+        infer = {p.name: best(outcomes, "W2", cores, p, "inference_samples_per_s", True) for p in w2}
+        ours_train, ours_infer = value_of(train.get("stheno tape")), value_of(infer.get("stheno tape"))
+        for p in w2:
+            t, i = train[p.name], infer[p.name]
+            outcome = t[2] if t else None
+            t_setting = t[1] if t and t[0] is not None else "—"
+            i_setting = i[1] if i and i[0] is not None else "—"
+            accuracy = outcome.median("test_accuracy") if outcome else None
+            out.append(f"| {cores} | {p.name} | {cell(t)} | {t_setting} | {fmt(train_floor)} "
+                       f"| {ratio(ours_train, value_of(t))} | {cell(i)} | {i_setting} | {fmt(infer_floor)} "
+                       f"| {ratio(ours_infer, value_of(i))} | {fmt(accuracy)} |")
+            collect_note(notes, "W2", cores, p.name, outcome)
+
+    if notes:
+        out.append("\nNotes:\n")
+        out.extend(f"- {note}" for note in dict.fromkeys(notes))
+    return "\n".join(out) + "\n"
+
+
+def collect_note(notes, workload, cores, name, outcome):
+    if outcome is None:
+        reason = "no stheno binary (pass --stheno)" if name.startswith("stheno") else "not built or not installed"
+        notes.append(f"{name}: n/a ({reason})")
+    elif outcome.skipped:
+        notes.append(f"{name}, {workload}: skipped: {outcome.skipped}")
+    elif outcome.error and not outcome.results:
+        notes.append(f"{name}, {workload} on {cores} core(s): failed: {outcome.error}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny workloads, to check that everything runs")
+    parser.add_argument("--runs", type=int, default=3, help="runs per program and setting (median)")
+    parser.add_argument("--stheno", help="stheno's workload program; skipped (n/a) when missing")
+    parser.add_argument("--out", help="also write the table to this markdown file")
+    parser.add_argument("--data", default=str(ROOT / DEFAULT_CACHE), help="cache of decompressed IDX files")
+    parser.add_argument("--build", default=str(ROOT / "build" / "bench-peers"), help="build directory of the C++ peers")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if args.stheno:
+        if Path(args.stheno).is_file():
+            args.stheno = str(Path(args.stheno).resolve())
+        else:
+            log(f"warning: {args.stheno} does not exist; stheno's rows will read n/a")
+            args.stheno = None
+
+    data = prepare(out=args.data)
+    build_peers(Path(args.build))
+    outcomes, sgemm = measure(args, data)
+    table = report(args, outcomes, sgemm)
+    print(table, end="")
+    if args.out:
+        Path(args.out).write_text(table)
+
+
+if __name__ == "__main__":
+    main()
