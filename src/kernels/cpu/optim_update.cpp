@@ -2,9 +2,18 @@
 
 #include <cmath>
 
+#include "kernels/cpu/parallel.hpp"
+
 namespace stheno {
 
 namespace {
+
+// Runs body(begin, end) over [0, n), split across threads when the tensor is large (updates are
+// memory-bound, so two cores stream twice the bytes).
+template <class Body>
+void over_elements(std::int64_t n, Body&& body) {
+  cpu::parallel_for(n, cpu::threads_for(n, n), [&](std::int64_t begin, std::int64_t end, int) { body(begin, end); });
+}
 
 void require_match(const char* op, const Tensor& param, const Tensor& other, const char* what) {
   if (!other.defined()) throw ValueError(std::string(op) + ": " + what + " is undefined");
@@ -33,15 +42,19 @@ void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity,
     const auto n = param.numel();
     const auto rate = static_cast<T>(lr), mu = static_cast<T>(momentum), wd = static_cast<T>(weight_decay);
     if (momentum == 0) {
-      for (std::int64_t i = 0; i < n; ++i) p[i] -= rate * (g[i] + wd * p[i]);
+      over_elements(n, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) p[i] -= rate * (g[i] + wd * p[i]);
+      });
       return;
     }
     T* v = velocity.data<T>();
-    for (std::int64_t i = 0; i < n; ++i) {
-      const T gi = g[i] + wd * p[i];
-      v[i] = mu * v[i] + gi;
-      p[i] -= rate * (nesterov ? gi + mu * v[i] : v[i]);
-    }
+    over_elements(n, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T gi = g[i] + wd * p[i];
+        v[i] = mu * v[i] + gi;
+        p[i] -= rate * (nesterov ? gi + mu * v[i] : v[i]);
+      }
+    });
   });
 }
 
@@ -55,11 +68,13 @@ void adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_s
     const T* g = grad.data<T>();
     T* s = sum_squares.data<T>();
     const auto rate = static_cast<T>(lr), e = static_cast<T>(eps), wd = static_cast<T>(weight_decay);
-    for (std::int64_t i = 0; i < param.numel(); ++i) {
-      const T gi = g[i] + wd * p[i];
-      s[i] += gi * gi;
-      p[i] -= rate * gi / (std::sqrt(s[i]) + e);
-    }
+    over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T gi = g[i] + wd * p[i];
+        s[i] += gi * gi;
+        p[i] -= rate * gi / (std::sqrt(s[i]) + e);
+      }
+    });
   });
 }
 
@@ -76,17 +91,19 @@ void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& squar
     T* b = momentum != 0 ? momentum_buffer.data<T>() : nullptr;
     const auto rate = static_cast<T>(lr), al = static_cast<T>(alpha), e = static_cast<T>(eps);
     const auto mu = static_cast<T>(momentum), wd = static_cast<T>(weight_decay);
-    for (std::int64_t i = 0; i < param.numel(); ++i) {
-      const T gi = g[i] + wd * p[i];
-      a[i] = al * a[i] + (T(1) - al) * gi * gi;
-      const T step = gi / (std::sqrt(a[i]) + e);
-      if (b) {
-        b[i] = mu * b[i] + step;
-        p[i] -= rate * b[i];
-      } else {
-        p[i] -= rate * step;
+    over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T gi = g[i] + wd * p[i];
+        a[i] = al * a[i] + (T(1) - al) * gi * gi;
+        const T step = gi / (std::sqrt(a[i]) + e);
+        if (b) {
+          b[i] = mu * b[i] + step;
+          p[i] -= rate * b[i];
+        } else {
+          p[i] -= rate * step;
+        }
       }
-    }
+    });
   });
 }
 
@@ -109,12 +126,14 @@ void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const
     const auto inv_c1 = static_cast<T>(1.0 / c1), inv_sqrt_c2 = static_cast<T>(1.0 / std::sqrt(c2));
     const T shrink = decoupled ? T(1) - rate * wd : T(1);
     const T l2 = decoupled ? T(0) : wd;
-    for (std::int64_t i = 0; i < param.numel(); ++i) {
-      const T gi = g[i] + l2 * p[i];
-      pm[i] = b1 * pm[i] + (T(1) - b1) * gi;
-      pv[i] = b2 * pv[i] + (T(1) - b2) * gi * gi;
-      p[i] = p[i] * shrink - rate * (pm[i] * inv_c1) / (std::sqrt(pv[i]) * inv_sqrt_c2 + e);
-    }
+    over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T gi = g[i] + l2 * p[i];
+        pm[i] = b1 * pm[i] + (T(1) - b1) * gi;
+        pv[i] = b2 * pv[i] + (T(1) - b2) * gi * gi;
+        p[i] = p[i] * shrink - rate * (pm[i] * inv_c1) / (std::sqrt(pv[i]) * inv_sqrt_c2 + e);
+      }
+    });
   });
 }
 
