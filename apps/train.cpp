@@ -3,6 +3,7 @@
 // run exactly where its last checkpoint left it.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -297,6 +298,8 @@ int Trainer::run() {
   lo.shuffle = true;
   lo.seed = static_cast<std::uint64_t>(c_.seed);
   lo.drop_last = true;  // the compiled program has a fixed batch size
+  // About 1,024 samples ready ahead: small batches then cost the worker few wake-ups.
+  lo.prefetch = static_cast<int>(std::clamp<long long>(1024 / c_.batch, 2, 64));
   data::DataLoader loader(*train_set_, lo);
   const std::int64_t steps_per_epoch = loader.batches_per_epoch();
   schedule_ = build_schedule(c_, steps_per_epoch);

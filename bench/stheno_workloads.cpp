@@ -50,6 +50,7 @@ void w1(const Options& o, const data::Mnist& d) {
   lo.batch_size = kBatch;
   lo.seed = o.seed;
   lo.drop_last = true;
+  lo.prefetch = 32;  // small batches: keep many ready so the worker wakes rarely
   data::DataLoader loader(train, lo);
 
   auto loss_of = [&](const Node& x, const Node& labels) { return nn::quadratic(net(x), one_hot(labels, 10, DType::f32)); };

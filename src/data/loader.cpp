@@ -1,5 +1,6 @@
 #include "stheno/data/loader.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <string>
@@ -172,9 +173,12 @@ void DataLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
 const Batch* DataLoader::next() {
   std::unique_lock lock(mutex_);
   if (!epoch_active_) throw ValueError("DataLoader::next: no epoch started (call start_epoch first)");
-  // The batch returned last time is no longer in use, so its buffer may be refilled.
+  // The batch returned last time is no longer in use, so its buffer may be refilled. The worker
+  // is woken only once half the ring is free: waking it for every small batch would cost a
+  // context switch per batch, more than the batch itself takes to train on.
   released_ = next_to_return_;
-  worker_wake_.notify_one();
+  const auto ring_size = static_cast<std::int64_t>(ring_.size());
+  if (released_ + ring_size - filled_ >= std::max<std::int64_t>(1, ring_size / 2)) worker_wake_.notify_one();
   if (next_to_return_ == batches_per_epoch_) return nullptr;
   progress_.wait(lock, [&] { return filled_ > next_to_return_ || failure_; });
   if (filled_ <= next_to_return_) std::rethrow_exception(failure_);

@@ -1,6 +1,7 @@
 #include "stheno/tensor/tensor.hpp"
 
 #include <cmath>
+#include <cstring>
 
 #include "tensor/strided_loop.hpp"
 
@@ -208,6 +209,12 @@ void Tensor::copy_from(const Tensor& src) const {
       detail::for_each_row(loop, 0, loop.rows(), [&](const auto& off, std::int64_t n, const auto& st) {
         D* o = out + off[0];
         const S* i = in + off[1];
+        if constexpr (std::is_same_v<D, S>) {
+          if (st[0] == 1 && st[1] == 1) {  // the common case: a dense row, e.g. binding a batch
+            std::memcpy(o, i, static_cast<std::size_t>(n) * sizeof(D));
+            return;
+          }
+        }
         for (std::int64_t k = 0; k < n; ++k) o[k * st[0]] = convert_element<D>(i[k * st[1]]);
       });
     });
