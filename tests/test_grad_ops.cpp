@@ -48,6 +48,9 @@ std::vector<GradientCase> cases() {
   binary_case("pow", [](const Node& a, const Node& b) { return pow(a, b); }, 0.5, 2);
   binary_case("maximum", [](const Node& a, const Node& b) { return maximum(a, b); });
   binary_case("minimum", [](const Node& a, const Node& b) { return minimum(a, b); });
+  binary_case("sigmoid_grad", [](const Node& a, const Node& b) { return binary(BinaryOp::sigmoid_grad, a, b); });
+  binary_case("tanh_grad", [](const Node& a, const Node& b) { return binary(BinaryOp::tanh_grad, a, b); });
+  binary_case("relu_grad", [](const Node& a, const Node& b) { return binary(BinaryOp::relu_grad, a, b); });
   c.push_back({"scalar_operands", {{3, 4}}, [](Graph&, const std::vector<Node>& p) {
                  return weighted(2.0 - p[0] * 3.0 + 1.0 / (p[0] * p[0] + 1.0));
                }});
@@ -124,6 +127,7 @@ std::vector<GradientCase> cases() {
   second("sqrt", {3, 4}, [](const Node& x) { return sqrt(x); });
   second("div", {3, 4}, [](const Node& x) { return 1.0 / x; });
   second("pow", {3, 4}, [](const Node& x) { return pow(x, 3.0); });
+  second("relu", {3, 4}, [](const Node& x) { return relu(x - 1.0) * x; });
   c.push_back({"grad_of_grad_slice", {{5, 4}}, [](Graph&, const std::vector<Node>& p) {
                  return weighted(grad(weighted(square(slice(p[0], 0, 1, 4))), {p[0]})[0]);
                }});

@@ -12,7 +12,10 @@ namespace stheno {
 
 // sign is -1, 0 or 1; step is 1 where x > 0, else 0 (the derivative of relu).
 enum class UnaryOp { neg, abs, exp, log, sqrt, square, tanh, sigmoid, relu, sign, step };
-enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum };
+// The *_grad ops are the backward passes of activations, fused into one pass each:
+// sigmoid_grad(y, g) = g·y·(1−y) and tanh_grad(y, g) = g·(1−y²) from the activation's output y,
+// relu_grad(x, g) = g where x > 0, else 0, from its input x.
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, sigmoid_grad, tanh_grad, relu_grad };
 
 std::string_view op_name(UnaryOp op);
 std::string_view op_name(BinaryOp op);
@@ -52,6 +55,9 @@ STHENO_DECLARE_BINARY(div)
 STHENO_DECLARE_BINARY(pow)
 STHENO_DECLARE_BINARY(maximum)
 STHENO_DECLARE_BINARY(minimum)
+STHENO_DECLARE_BINARY(sigmoid_grad)
+STHENO_DECLARE_BINARY(tanh_grad)
+STHENO_DECLARE_BINARY(relu_grad)
 #undef STHENO_DECLARE_BINARY
 
 }  // namespace stheno

@@ -29,9 +29,9 @@ class UnaryNodeOp final : public Op {
       case UnaryOp::log: return {g / x};
       case UnaryOp::sqrt: return {g * 0.5 / y};
       case UnaryOp::square: return {g * 2.0 * x};
-      case UnaryOp::tanh: return {g * (1.0 - square(y))};
-      case UnaryOp::sigmoid: return {g * y * (1.0 - y)};
-      case UnaryOp::relu: return {g * step(x)};
+      case UnaryOp::tanh: return {binary(BinaryOp::tanh_grad, y, g)};
+      case UnaryOp::sigmoid: return {binary(BinaryOp::sigmoid_grad, y, g)};
+      case UnaryOp::relu: return {binary(BinaryOp::relu_grad, x, g)};
       case UnaryOp::sign:
       case UnaryOp::step: return {Node()};  // zero almost everywhere
     }
@@ -85,6 +85,17 @@ class BinaryNodeOp final : public Op {
         if (wanted[0]) ga = g * b * pow(a, b - 1.0);
         if (wanted[1]) gb = g * y * log(a);
         break;
+      case BinaryOp::sigmoid_grad:  // a = y, b = g: b·a·(1−a)
+        if (wanted[0]) ga = g * b * (1.0 - 2.0 * a);
+        if (wanted[1]) gb = binary(BinaryOp::sigmoid_grad, a, g);
+        break;
+      case BinaryOp::tanh_grad:  // b·(1−a²)
+        if (wanted[0]) ga = g * b * a * -2.0;
+        if (wanted[1]) gb = binary(BinaryOp::tanh_grad, a, g);
+        break;
+      case BinaryOp::relu_grad:  // step(a)·b; zero gradient for a almost everywhere
+        if (wanted[1]) gb = binary(BinaryOp::relu_grad, a, g);
+        break;
       case BinaryOp::maximum:
       case BinaryOp::minimum: {
         // The larger (smaller) operand takes the gradient; ties split it evenly.
@@ -95,7 +106,7 @@ class BinaryNodeOp final : public Op {
         break;
       }
     }
-    return {wanted[0] ? sum_to(ga, a.shape()) : Node(), wanted[1] ? sum_to(gb, b.shape()) : Node()};
+    return {ga.defined() ? sum_to(ga, a.shape()) : Node(), gb.defined() ? sum_to(gb, b.shape()) : Node()};
   }
 
   // The output may overwrite a same-shaped first operand (read element by element).

@@ -12,7 +12,8 @@ std::string_view op_name(UnaryOp op) {
 }
 
 std::string_view op_name(BinaryOp op) {
-  static constexpr std::string_view names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};
+  static constexpr std::string_view names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                                "sigmoid_grad", "tanh_grad", "relu_grad"};
   return names[static_cast<int>(op)];
 }
 
@@ -89,6 +90,8 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   require_defined(name, out, "out");
   require_same_dtype(name, "first operand", a, "second operand", b);
   require_same_dtype(name, "operands", a, "out", out);
+  if (!is_floating(a.dtype()) && (op == BinaryOp::sigmoid_grad || op == BinaryOp::tanh_grad || op == BinaryOp::relu_grad))
+    throw DTypeError(str(name) + ": dtype int32 is not supported (expected float32 or float64)");
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   require_out_shape(name, out, shape);
   const Tensor pa = unaliased(a, out).expand(shape);

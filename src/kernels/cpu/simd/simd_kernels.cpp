@@ -123,6 +123,15 @@ void binary(BinaryOp op, std::int64_t n, const T* a, std::int64_t sa, const T* b
     case BinaryOp::minimum:
       map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return p != p ? p : (p < q ? p : q); });
       return;
+    case BinaryOp::sigmoid_grad:
+      map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return q * p * (T(1) - p); });
+      return;
+    case BinaryOp::tanh_grad:
+      map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return q * (T(1) - p * p); });
+      return;
+    case BinaryOp::relu_grad:
+      map2(n, a, sa, b, sb, y, sy, [](T p, T q) { return p > T(0) ? q : T(0); });
+      return;
   }
 }
 
