@@ -185,8 +185,8 @@ void Trainer::compile() {
 
 double Trainer::train_step(const data::Batch& batch) {
   if (train_machine_) {
-    train_machine_->let(x_, batch.inputs);
-    train_machine_->let(labels_, batch.labels);
+    train_machine_->bind(x_, batch.inputs);  // the loader keeps the batch until the next one
+    train_machine_->bind(labels_, batch.labels);
     train_machine_->run();
     if (grad_values_.empty())
       for (const Node& g : grads_) grad_values_.push_back(train_machine_->value(g));

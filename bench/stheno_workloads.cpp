@@ -71,8 +71,8 @@ void w1(const Options& o, const data::Mnist& d) {
   while (const data::Batch* b = loader.next()) {
     testing::AllocationCounter counter;
     if (o.machine == "tape") {
-      m.let(x, b->inputs);
-      m.let(y, b->labels);
+      m.bind(x, b->inputs);
+      m.bind(y, b->labels);
       m.run();
       if (grad_values.empty())
         for (const Node& n : grads) grad_values.push_back(m.value(n));
@@ -125,8 +125,8 @@ void w2(const Options& o, const data::Mnist& d) {
   std::vector<Tensor> grad_values;
   loader.start_epoch(0);
   auto step = [&](const data::Batch& b) {
-    m.let(x, b.inputs);
-    m.let(y, b.labels);
+    m.bind(x, b.inputs);
+    m.bind(y, b.labels);
     m.run();
     if (grad_values.empty())
       for (const Node& n : grads) grad_values.push_back(m.value(n));

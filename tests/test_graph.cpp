@@ -204,6 +204,34 @@ TEST(TapeMachine, BindingAndReadingErrors) {
   EXPECT_EQ(m.value(y).item<float>(), 0.0f);
 }
 
+TEST(TapeMachine, BindUsesTheCallersTensorWithoutCopying) {
+  Graph g;
+  const Node x = g.input("x", {3, 2}, DType::f64);
+  const Node w = g.parameter("w", Tensor::from<double>({1, 2, 3, 4, 5, 6}, {3, 2}));
+  const Node cost = sum(x * w);
+  const std::vector<Node> d = grad(cost, {w});  // d = x, read through the graph
+  const Node viewed = sum(matmul(transpose(x), w));  // x is also read through a view
+  TapeMachine m(g, {cost, d[0], viewed});
+  const Tensor a = Tensor::from<double>({1, 1, 1, 1, 1, 1}, {3, 2});
+  const Tensor b = Tensor::from<double>({0, 1, 0, 1, 0, 1}, {3, 2});
+  m.bind(x, a);
+  m.run();
+  EXPECT_EQ(m.value(cost).item<double>(), 21);
+  EXPECT_EQ(m.value(viewed).item<double>(), 42);
+  m.bind(x, b);
+  m.run();
+  EXPECT_EQ(m.value(cost).item<double>(), 12);
+  EXPECT_EQ(m.value(viewed).item<double>(), 21);  // xᵀ·w = [[0, 0], [9, 12]]
+  EXPECT_TRUE(allclose(m.value(d[0]), b, 0, 0));
+  // let() goes back to the machine's own buffer and leaves the bound tensor alone.
+  m.let(x, a);
+  m.run();
+  EXPECT_EQ(m.value(cost).item<double>(), 21);
+  EXPECT_EQ(b.at({0, 0}), 0);
+  EXPECT_THROW(m.bind(x, Tensor::zeros({2, 3}, DType::f64).t()), ValueError);
+  EXPECT_THROW(m.bind(x, Tensor::zeros({2, 3}, DType::f64)), ShapeError);
+}
+
 TEST(TapeMachine, NaNWatchNamesTheInstructionAndNode) {
   Graph g;
   const Node x = g.input("x", {3}, DType::f64);
@@ -240,11 +268,16 @@ TEST(TapeMachine, ZeroHeapAllocationsPerRun) {
   Generator gen(2);
   m.let(net.x, Tensor::uniform({10, 784}, gen));
   m.let(net.labels, Tensor::from<std::int32_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  const Tensor other = Tensor::uniform({10, 784}, gen);
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     m.run();  // the first run may set up thread pools and scratch space
     AllocationCounter counter;
-    for (int i = 0; i < 10; ++i) m.run();
+    for (int i = 0; i < 10; ++i) {
+      if (i % 2) m.bind(net.x, other);
+      else m.let(net.x, other);
+      m.run();
+    }
     EXPECT_EQ(counter.count(), 0) << "allocations in 10 runs at " << threads << " threads";
   }
 }

@@ -62,6 +62,9 @@ struct TapeMachine::Register {
   bool bound = false;     // inputs: a value was given
   bool output = false;
   bool inplace = false;   // computed over its input's buffer
+  Tensor own;             // inputs: the machine's own buffer, which let() copies into
+  std::vector<int> views;                      // view registers made from this one
+  std::vector<std::pair<int, int>> uses;       // (instruction, input slot) that read this register
 };
 
 struct TapeMachine::Instruction {
@@ -115,7 +118,7 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
     switch (node.kind()) {
       case NodeKind::input:
         r.role = Register::Role::input;
-        r.tensor = Tensor::zeros(node.shape(), node.dtype());
+        r.tensor = r.own = Tensor::zeros(node.shape(), node.dtype());
         continue;
       case NodeKind::parameter:
       case NodeKind::constant:
@@ -130,6 +133,7 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
         r.tensor = node.op()->view(reg(node.input(0).id()).tensor);
         r.role = Register::Role::view;
         base[static_cast<std::size_t>(i)] = base[static_cast<std::size_t>(node.input(0).id())];
+        reg(node.input(0).id()).views.push_back(i);
         continue;
       } catch (const ShapeError&) {
         // Not expressible as a view of this layout: computed by copying, below.
@@ -223,23 +227,56 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
     Instruction ins;
     ins.node = i;
     ins.op = node.op();
-    for (int k = 0; k < node.num_inputs(); ++k) ins.inputs.push_back(reg(node.input(k).id()).tensor);
+    for (int k = 0; k < node.num_inputs(); ++k) {
+      ins.inputs.push_back(reg(node.input(k).id()).tensor);
+      reg(node.input(k).id()).uses.emplace_back(static_cast<int>(program_.size()), k);
+    }
     ins.out = reg(i).tensor;
     program_.push_back(std::move(ins));
   }
 }
 
-void TapeMachine::let(const Node& input, const Tensor& value) {
+TapeMachine::Register* TapeMachine::input_register(const char* what, const Node& input, const Tensor& value) {
   if (!input.defined() || &input.graph() != &graph_ || input.kind() != NodeKind::input)
-    throw ValueError("let: " + input.describe() + " is not an input of this machine's graph");
+    throw ValueError(std::string(what) + ": " + input.describe() + " is not an input of this machine's graph");
   Register& r = registers_[static_cast<std::size_t>(input.id())];
-  if (r.role != Register::Role::input) return;  // not needed by the compiled outputs
-  if (!value.defined()) throw ValueError("let: the value for input " + input.describe() + " is undefined");
+  if (r.role != Register::Role::input) return nullptr;  // not needed by the compiled outputs
+  if (!value.defined()) throw ValueError(std::string(what) + ": the value for input " + input.describe() + " is undefined");
   if (value.shape() != input.shape() || value.dtype() != input.dtype())
-    throw ShapeError("let: input " + input.describe() + " cannot take a value of shape " + value.shape().str() + " " +
-                     std::string(dtype_name(value.dtype())));
-  r.tensor.copy_from(value);
-  r.bound = true;
+    throw ShapeError(std::string(what) + ": input " + input.describe() + " cannot take a value of shape " +
+                     value.shape().str() + " " + std::string(dtype_name(value.dtype())));
+  return &r;
+}
+
+// Points every instruction operand that reads register `id`, directly or through views, at the
+// register's current tensor.
+void TapeMachine::refresh(int id) {
+  Register& r = registers_[static_cast<std::size_t>(id)];
+  for (const auto& [instruction, slot] : r.uses) program_[static_cast<std::size_t>(instruction)].inputs[static_cast<std::size_t>(slot)] = r.tensor;
+  for (int v : r.views) {
+    registers_[static_cast<std::size_t>(v)].tensor = graph_.node(v).op()->view(r.tensor);
+    refresh(v);
+  }
+}
+
+void TapeMachine::let(const Node& input, const Tensor& value) {
+  Register* r = input_register("let", input, value);
+  if (!r) return;
+  if (!r->tensor.shares_storage(r->own)) {  // bound to a caller's tensor: back to our own buffer
+    r->tensor = r->own;
+    refresh(input.id());
+  }
+  r->tensor.copy_from(value);
+  r->bound = true;
+}
+
+void TapeMachine::bind(const Node& input, const Tensor& value) {
+  Register* r = input_register("bind", input, value);
+  if (!r) return;
+  if (!value.is_contiguous()) throw ValueError("bind: the value for input " + input.describe() + " must be contiguous; use let() to copy it");
+  r->tensor = value;
+  r->bound = true;
+  refresh(input.id());
 }
 
 void TapeMachine::check_instruction(const Instruction& ins) const {

@@ -39,6 +39,9 @@ class TapeMachine {
 
   // Copies `value` into the input's buffer; shape and dtype must match the node's.
   void let(const Node& input, const Tensor& value);
+  // Uses `value` (contiguous, same shape and dtype) as the input without copying it; the caller
+  // keeps it unchanged until the runs that read it are done. Allocation-free.
+  void bind(const Node& input, const Tensor& value);
   void run();
 
   // The value of an output, input, parameter or constant after the last run. It is a view of
@@ -60,6 +63,8 @@ class TapeMachine {
   struct Register;
   struct Instruction;
   void check_instruction(const Instruction& ins) const;
+  Register* input_register(const char* what, const Node& input, const Tensor& value);
+  void refresh(int id);
 
   Graph& graph_;
   CompileOptions options_;
