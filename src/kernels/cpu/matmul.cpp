@@ -62,11 +62,13 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n
                 static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
 
-// Multiply-adds below which stheno's own kernel beats a BLAS call (bench/README.md).
+// Products of at most this many multiply-adds use stheno's own kernel instead of BLAS. Off by
+// default: on this project's machines OpenBLAS's small-matrix path is faster even for 10×30×10
+// (bench/README.md); STHENO_SMALL_GEMM sets it for CPUs where BLAS's call cost dominates.
 std::int64_t small_gemm_limit() {
   static const std::int64_t limit = [] {
     const char* v = std::getenv("STHENO_SMALL_GEMM");
-    return v ? std::atoll(v) : std::int64_t{1} << 12;
+    return v ? std::atoll(v) : std::int64_t{0};
   }();
   return limit;
 }
