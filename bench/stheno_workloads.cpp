@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "allocation_counter.hpp"
@@ -33,6 +35,38 @@ double accuracy(nn::Module& net, const Tensor& images, const Tensor& labels) {
   return static_cast<double>(correct) / static_cast<double>(y.size());
 }
 
+using LossOf = std::function<Node(nn::Module&, const Node& x, const Node& labels)>;
+
+// A model's training step compiled once on the tape machine: bind a batch, run, update in place.
+class TrainingProgram {
+ public:
+  TrainingProgram(nn::Module& net, optim::Optimizer& opt, std::int64_t batch, const LossOf& loss_of) : opt_(opt) {
+    x_ = g_.input("x", {batch, 784});
+    y_ = g_.input("labels", {batch}, DType::i32);
+    const Node loss = loss_of(net, x_, y_);
+    std::vector<Node> wrt;
+    for (nn::Parameter* p : net.parameters()) wrt.push_back(g_.parameter(p->name, p->value));
+    grads_ = grad(loss, wrt);
+    machine_ = std::make_unique<TapeMachine>(g_, grads_);
+  }
+  void step(const data::Batch& b) {
+    machine_->bind(x_, b.inputs);
+    machine_->bind(y_, b.labels);
+    machine_->run();
+    if (grad_values_.empty())
+      for (const Node& n : grads_) grad_values_.push_back(machine_->value(n));
+    opt_.step(grad_values_);
+  }
+
+ private:
+  optim::Optimizer& opt_;
+  Graph g_;
+  Node x_, y_;
+  std::vector<Node> grads_;
+  std::unique_ptr<TapeMachine> machine_;
+  std::vector<Tensor> grad_values_;
+};
+
 // The seeds' network: 784-30-10 sigmoid, quadratic cost, SGD at 3.0, batches of 10, N(0,1) init.
 void w1(const Options& o, const data::Mnist& d) {
   Generator gen(o.seed);
@@ -53,17 +87,10 @@ void w1(const Options& o, const data::Mnist& d) {
   lo.prefetch = 32;  // small batches: keep many ready so the worker wakes rarely
   data::DataLoader loader(train, lo);
 
-  auto loss_of = [&](const Node& x, const Node& labels) { return nn::quadratic(net(x), one_hot(labels, 10, DType::f32)); };
-  Graph g;
-  const Node x = g.input("x", {kBatch, 784}), y = g.input("labels", {kBatch}, DType::i32);
-  const Node loss = loss_of(x, y);
-  std::vector<Node> wrt;
-  for (nn::Parameter* p : net.parameters()) wrt.push_back(g.parameter(p->name, p->value));
-  std::vector<Node> outputs = grad(loss, wrt);
-  const std::vector<Node> grads = outputs;
-  outputs.push_back(loss);
-  TapeMachine m(g, outputs);
-  std::vector<Tensor> grad_values;
+  const LossOf loss_of = [](nn::Module& model, const Node& x, const Node& labels) {
+    return nn::quadratic(model(x), one_hot(labels, 10, DType::f32));
+  };
+  TrainingProgram program(net, sgd, kBatch, loss_of);
 
   std::int64_t steps = 0, allocations = 0;
   loader.start_epoch(0);
@@ -71,15 +98,10 @@ void w1(const Options& o, const data::Mnist& d) {
   while (const data::Batch* b = loader.next()) {
     testing::AllocationCounter counter;
     if (o.machine == "tape") {
-      m.bind(x, b->inputs);
-      m.bind(y, b->labels);
-      m.run();
-      if (grad_values.empty())
-        for (const Node& n : grads) grad_values.push_back(m.value(n));
-      sgd.step(grad_values);
+      program.step(*b);
     } else {
       Graph e(Graph::Mode::eager);
-      const Node l = loss_of(e.input("x", b->inputs), e.input("labels", b->labels));
+      const Node l = loss_of(net, e.input("x", b->inputs), e.input("labels", b->labels));
       std::vector<Node> ew;
       for (nn::Parameter* p : net.parameters()) ew.push_back(e.parameter(p->name, p->value));
       sgd.step(backward(l, ew));
@@ -113,25 +135,11 @@ void w2(const Options& o, const data::Mnist& d) {
   lo.drop_last = true;
   data::DataLoader loader(train, lo);
 
-  Graph g;
-  const Node x = g.input("x", {kBatch, 784}), y = g.input("labels", {kBatch}, DType::i32);
-  const Node loss = nn::cross_entropy(net(x), y);
-  std::vector<Node> wrt;
-  for (nn::Parameter* p : net.parameters()) wrt.push_back(g.parameter(p->name, p->value));
-  std::vector<Node> outputs = grad(loss, wrt);
-  const std::vector<Node> grads = outputs;
-  outputs.push_back(loss);
-  TapeMachine m(g, outputs);
-  std::vector<Tensor> grad_values;
+  TrainingProgram program(net, sgd, kBatch, [](nn::Module& model, const Node& x, const Node& labels) {
+    return nn::cross_entropy(model(x), labels);
+  });
   loader.start_epoch(0);
-  auto step = [&](const data::Batch& b) {
-    m.bind(x, b.inputs);
-    m.bind(y, b.labels);
-    m.run();
-    if (grad_values.empty())
-      for (const Node& n : grads) grad_values.push_back(m.value(n));
-    sgd.step(grad_values);
-  };
+  auto step = [&](const data::Batch& b) { program.step(b); };
   for (int i = 0; i < 3; ++i) step(*loader.next());
   auto start = Clock::now();
   for (std::int64_t i = 0; i < steps; ++i) step(*loader.next());
