@@ -84,6 +84,21 @@ std::vector<GradientCase> cases() {
   c.push_back({"im2col", {{2, 5, 4}}, [geo](Graph&, const std::vector<Node>& p) { return weighted(im2col(p[0], geo)); }});
   c.push_back({"im2col_batched", {{3, 2, 5, 4}}, [geo](Graph&, const std::vector<Node>& p) { return weighted(im2col(p[0], geo)); }});
   c.push_back({"col2im", {{12, 12}}, [geo](Graph&, const std::vector<Node>& p) { return weighted(col2im(p[0], geo)); }});
+  auto conv = [&](const std::string& name, Shape x, Shape w, Conv2dOptions o, bool bias) {
+    std::vector<Shape> shapes{x, w};
+    if (bias) shapes.push_back(Shape{w[0]});
+    c.push_back({"conv2d_" + name, shapes, [o, bias](Graph&, const std::vector<Node>& p) {
+                   return weighted(conv2d(p[0], p[1], bias ? p[2] : Node(), o));
+                 }});
+  };
+  conv("3x3_pad1_bias", {2, 3, 5, 6}, {4, 3, 3, 3}, {1, 1, 1, 1}, true);
+  conv("stride2", {1, 2, 7, 5}, {3, 2, 3, 2}, {2, 0, 1, 1}, false);
+  conv("dilation2_pad2", {1, 2, 6, 6}, {2, 2, 3, 3}, {1, 2, 2, 1}, true);
+  conv("groups2", {2, 4, 5, 5}, {6, 2, 3, 3}, {1, 1, 1, 2}, true);
+  c.push_back({"max_pool2d", {{2, 3, 4, 6}}, [](Graph&, const std::vector<Node>& p) { return weighted(max_pool2d(p[0], 2)); }});
+  c.push_back({"max_pool2d_stride1", {{1, 2, 5, 5}}, [](Graph&, const std::vector<Node>& p) { return weighted(max_pool2d(p[0], 3, 1)); }});
+  c.push_back({"avg_pool2d_pad1", {{2, 2, 5, 5}}, [](Graph&, const std::vector<Node>& p) { return weighted(avg_pool2d(p[0], 3, 2, 1)); }});
+  c.push_back({"flatten", {{2, 3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(flatten(p[0])); }});
   c.push_back({"reshape", {{3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(reshape(p[0], {2, -1, 2})); }});
   c.push_back({"reshape_of_transpose", {{3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(reshape(transpose(p[0]), {12})); }});
   c.push_back({"permute", {{2, 3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(permute(p[0], {2, 0, 1})); }});

@@ -74,6 +74,39 @@ Dropout::Dropout(double p, std::uint64_t seed) : state_(std::make_shared<Dropout
   state_->generator = Generator(seed);
 }
 
+Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Generator& gen,
+               Conv2dOptions options, Init init, bool bias, DType dtype)
+    : options_(options), has_bias_(bias) {
+  if (in_channels < 1 || out_channels < 1 || kernel < 1 || options.groups < 1 || in_channels % options.groups != 0 ||
+      out_channels % options.groups != 0)
+    throw ShapeError("Conv2d(" + std::to_string(in_channels) + " -> " + std::to_string(out_channels) + ", kernel " +
+                     std::to_string(kernel) + ", groups " + std::to_string(options.groups) +
+                     "): sizes must be positive and the groups must divide both channel counts");
+  const std::int64_t fan_in = in_channels / options.groups * kernel * kernel;
+  // Initialised as a (fan_in, filters) matrix, then laid out as (F, C/groups, k, k).
+  const Tensor w = initialize(init, {fan_in, out_channels}, gen, dtype);
+  weight_ = {"weight", w.t().contiguous().reshape({out_channels, in_channels / options.groups, kernel, kernel})};
+  if (bias) bias_ = {"bias", Tensor::zeros({out_channels}, dtype)};
+}
+
+Node Conv2d::forward(const Node& x) {
+  return conv2d(x, node_of(weight_, x), has_bias_ ? node_of(bias_, x) : Node(), options_);
+}
+
+std::vector<Parameter*> Conv2d::parameters() {
+  if (has_bias_) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+Node Unflatten::forward(const Node& x) {
+  Shape target = shape_;
+  target.insert(0, x.rank() > 0 ? x.shape()[0] : 1);
+  if (x.rank() != 2 || target.numel() != x.shape().numel())
+    throw ShapeError("Unflatten" + shape_.str() + ": input " + x.describe() + " must be (N, " +
+                     std::to_string(shape_.numel()) + ")");
+  return reshape(x, target);
+}
+
 Sequential& Sequential::add(ModulePtr layer) {
   if (!layer) throw ValueError("Sequential::add: null layer");
   // Children's parameters get the layer's index as a prefix ("2.weight").

@@ -81,6 +81,20 @@ Node outer(const Node& a, const Node& b);
 Node im2col(const Node& image, const Conv2dGeometry& geometry);
 Node col2im(const Node& columns, const Conv2dGeometry& geometry);
 
+// --- convolutional layers, built from im2col, matmul and reductions --------------------------
+struct Conv2dOptions {
+  std::int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+};
+// x (N, C, H, W), weight (F, C/groups, kh, kw), optional bias (F,) -> (N, F, out_h, out_w).
+Node conv2d(const Node& x, const Node& weight, const Node& bias = Node(), const Conv2dOptions& options = {});
+// Maximum (or mean) over kernel×kernel windows moved by stride (default: the kernel size), per
+// channel: (N, C, H, W) -> (N, C, out_h, out_w). Average pooling counts padding as zeros; max
+// pooling takes no padding.
+Node max_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride = 0);
+Node avg_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0);
+// (N, ...) -> (N, product of the rest).
+Node flatten(const Node& x);
+
 // --- shapes -------------------------------------------------------------------------------------
 Node reshape(const Node& x, const Shape& shape);
 Node transpose(const Node& x, int axis0 = -2, int axis1 = -1);

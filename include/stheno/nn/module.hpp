@@ -85,6 +85,55 @@ class Dropout final : public Module {
   std::shared_ptr<DropoutState> state_;
 };
 
+// 2-D convolution of (N, C, H, W) images: weight (F, C/groups, k, k), bias (F).
+class Conv2d final : public Module {
+ public:
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Generator& gen,
+         Conv2dOptions options = {}, Init init = Init::he_uniform, bool bias = true, DType dtype = DType::f32);
+  Node forward(const Node& x) override;
+  std::vector<Parameter*> parameters() override;
+
+ private:
+  Parameter weight_, bias_;
+  Conv2dOptions options_;
+  bool has_bias_;
+};
+
+class MaxPool2d final : public Module {
+ public:
+  explicit MaxPool2d(std::int64_t kernel, std::int64_t stride = 0) : kernel_(kernel), stride_(stride) {}
+  Node forward(const Node& x) override { return max_pool2d(x, kernel_, stride_); }
+
+ private:
+  std::int64_t kernel_, stride_;
+};
+
+class AvgPool2d final : public Module {
+ public:
+  explicit AvgPool2d(std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0)
+      : kernel_(kernel), stride_(stride), padding_(padding) {}
+  Node forward(const Node& x) override { return avg_pool2d(x, kernel_, stride_, padding_); }
+
+ private:
+  std::int64_t kernel_, stride_, padding_;
+};
+
+// (N, ...) -> (N, product of the rest).
+class Flatten final : public Module {
+ public:
+  Node forward(const Node& x) override { return flatten(x); }
+};
+
+// (N, product of shape) -> (N, shape...): flat pixels back to (N, C, H, W) images.
+class Unflatten final : public Module {
+ public:
+  explicit Unflatten(Shape shape) : shape_(shape) {}
+  Node forward(const Node& x) override;
+
+ private:
+  Shape shape_;
+};
+
 class Sequential final : public Module {
  public:
   Sequential() = default;
