@@ -39,7 +39,34 @@ struct Model {
   std::vector<nn::Dropout*> dropouts;
 };
 
+// conv(1→32, 5×5, pad 2)-act-maxpool 2 → conv(32→64, 5×5, pad 2)-act-maxpool 2 → dense 128-act →
+// dense 10, for 28×28 grey images given as 784 pixels.
+Model build_cnn(const TrainConfig& c, std::int64_t inputs) {
+  if (inputs != 28 * 28) throw ValueError("--model cnn expects 28x28 images, but the data has " + std::to_string(inputs) + " pixels");
+  Model m;
+  Generator gen(static_cast<std::uint64_t>(c.seed));
+  const nn::Init init = nn::parse_init(c.init);
+  m.net.add(std::make_shared<nn::Unflatten>(Shape{1, 28, 28}))
+      .add(std::make_shared<nn::Conv2d>(1, 32, 5, gen, Conv2dOptions{1, 2, 1, 1}, init))
+      .add(nn::activation(c.activation))
+      .add(std::make_shared<nn::MaxPool2d>(2))
+      .add(std::make_shared<nn::Conv2d>(32, 64, 5, gen, Conv2dOptions{1, 2, 1, 1}, init))
+      .add(nn::activation(c.activation))
+      .add(std::make_shared<nn::MaxPool2d>(2))
+      .add(std::make_shared<nn::Flatten>())
+      .add(std::make_shared<nn::Linear>(64 * 7 * 7, 128, gen, init))
+      .add(nn::activation(c.activation));
+  if (c.dropout > 0) {
+    auto d = std::make_shared<nn::Dropout>(c.dropout, static_cast<std::uint64_t>(c.seed) * 1000 + 1);
+    m.dropouts.push_back(d.get());
+    m.net.add(d);
+  }
+  m.net.add(std::make_shared<nn::Linear>(128, kClasses, gen, init));
+  return m;
+}
+
 Model build_model(const TrainConfig& c, std::int64_t inputs) {
+  if (c.model == "cnn") return build_cnn(c, inputs);
   Model m;
   Generator gen(static_cast<std::uint64_t>(c.seed));
   const nn::Init init = nn::parse_init(c.init);
@@ -212,10 +239,12 @@ std::pair<double, double> Trainer::evaluate() {
   const Tensor& images = data_.test.images;
   const Tensor& labels = data_.test.labels;
   const std::int64_t n = images.size(0);
+  // A convolution's im2col columns take kernel² times the image memory: smaller batches.
+  const std::int64_t eval_batch = c_.model == "cnn" ? std::min<std::int64_t>(c_.eval_batch, 100) : c_.eval_batch;
   double loss_sum = 0;
   std::int64_t correct = 0;
-  for (std::int64_t start = 0; start < n; start += c_.eval_batch) {
-    const std::int64_t size = std::min<std::int64_t>(c_.eval_batch, n - start);
+  for (std::int64_t start = 0; start < n; start += eval_batch) {
+    const std::int64_t size = std::min<std::int64_t>(eval_batch, n - start);
     Graph g(Graph::Mode::eager);
     const Tensor xb = images.slice(0, start, start + size), yb = labels.slice(0, start, start + size);
     const Node logits = model_.net(g.input("x", xb));
@@ -308,8 +337,10 @@ int Trainer::run() {
     at = resume();
     say("resumed " + c_.resume + " at epoch " + std::to_string(at.epoch + 1) + ", batch " + std::to_string(at.next_batch));
   }
-  say("stheno train: " + c_.model + " " + std::to_string(data_.train.images.size(1)) + "-" +
-      (c_.hidden_sizes().empty() ? "" : c_.hidden + "-") + std::to_string(kClasses) + " " + c_.activation + ", " + c_.loss +
+  const std::string layers = c_.model == "cnn" ? "conv32-conv64-128"
+                                                : (c_.hidden_sizes().empty() ? "" : c_.hidden + "-");
+  say("stheno train: " + c_.model + " " + std::to_string(data_.train.images.size(1)) + "-" + layers +
+      (c_.model == "cnn" ? "-" : "") + std::to_string(kClasses) + " " + c_.activation + ", " + c_.loss +
       " loss, " + c_.optimizer + " lr " + std::to_string(c_.lr) + ", batch " + std::to_string(c_.batch) + ", " +
       std::to_string(train_set_->size()) + " training images, " + c_.machine + " machine, " + std::to_string(num_threads()) +
       " threads, " + std::to_string(model_.net.parameter_count()) + " parameters");

@@ -175,6 +175,13 @@ class CliAccuracy(unittest.TestCase):
             if report["allocations_per_step"] is not None:  # null in sanitizer builds
                 self.assertEqual(report["allocations_per_step"], 0.0)
 
+    def test_cnn_trains(self):
+        """The convolutional model on a small budget: one epoch over 3,000 images."""
+        with tempfile.TemporaryDirectory() as out:
+            result = run("--model", "cnn", "--epochs", "1", "--train-limit", "3000", "--batch", "32", "--out", out,
+                         "--json", "--plot=false", check=True)
+            self.assertGreaterEqual(json.loads(result.stdout)["test_accuracy"], 0.70, result.stderr)
+
     def test_eager_machine_trains_too(self):
         with tempfile.TemporaryDirectory() as out:
             result = run("--epochs", "1", "--train-limit", "10000", "--machine", "eager", "--out", out, "--json",

@@ -46,6 +46,15 @@ struct Canonical {
   std::int64_t outer = 1, r = 1, inner = 1;
 };
 
+// A per-thread buffer, grown as needed and reused, so that reductions over non-adjacent axes
+// (a bias gradient summed over batch and pixels) allocate nothing after warm-up.
+Tensor scratch(const Shape& shape, DType dtype) {
+  thread_local Tensor pool[3];
+  Tensor& t = pool[static_cast<int>(dtype)];
+  if (!t.defined() || t.numel() < shape.numel()) t = Tensor::empty({std::max<std::int64_t>(shape.numel(), 1)}, dtype);
+  return t.slice(0, 0, shape.numel()).view(shape);
+}
+
 Canonical canonical(const Tensor& x, const ReducedAxes& axes) {
   Canonical c;
   int lo = -1, hi = -1;
@@ -60,7 +69,9 @@ Canonical canonical(const Tensor& x, const ReducedAxes& axes) {
     int order[kMaxRank], n = 0;
     for (int i = 0; i < x.rank(); ++i) if (!axes.reduced[i]) order[n++] = i;
     for (int i = 0; i < x.rank(); ++i) if (axes.reduced[i]) order[n++] = i;
-    c.data = x.permute(std::span<const int>(order, static_cast<std::size_t>(n))).contiguous();
+    const Tensor moved = x.permute(std::span<const int>(order, static_cast<std::size_t>(n)));
+    c.data = scratch(moved.shape(), x.dtype());
+    c.data.copy_from(moved);
     for (int i = 0; i < x.rank(); ++i) (axes.reduced[i] ? c.r : c.outer) *= x.shape()[i];
   }
   return c;
