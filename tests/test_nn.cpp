@@ -108,3 +108,30 @@ TEST(Nn, LossesHaveTheirDefinitions) {
   EXPECT_THROW(nn::quadratic(pred, logits), ShapeError);
   EXPECT_THROW(nn::nll(logits, target), ShapeError);
 }
+
+TEST(Nn, ConvolutionErrorsNameTheLayerAndShapes) {
+  Generator gen(4);
+  Graph g;
+  const Node images = g.input("images", {2, 3, 8, 8});
+  nn::Conv2d conv(1, 4, 3, gen);
+  try {
+    conv(images);
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("conv2d"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("images (2, 3, 8, 8)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("3 channels"), std::string::npos) << msg;
+  }
+  nn::Conv2d huge(3, 4, 11, gen);
+  try {
+    huge(images);
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than the padded input 8x8"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(nn::MaxPool2d(9)(images), ShapeError);
+  EXPECT_THROW(conv2d(g.input("flat", {2, 64}), g.input("w", {4, 1, 3, 3})), ShapeError);
+  EXPECT_THROW(nn::Conv2d(3, 4, 3, gen, Conv2dOptions{1, 0, 1, 2}), ShapeError);  // 3 channels in 2 groups
+  EXPECT_THROW(nn::Unflatten(Shape{1, 28, 28})(g.input("bad", {2, 100})), ShapeError);
+}

@@ -149,6 +149,11 @@ Node Graph::parameter(std::string name, const Tensor& value) {
         existing.value.offset() == value.offset() && existing.value.shape() == value.shape() &&
         existing.value.dtype() == value.dtype())
       return Node(this, it->second);
+    // Another tensor under the same name (two layers outside a Sequential both have a
+    // "weight"): keep both, the second under a numbered name.
+    std::string numbered = name + "_" + std::to_string(size());
+    while (contains(numbered)) numbered += "_";
+    name = std::move(numbered);
   }
   return add_leaf(NodeKind::parameter, std::move(name), {value.shape(), value.dtype()}, value);
 }

@@ -40,7 +40,8 @@ class Graph {
   Node input(std::string name, const Tensor& value);
   // A parameter holds `value` (sharing its storage) across runs; optimizers update it in place.
   // Asking again for a parameter of the same name and storage returns the existing node, so a
-  // layer applied several times in one graph shares its weights.
+  // layer applied several times in one graph shares its weights; a different tensor under a
+  // taken name gets a numbered name.
   Node parameter(std::string name, const Tensor& value);
   Node constant(const Tensor& value, std::string name = "");
   Node scalar(double value, DType dtype = DType::f32);
