@@ -170,6 +170,14 @@ class Trainer {
   std::vector<Node> grads_;
   std::unique_ptr<TapeMachine> train_machine_;
   std::vector<Tensor> grad_values_;
+  struct EvalProgram {
+    std::int64_t size = 0;
+    Graph graph;
+    Node x, labels, logits, loss;
+    std::unique_ptr<TapeMachine> machine;
+  };
+  EvalProgram& eval_program(std::int64_t size);
+  std::vector<std::unique_ptr<EvalProgram>> eval_programs_;
   std::vector<EpochMetrics> history_;
   std::filesystem::path out_;
   std::int64_t measured_steps_ = 0, measured_allocations_ = 0;
@@ -234,6 +242,23 @@ double Trainer::train_step(const data::Batch& batch) {
 }
 
 // Mean loss and accuracy on the test split, in batches of --eval-batch (the last may be smaller).
+// The evaluation program for batches of `size`: logits and loss, compiled once.
+Trainer::EvalProgram& Trainer::eval_program(std::int64_t size) {
+  for (const auto& p : eval_programs_)
+    if (p->size == size) return *p;
+  auto p = std::make_unique<EvalProgram>();
+  p->size = size;
+  p->x = p->graph.input("x", {size, data_.test.images.size(1)});
+  p->labels = p->graph.input("labels", {size}, DType::i32);
+  p->logits = model_.net(p->x);
+  p->loss = build_loss(c_, p->logits, p->labels);
+  p->machine = std::make_unique<TapeMachine>(p->graph, std::vector<Node>{p->logits, p->loss});
+  eval_programs_.push_back(std::move(p));
+  return *eval_programs_.back();
+}
+
+// Mean loss and accuracy on the test split, in batches of --eval-batch (the last may be smaller),
+// each size compiled once on the tape machine.
 std::pair<double, double> Trainer::evaluate() {
   model_.net.set_training(false);
   const Tensor& images = data_.test.images;
@@ -245,11 +270,13 @@ std::pair<double, double> Trainer::evaluate() {
   std::int64_t correct = 0;
   for (std::int64_t start = 0; start < n; start += eval_batch) {
     const std::int64_t size = std::min<std::int64_t>(eval_batch, n - start);
-    Graph g(Graph::Mode::eager);
+    EvalProgram& p = eval_program(size);
     const Tensor xb = images.slice(0, start, start + size), yb = labels.slice(0, start, start + size);
-    const Node logits = model_.net(g.input("x", xb));
-    loss_sum += build_loss(c_, logits, g.input("labels", yb)).value().item<double>() * static_cast<double>(size);
-    const std::vector<std::int32_t> predicted = argmax(logits.value(), 1).to_vector<std::int32_t>();
+    p.machine->bind(p.x, xb);
+    p.machine->bind(p.labels, yb);
+    p.machine->run();
+    loss_sum += p.machine->value(p.loss).item<double>() * static_cast<double>(size);
+    const std::vector<std::int32_t> predicted = argmax(p.machine->value(p.logits), 1).to_vector<std::int32_t>();
     const std::vector<std::int32_t> truth = yb.to_vector<std::int32_t>();
     for (std::size_t i = 0; i < truth.size(); ++i) correct += predicted[i] == truth[i];
   }
