@@ -96,4 +96,22 @@ int normalize_axis(int axis, int rank, std::string_view op) {
   return fixed;
 }
 
+Shape resolve_reshape(const Shape& requested, const Shape& from, std::string_view op) {
+  const std::int64_t numel = from.numel();
+  Shape s = requested;
+  int unknown = -1;
+  std::int64_t known = 1;
+  for (int i = 0; i < s.rank(); ++i) {
+    if (s[i] == -1 && unknown < 0) unknown = i;
+    else if (s[i] < 0) throw ShapeError(std::string(op) + ": invalid target shape " + requested.str());
+    else known *= s[i];
+  }
+  if (unknown >= 0 && known != 0 && numel % known == 0) s[unknown] = numel / known;
+  if (unknown >= 0 && s[unknown] == -1) s[unknown] = 0;
+  if (s.numel() != numel)
+    throw ShapeError(std::string(op) + ": cannot reshape " + from.str() + " (" + std::to_string(numel) +
+                     " elements) into " + requested.str());
+  return s;
+}
+
 }  // namespace stheno

@@ -65,23 +65,6 @@ Tensor Tensor::t() const {
 }
 
 namespace {
-// Replaces a single -1 by the size that keeps the element count.
-Shape resolve_shape(const Shape& requested, std::int64_t numel, const Shape& from, const char* op) {
-  Shape s = requested;
-  int unknown = -1;
-  std::int64_t known = 1;
-  for (int i = 0; i < s.rank(); ++i) {
-    if (s[i] == -1 && unknown < 0) unknown = i;
-    else if (s[i] < 0) throw ShapeError(std::string(op) + ": invalid target shape " + requested.str());
-    else known *= s[i];
-  }
-  if (unknown >= 0 && known != 0 && numel % known == 0) s[unknown] = numel / known;
-  if (unknown >= 0 && s[unknown] == -1) s[unknown] = 0;
-  if (s.numel() != numel)
-    throw ShapeError(std::string(op) + ": cannot reshape " + from.str() + " (" + std::to_string(numel) +
-                     " elements) into " + requested.str());
-  return s;
-}
 
 // Strides for viewing (shape, strides) as `target` without copying, if they exist: each group of
 // old axes that maps to a group of new axes must be contiguous within itself.
@@ -117,7 +100,7 @@ bool view_strides(const Shape& shape, const Strides& strides, const Shape& targe
 
 Tensor Tensor::view(const Shape& shape) const {
   require_defined("view");
-  const Shape target = resolve_shape(shape, numel(), shape_, "view");
+  const Shape target = resolve_reshape(shape, shape_, "view");
   Strides st;
   if (numel() == 0) st = contiguous_strides(target);
   else if (!view_strides(shape_, strides_, target, st))
@@ -131,7 +114,7 @@ Tensor Tensor::view(const Shape& shape) const {
 
 Tensor Tensor::reshape(const Shape& shape) const {
   require_defined("reshape");
-  const Shape target = resolve_shape(shape, numel(), shape_, "reshape");
+  const Shape target = resolve_reshape(shape, shape_, "reshape");
   Strides st;
   if (numel() != 0 && view_strides(shape_, strides_, target, st)) {
     Tensor v = *this;

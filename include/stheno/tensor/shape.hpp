@@ -58,6 +58,10 @@ Strides contiguous_strides(const Shape& shape);
 // NumPy broadcasting of two shapes; throws ShapeError naming `op` and both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
 
+// The shape `requested` (one axis may be -1) for the elements of `from`; throws ShapeError
+// naming `op` when the counts differ.
+Shape resolve_reshape(const Shape& requested, const Shape& from, std::string_view op);
+
 // Maps a possibly negative axis into [0, rank); throws IndexError naming `op`.
 int normalize_axis(int axis, int rank, std::string_view op);
 

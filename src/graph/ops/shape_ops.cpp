@@ -15,7 +15,7 @@ class ReshapeOp final : public Op {
   std::string describe() const override { return "reshape" + shape_.str(); }
   TypeInfo infer(std::span<const Node> in) const override {
     try {
-      return {resolve(in[0].shape()), in[0].dtype()};
+      return {resolve_reshape(shape_, in[0].shape(), "reshape"), in[0].dtype()};
     } catch (const ShapeError& e) {
       op_shape_error(*this, in, e.what());
     }
@@ -28,20 +28,6 @@ class ReshapeOp final : public Op {
   Tensor view(const Tensor& x) const override { return x.view(shape_); }
 
  private:
-  Shape resolve(const Shape& from) const {
-    Shape s = shape_;
-    std::int64_t known = 1;
-    int unknown = -1;
-    for (int i = 0; i < s.rank(); ++i) {
-      if (s[i] == -1 && unknown < 0) unknown = i;
-      else if (s[i] < 0) throw ShapeError("invalid target shape " + shape_.str());
-      else known *= s[i];
-    }
-    if (unknown >= 0) s[unknown] = known == 0 ? 0 : from.numel() / known;
-    if (s.numel() != from.numel())
-      throw ShapeError("cannot reshape " + std::to_string(from.numel()) + " elements into " + shape_.str());
-    return s;
-  }
   Shape shape_;
 };
 
