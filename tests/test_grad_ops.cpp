@@ -129,6 +129,46 @@ std::vector<GradientCase> cases() {
   drop.before_run = [state, start] { state->generator.set_state(start); };
   c.push_back(drop);
 
+  // Embeddings and recurrent cells and layers (gradients through time).
+  auto indices = [](Graph& g, std::vector<std::int32_t> v, Shape s) {
+    return g.constant(Tensor::from<std::int32_t>(std::span<const std::int32_t>(v), s));
+  };
+  c.push_back({"embedding_repeated_rows", {{5, 3}}, [indices](Graph& g, const std::vector<Node>& p) {
+                 return weighted(embedding(p[0], indices(g, {0, 2, 2, 4, 0, 1}, {2, 3})));
+               }});
+  c.push_back({"slices_accumulated", {{3, 5}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(slice(p[0], 1, 0, 3)) + weighted(slice(p[0], 1, 2, 5) * 2.0) + weighted(p[0]) +
+                        weighted(slice(p[0], 1, 1, 2));
+               }});
+  c.push_back({"lstm_cell", {{2, 12}, {2, 3}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(lstm_cell(p[0], p[1]));
+               }});
+  c.push_back({"gru_cell", {{2, 9}, {2, 9}, {2, 3}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(gru_cell(p[0], p[1], p[2]));
+               }});
+  c.push_back({"lstm_through_time", {{2, 4, 3}, {3, 8}, {2, 8}, {8}, {2, 2}, {2, 2}},
+               [](Graph&, const std::vector<Node>& p) {
+                 RecurrentState state{p[4], p[5]};
+                 const Node hs = lstm(p[0], p[1], p[2], p[3], state);
+                 return weighted(hs) + weighted(state.c);
+               }, -1, 1});
+  c.push_back({"lstm_zero_state", {{3, 2, 2}, {2, 12}, {3, 12}, {12}}, [](Graph&, const std::vector<Node>& p) {
+                 RecurrentState state;
+                 return weighted(lstm(p[0], p[1], p[2], p[3], state));
+               }, -1, 1});
+  c.push_back({"gru_through_time", {{2, 4, 3}, {3, 6}, {2, 6}, {6}, {6}, {2, 2}}, [](Graph&, const std::vector<Node>& p) {
+                 RecurrentState state{p[5], Node()};
+                 return weighted(gru(p[0], p[1], p[2], p[3], p[4], state));
+               }, -1, 1});
+  c.push_back({"embedding_lstm_cross_entropy", {{6, 3}, {3, 8}, {2, 8}, {8}, {2, 6}},
+               [indices](Graph& g, const std::vector<Node>& p) {
+                 RecurrentState state;
+                 const Node x = embedding(p[0], indices(g, {1, 5, 0, 1, 2, 2, 3, 4}, {2, 4}));
+                 const Node hs = lstm(x, p[1], p[2], p[3], state);
+                 return softmax_cross_entropy(matmul(reshape(hs, {8, 2}), p[4]),
+                                              indices(g, {5, 0, 1, 2, 2, 3, 4, 4}, {8}));
+               }, -1, 1});
+
   // Second-order: the gradient of a gradient, for elementwise ops and matmul.
   auto second = [&](const std::string& name, Shape s, Node (*f)(const Node&)) {
     c.push_back({"grad_of_grad_" + name, {s}, [f](Graph&, const std::vector<Node>& p) {

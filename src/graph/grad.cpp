@@ -57,7 +57,7 @@ std::vector<Node> grad(const Node& cost, const std::vector<Node>& wrt) {
       if (ig.shape() != inputs[k].shape() || ig.dtype() != inputs[k].dtype())
         throw Error("grad: the gradient rule of " + op.describe() + " gave " + ig.describe() + " for input " +
                     inputs[k].describe() + " (a bug in that rule)");
-      grads[uk] = grads[uk].defined() ? add(grads[uk], ig) : ig;
+      grads[uk] = grads[uk].defined() ? accumulate_gradient(grads[uk], ig) : ig;
     }
   }
   for (int i = first_new; i < g.size(); ++i) g.data(i).gradient = true;

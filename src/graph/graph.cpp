@@ -143,14 +143,17 @@ Node Graph::input(std::string name, const Tensor& value) {
 
 Node Graph::parameter(std::string name, const Tensor& value) {
   require_value(value, "parameter", name);
+  auto holds_value = [&](const NodeData& d) {
+    return d.kind == NodeKind::parameter && d.value.storage() == value.storage() && d.value.offset() == value.offset() &&
+           d.value.shape() == value.shape() && d.value.dtype() == value.dtype();
+  };
   if (const auto it = by_name_.find(name); it != by_name_.end()) {
-    const NodeData& existing = data(it->second);
-    if (existing.kind == NodeKind::parameter && existing.value.storage() == value.storage() &&
-        existing.value.offset() == value.offset() && existing.value.shape() == value.shape() &&
-        existing.value.dtype() == value.dtype())
-      return Node(this, it->second);
+    if (holds_value(data(it->second))) return Node(this, it->second);
     // Another tensor under the same name (two layers outside a Sequential both have a
-    // "weight"): keep both, the second under a numbered name.
+    // "weight"): keep both, the second under a numbered name, which a later request by the
+    // plain name must still find.
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (holds_value(nodes_[i])) return Node(this, static_cast<int>(i));
     std::string numbered = name + "_" + std::to_string(size());
     while (contains(numbered)) numbered += "_";
     name = std::move(numbered);

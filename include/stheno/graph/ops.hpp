@@ -126,4 +126,36 @@ struct DropoutState {
 Node dropout(const Node& x, std::shared_ptr<DropoutState> state);
 Node dropout(const Node& x, double p, std::uint64_t seed);
 
+// Rows of a (V, D) table picked by int32 indices of any shape: (indices..., D). Its gradient
+// adds into the rows looked up and leaves every other row zero.
+Node embedding(const Node& table, const Node& indices);
+
+// --- recurrent cells ----------------------------------------------------------------------------
+// LSTM: gates (N, 4H) pre-activations (input, forget, cell, output), c_prev (N, H) ->
+// (N, 2H) = [h, c]: c = σ(f)·c_prev + σ(i)·tanh(g), h = σ(o)·tanh(c).
+Node lstm_cell(const Node& gates, const Node& c_prev);
+// GRU: gx = x·W_ih + b_ih, gh = h_prev·W_hh + b_hh, both (N, 3H) (reset, update, new), h_prev
+// (N, H) -> h (N, H): n = tanh(gx_n + σ(r)·gh_n), h = (1 - σ(z))·n + σ(z)·h_prev.
+Node gru_cell(const Node& gx, const Node& gh, const Node& h_prev);
+
+// The state carried between steps, (N, hidden) each. Undefined nodes stand for zeros; a GRU
+// uses h alone.
+struct RecurrentState {
+  Node h, c;
+};
+// Multi-step layers over batch-first sequences x (N, T, input), T >= 1 -> every step's h
+// (N, T, hidden). `state` gives the initial state and receives the last one. The input
+// projection of all steps is one product; each step adds h·weight_hh and applies the cell.
+// LSTM: weight_ih (input, 4H), weight_hh (H, 4H), bias (4H).
+Node lstm(const Node& x, const Node& weight_ih, const Node& weight_hh, const Node& bias, RecurrentState& state);
+// GRU: weight_ih (input, 3H), weight_hh (H, 3H), bias_ih and bias_hh (3H).
+Node gru(const Node& x, const Node& weight_ih, const Node& weight_hh, const Node& bias_ih, const Node& bias_hh,
+         RecurrentState& state);
+
+// --- for gradient rules -------------------------------------------------------------------------
+// sum + term, where a term that is a slice's adjoint (zeros with a block written in) is added
+// into that block of sum alone, in place when the machine allows: gradients of many slices of
+// one node (time steps of a sequence) then cost their own size, not the node's size each.
+Node accumulate_gradient(const Node& sum, const Node& term);
+
 }  // namespace stheno

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "stheno/graph/ops.hpp"
+#include "stheno/kernels/elementwise.hpp"
 
 namespace stheno {
 
@@ -109,9 +110,34 @@ class SliceGradOp final : public Op {
   std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
     return {slice(g, slice_->axis_, slice_->start_, slice_->stop_, slice_->step_)};
   }
+  const std::shared_ptr<const SliceOp>& slice_op() const { return slice_; }
 
  private:
   Shape input_shape_;
+  std::shared_ptr<const SliceOp> slice_;
+};
+
+// sum with g added into the sliced block: the accumulation of a slice's adjoint into a gradient.
+// Reads and writes the sum element by element, so the output may take over sum's buffer, and
+// then only the block is touched.
+class SliceAccumulateOp final : public Op {
+ public:
+  explicit SliceAccumulateOp(std::shared_ptr<const SliceOp> slice) : slice_(std::move(slice)) {}
+  std::string name() const override { return "unslice_add"; }
+  std::string describe() const override { return "unslice_add(" + slice_->describe() + ")"; }
+  TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), common_dtype(*this, in)}; }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    const bool in_place = out.shares_storage(in[0]) && out.offset() == in[0].offset() && out.strides() == in[0].strides();
+    if (!in_place) out.copy_from(in[0]);
+    const Tensor block = slice_->view(out);
+    binary(BinaryOp::add, block, in[1], block);
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
+    return {g, slice(g, slice_->axis_, slice_->start_, slice_->stop_, slice_->step_)};
+  }
+  int inplace_input() const override { return 0; }
+
+ private:
   std::shared_ptr<const SliceOp> slice_;
 };
 
@@ -253,6 +279,16 @@ Node transpose(const Node& x, int axis0, int axis1) {
 
 Node slice(const Node& x, int axis, std::int64_t start, std::int64_t stop, std::int64_t step) {
   return x.graph().apply(std::make_shared<SliceOp>(axis, start, stop, step), {x});
+}
+
+Node accumulate_gradient(const Node& sum, const Node& term) {
+  auto unslice_of = [](const Node& n) { return dynamic_cast<const SliceGradOp*>(n.op()); };
+  const SliceGradOp* t = unslice_of(term);
+  const SliceGradOp* s = t ? nullptr : unslice_of(sum);
+  if ((!t && !s) || sum.dtype() != term.dtype()) return add(sum, term);
+  const Node& whole = t ? sum : term;
+  const Node block = (t ? term : sum).input(0);
+  return whole.graph().apply(std::make_shared<SliceAccumulateOp>((t ? t : s)->slice_op()), {whole, block});
 }
 
 Node concat(const std::vector<Node>& parts, int axis) {

@@ -242,10 +242,70 @@ void gemm_small(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T
   }
 }
 
+// Recurrent cells, one batch row at a time: every loop runs over the h hidden units with unit
+// stride, so each vectorises with the vmath functions.
+template <class T>
+void lstm_cell(std::int64_t h, const T* gates, const T* c_prev, T* h_out, T* c_out) {
+  const T *gi = gates, *gf = gates + h, *gg = gates + 2 * h, *go = gates + 3 * h;
+  for (std::int64_t j = 0; j < h; ++j) {
+    const T c = vmath::sigmoid(gf[j]) * c_prev[j] + vmath::sigmoid(gi[j]) * vmath::tanh(gg[j]);
+    c_out[j] = c;
+    h_out[j] = vmath::sigmoid(go[j]) * vmath::tanh(c);
+  }
+}
+
+template <class T>
+void lstm_cell_backward(std::int64_t h, const T* gates, const T* c_prev, const T* c, const T* dh, const T* dc, T* dgates,
+                        T* dc_prev) {
+  const T *gi = gates, *gf = gates + h, *gg = gates + 2 * h, *go = gates + 3 * h;
+  T *di = dgates, *df = dgates + h, *dg = dgates + 2 * h, *d_o = dgates + 3 * h;
+  for (std::int64_t j = 0; j < h; ++j) {
+    const T i = vmath::sigmoid(gi[j]), f = vmath::sigmoid(gf[j]), g = vmath::tanh(gg[j]), o = vmath::sigmoid(go[j]);
+    const T tc = vmath::tanh(c[j]);
+    const T dcell = dc[j] + dh[j] * o * (T(1) - tc * tc);
+    di[j] = dcell * g * i * (T(1) - i);
+    df[j] = dcell * c_prev[j] * f * (T(1) - f);
+    dg[j] = dcell * i * (T(1) - g * g);
+    d_o[j] = dh[j] * tc * o * (T(1) - o);
+    dc_prev[j] = dcell * f;
+  }
+}
+
+template <class T>
+void gru_cell(std::int64_t h, const T* gx, const T* gh, const T* h_prev, T* h_out) {
+  for (std::int64_t j = 0; j < h; ++j) {
+    const T r = vmath::sigmoid(gx[j] + gh[j]), z = vmath::sigmoid(gx[h + j] + gh[h + j]);
+    const T n = vmath::tanh(gx[2 * h + j] + r * gh[2 * h + j]);
+    h_out[j] = n + z * (h_prev[j] - n);
+  }
+}
+
+template <class T>
+void gru_cell_backward(std::int64_t h, const T* gx, const T* gh, const T* h_prev, const T* dh, T* dgx, T* dgh,
+                       T* dh_prev) {
+  for (std::int64_t j = 0; j < h; ++j) {
+    const T r = vmath::sigmoid(gx[j] + gh[j]), z = vmath::sigmoid(gx[h + j] + gh[h + j]);
+    const T n = vmath::tanh(gx[2 * h + j] + r * gh[2 * h + j]);
+    const T dn = dh[j] * (T(1) - z) * (T(1) - n * n);
+    const T dz = dh[j] * (h_prev[j] - n) * z * (T(1) - z);
+    const T dr = dn * gh[2 * h + j] * r * (T(1) - r);
+    dgx[j] = dgh[j] = dr;
+    dgx[h + j] = dgh[h + j] = dz;
+    dgx[2 * h + j] = dn;
+    dgh[2 * h + j] = dn * r;
+    dh_prev[j] = dh[j] * z;
+  }
+}
+
 template <class T>
 constexpr TypedKernels<T> typed() {
-  if constexpr (kInt<T>) return {&unary<T>, &binary<T>, &sum<T>, &max<T>, nullptr, nullptr};
-  else return {&unary<T>, &binary<T>, &sum<T>, &max<T>, &exp_shift_sum<T>, &gemm_small<T>};
+  if constexpr (kInt<T>)
+    return {&unary<T>, &binary<T>, &sum<T>, &max<T>, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  else
+    return {&unary<T>,     &binary<T>,    &sum<T>,
+            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>,
+            &lstm_cell<T>, &lstm_cell_backward<T>, &gru_cell<T>,
+            &gru_cell_backward<T>};
 }
 
 }  // namespace

@@ -26,13 +26,26 @@ struct TypedKernels {
   // A (m×k) and B (k×n) have any element strides (rows, columns); C has unit column stride.
   void (*gemm_small)(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
                      std::int64_t a_cs, const T* b, std::int64_t b_rs, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs);
+
+  // One row of h hidden units of an LSTM cell. gates holds the pre-activations in the order
+  // input, forget, cell, output (4h values); h_out and c_out get the new state.
+  void (*lstm_cell)(std::int64_t h, const T* gates, const T* c_prev, T* h_out, T* c_out);
+  // Its adjoint: given the new cell state c and the gradients dh, dc of the new state, writes the
+  // gradients of the pre-activations (4h) and of c_prev (h).
+  void (*lstm_cell_backward)(std::int64_t h, const T* gates, const T* c_prev, const T* c, const T* dh, const T* dc,
+                             T* dgates, T* dc_prev);
+  // One row of a GRU cell: gx = x·W_ih + b_ih and gh = h_prev·W_hh + b_hh (3h values each, in
+  // the order reset, update, new).
+  void (*gru_cell)(std::int64_t h, const T* gx, const T* gh, const T* h_prev, T* h_out);
+  void (*gru_cell_backward)(std::int64_t h, const T* gx, const T* gh, const T* h_prev, const T* dh, T* dgx, T* dgh,
+                            T* dh_prev);
 };
 
 struct SimdKernels {
   std::string_view isa;
   TypedKernels<float> f32;
   TypedKernels<double> f64;
-  TypedKernels<std::int32_t> i32;  // exp_shift_sum and gemm_small are null: float-only
+  TypedKernels<std::int32_t> i32;  // exp_shift_sum, gemm_small and the cells are null: float-only
 };
 
 const SimdKernels& kernels_avx512();

@@ -1,0 +1,56 @@
+// Embedding lookup and its adjoint: rows of a (V, D) table picked by int32 indices.
+#include "stheno/graph/ops.hpp"
+#include "stheno/kernels/gather.hpp"
+
+namespace stheno {
+
+namespace {
+
+Shape with_row(const Shape& indices, std::int64_t d) {
+  Shape s = indices;
+  s.insert(s.rank(), d);
+  return s;
+}
+
+// The adjoint of the lookup: a table-shaped gradient with the rows of g added at the indices
+// (zero in every row not looked up).
+class EmbeddingGradOp final : public Op {
+ public:
+  explicit EmbeddingGradOp(std::int64_t rows) : rows_(rows) {}
+  std::string name() const override { return "embedding_grad"; }
+  std::string describe() const override { return "embedding_grad(rows=" + std::to_string(rows_) + ")"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    const Shape& g = in[0].shape();
+    return {Shape{rows_, g.rank() > 0 ? g[g.rank() - 1] : 1}, in[0].dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { scatter_add_rows(in[0].contiguous(), in[1], out); }
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
+    return {embedding(g, in[1]), Node()};
+  }
+
+ private:
+  std::int64_t rows_;
+};
+
+class EmbeddingOp final : public Op {
+ public:
+  std::string name() const override { return "embedding"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "the table must be float32 or float64");
+    if (in[1].dtype() != DType::i32) op_dtype_error(*this, in, "the indices must be int32");
+    if (in[0].rank() != 2) op_shape_error(*this, in, "the table must be (rows, features)");
+    return {with_row(in[1].shape(), in[0].shape()[1]), in[0].dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { gather_rows(in[0], in[1], out); }
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
+    return {g.graph().apply(std::make_shared<EmbeddingGradOp>(in[0].shape()[0]), {g, in[1]}), Node()};
+  }
+};
+
+}  // namespace
+
+Node embedding(const Node& table, const Node& indices) {
+  return table.graph().apply(std::make_shared<EmbeddingOp>(), {table, indices});
+}
+
+}  // namespace stheno

@@ -1,0 +1,79 @@
+// LSTM and GRU layers as compositions: one input projection for all steps, then per step a
+// recurrent product and a fused cell. Gradients come from the ops' rules.
+#include "stheno/graph/ops.hpp"
+
+namespace stheno {
+
+namespace {
+
+// Checks x (N, T, input) with T >= 1 and the state's shapes; returns (N, T).
+std::pair<std::int64_t, std::int64_t> check_sequence(const char* op, const Node& x, const Node& w_ih, const Node& w_hh,
+                                                     std::int64_t gates, const RecurrentState& state) {
+  auto fail = [&](const std::string& why) {
+    throw ShapeError(std::string(op) + " of " + x.describe() + ", weight_ih " + w_ih.describe() + ", weight_hh " +
+                     w_hh.describe() + ": " + why);
+  };
+  if (w_hh.rank() != 2 || w_hh.shape()[1] != gates * w_hh.shape()[0])
+    fail("weight_hh must be (hidden, " + std::to_string(gates) + "·hidden)");
+  const std::int64_t hidden = w_hh.shape()[0];
+  if (w_ih.rank() != 2 || w_ih.shape()[1] != gates * hidden)
+    fail("weight_ih must be (input, " + std::to_string(gates * hidden) + ")");
+  if (x.rank() != 3 || x.shape()[2] != w_ih.shape()[0])
+    fail("the input must be (batch, steps, " + std::to_string(w_ih.shape()[0]) + ")");
+  const std::int64_t n = x.shape()[0], t = x.shape()[1];
+  if (t == 0) fail("empty sequence: the input has no steps");
+  for (const Node* s : {&state.h, &state.c})
+    if (s->defined() && s->shape() != Shape{n, hidden}) fail("state " + s->describe() + " must be " + Shape{n, hidden}.str());
+  return {n, t};
+}
+
+// The input projection of every step in one product: x (N, T, in) -> (N, T, out).
+Node project(const Node& x, const Node& weight, const Node& bias) {
+  const std::int64_t n = x.shape()[0], t = x.shape()[1];
+  const Node flat = matmul(reshape(x, {n * t, x.shape()[2]}), weight) + bias;
+  return reshape(flat, {n, t, weight.shape()[1]});
+}
+
+Node step_of(const Node& sequence, std::int64_t t) {
+  return reshape(slice(sequence, 1, t, t + 1), {sequence.shape()[0], sequence.shape()[2]});
+}
+
+Node zeros(const Node& x, std::int64_t n, std::int64_t hidden) {
+  return x.graph().constant(Tensor::zeros({n, hidden}, x.dtype()));
+}
+
+}  // namespace
+
+Node lstm(const Node& x, const Node& w_ih, const Node& w_hh, const Node& bias, RecurrentState& state) {
+  const auto [n, steps] = check_sequence("lstm", x, w_ih, w_hh, 4, state);
+  const std::int64_t hidden = w_hh.shape()[0];
+  const Node projected = project(x, w_ih, bias);
+  Node h = state.h, c = state.c.defined() ? state.c : zeros(x, n, hidden);
+  std::vector<Node> outputs;
+  for (std::int64_t t = 0; t < steps; ++t) {
+    // A zero initial h contributes nothing: the first step skips its product.
+    const Node gates = h.defined() ? step_of(projected, t) + matmul(h, w_hh) : step_of(projected, t);
+    const Node both = lstm_cell(gates, c);
+    h = slice(both, 1, 0, hidden);
+    c = slice(both, 1, hidden, 2 * hidden);
+    outputs.push_back(h);
+  }
+  state = {h, c};
+  return reshape(concat(outputs, 1), {n, steps, hidden});
+}
+
+Node gru(const Node& x, const Node& w_ih, const Node& w_hh, const Node& b_ih, const Node& b_hh, RecurrentState& state) {
+  const auto [n, steps] = check_sequence("gru", x, w_ih, w_hh, 3, state);
+  const std::int64_t hidden = w_hh.shape()[0];
+  const Node projected = project(x, w_ih, b_ih);
+  Node h = state.h.defined() ? state.h : zeros(x, n, hidden);
+  std::vector<Node> outputs;
+  for (std::int64_t t = 0; t < steps; ++t) {
+    h = gru_cell(step_of(projected, t), matmul(h, w_hh) + b_hh, h);
+    outputs.push_back(h);
+  }
+  state = {h, Node()};
+  return reshape(concat(outputs, 1), {n, steps, hidden});
+}
+
+}  // namespace stheno

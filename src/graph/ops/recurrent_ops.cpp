@@ -1,0 +1,97 @@
+// LSTM and GRU cells as fused ops. Each cell's gradient is a second fused op that returns the
+// gradients of all its inputs side by side; slices (free views) hand them out. The adjoints are
+// not differentiable again: second derivatives through a recurrent cell are not supported.
+#include "stheno/graph/ops.hpp"
+#include "stheno/kernels/recurrent.hpp"
+
+namespace stheno {
+
+namespace {
+
+void require_rows(const Op& op, std::span<const Node> in, std::int64_t n, const std::vector<std::int64_t>& widths) {
+  for (std::size_t k = 0; k < widths.size(); ++k)
+    if (in[k].shape() != Shape{n, widths[k]})
+      op_shape_error(op, in, "input " + std::to_string(k) + " must be " + Shape{n, widths[k]}.str());
+}
+
+// Makes a tensor usable by the row kernels (unit stride along the last axis). Views the graph
+// hands to the cells already are, so this copies only in unusual graphs.
+Tensor rows_of(const Tensor& t) { return t.rank() == 2 && t.strides()[1] == 1 ? t : t.contiguous(); }
+
+class LstmCellGradOp final : public Op {
+ public:
+  std::string name() const override { return "lstm_cell_grad"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    const std::int64_t n = in[1].shape()[0], h = in[1].shape()[1];
+    return {Shape{n, 5 * h}, in[0].dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    lstm_cell_backward(rows_of(in[0]), rows_of(in[1]), rows_of(in[2]), rows_of(in[3]), out);
+  }
+};
+
+class LstmCellOp final : public Op {
+ public:
+  std::string name() const override { return "lstm_cell"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    const DType dtype = common_dtype(*this, in);
+    if (!is_floating(dtype)) op_dtype_error(*this, in, "needs float32 or float64");
+    if (in[0].rank() != 2 || in[0].shape()[1] % 4 != 0) op_shape_error(*this, in, "gates must be (N, 4·hidden)");
+    const std::int64_t n = in[0].shape()[0], h = in[0].shape()[1] / 4;
+    require_rows(*this, in, n, {4 * h, h});
+    return {Shape{n, 2 * h}, dtype};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    lstm_cell(rows_of(in[0]), rows_of(in[1]), out);
+  }
+  std::vector<Node> backward(const Node& self, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
+    const Node both = g.graph().apply(std::make_shared<LstmCellGradOp>(), {in[0], in[1], self, g});
+    const std::int64_t h = in[1].shape()[1];
+    return {slice(both, 1, 0, 4 * h), slice(both, 1, 4 * h, 5 * h)};
+  }
+};
+
+class GruCellGradOp final : public Op {
+ public:
+  std::string name() const override { return "gru_cell_grad"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    const std::int64_t n = in[2].shape()[0], h = in[2].shape()[1];
+    return {Shape{n, 7 * h}, in[0].dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    gru_cell_backward(rows_of(in[0]), rows_of(in[1]), rows_of(in[2]), rows_of(in[3]), out);
+  }
+};
+
+class GruCellOp final : public Op {
+ public:
+  std::string name() const override { return "gru_cell"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    const DType dtype = common_dtype(*this, in);
+    if (!is_floating(dtype)) op_dtype_error(*this, in, "needs float32 or float64");
+    if (in[0].rank() != 2 || in[0].shape()[1] % 3 != 0) op_shape_error(*this, in, "gx must be (N, 3·hidden)");
+    const std::int64_t n = in[0].shape()[0], h = in[0].shape()[1] / 3;
+    require_rows(*this, in, n, {3 * h, 3 * h, h});
+    return {Shape{n, h}, dtype};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    gru_cell(rows_of(in[0]), rows_of(in[1]), rows_of(in[2]), out);
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
+    const Node all = g.graph().apply(std::make_shared<GruCellGradOp>(), {in[0], in[1], in[2], g});
+    const std::int64_t h = in[2].shape()[1];
+    return {slice(all, 1, 0, 3 * h), slice(all, 1, 3 * h, 6 * h), slice(all, 1, 6 * h, 7 * h)};
+  }
+};
+
+}  // namespace
+
+Node lstm_cell(const Node& gates, const Node& c_prev) {
+  return gates.graph().apply(std::make_shared<LstmCellOp>(), {gates, c_prev});
+}
+
+Node gru_cell(const Node& gx, const Node& gh, const Node& h_prev) {
+  return gx.graph().apply(std::make_shared<GruCellOp>(), {gx, gh, h_prev});
+}
+
+}  // namespace stheno

@@ -1,0 +1,70 @@
+#include "stheno/kernels/gather.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
+
+namespace stheno {
+
+namespace {
+
+// Checks the operands; returns the row width D.
+std::int64_t check(const char* op, const Tensor& table, const Tensor& indices, const Tensor& rows) {
+  if (!table.defined() || !indices.defined() || !rows.defined()) throw ValueError(std::string(op) + ": undefined tensor");
+  if (indices.dtype() != DType::i32)
+    throw DTypeError(std::string(op) + ": indices must be int32, got " + std::string(dtype_name(indices.dtype())));
+  if (table.rank() != 2) throw ShapeError(std::string(op) + ": the table " + table.shape().str() + " must be (V, D)");
+  if (rows.dtype() != table.dtype()) throw DTypeError(std::string(op) + ": the table and the rows differ in dtype");
+  const std::int64_t d = table.shape()[1];
+  if (rows.numel() != indices.numel() * d)
+    throw ShapeError(std::string(op) + ": " + std::to_string(indices.numel()) + " indices of rows of " + std::to_string(d) +
+                     " need " + Shape{indices.numel(), d}.str() + " values, got " + rows.shape().str());
+  if (!table.is_contiguous() || !rows.is_contiguous())
+    throw ShapeError(std::string(op) + ": the table and the rows must be contiguous");
+  return d;
+}
+
+[[noreturn]] void bad_index(const char* op, std::int64_t position, std::int32_t value, std::int64_t table_rows) {
+  throw IndexError(std::string(op) + ": index " + std::to_string(value) + " at position " + std::to_string(position) +
+                   " is outside the table's " + std::to_string(table_rows) + " rows");
+}
+
+}  // namespace
+
+void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) {
+  const std::int64_t d = check("gather_rows", table, indices, out);
+  const Tensor idx = indices.contiguous();
+  const std::int32_t* ix = idx.data<std::int32_t>();
+  const std::int64_t n = idx.numel(), v = table.shape()[0];
+  const auto bytes = static_cast<std::size_t>(d) * itemsize(table.dtype());
+  const auto* src = static_cast<const unsigned char*>(table.raw_data());
+  auto* dst = static_cast<unsigned char*>(out.raw_data());
+  for (std::int64_t i = 0; i < n; ++i)
+    if (ix[i] < 0 || ix[i] >= v) bad_index("gather_rows", i, ix[i], v);
+  cpu::parallel_for(n, cpu::threads_for(n * d, n), [&](std::int64_t begin, std::int64_t end, int) {
+    for (std::int64_t i = begin; i < end; ++i)
+      std::memcpy(dst + static_cast<std::size_t>(i) * bytes, src + static_cast<std::size_t>(ix[i]) * bytes, bytes);
+  });
+}
+
+void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) {
+  const std::int64_t d = check("scatter_add_rows", out, indices, grad);
+  const Tensor idx = indices.contiguous();
+  const std::int32_t* ix = idx.data<std::int32_t>();
+  const std::int64_t n = idx.numel(), v = out.shape()[0];
+  for (std::int64_t i = 0; i < n; ++i)
+    if (ix[i] < 0 || ix[i] >= v) bad_index("scatter_add_rows", i, ix[i], v);
+  out.fill(0);
+  // Serial: two indices may name the same row, and summing in index order keeps results
+  // identical at every thread count.
+  visit_floating(out.dtype(), "scatter_add_rows", [&]<class T>() {
+    const auto& k = cpu::typed_kernels<T>();
+    const T* g = grad.data<T>();
+    T* o = out.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) k.binary(BinaryOp::add, d, o + ix[i] * d, 1, g + i * d, 1, o + ix[i] * d, 1);
+  });
+}
+
+}  // namespace stheno
