@@ -1,7 +1,7 @@
 // stheno's side of the side-by-side benchmarks (bench/run_workloads.py runs it next to PyTorch,
 // libtorch, dlib and numpy). Prints one JSON object.
 //
-//   stheno_workloads --workload W1|W2|sgemm --data DIR [--threads N] [--machine tape|eager] [--quick]
+//   stheno_workloads --workload W1|W2|W3|W4|sgemm --data DIR [--text DIR] [--threads N] [--machine tape|eager] [--quick]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -18,9 +18,10 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Options {
-  std::string workload = "W1", data = data::kDefaultMnistDirectory, machine = "tape";
+  std::string workload = "W1", data = data::kDefaultMnistDirectory, machine = "tape", text = data::kDefaultTextDirectory;
   int threads = 1;
   bool quick = false;
+  bool profile = false;  // print the tape machine's per-instruction profile to stderr
   std::uint64_t seed = 1;
 };
 
@@ -37,34 +38,40 @@ double accuracy(nn::Module& net, const Tensor& images, const Tensor& labels) {
 
 using LossOf = std::function<Node(nn::Module&, const Node& x, const Node& labels)>;
 
-// A model's training step compiled once on the tape machine: bind a batch, run, update in place.
+std::vector<Tensor> values_of(nn::Module& net) {
+  std::vector<Tensor> values;
+  for (nn::Parameter* p : net.parameters()) values.push_back(p->value);
+  return values;
+}
+
+// A classifier's training step on batches of flat images, compiled once on the tape machine.
 class TrainingProgram {
  public:
-  TrainingProgram(nn::Module& net, optim::Optimizer& opt, std::int64_t batch, const LossOf& loss_of) : opt_(opt) {
+  TrainingProgram(nn::Module& net, optim::Optimizer& opt, std::int64_t batch, const LossOf& loss_of, bool profile = false) {
     x_ = g_.input("x", {batch, 784});
     y_ = g_.input("labels", {batch}, DType::i32);
     const Node loss = loss_of(net, x_, y_);
-    std::vector<Node> wrt;
-    for (nn::Parameter* p : net.parameters()) wrt.push_back(g_.parameter(p->name, p->value));
-    grads_ = grad(loss, wrt);
-    machine_ = std::make_unique<TapeMachine>(g_, grads_);
+    std::vector<Node> params;
+    for (nn::Parameter* p : net.parameters()) params.push_back(g_.parameter(p->name, p->value));
+    CompileOptions options;
+    options.profile = profile;
+    step_ = std::make_unique<optim::TrainingStep>(loss, params, opt, std::vector<Node>{}, options);
+    profiled_ = profile;
+  }
+  ~TrainingProgram() {
+    if (step_->machine().num_instructions() > 0 && profiled_) std::fputs(step_->machine().profile_report().c_str(), stderr);
   }
   void step(const data::Batch& b) {
-    machine_->bind(x_, b.inputs);
-    machine_->bind(y_, b.labels);
-    machine_->run();
-    if (grad_values_.empty())
-      for (const Node& n : grads_) grad_values_.push_back(machine_->value(n));
-    opt_.step(grad_values_);
+    step_->machine().bind(x_, b.inputs);
+    step_->machine().bind(y_, b.labels);
+    step_->run();
   }
 
  private:
-  optim::Optimizer& opt_;
   Graph g_;
   Node x_, y_;
-  std::vector<Node> grads_;
-  std::unique_ptr<TapeMachine> machine_;
-  std::vector<Tensor> grad_values_;
+  std::unique_ptr<optim::TrainingStep> step_;
+  bool profiled_ = false;
 };
 
 // The seeds' network: 784-30-10 sigmoid, quadratic cost, SGD at 3.0, batches of 10, N(0,1) init.
@@ -75,9 +82,7 @@ void w1(const Options& o, const data::Mnist& d) {
       .add(nn::activation(UnaryOp::sigmoid))
       .add(std::make_shared<nn::Linear>(30, 10, gen, nn::Init::standard_normal, true, DType::f32, nn::Init::standard_normal))
       .add(nn::activation(UnaryOp::sigmoid));
-  std::vector<Tensor> params;
-  for (nn::Parameter* p : net.parameters()) params.push_back(p->value);
-  optim::SGD sgd(params, 3.0);
+  optim::SGD sgd(values_of(net), 3.0);
   constexpr std::int64_t kBatch = 10;
   const data::TensorDataset train(d.train.images, d.train.labels, o.quick ? 2000 : 50000);
   data::LoaderOptions lo;
@@ -123,9 +128,7 @@ void w2(const Options& o, const data::Mnist& d) {
   net.add(std::make_shared<nn::Linear>(784, 1000, gen, nn::Init::he_uniform))
       .add(nn::activation(UnaryOp::relu))
       .add(std::make_shared<nn::Linear>(1000, 10, gen, nn::Init::he_uniform));
-  std::vector<Tensor> params;
-  for (nn::Parameter* p : net.parameters()) params.push_back(p->value);
-  optim::SGD sgd(params, 0.1);
+  optim::SGD sgd(values_of(net), 0.1);
   constexpr std::int64_t kBatch = 128, kEvalBatch = 1000;
   const std::int64_t steps = o.quick ? 10 : 200;
   const data::TensorDataset train(d.train.images, d.train.labels);
@@ -164,6 +167,107 @@ void w2(const Options& o, const data::Mnist& d) {
               infer_rate, accuracy(net, d.test.images, d.test.labels));
 }
 
+// The CNN: conv 32 5x5 pad 2, ReLU, max-pool 2, conv 64 5x5 pad 2, ReLU, max-pool 2, dense 128,
+// ReLU, dense 10; softmax cross-entropy, SGD with momentum 0.9 at 0.01, batches of 64.
+void w3(const Options& o, const data::Mnist& d) {
+  Generator gen(o.seed);
+  Conv2dOptions same;
+  same.padding = 2;
+  nn::Sequential net;
+  net.add(std::make_shared<nn::Unflatten>(Shape{1, 28, 28}))
+      .add(std::make_shared<nn::Conv2d>(1, 32, 5, gen, same))
+      .add(nn::activation(UnaryOp::relu))
+      .add(std::make_shared<nn::MaxPool2d>(2))
+      .add(std::make_shared<nn::Conv2d>(32, 64, 5, gen, same))
+      .add(nn::activation(UnaryOp::relu))
+      .add(std::make_shared<nn::MaxPool2d>(2))
+      .add(std::make_shared<nn::Flatten>())
+      .add(std::make_shared<nn::Linear>(3136, 128, gen, nn::Init::he_uniform))
+      .add(nn::activation(UnaryOp::relu))
+      .add(std::make_shared<nn::Linear>(128, 10, gen, nn::Init::he_uniform));
+  optim::SGD sgd(values_of(net), 0.01, 0.9);
+  constexpr std::int64_t kBatch = 64;
+  const std::int64_t steps = o.quick ? 3 : 40;
+  const data::TensorDataset train(d.train.images, d.train.labels);
+  data::LoaderOptions lo;
+  lo.batch_size = kBatch;
+  lo.seed = o.seed;
+  lo.drop_last = true;
+  data::DataLoader loader(train, lo);
+  TrainingProgram program(net, sgd, kBatch, [](nn::Module& model, const Node& x, const Node& labels) {
+    return nn::cross_entropy(model(x), labels);
+  }, o.profile);
+  loader.start_epoch(0);
+  for (int i = 0; i < 3; ++i) program.step(*loader.next());
+  std::int64_t allocations = 0;
+  const auto start = Clock::now();
+  for (std::int64_t i = 0; i < steps; ++i) {
+    testing::AllocationCounter counter;
+    program.step(*loader.next());
+    allocations += counter.count();
+  }
+  const double rate = static_cast<double>(steps * kBatch) / seconds_since(start);
+  std::printf("{\"train_samples_per_s\": %.1f, \"allocations_per_step\": %.3f}\n", rate,
+              static_cast<double>(allocations) / static_cast<double>(steps));
+}
+
+// The character LSTM: embedding 64, LSTM 128, dense to the vocabulary; windows of 32 characters,
+// batches of 32, Adam at 0.002, a zero state for every batch.
+void w4(const Options& o) {
+  const std::string text = data::read_text(o.text);
+  const data::CharVocabulary vocabulary(text);
+  const std::vector<std::int32_t> ids = vocabulary.encode(text);
+  constexpr std::int64_t kBatch = 32, kSteps = 32, kEmbed = 64, kHidden = 128;
+  const std::int64_t v = vocabulary.size();
+  Generator gen(o.seed);
+  nn::Embedding embed(v, kEmbed, gen);
+  nn::LSTM lstm(kEmbed, kHidden, gen);
+  nn::Linear head(kHidden, v, gen, nn::Init::glorot_uniform);
+
+  Graph g;
+  const Node tokens = g.input("tokens", {kBatch, kSteps}, DType::i32);
+  const Node targets = g.input("targets", {kBatch * kSteps}, DType::i32);
+  const Node hidden = lstm(embed(tokens));
+  const Node loss = nn::cross_entropy(head(reshape(hidden, {kBatch * kSteps, kHidden})), targets);
+  std::vector<Node> params;
+  std::vector<Tensor> values;
+  for (nn::Module* m : std::initializer_list<nn::Module*>{&embed, &lstm, &head})
+    for (nn::Parameter* p : m->parameters()) {
+      params.push_back(g.parameter(p->name, p->value));
+      values.push_back(p->value);
+    }
+  optim::Adam adam(values, 0.002);
+  CompileOptions options;
+  options.profile = o.profile;
+  optim::TrainingStep step(loss, params, adam, {}, options);
+  const Tensor x = Tensor::empty({kBatch, kSteps}, DType::i32), y = Tensor::empty({kBatch * kSteps}, DType::i32);
+  step.machine().bind(tokens, x);
+  step.machine().bind(targets, y);
+  Generator windows(o.seed + 1);
+  auto train_step = [&] {
+    data::sample_windows(ids, windows, x, y);
+    return step.run();
+  };
+  for (int i = 0; i < 3; ++i) train_step();
+  const std::int64_t steps = o.quick ? 3 : 60;
+  std::vector<double> losses;
+  losses.reserve(static_cast<std::size_t>(steps));
+  std::int64_t allocations = 0;
+  const auto start = Clock::now();
+  for (std::int64_t i = 0; i < steps; ++i) {
+    testing::AllocationCounter counter;
+    losses.push_back(train_step());
+    allocations += counter.count();
+  }
+  const double rate = static_cast<double>(steps * kBatch * kSteps) / seconds_since(start);
+  const std::size_t last = std::min<std::size_t>(10, losses.size());
+  double tail = 0;
+  for (std::size_t i = losses.size() - last; i < losses.size(); ++i) tail += losses[i] / static_cast<double>(last);
+  if (o.profile) std::fputs(step.machine().profile_report().c_str(), stderr);
+  std::printf("{\"train_chars_per_s\": %.1f, \"loss\": %.4f, \"unigram_loss\": %.4f, \"allocations_per_step\": %.3f}\n",
+              rate, tail, vocabulary.unigram_entropy(ids), static_cast<double>(allocations) / static_cast<double>(steps));
+}
+
 // The machine's sgemm rate, for the FLOP floor.
 void sgemm(const Options&) {
   Generator gen(3);
@@ -190,10 +294,12 @@ int main(int argc, char** argv) {
     };
     if (a == "--workload") o.workload = value();
     else if (a == "--data") o.data = value();
+    else if (a == "--text") o.text = value();
     else if (a == "--threads") o.threads = std::stoi(value());
     else if (a == "--machine") o.machine = value();
     else if (a == "--seed") o.seed = std::stoull(value());
     else if (a == "--quick") o.quick = true;
+    else if (a == "--profile") o.profile = true;
     else {
       std::fprintf(stderr, "stheno_workloads: unknown argument %s\n", a.c_str());
       return 2;
@@ -201,14 +307,16 @@ int main(int argc, char** argv) {
   }
   try {
     set_num_threads(o.threads);
-    if (o.workload == "sgemm") {
-      sgemm(o);
+    if (o.workload == "sgemm" || o.workload == "W4") {
+      if (o.workload == "W4") w4(o);
+      else sgemm(o);
       return 0;
     }
     const data::Mnist d = data::load_mnist(o.data);
     if (o.workload == "W1") w1(o, d);
     else if (o.workload == "W2") w2(o, d);
-    else throw ValueError("unknown workload " + o.workload + " (expected W1, W2 or sgemm)");
+    else if (o.workload == "W3") w3(o, d);
+    else throw ValueError("unknown workload " + o.workload + " (expected W1, W2, W3, W4 or sgemm)");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stheno_workloads: %s\n", e.what());
     return 1;

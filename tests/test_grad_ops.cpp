@@ -129,6 +129,18 @@ std::vector<GradientCase> cases() {
   drop.before_run = [state, start] { state->generator.set_state(start); };
   c.push_back(drop);
 
+  c.push_back({"matmul_add_bias_row", {{4}, {3, 5}, {5, 4}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(matmul_add(p[0], p[1], p[2]));
+               }});
+  c.push_back({"matmul_add_full_transposed", {{3, 4}, {5, 3}, {5, 4}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(matmul_add(p[0], transpose(p[1]), p[2]));
+               }});
+  // A weight used at several steps: its gradient sums products that add into one buffer.
+  c.push_back({"matmul_gradients_accumulated", {{3, 3}, {2, 3}}, [](Graph&, const std::vector<Node>& p) {
+                 Node h = p[1];
+                 for (int t = 0; t < 3; ++t) h = tanh(matmul(h, p[0]));
+                 return weighted(h);
+               }});
   // Embeddings and recurrent cells and layers (gradients through time).
   auto indices = [](Graph& g, std::vector<std::int32_t> v, Shape s) {
     return g.constant(Tensor::from<std::int32_t>(std::span<const std::int32_t>(v), s));

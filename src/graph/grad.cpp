@@ -9,6 +9,22 @@
 
 namespace stheno {
 
+namespace {
+
+// sum + term, fused where the term's op (or the sum's) has a form that adds into a buffer. An
+// eager graph has computed the term already, so there it is a plain add.
+Node accumulate(const Node& sum, const Node& term) {
+  if (!sum.graph().eager() && sum.shape() == term.shape() && sum.dtype() == term.dtype()) {
+    if (term.op())
+      if (Node fused = term.op()->add_to(term, sum); fused.defined()) return fused;
+    if (sum.op())
+      if (Node fused = sum.op()->add_to(sum, term); fused.defined()) return fused;
+  }
+  return add(sum, term);
+}
+
+}  // namespace
+
 std::vector<Node> grad(const Node& cost, const std::vector<Node>& wrt) {
   Graph& g = cost.graph();
   if (cost.shape().numel() != 1)
@@ -57,7 +73,7 @@ std::vector<Node> grad(const Node& cost, const std::vector<Node>& wrt) {
       if (ig.shape() != inputs[k].shape() || ig.dtype() != inputs[k].dtype())
         throw Error("grad: the gradient rule of " + op.describe() + " gave " + ig.describe() + " for input " +
                     inputs[k].describe() + " (a bug in that rule)");
-      grads[uk] = grads[uk].defined() ? accumulate_gradient(grads[uk], ig) : ig;
+      grads[uk] = grads[uk].defined() ? accumulate(grads[uk], ig) : ig;
     }
   }
   for (int i = first_new; i < g.size(); ++i) g.data(i).gradient = true;

@@ -49,6 +49,8 @@ std::vector<Node> Op::backward(const Node& self, std::span<const Node>, const No
   throw ValueError("grad: gradient not implemented for op " + name() + " (node " + self.describe() + ")");
 }
 
+Node Op::add_to(const Node&, const Node&) const { return Node(); }
+
 Tensor Op::view(const Tensor&) const {
   throw ValueError("op " + name() + " is not a view");
 }

@@ -52,8 +52,10 @@ Node Linear::forward(const Node& x) {
   if (x.rank() < 1 || x.shape().back() != in)
     throw ShapeError("Linear(" + std::to_string(in) + " -> " + std::to_string(weight_.value.shape()[1]) + "): input " +
                      x.describe() + " must end in an axis of size " + std::to_string(in));
-  const Node y = matmul(x, node_of(weight_, x));
-  return has_bias_ ? y + node_of(bias_, x) : y;
+  const Node w = node_of(weight_, x);
+  if (!has_bias_) return matmul(x, w);
+  // A batch of rows takes the bias in the product itself.
+  return x.rank() == 2 ? matmul_add(node_of(bias_, x), x, w) : matmul(x, w) + node_of(bias_, x);
 }
 
 std::vector<Parameter*> Linear::parameters() {

@@ -41,6 +41,11 @@ class Op {
   virtual std::vector<Node> backward(const Node& self, std::span<const Node> inputs, const Node& grad,
                                      std::span<const bool> wanted) const;
 
+  // For gradient accumulation: `sum` + this op's result (node `self`, same shape and dtype as
+  // sum) as one fused node that never materialises the result on its own, or an undefined Node
+  // when the op has no such form (then a plain add is used). Used in deferred graphs only.
+  virtual Node add_to(const Node& self, const Node& sum) const;
+
   // For the tape machine's planner:
   // the index of an input whose buffer the output may overwrite (same size and dtype, and read
   // only element by element), or -1;

@@ -76,6 +76,9 @@ Node matmul(const Node& a, const Node& b);
 
 // (m,)⊗(n,) -> (m, n)
 Node outer(const Node& a, const Node& b);
+// c + a·b for matrices a, b, with c broadcast to the product's shape (a bias row, or an
+// accumulator): one product that adds into the result, no separate pass for the sum.
+Node matmul_add(const Node& c, const Node& a, const Node& b);
 
 // --- convolution data movement (kernels/conv.hpp); each is the other's gradient -----------------
 Node im2col(const Node& image, const Conv2dGeometry& geometry);
@@ -152,10 +155,5 @@ Node lstm(const Node& x, const Node& weight_ih, const Node& weight_hh, const Nod
 Node gru(const Node& x, const Node& weight_ih, const Node& weight_hh, const Node& bias_ih, const Node& bias_hh,
          RecurrentState& state);
 
-// --- for gradient rules -------------------------------------------------------------------------
-// sum + term, where a term that is a slice's adjoint (zeros with a block written in) is added
-// into that block of sum alone, in place when the machine allows: gradients of many slices of
-// one node (time steps of a sequence) then cost their own size, not the node's size each.
-Node accumulate_gradient(const Node& sum, const Node& term);
 
 }  // namespace stheno

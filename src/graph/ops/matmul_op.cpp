@@ -5,8 +5,44 @@ namespace stheno {
 
 namespace {
 
+// c + a·b for matrices as one product that accumulates into the result's buffer (BLAS beta = 1):
+// a bias (broadcast from (n,) or (1, n)) costs no pass of its own, and the gradient of a weight
+// used at many time steps is summed without a pass per step.
+class MatmulAddOp final : public Op {
+ public:
+  std::string name() const override { return "matmul_add"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    const DType dtype = common_dtype(*this, in);
+    if (!is_floating(dtype)) op_dtype_error(*this, in, "needs float32 or float64");
+    if (in[1].rank() != 2 || in[2].rank() != 2) op_shape_error(*this, in, "a and b must be matrices");
+    try {
+      const Shape out = matmul_shape(in[1].shape(), in[2].shape());
+      if (broadcast_shapes(in[0].shape(), out, name()) != out) op_shape_error(*this, in, "c must broadcast to a·b " + out.str());
+      return {out, dtype};
+    } catch (const ShapeError& e) {
+      op_shape_error(*this, in, e.what());
+    }
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    const bool in_place = out.shares_storage(in[0]) && out.offset() == in[0].offset() && out.strides() == in[0].strides();
+    if (!in_place) out.copy_from(in[0].expand(out.shape()));
+    matmul(in[1], in[2], out, 1.0, 1.0);
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
+    return {wanted[0] ? sum_to(g, in[0].shape()) : Node(), wanted[1] ? matmul(g, transpose(in[2])) : Node(),
+            wanted[2] ? matmul(transpose(in[1]), g) : Node()};
+  }
+  // Every element of c is read just before the product adds into it.
+  int inplace_input() const override { return 0; }
+};
+
 class MatmulOp final : public Op {
  public:
+  Node add_to(const Node& self, const Node& sum) const override {
+    const Node a = self.input(0), b = self.input(1);
+    if (a.rank() != 2 || b.rank() != 2) return Node();
+    return matmul_add(sum, a, b);
+  }
   std::string name() const override { return "matmul"; }
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);
@@ -40,6 +76,10 @@ class MatmulOp final : public Op {
 }  // namespace
 
 Node matmul(const Node& a, const Node& b) { return a.graph().apply(std::make_shared<MatmulOp>(), {a, b}); }
+
+Node matmul_add(const Node& c, const Node& a, const Node& b) {
+  return a.graph().apply(std::make_shared<MatmulAddOp>(), {c, a, b});
+}
 
 Node outer(const Node& a, const Node& b) {
   if (a.rank() != 1 || b.rank() != 1)

@@ -30,7 +30,7 @@ std::pair<std::int64_t, std::int64_t> check_sequence(const char* op, const Node&
 // The input projection of every step in one product: x (N, T, in) -> (N, T, out).
 Node project(const Node& x, const Node& weight, const Node& bias) {
   const std::int64_t n = x.shape()[0], t = x.shape()[1];
-  const Node flat = matmul(reshape(x, {n * t, x.shape()[2]}), weight) + bias;
+  const Node flat = matmul_add(bias, reshape(x, {n * t, x.shape()[2]}), weight);
   return reshape(flat, {n, t, weight.shape()[1]});
 }
 
@@ -52,7 +52,7 @@ Node lstm(const Node& x, const Node& w_ih, const Node& w_hh, const Node& bias, R
   std::vector<Node> outputs;
   for (std::int64_t t = 0; t < steps; ++t) {
     // A zero initial h contributes nothing: the first step skips its product.
-    const Node gates = h.defined() ? step_of(projected, t) + matmul(h, w_hh) : step_of(projected, t);
+    const Node gates = h.defined() ? matmul_add(step_of(projected, t), h, w_hh) : step_of(projected, t);
     const Node both = lstm_cell(gates, c);
     h = slice(both, 1, 0, hidden);
     c = slice(both, 1, hidden, 2 * hidden);
@@ -69,7 +69,7 @@ Node gru(const Node& x, const Node& w_ih, const Node& w_hh, const Node& b_ih, co
   Node h = state.h.defined() ? state.h : zeros(x, n, hidden);
   std::vector<Node> outputs;
   for (std::int64_t t = 0; t < steps; ++t) {
-    h = gru_cell(step_of(projected, t), matmul(h, w_hh) + b_hh, h);
+    h = gru_cell(step_of(projected, t), matmul_add(b_hh, h, w_hh), h);
     outputs.push_back(h);
   }
   state = {h, Node()};

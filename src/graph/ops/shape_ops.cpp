@@ -110,7 +110,7 @@ class SliceGradOp final : public Op {
   std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
     return {slice(g, slice_->axis_, slice_->start_, slice_->stop_, slice_->step_)};
   }
-  const std::shared_ptr<const SliceOp>& slice_op() const { return slice_; }
+  Node add_to(const Node& self, const Node& sum) const override;
 
  private:
   Shape input_shape_;
@@ -140,6 +140,10 @@ class SliceAccumulateOp final : public Op {
  private:
   std::shared_ptr<const SliceOp> slice_;
 };
+
+Node SliceGradOp::add_to(const Node& self, const Node& sum) const {
+  return sum.graph().apply(std::make_shared<SliceAccumulateOp>(slice_), {sum, self.input(0)});
+}
 
 std::vector<Node> SliceOp::backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const {
   auto self = std::make_shared<SliceOp>(*this);
@@ -279,16 +283,6 @@ Node transpose(const Node& x, int axis0, int axis1) {
 
 Node slice(const Node& x, int axis, std::int64_t start, std::int64_t stop, std::int64_t step) {
   return x.graph().apply(std::make_shared<SliceOp>(axis, start, stop, step), {x});
-}
-
-Node accumulate_gradient(const Node& sum, const Node& term) {
-  auto unslice_of = [](const Node& n) { return dynamic_cast<const SliceGradOp*>(n.op()); };
-  const SliceGradOp* t = unslice_of(term);
-  const SliceGradOp* s = t ? nullptr : unslice_of(sum);
-  if ((!t && !s) || sum.dtype() != term.dtype()) return add(sum, term);
-  const Node& whole = t ? sum : term;
-  const Node block = (t ? term : sum).input(0);
-  return whole.graph().apply(std::make_shared<SliceAccumulateOp>((t ? t : s)->slice_op()), {whole, block});
 }
 
 Node concat(const std::vector<Node>& parts, int axis) {

@@ -1,0 +1,41 @@
+#pragma once
+// A training step compiled once: the gradients of a loss with respect to parameter nodes are
+// added to the graph, loss and gradients are compiled into one tape-machine program, and every
+// run() executes it and updates the parameters in place. After the first run nothing allocates.
+//
+//   Graph g;
+//   Node x = g.input("x", {64, 784}), y = g.input("labels", {64}, DType::i32);
+//   Node loss = nn::cross_entropy(net(x), y);
+//   optim::Adam adam(values_of(params), 1e-3);
+//   optim::TrainingStep step(loss, parameter_nodes, adam);
+//   step.machine().bind(x, batch.inputs); step.machine().bind(y, batch.labels);
+//   double l = step.run();
+#include <memory>
+#include <vector>
+
+#include "stheno/exec/tape_machine.hpp"
+#include "stheno/optim/optimizer.hpp"
+
+namespace stheno::optim {
+
+class TrainingStep {
+ public:
+  // `parameters` are parameter nodes of loss's graph, in the order of the optimizer's tensors.
+  // `extra_outputs` are other nodes to compute in the same run (readable with machine().value()).
+  TrainingStep(const Node& loss, const std::vector<Node>& parameters, Optimizer& optimizer,
+               const std::vector<Node>& extra_outputs = {}, CompileOptions options = {});
+
+  TapeMachine& machine() { return *machine_; }
+  // Runs the program, steps the optimizer and returns the loss.
+  double run();
+  const std::vector<Node>& gradients() const { return gradients_; }
+
+ private:
+  Node loss_;
+  Optimizer& optimizer_;
+  std::vector<Node> gradients_;
+  std::unique_ptr<TapeMachine> machine_;
+  std::vector<Tensor> gradient_values_;
+};
+
+}  // namespace stheno::optim
