@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Runs stheno and its peers (PyTorch, libtorch, dlib, numpy) on the same two workloads in one go
+"""Runs stheno and its peers (PyTorch, libtorch, dlib, numpy) on the same workloads in one go
 and prints a markdown table of medians and stheno's ratios against each peer.
 
   W1  the seed documents' network: 784-30-10 sigmoid, quadratic cost, SGD at 3.0, batches of 10,
       one epoch over 50,000 Fashion-MNIST images (seconds per epoch, test accuracy)
   W2  the GPU talk's network on the CPU: 784-1000-10 ReLU, softmax cross-entropy, SGD at 0.1,
       batches of 128 (training and inference samples per second)
+  W3  a small CNN on Fashion-MNIST: two 5x5 conv-ReLU-maxpool stages (32, 64 channels), 3136-128-10,
+      SGD with momentum, batches of 64 (training samples per second); stheno and PyTorch only
+  W4  a byte-level LSTM (embedding 64, LSTM 128) on the licence texts of --text, Adam, 32
+      sequences of 32 bytes (training characters per second, final loss); stheno and PyTorch only
 
 Every program runs at 1 thread, and on 2 cores at each of its thread settings, keeping the
 best: PyTorch and libtorch at (torch threads, BLAS threads) in {1, 2}², dlib and numpy at BLAS
@@ -13,8 +17,11 @@ threads in {1, 2} (their only knob), stheno at --threads 2 (one pool for its loo
 Runs are interleaved (run 1 of every program and setting, then run 2, ...) so that load from
 elsewhere on the machine falls on all of them alike.
 
+A program that does not know a workload (an older stheno_workloads rejecting W3's name or W4's
+--text) reads n/a in that workload's rows; the other workloads still run.
+
 usage: bench/run_workloads.py [--quick] [--runs 3] [--stheno BINARY] [--out FILE.md]
-                              [--data DIR] [--build DIR]
+                              [--data DIR] [--build DIR] [--text DIR]
 Install the peers first with scripts/setup-bench.sh.
 """
 import argparse
@@ -32,11 +39,21 @@ PEERS = HERE / "peers"
 PYTHON = "/usr/bin/python3"  # Debian's python3-torch and python3-numpy live here, not in any other python
 
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(PEERS))
 from prepare_data import DEFAULT_CACHE, prepare  # noqa: E402
+from common import (DEFAULT_TEXT, W3_BATCH, W3_CLASSES, W3_CONV1, W3_CONV2, W3_HIDDEN, W3_KERNEL,  # noqa: E402
+                    W3_LR, W3_MOMENTUM, W3_QUICK_STEPS, W3_STEPS, W3_WARMUP_STEPS, W4_BATCH, W4_EMBED, W4_HIDDEN,
+                    W4_LOSS_STEPS, W4_LR, W4_QUICK_STEPS, W4_SEQ, W4_STEPS, W4_WARMUP_STEPS, load_text,
+                    unigram_entropy, vocabulary)
 
 W1_PARAMS = 784 * 30 + 30 * 10
 W2_PARAMS = 784 * 1000 + 1000 * 10
 QUICK_W1_TRAIN, FULL_W1_TRAIN = 2_000, 50_000
+W3_FLAT = 7 * 7 * W3_CONV2  # each pool halves 28 x 28
+# The multiply-adds of one sample's forward pass: convolutions and linear layers only.
+W3_FORWARD_MACS = (28 * 28 * W3_CONV1 * W3_KERNEL ** 2 + 14 * 14 * W3_CONV2 * W3_CONV1 * W3_KERNEL ** 2
+                   + W3_FLAT * W3_HIDDEN + W3_HIDDEN * W3_CLASSES)
+WORKLOADS = ("W1", "W2", "W3", "W4")
 FLOOR_CAVEAT = ("The training count, 3× the forward pass, includes the first layer's input gradient, which only "
                 "dlib computes; the others skip it (about 4·params flops per sample), so they can beat that floor.")
 
@@ -72,6 +89,7 @@ class Outcome:
     results: list = field(default_factory=list)  # the JSON objects of successful runs
     error: str = ""
     skipped: str = ""
+    unsupported: str = ""  # the program does not know this workload: n/a, not a failure
 
     def median(self, key):
         values = [r[key] for r in self.results if r.get(key) is not None]
@@ -102,9 +120,9 @@ def programs(args):
     numpy_peer = [PYTHON, str(PEERS / "numpy_workloads.py")]
     stheno = [args.stheno] if args.stheno else None
     return [
-        Program("stheno tape", stheno and stheno + ["--machine", "tape"], ("W1", "W2"), "stheno"),
+        Program("stheno tape", stheno and stheno + ["--machine", "tape"], ("W1", "W2", "W3", "W4"), "stheno"),
         Program("stheno eager", stheno and stheno + ["--machine", "eager"], ("W1",), "stheno"),
-        Program("PyTorch", python_peer, ("W1", "W2"), "torch"),
+        Program("PyTorch", python_peer, ("W1", "W2", "W3", "W4"), "torch"),
         Program("libtorch", [str(build / "libtorch_workloads")], ("W1", "W2"), "torch"),
         Program("dlib", [str(build / "dlib_workloads")], ("W1", "W2"), "blas"),
         Program("numpy per-sample", numpy_peer + ["--variant", "per-sample"], ("W1",), "blas"),
@@ -132,8 +150,13 @@ def run_once(command, setting, outcome):
     except json.JSONDecodeError:
         result = None
     if not isinstance(result, dict):
-        outcome.error = f"exit {run.returncode}: {(run.stderr or run.stdout).strip()[-300:]}"
-        log(outcome.error)
+        message = (run.stderr or run.stdout).strip()[-300:]
+        # stheno_workloads' words for a workload name or flag it was built without.
+        if "unknown workload" in message or "unknown argument" in message:
+            outcome.unsupported = message
+        else:
+            outcome.error = f"exit {run.returncode}: {message}"
+        log(message)
     elif "skipped" in result:
         outcome.skipped = result["skipped"]
     else:
@@ -145,7 +168,7 @@ def measure(args, data):
     """{(workload, program name, setting): Outcome} and {threads: sgemm Outcome}. A setting that
     both core counts try, such as (1, 1), runs once and serves both."""
     jobs = {}
-    for workload in ("W1", "W2"):
+    for workload in WORKLOADS:
         for program in programs(args):
             if workload in program.workloads and available(program):
                 for cores in (1, 2):
@@ -161,9 +184,11 @@ def measure(args, data):
                     run_once([args.stheno, "--workload", "sgemm"], (threads, threads), outcome)
         for (workload, name, setting), program in jobs.items():
             outcome = outcomes.setdefault((workload, name, setting), Outcome())
-            if outcome.error or outcome.skipped:
+            if outcome.error or outcome.skipped or outcome.unsupported:
                 continue  # a program that failed or declined once will do so again
             command = program.command + ["--workload", workload, "--data", str(data), "--seed", str(args.seed)]
+            if workload == "W4":
+                command += ["--text", args.text]
             run_once(command + (["--quick"] if args.quick else []), setting, outcome)
     return outcomes, sgemm
 
@@ -198,7 +223,7 @@ def cell(entry):
         return fmt(value)
     if outcome.skipped:
         return "skipped"
-    return "failed" if outcome.error else "n/a"
+    return "failed" if outcome.error else "n/a"  # n/a also where the program does not know the workload
 
 
 def ratio(numerator, denominator):
@@ -301,10 +326,72 @@ def report(args, outcomes, sgemm):
                        f"| {ratio(ours_infer, value_of(i))} | {fmt(accuracy)} |")
             collect_note(notes, "W2", cores, p.name, outcome)
 
+    w3_steps = W3_QUICK_STEPS if args.quick else W3_STEPS
+    rate_section(out, notes, outcomes, progs, "W3", "train samples/s", "train_samples_per_s",
+                 [peak[c] * 1e9 / (6 * W3_FORWARD_MACS) if peak[c] else None for c in (1, 2)],
+                 f"\n## W3: CNN, conv 5×5 1→{W3_CONV1} ReLU max-pool 2, conv 5×5 {W3_CONV1}→{W3_CONV2} ReLU "
+                 f"max-pool 2, {W3_FLAT}-{W3_HIDDEN} ReLU-{W3_CLASSES}, softmax cross-entropy, SGD {W3_LR} "
+                 f"momentum {W3_MOMENTUM}, batch {W3_BATCH}, float32\n",
+                 f"Training: {w3_steps} steps after {W3_WARMUP_STEPS} warm-up steps on shuffled training images. "
+                 f"FLOP floor: 6·{W3_FORWARD_MACS:,} flops per sample (3× the multiply-adds of the convolutions and "
+                 "linear layers) at stheno's sgemm peak; it counts the first convolution's input gradient, which no "
+                 "program computes (about 2% of it).\n")
+
+    text = args.text_stats
+    w4_macs = 4 * W4_HIDDEN * (W4_EMBED + W4_HIDDEN) + W4_HIDDEN * text["vocab"] if text else None
+    w4_steps = W4_QUICK_STEPS if args.quick else W4_STEPS
+    baseline = f"{text['entropy']:.3f}" if text else "n/a"
+    described = (f"the {text['bytes']:,} bytes of the regular files in {args.text} ({text['vocab']} distinct "
+                 "byte values)" if text else f"{args.text}, which could not be read")
+    rate_section(out, notes, outcomes, progs, "W4", "train characters/s", "train_chars_per_s",
+                 [peak[c] * 1e9 / (6 * w4_macs) if peak[c] and w4_macs else None for c in (1, 2)],
+                 f"\n## W4: byte-level LSTM, embedding {W4_EMBED}, LSTM {W4_EMBED}→{W4_HIDDEN}, linear to the "
+                 f"vocabulary, cross-entropy, Adam {W4_LR}, {W4_BATCH} sequences of {W4_SEQ} bytes, float32\n",
+                 f"Text: {described}. Training: {w4_steps} steps after {W4_WARMUP_STEPS} warm-up steps, each on "
+                 f"{W4_BATCH} windows at random offsets; a step predicts {W4_BATCH}·{W4_SEQ} characters. "
+                 f"FLOP floor: 6·{w4_macs or 0:,} flops per character (3× the multiply-adds of the LSTM and the "
+                 "output layer) at stheno's sgemm peak. Loss: mean cross-entropy in nats over the last "
+                 f"{min(W4_LOSS_STEPS, w4_steps)} timed steps, a sanity value next to the unigram baseline, "
+                 f"{baseline} nats: the entropy of the text's byte frequencies, the loss of a model that ignores "
+                 "context.\n",
+                 ("loss", f"loss (unigram {baseline})"))
+
     if notes:
         out.append("\nNotes:\n")
         out.extend(f"- {note}" for note in dict.fromkeys(notes))
     return "\n".join(out) + "\n"
+
+
+def rate_section(out, notes, outcomes, progs, workload, unit, key, floors, title, description, extra=None):
+    """A section of one training rate per program and core count, with stheno's ratio against each;
+    `extra` = (result key, column title) adds the median of a sanity value from the best setting."""
+    out.append(title)
+    out.append(description)
+    extra_title = f" {extra[1]} |" if extra else ""
+    out.append(f"| cores | program | {unit} | setting | FLOP floor | stheno × |{extra_title}")
+    out.append("|---|---|---|---|---|---|" + ("---|" if extra else ""))
+    for cores in (1, 2):
+        rows = {p.name: best(outcomes, workload, cores, p, key, True) for p in progs if workload in p.workloads}
+        ours = value_of(rows.get("stheno tape"))
+        for name, entry in rows.items():
+            outcome = entry[2] if entry else None
+            setting = entry[1] if entry and entry[0] is not None else "—"
+            line = (f"| {cores} | {name} | {cell(entry)} | {setting} | {fmt(floors[cores - 1])} "
+                    f"| {ratio(ours, value_of(entry))} |")
+            if extra:
+                line += f" {fmt(outcome.median(extra[0]) if outcome else None)} |"
+            out.append(line)
+            collect_note(notes, workload, cores, name, outcome)
+
+
+def text_stats(directory):
+    """Size, vocabulary and unigram entropy of W4's text, or None where it cannot be read."""
+    try:
+        text = load_text(directory)
+    except (OSError, SystemExit) as e:
+        log(f"warning: W4's text: {e}")
+        return None
+    return {"bytes": len(text), "vocab": len(vocabulary(text)), "entropy": unigram_entropy(text)}
 
 
 def collect_note(notes, workload, cores, name, outcome):
@@ -313,6 +400,8 @@ def collect_note(notes, workload, cores, name, outcome):
         notes.append(f"{name}: n/a ({reason})")
     elif outcome.skipped:
         notes.append(f"{name}, {workload}: skipped: {outcome.skipped}")
+    elif outcome.unsupported:
+        notes.append(f"{name}, {workload}: n/a (this build does not run it: {outcome.unsupported})")
     elif outcome.error and not outcome.results:
         notes.append(f"{name}, {workload} on {cores} core(s): failed: {outcome.error}")
 
@@ -326,8 +415,11 @@ def main():
     parser.add_argument("--out", help="also write the table to this markdown file")
     parser.add_argument("--data", default=str(ROOT / DEFAULT_CACHE), help="cache of decompressed IDX files")
     parser.add_argument("--build", default=str(ROOT / "build" / "bench-peers"), help="build directory of the C++ peers")
+    parser.add_argument("--text", default=DEFAULT_TEXT, help="W4's text: a directory of plain-text files")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    args.text = str(Path(args.text).resolve())
+    args.text_stats = text_stats(args.text)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if args.stheno:
