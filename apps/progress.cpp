@@ -50,13 +50,13 @@ void Progress::draw(std::int64_t done, bool) {
     const int filled = percent * kWidth / 100;
     for (int i = 0; i < kWidth; ++i) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
     bar[kWidth] = '\0';
-    std::snprintf(line, sizeof line, "\repoch %lld/%lld [%s] %3d%%  loss %.4f  %8.0f samples/s  ETA %lld:%02lld ",
-                  static_cast<long long>(epoch_), static_cast<long long>(epochs_), bar, percent, mean_loss, rate, eta / 60,
+    std::snprintf(line, sizeof line, "\repoch %lld/%lld [%s] %3d%%  loss %.4f  %8.0f %s/s  ETA %lld:%02lld ",
+                  static_cast<long long>(epoch_), static_cast<long long>(epochs_), bar, percent, mean_loss, rate, unit_, eta / 60,
                   eta % 60);
   } else {
-    std::snprintf(line, sizeof line, "epoch %lld/%lld %3d%%  batch %lld/%lld  loss %.4f  %.0f samples/s  ETA %lld:%02lld\n",
+    std::snprintf(line, sizeof line, "epoch %lld/%lld %3d%%  batch %lld/%lld  loss %.4f  %.0f %s/s  ETA %lld:%02lld\n",
                   static_cast<long long>(epoch_), static_cast<long long>(epochs_), percent, static_cast<long long>(done),
-                  static_cast<long long>(batches_), mean_loss, rate, eta / 60, eta % 60);
+                  static_cast<long long>(batches_), mean_loss, rate, unit_, eta / 60, eta % 60);
   }
   std::fputs(line, out_);
   std::fflush(out_);

@@ -10,7 +10,8 @@ namespace stheno::cli {
 
 class Progress {
  public:
-  Progress(std::FILE* out, bool terminal) : out_(out), terminal_(terminal) {}
+  // `unit` names what the rate counts ("samples", "chars").
+  Progress(std::FILE* out, bool terminal, const char* unit = "samples") : out_(out), terminal_(terminal), unit_(unit) {}
 
   void start_epoch(std::int64_t epoch, std::int64_t epochs, std::int64_t batches, std::int64_t first_batch);
   // After batch `index` (0-based) of `batch_size` samples with mean loss `loss`.
@@ -22,6 +23,7 @@ class Progress {
 
   std::FILE* out_;
   bool terminal_;
+  const char* unit_;
   std::int64_t epoch_ = 0, epochs_ = 0, batches_ = 0, first_ = 0, samples_ = 0, last_tenth_ = -1;
   double loss_sum_ = 0;
   std::int64_t loss_count_ = 0;

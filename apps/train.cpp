@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "allocation_counter.hpp"
+#include "char_lstm.hpp"
 #include "metrics.hpp"
 #include "progress.hpp"
 #include "stheno/data/dataset.hpp"
@@ -438,6 +439,9 @@ int Trainer::run() {
 }  // namespace
 
 int run_train(const std::vector<std::string>& args) {
+  for (std::size_t i = 0; i < args.size(); ++i)
+    if (args[i] == "--model=char-lstm" || (args[i] == "--model" && i + 1 < args.size() && args[i + 1] == "char-lstm"))
+      return run_char_lstm(args);
   TrainConfig config;
   std::string help;
   try {

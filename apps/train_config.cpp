@@ -24,8 +24,9 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   Flags f("stheno train");
   f.add_string("data", &c.data, "directory of MNIST-format IDX files (plain or .gz)");
   f.add_string("model", &c.model,
-               "mlp: --hidden layers; cnn: conv 5x5 32, max-pool 2, conv 5x5 64, max-pool 2, dense 128 (28x28 images)",
-               {"mlp", "cnn"});
+               "mlp: --hidden layers; cnn: conv 5x5 32, max-pool 2, conv 5x5 64, max-pool 2, dense 128 (28x28 images); "
+               "char-lstm: a character-level LSTM on text (see `stheno train --model char-lstm --help`)",
+               {"mlp", "cnn", "char-lstm"});
   f.add_string("hidden", &c.hidden, "hidden layer sizes, comma-separated, or none");
   f.add_string("activation", &c.activation, "hidden (and, for quadratic/mse, output) activation", {"relu", "sigmoid", "tanh"});
   f.add_string("init", &c.init, "weight initialiser", {"auto", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "normal"});

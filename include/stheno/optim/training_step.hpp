@@ -26,6 +26,9 @@ class TrainingStep {
                const std::vector<Node>& extra_outputs = {}, CompileOptions options = {});
 
   TapeMachine& machine() { return *machine_; }
+  // Before each update, scale the gradients so that their global L2 norm is at most max_norm
+  // (0: never).
+  void set_clip_norm(double max_norm) { clip_norm_ = max_norm; }
   // Runs the program, steps the optimizer and returns the loss.
   double run();
   const std::vector<Node>& gradients() const { return gradients_; }
@@ -36,6 +39,7 @@ class TrainingStep {
   std::vector<Node> gradients_;
   std::unique_ptr<TapeMachine> machine_;
   std::vector<Tensor> gradient_values_;
+  double clip_norm_ = 0;
 };
 
 }  // namespace stheno::optim

@@ -1,0 +1,283 @@
+#include "char_lstm.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "allocation_counter.hpp"
+#include "flags.hpp"
+#include "progress.hpp"
+#include "stheno/stheno.hpp"
+
+namespace stheno::cli {
+
+namespace {
+
+struct CharConfig {
+  std::string model = "char-lstm";
+  std::string text = data::kDefaultTextDirectory;
+  long long embed = 64, hidden = 128, seq = 32, batch = 32, steps = 3000;
+  double lr = 2e-3, clip = 5.0, validation = 0.1, temperature = 0.7;
+  long long sample = 400, seed = 1, threads = 0;
+  std::string prime = "The ";
+  std::string out = "stheno-run";
+  bool json = false;
+};
+
+bool parse(const std::vector<std::string>& args, CharConfig& c, std::string& help) {
+  Flags f("stheno train --model char-lstm");
+  f.add_string("model", &c.model, "char-lstm (the image models take the flags of `stheno train --help`)", {"char-lstm"});
+  f.add_string("text", &c.text, "a text file, or a directory whose regular files are read in name order");
+  f.add_int("embed", &c.embed, "embedding size", 1, 1 << 16);
+  f.add_int("hidden", &c.hidden, "LSTM hidden size", 1, 1 << 16);
+  f.add_int("seq", &c.seq, "characters per training window (steps unrolled)", 1, 1 << 12);
+  f.add_int("batch", &c.batch, "windows per step", 1, 1 << 16);
+  f.add_int("steps", &c.steps, "training steps", 1, 1'000'000'000);
+  f.add_double("lr", &c.lr, "Adam learning rate", 0, 10);
+  f.add_double("clip", &c.clip, "clip the global gradient norm to this (0: off)", 0, 1e9);
+  f.add_double("validation", &c.validation, "fraction of the text held out (its end) for the validation loss", 0.01, 0.5);
+  f.add_int("sample", &c.sample, "characters to generate after training", 0, 1'000'000);
+  f.add_double("temperature", &c.temperature, "sampling temperature (lower: more conservative)", 0.01, 10);
+  f.add_string("prime", &c.prime, "text that starts the generated sample");
+  f.add_int("seed", &c.seed, "seed of initialisation, windows and sampling", 0, 1LL << 62);
+  f.add_int("threads", &c.threads, "threads (0: one per core)", 0, 1024);
+  f.add_string("out", &c.out, "directory for char-lstm.safetensors (the trained weights)");
+  f.add_bool("json", &c.json, "print one JSON object with the results at the end (progress goes to stderr)");
+  help = "usage: stheno train --model char-lstm [flags]\n\nTrains a character-level LSTM (embedding, LSTM, dense to the byte "
+         "vocabulary) on a text,\nreports its validation loss next to the unigram baseline, and prints generated text.\n\nflags:\n" +
+         f.help();
+  return f.parse(args);
+}
+
+// The model: bytes -> embedding -> LSTM -> logits over the vocabulary.
+struct CharModel {
+  nn::Embedding embed;
+  nn::LSTM lstm;
+  nn::Linear head;
+  CharModel(std::int64_t vocabulary, const CharConfig& c, Generator& gen)
+      : embed(vocabulary, c.embed, gen), lstm(c.embed, c.hidden, gen), head(c.hidden, vocabulary, gen) {}
+
+  // Every parameter, with its checkpoint name ("lstm.weight_hh").
+  std::vector<std::pair<std::string, nn::Parameter*>> parameters() {
+    std::vector<std::pair<std::string, nn::Parameter*>> all;
+    const std::pair<const char*, nn::Module*> modules[] = {{"embed.", &embed}, {"lstm.", &lstm}, {"head.", &head}};
+    for (const auto& [prefix, m] : modules)
+      for (nn::Parameter* p : m->parameters()) all.emplace_back(prefix + p->name, p);
+    return all;
+  }
+  // Mean cross-entropy of next-character predictions for tokens (N, T) and targets (N·T).
+  Node loss(const Node& tokens, const Node& targets) {
+    const Node h = lstm(embed(tokens));
+    return nn::cross_entropy(head(reshape(h, {h.shape()[0] * h.shape()[1], h.shape()[2]})), targets);
+  }
+};
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\', out += static_cast<char>(ch);
+    else if (ch == '\n') out += "\\n";
+    else if (ch < 0x20 || ch >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out += buf;
+    } else out += static_cast<char>(ch);
+  }
+  return out + "\"";
+}
+
+class CharTrainer {
+ public:
+  explicit CharTrainer(const CharConfig& c)
+      : c_(c), log_(c.json ? stderr : stdout), progress_(log_, isatty(fileno(log_)), "chars") {}
+
+  int run() {
+    if (c_.threads > 0) set_num_threads(static_cast<int>(c_.threads));
+    const std::string text = data::read_text(c_.text);
+    const data::CharVocabulary vocabulary(text);
+    const std::vector<std::int32_t> ids = vocabulary.encode(text);
+    const auto held_out = static_cast<std::size_t>(static_cast<double>(ids.size()) * c_.validation);
+    const std::vector<std::int32_t> train(ids.begin(), ids.end() - static_cast<std::ptrdiff_t>(held_out));
+    const std::vector<std::int32_t> validation(ids.end() - static_cast<std::ptrdiff_t>(held_out), ids.end());
+    if (static_cast<long long>(validation.size()) < c_.seq + 1 || static_cast<long long>(train.size()) < c_.seq + 1)
+      throw ValueError(c_.text + ": " + std::to_string(ids.size()) + " characters are too few for windows of " +
+                       std::to_string(c_.seq) + " steps in both the training and the validation part");
+    const double unigram = vocabulary.unigram_entropy(train);
+    std::fprintf(log_, "text: %s, %zu characters, %lld distinct bytes; training on %zu, validating on %zu\n",
+                 c_.text.c_str(), ids.size(), static_cast<long long>(vocabulary.size()), train.size(), validation.size());
+    std::fprintf(log_, "model: embedding %lld, LSTM %lld, dense %lld; unigram baseline %.4f nats/char\n", c_.embed, c_.hidden,
+                 static_cast<long long>(vocabulary.size()), unigram);
+
+    Generator gen(static_cast<std::uint64_t>(c_.seed));
+    CharModel model(vocabulary.size(), c_, gen);
+    const double train_loss = fit(model, train);
+    const double validation_loss = evaluate(model, validation);
+    const std::string sample = generate(model, vocabulary);
+    save(model);
+
+    std::fprintf(log_, "validation loss %.4f nats/char (unigram baseline %.4f, %.1f%% lower)\n", validation_loss, unigram,
+                 100 * (1 - validation_loss / unigram));
+    std::fprintf(log_, "generated text:\n%s\n", sample.c_str());
+    if (c_.json)
+      std::printf("{\"model\": \"char-lstm\", \"train_loss\": %.5f, \"validation_loss\": %.5f, \"unigram_loss\": %.5f, "
+                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %.3f, \"sample\": %s}\n",
+                  train_loss, validation_loss, unigram, chars_per_s_, allocations_per_step_, json_string(sample).c_str());
+    return 0;
+  }
+
+ private:
+  // Trains for c_.steps windows of random offsets; returns the mean loss of the last tenth.
+  double fit(CharModel& model, const std::vector<std::int32_t>& train) {
+    Graph g;
+    const Node tokens = g.input("tokens", {c_.batch, c_.seq}, DType::i32);
+    const Node targets = g.input("targets", {c_.batch * c_.seq}, DType::i32);
+    const Node loss = model.loss(tokens, targets);
+    std::vector<Node> params;
+    std::vector<Tensor> values;
+    for (const auto& [name, p] : model.parameters()) {
+      params.push_back(g.parameter(p->name, p->value));
+      values.push_back(p->value);
+    }
+    optim::Adam adam(values, c_.lr);
+    optim::TrainingStep step(loss, params, adam);
+    step.set_clip_norm(c_.clip);
+    const Tensor x = Tensor::empty({c_.batch, c_.seq}, DType::i32), y = Tensor::empty({c_.batch * c_.seq}, DType::i32);
+    step.machine().bind(tokens, x);
+    step.machine().bind(targets, y);
+
+    Generator windows(static_cast<std::uint64_t>(c_.seed) * 7919 + 1);
+    const long long tail = std::max(1LL, c_.steps / 10);
+    double tail_sum = 0;
+    std::int64_t allocations = 0;
+    progress_.start_epoch(1, 1, c_.steps, 0);
+    const auto start = std::chrono::steady_clock::now();
+    for (long long s = 0; s < c_.steps; ++s) {
+      testing::AllocationCounter counter;
+      data::sample_windows(train, windows, x, y);
+      const double value = step.run();
+      if (s > 0) allocations += counter.count();
+      if (!std::isfinite(value)) throw ValueError("the training loss became " + std::to_string(value) + " at step " + std::to_string(s));
+      if (s >= c_.steps - tail) tail_sum += value;
+      progress_.update(s, c_.batch * c_.seq, value);
+    }
+    progress_.finish_epoch();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    chars_per_s_ = static_cast<double>(c_.steps * c_.batch * c_.seq) / seconds;
+    allocations_per_step_ = c_.steps > 1 ? static_cast<double>(allocations) / static_cast<double>(c_.steps - 1) : 0.0;
+    return tail_sum / static_cast<double>(tail);
+  }
+
+  // Mean loss over consecutive windows of the held-out text, from a zero state each.
+  double evaluate(CharModel& model, const std::vector<std::int32_t>& held_out) {
+    const std::int64_t windows = (static_cast<std::int64_t>(held_out.size()) - 1) / c_.seq;
+    const std::int64_t batch = std::min<std::int64_t>(windows, c_.batch);
+    Graph g;
+    const Node tokens = g.input("tokens", {batch, c_.seq}, DType::i32);
+    const Node targets = g.input("targets", {batch * c_.seq}, DType::i32);
+    const Node loss = model.loss(tokens, targets);
+    TapeMachine m(g, {loss});
+    const Tensor x = Tensor::empty({batch, c_.seq}, DType::i32), y = Tensor::empty({batch * c_.seq}, DType::i32);
+    double total = 0;
+    std::int64_t batches = 0;
+    for (std::int64_t first = 0; first + batch <= windows; first += batch, ++batches) {
+      std::int32_t* px = x.data<std::int32_t>();
+      std::int32_t* py = y.data<std::int32_t>();
+      for (std::int64_t w = 0; w < batch; ++w)
+        for (std::int64_t t = 0; t < c_.seq; ++t) {
+          const auto at = static_cast<std::size_t>((first + w) * c_.seq + t);
+          px[w * c_.seq + t] = held_out[at];
+          py[w * c_.seq + t] = held_out[at + 1];
+        }
+      m.let(tokens, x);
+      m.let(targets, y);
+      m.run();
+      total += static_cast<double>(m.value(loss).item<float>());
+    }
+    return total / static_cast<double>(batches);
+  }
+
+  // Feeds the prime one character at a time, then samples c_.sample characters from the
+  // softmax of the logits at the chosen temperature. One compiled step, its state fed back.
+  std::string generate(CharModel& model, const data::CharVocabulary& vocabulary) {
+    if (c_.sample == 0) return "";
+    Graph g;
+    const Node token = g.input("token", {1, 1}, DType::i32);
+    const Node h_in = g.input("h", {1, c_.hidden}), c_in = g.input("c", {1, c_.hidden});
+    RecurrentState state{h_in, c_in};
+    model.lstm.forward(model.embed(token), state);
+    const Node logits = model.head(state.h);
+    TapeMachine m(g, {logits, state.h, state.c});
+    const Tensor tok = Tensor::zeros({1, 1}, DType::i32);
+    m.let(h_in, Tensor::zeros({1, c_.hidden}));
+    m.let(c_in, Tensor::zeros({1, c_.hidden}));
+    auto step = [&](std::int32_t id) {
+      tok.data<std::int32_t>()[0] = id;
+      m.let(token, tok);
+      m.run();
+      m.let(h_in, m.value(state.h).clone());
+      m.let(c_in, m.value(state.c).clone());
+    };
+    std::string prime = c_.prime.empty() ? std::string(1, vocabulary.byte(0)) : c_.prime;
+    const std::vector<std::int32_t> prime_ids = vocabulary.encode(prime);
+    for (std::int32_t id : prime_ids) step(id);
+    Generator gen(static_cast<std::uint64_t>(c_.seed) + 17);
+    std::string out = prime;
+    std::vector<double> p(static_cast<std::size_t>(vocabulary.size()));
+    for (long long i = 0; i < c_.sample; ++i) {
+      const auto z = m.value(logits).to_vector<float>();
+      double top = -1e300, total = 0;
+      for (float v : z) top = std::max(top, static_cast<double>(v));
+      for (std::size_t k = 0; k < p.size(); ++k) total += p[k] = std::exp((z[k] - top) / c_.temperature);
+      double u = gen.uniform() * total;
+      std::int32_t pick = 0;
+      for (std::size_t k = 0; k < p.size(); ++k) {
+        u -= p[k];
+        pick = static_cast<std::int32_t>(k);
+        if (u <= 0) break;
+      }
+      out += vocabulary.byte(pick);
+      step(pick);
+    }
+    return out;
+  }
+
+  void save(CharModel& model) {
+    std::filesystem::create_directories(c_.out);
+    std::vector<io::NamedTensor> tensors;
+    for (const auto& [name, p] : model.parameters()) tensors.push_back({name, p->value});
+    io::save_safetensors(c_.out + "/char-lstm.safetensors", tensors, {{"model", "char-lstm"}});
+  }
+
+  CharConfig c_;
+  std::FILE* log_;
+  Progress progress_;
+  double chars_per_s_ = 0, allocations_per_step_ = 0;
+};
+
+}  // namespace
+
+int run_char_lstm(const std::vector<std::string>& args) {
+  CharConfig config;
+  std::string help;
+  try {
+    if (!parse(args, config, help)) {
+      std::fputs(help.c_str(), stdout);
+      return 0;
+    }
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "stheno train: %s\n", e.what());
+    return 2;
+  }
+  try {
+    return CharTrainer(config).run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "\nstheno train: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace stheno::cli
