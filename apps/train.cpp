@@ -41,20 +41,21 @@ struct Model {
 };
 
 // conv(1→32, 5×5, pad 2)-act-maxpool 2 → conv(32→64, 5×5, pad 2)-act-maxpool 2 → dense 128-act →
-// dense 10, for 28×28 grey images given as 784 pixels.
+// dense 10, for 28×28 grey images given as 784 pixels; with --batch-norm, each convolution is
+// followed by batch normalisation.
 Model build_cnn(const TrainConfig& c, std::int64_t inputs) {
   if (inputs != 28 * 28) throw ValueError("--model cnn expects 28x28 images, but the data has " + std::to_string(inputs) + " pixels");
   Model m;
   Generator gen(static_cast<std::uint64_t>(c.seed));
   const nn::Init init = nn::parse_init(c.init);
-  m.net.add(std::make_shared<nn::Unflatten>(Shape{1, 28, 28}))
-      .add(std::make_shared<nn::Conv2d>(1, 32, 5, gen, Conv2dOptions{1, 2, 1, 1}, init))
-      .add(nn::activation(c.activation))
-      .add(std::make_shared<nn::MaxPool2d>(2))
-      .add(std::make_shared<nn::Conv2d>(32, 64, 5, gen, Conv2dOptions{1, 2, 1, 1}, init))
-      .add(nn::activation(c.activation))
-      .add(std::make_shared<nn::MaxPool2d>(2))
-      .add(std::make_shared<nn::Flatten>())
+  m.net.add(std::make_shared<nn::Unflatten>(Shape{1, 28, 28}));
+  for (const auto& [in, out] : {std::pair<std::int64_t, std::int64_t>{1, 32}, {32, 64}}) {
+    // A convolution followed by batch norm needs no bias: the norm's beta takes its place.
+    m.net.add(std::make_shared<nn::Conv2d>(in, out, 5, gen, Conv2dOptions{1, 2, 1, 1}, init, !c.batch_norm));
+    if (c.batch_norm) m.net.add(std::make_shared<nn::BatchNorm>(out));
+    m.net.add(nn::activation(c.activation)).add(std::make_shared<nn::MaxPool2d>(2));
+  }
+  m.net.add(std::make_shared<nn::Flatten>())
       .add(std::make_shared<nn::Linear>(64 * 7 * 7, 128, gen, init))
       .add(nn::activation(c.activation));
   if (c.dropout > 0) {
@@ -365,7 +366,7 @@ int Trainer::run() {
     at = resume();
     say("resumed " + c_.resume + " at epoch " + std::to_string(at.epoch + 1) + ", batch " + std::to_string(at.next_batch));
   }
-  const std::string layers = c_.model == "cnn" ? "conv32-conv64-128"
+  const std::string layers = c_.model == "cnn" ? (c_.batch_norm ? "conv32bn-conv64bn-128" : "conv32-conv64-128")
                                                 : (c_.hidden_sizes().empty() ? "" : c_.hidden + "-");
   say("stheno train: " + c_.model + " " + std::to_string(data_.train.images.size(1)) + "-" + layers +
       (c_.model == "cnn" ? "-" : "") + std::to_string(kClasses) + " " + c_.activation + ", " + c_.loss +

@@ -42,6 +42,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   f.add_int("warmup", &c.warmup, "steps of linear learning-rate warm-up", 0, 1'000'000'000);
   f.add_double("clip", &c.clip, "clip the global gradient norm to this (0: off)", 0, 1e9);
   f.add_double("dropout", &c.dropout, "dropout probability after each hidden layer", 0, 0.99);
+  f.add_bool("batch-norm", &c.batch_norm, "cnn: batch normalisation after each convolution (statistics saved in checkpoints)");
   f.add_int("batch", &c.batch, "mini-batch size", 1, 1'000'000);
   f.add_int("epochs", &c.epochs, "epochs", 1, 1'000'000);
   f.add_int("eval-batch", &c.eval_batch, "batch size for evaluation", 1, 1'000'000);

@@ -26,6 +26,7 @@ struct TrainConfig {
   long long warmup = 0;                // steps
   double clip = 0;                     // global gradient norm; 0 = off
   double dropout = 0;
+  bool batch_norm = false;             // cnn: batch normalisation after each convolution
   long long batch = 64;
   long long epochs = 8;
   long long eval_batch = 1000;

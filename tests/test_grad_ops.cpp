@@ -141,6 +141,19 @@ std::vector<GradientCase> cases() {
                  for (int t = 0; t < 3; ++t) h = tanh(matmul(h, p[0]));
                  return weighted(h);
                }});
+  // Batch normalisation in training mode: the batch statistics depend on x.
+  auto bn = [](const Node& x, const Node& gamma, const Node& beta) {
+    auto state = std::make_shared<BatchNormState>();
+    state->running_mean = Tensor::zeros({x.shape()[1]}, DType::f64);
+    state->running_var = Tensor::ones({x.shape()[1]}, DType::f64);
+    return batch_norm(x, gamma, beta, state);
+  };
+  c.push_back({"batch_norm_images", {{3, 2, 3, 2}, {2}, {2}}, [bn](Graph&, const std::vector<Node>& p) {
+                 return weighted(bn(p[0], p[1], p[2]));
+               }});
+  c.push_back({"batch_norm_features", {{5, 3}, {3}, {3}}, [bn](Graph&, const std::vector<Node>& p) {
+                 return weighted(bn(p[0], p[1], p[2]));
+               }});
   // Embeddings and recurrent cells and layers (gradients through time).
   auto indices = [](Graph& g, std::vector<std::int32_t> v, Shape s) {
     return g.constant(Tensor::from<std::int32_t>(std::span<const std::int32_t>(v), s));

@@ -135,3 +135,64 @@ TEST(Nn, ConvolutionErrorsNameTheLayerAndShapes) {
   EXPECT_THROW(nn::Conv2d(3, 4, 3, gen, Conv2dOptions{1, 0, 1, 2}), ShapeError);  // 3 channels in 2 groups
   EXPECT_THROW(nn::Unflatten(Shape{1, 28, 28})(g.input("bad", {2, 100})), ShapeError);
 }
+
+TEST(Nn, BatchNormTrainsOnBatchStatisticsAndEvaluatesOnRunningOnes) {
+  nn::BatchNorm bn(2, 0.1, 1e-5, DType::f64);
+  // Channel 0 holds 1, 2, 3, 4 and channel 1 holds 10, 10, 30, 30 over a batch of two 1x2 images.
+  const Tensor x = Tensor::from<double>({1, 2, 10, 10, 3, 4, 30, 30}, Shape{2, 2, 1, 2});
+  Graph g(Graph::Mode::eager);
+  const Node y = bn(g.input("x", x));
+  // Training mode: normalised by the batch's own mean and biased variance.
+  EXPECT_NEAR(y.value().at({0, 0, 0, 0}), (1 - 2.5) / std::sqrt(1.25 + 1e-5), 1e-9);
+  EXPECT_NEAR(y.value().at({1, 1, 0, 1}), (30 - 20) / std::sqrt(100 + 1e-5), 1e-9);
+  // Running statistics: momentum 0.1 towards the mean and the unbiased variance (5/3 and 400/3).
+  EXPECT_NEAR(bn.state().running_mean.at({0}), 0.25, 1e-12);
+  EXPECT_NEAR(bn.state().running_var.at({0}), 0.9 + 0.1 * 5.0 / 3.0, 1e-12);
+  EXPECT_NEAR(bn.state().running_var.at({1}), 0.9 + 0.1 * 400.0 / 3.0, 1e-12);
+
+  // Evaluation mode, in a compiled program: the running statistics, and no update.
+  Graph lazy;
+  const Node in = lazy.input("x", {2, 2, 1, 2}, DType::f64);
+  const Node out = bn(in);
+  TapeMachine m(lazy, {out});
+  m.let(in, x);
+  bn.set_training(false);
+  m.run();
+  const double rm = bn.state().running_mean.at({1}), rv = bn.state().running_var.at({1});
+  EXPECT_NEAR(m.value(out).at({0, 1, 0, 0}), (10 - rm) / std::sqrt(rv + 1e-5), 1e-9);
+  m.run();
+  EXPECT_EQ(bn.state().running_mean.at({1}), rm);
+  // The same program follows the mode at run time.
+  bn.set_training(true);
+  m.run();
+  EXPECT_NEAR(m.value(out).at({0, 1, 0, 0}), -1.0, 1e-6);
+  EXPECT_NE(bn.state().running_mean.at({1}), rm);
+}
+
+TEST(Nn, BatchNormStatisticsAreBuffersSavedButNotTrained) {
+  Generator gen(1);
+  nn::Sequential net;
+  net.add(std::make_shared<nn::Conv2d>(1, 3, 3, gen)).add(std::make_shared<nn::BatchNorm>(3));
+  std::vector<std::string> names, trainable;
+  for (auto* p : net.parameters()) names.push_back(p->name);
+  net.freeze();
+  net.unfreeze();
+  for (auto* p : net.trainable_parameters()) trainable.push_back(p->name);
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"}));
+  EXPECT_EQ(trainable, (std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias"}));
+  EXPECT_NE(net.summary().find("1.running_var (3,) float32 (buffer)"), std::string::npos) << net.summary();
+  Graph g;
+  try {
+    net(g.input("x", {2, 2, 5, 5}));
+    FAIL() << "two input channels were accepted by a one-channel convolution";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("(2, 2, 5, 5)"), std::string::npos) << e.what();
+  }
+  nn::BatchNorm bn(3);
+  try {
+    bn(g.input("y", {4, 5}));
+    FAIL() << "five features were accepted by a three-channel batch norm";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("BatchNorm(3): input y (4, 5)"), std::string::npos) << e.what();
+  }
+}

@@ -16,6 +16,7 @@
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/gather.hpp"
 #include "stheno/kernels/linalg.hpp"
+#include "stheno/kernels/normalization.hpp"
 #include "stheno/kernels/optim_update.hpp"
 #include "stheno/kernels/recurrent.hpp"
 #include "stheno/kernels/reduce.hpp"

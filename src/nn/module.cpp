@@ -22,14 +22,14 @@ void Module::freeze() {
 }
 
 void Module::unfreeze() {
-  for (Parameter* p : parameters()) p->trainable = true;
+  for (Parameter* p : parameters()) p->trainable = !p->buffer;
 }
 
 std::string Module::summary() {
   std::ostringstream os;
   for (Parameter* p : parameters())
     os << p->name << " " << p->value.shape().str() << " " << dtype_name(p->value.dtype())
-       << (p->trainable ? "" : " (frozen)") << "\n";
+       << (p->buffer ? " (buffer)" : p->trainable ? "" : " (frozen)") << "\n";
   os << parameter_count() << " parameters\n";
   return os.str();
 }
@@ -98,6 +98,29 @@ Node Conv2d::forward(const Node& x) {
 std::vector<Parameter*> Conv2d::parameters() {
   if (has_bias_) return {&weight_, &bias_};
   return {&weight_};
+}
+
+BatchNorm::BatchNorm(std::int64_t channels, double momentum, double eps, DType dtype)
+    : state_(std::make_shared<BatchNormState>()) {
+  if (channels < 1) throw ShapeError("BatchNorm(" + std::to_string(channels) + "): needs at least one channel");
+  if (!(momentum >= 0 && momentum <= 1) || !(eps > 0))
+    throw ValueError("BatchNorm(" + std::to_string(channels) + "): momentum must be in [0, 1] and eps positive");
+  weight_ = {"weight", Tensor::ones({channels}, dtype)};
+  bias_ = {"bias", Tensor::zeros({channels}, dtype)};
+  running_mean_ = {"running_mean", Tensor::zeros({channels}, dtype), false, true};
+  running_var_ = {"running_var", Tensor::ones({channels}, dtype), false, true};
+  state_->running_mean = running_mean_.value;
+  state_->running_var = running_var_.value;
+  state_->momentum = momentum;
+  state_->eps = eps;
+}
+
+Node BatchNorm::forward(const Node& x) {
+  const std::int64_t c = weight_.value.shape()[0];
+  if (x.rank() < 2 || x.shape()[1] != c)
+    throw ShapeError("BatchNorm(" + std::to_string(c) + "): input " + x.describe() + " must be (batch, " + std::to_string(c) +
+                     ", ...)");
+  return batch_norm(x, node_of(weight_, x), node_of(bias_, x), state_);
 }
 
 Node Unflatten::forward(const Node& x) {

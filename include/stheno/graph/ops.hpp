@@ -129,6 +129,21 @@ struct DropoutState {
 Node dropout(const Node& x, std::shared_ptr<DropoutState> state);
 Node dropout(const Node& x, double p, std::uint64_t seed);
 
+// Batch normalisation over the channel axis (1) of x (N, C) or (N, C, H, W):
+// y = (x - mean) / sqrt(var + eps) · gamma + beta. In training mode mean and var are the batch's
+// (biased) statistics and are folded into the running averages with weight `momentum`; in
+// evaluation mode the running averages are used. The mode is read at every run, so one compiled
+// program serves both. The running statistics are plain tensors that layers keep (and save).
+struct BatchNormState {
+  Tensor running_mean, running_var;  // (C,), updated in place
+  double momentum = 0.1;
+  double eps = 1e-5;
+  bool training = true;
+};
+Node batch_norm(const Node& x, const Node& gamma, const Node& beta, std::shared_ptr<BatchNormState> state);
+// The statistics alone: (2, C), row 0 the means and row 1 the variances used.
+Node batch_norm_stats(const Node& x, std::shared_ptr<BatchNormState> state);
+
 // Rows of a (V, D) table picked by int32 indices of any shape: (indices..., D). Its gradient
 // adds into the rows looked up and leaves every other row zero.
 Node embedding(const Node& table, const Node& indices);

@@ -20,6 +20,9 @@ struct Parameter {
   std::string name;
   Tensor value;
   bool trainable = true;
+  // State saved with the model but never trained (batch norm's running statistics): unfreeze()
+  // leaves it untrainable.
+  bool buffer = false;
 };
 
 class Module {
@@ -97,6 +100,22 @@ class Conv2d final : public Module {
   Parameter weight_, bias_;
   Conv2dOptions options_;
   bool has_bias_;
+};
+
+// Batch normalisation of (N, C) or (N, C, H, W) over the channel axis: weight (gamma) and bias
+// (beta) are trained; running_mean and running_var are buffers, updated in training mode and
+// used in evaluation mode, and saved in checkpoints like any parameter.
+class BatchNorm final : public Module {
+ public:
+  explicit BatchNorm(std::int64_t channels, double momentum = 0.1, double eps = 1e-5, DType dtype = DType::f32);
+  Node forward(const Node& x) override;
+  std::vector<Parameter*> parameters() override { return {&weight_, &bias_, &running_mean_, &running_var_}; }
+  void set_training(bool training) override { state_->training = training; }
+  BatchNormState& state() { return *state_; }
+
+ private:
+  Parameter weight_, bias_, running_mean_, running_var_;
+  std::shared_ptr<BatchNormState> state_;
 };
 
 class MaxPool2d final : public Module {

@@ -1,0 +1,100 @@
+// Batch normalisation: one op for the per-channel statistics (which, in training mode, also
+// updates the running averages), and the normalisation itself as a composition.
+#include "stheno/graph/ops.hpp"
+#include "stheno/kernels/normalization.hpp"
+
+namespace stheno {
+
+namespace {
+
+// (C,) values viewed to broadcast against x (N, C, ...): (1, C, 1, ...).
+Shape channel_shape(const Node& x) {
+  Shape s(std::vector<std::int64_t>(static_cast<std::size_t>(x.rank()), 1));
+  s[1] = x.shape()[1];
+  return s;
+}
+
+// x -> (2, C): row 0 the mean, row 1 the biased variance of each channel. In training mode they
+// come from the batch and fold into the running averages; in evaluation mode they are the
+// running averages.
+class BatchNormStatsOp final : public Op {
+ public:
+  explicit BatchNormStatsOp(std::shared_ptr<BatchNormState> state) : state_(std::move(state)) {}
+  std::string name() const override { return "batch_norm_stats"; }
+  std::string describe() const override {
+    return "batch_norm_stats(momentum=" + std::to_string(state_->momentum) + ")";
+  }
+  TypeInfo infer(std::span<const Node> in) const override {
+    if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");
+    if (in[0].rank() < 2) op_shape_error(*this, in, "expects (batch, channels, ...)");
+    const std::int64_t c = in[0].shape()[1];
+    for (const Tensor* t : {&state_->running_mean, &state_->running_var})
+      if (t->shape() != Shape{c} || t->dtype() != in[0].dtype())
+        op_shape_error(*this, in, "the running statistics are " + t->shape().str() + " " + std::string(dtype_name(t->dtype())) +
+                                      " but the input has " + std::to_string(c) + " channels of " +
+                                      std::string(dtype_name(in[0].dtype())));
+    return {Shape{2, c}, in[0].dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    const Tensor mean = out.select(0, 0), variance = out.select(0, 1);
+    BatchNormState& s = *state_;
+    if (!s.training) {
+      mean.copy_from(s.running_mean);
+      variance.copy_from(s.running_var);
+      return;
+    }
+    channel_moments(in[0], mean, variance);
+    const std::int64_t count = in[0].numel() / in[0].shape()[1];
+    // The running variance is the unbiased estimate, as the layer will see it at evaluation.
+    const double unbias = count > 1 ? static_cast<double>(count) / static_cast<double>(count - 1) : 1.0;
+    visit_floating(out.dtype(), "batch_norm_stats", [&]<class T>() {
+      const T* m = mean.data<T>();
+      const T* v = variance.data<T>();
+      T* rm = s.running_mean.data<T>();
+      T* rv = s.running_var.data<T>();
+      const auto keep = static_cast<T>(1 - s.momentum), take = static_cast<T>(s.momentum);
+      for (std::int64_t k = 0; k < mean.numel(); ++k) {
+        rm[k] = keep * rm[k] + take * m[k];
+        rv[k] = keep * rv[k] + take * static_cast<T>(unbias) * v[k];
+      }
+    });
+  }
+  // The training-mode gradient: d mean/dx = 1/M, d var/dx = 2(x - mean)/M over each channel's M
+  // values. (In evaluation mode the statistics do not depend on x; training is where one
+  // differentiates.)
+  std::vector<Node> backward(const Node& self, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
+    const Node& x = in[0];
+    const Shape cs = channel_shape(x);
+    const double count = static_cast<double>(x.shape().numel() / x.shape()[1]);
+    const Node mean = reshape(slice(self, 0, 0, 1), cs);
+    const Node g_mean = reshape(slice(g, 0, 0, 1), cs), g_var = reshape(slice(g, 0, 1, 2), cs);
+    return {(x - mean) * (g_var * (2.0 / count)) + g_mean * (1.0 / count)};
+  }
+
+ private:
+  std::shared_ptr<BatchNormState> state_;
+};
+
+}  // namespace
+
+Node batch_norm_stats(const Node& x, std::shared_ptr<BatchNormState> state) {
+  if (!state || !state->running_mean.defined() || !state->running_var.defined())
+    throw ValueError("batch_norm_stats of " + x.describe() + ": needs a state with running statistics");
+  return x.graph().apply(std::make_shared<BatchNormStatsOp>(std::move(state)), {x});
+}
+
+Node batch_norm(const Node& x, const Node& gamma, const Node& beta, std::shared_ptr<BatchNormState> state) {
+  if (x.rank() < 2) throw ShapeError("batch_norm of " + x.describe() + ": expects (batch, channels, ...)");
+  const Shape cs = channel_shape(x);
+  const std::int64_t c = x.shape()[1];
+  if (gamma.shape() != Shape{c} || beta.shape() != Shape{c})
+    throw ShapeError("batch_norm of " + x.describe() + ": gamma " + gamma.describe() + " and beta " + beta.describe() +
+                     " must be (" + std::to_string(c) + ",), one per channel");
+  const double eps = state ? state->eps : 0.0;
+  const Node stats = batch_norm_stats(x, std::move(state));
+  const Node mean = reshape(slice(stats, 0, 0, 1), cs), var = reshape(slice(stats, 0, 1, 2), cs);
+  const Node scale = reshape(gamma, cs) / sqrt(var + eps);
+  return (x - mean) * scale + reshape(beta, cs);
+}
+
+}  // namespace stheno
