@@ -282,6 +282,64 @@ TEST(TapeMachine, ZeroHeapAllocationsPerRun) {
   }
 }
 
+// Training steps of the convolutional (with batch norm) and recurrent models: every op, its
+// gradient and the optimizer update allocate nothing once warm.
+TEST(TapeMachine, ConvolutionalAndRecurrentTrainingStepsAllocateNothing) {
+  if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "sanitizer build: allocator not replaceable";
+  Generator gen(3);
+  nn::Sequential cnn;
+  cnn.add(std::make_shared<nn::Conv2d>(1, 4, 3, gen, Conv2dOptions{1, 1, 1, 1}, nn::Init::he_uniform, false))
+      .add(std::make_shared<nn::BatchNorm>(4))
+      .add(nn::activation(UnaryOp::relu))
+      .add(std::make_shared<nn::MaxPool2d>(2))
+      .add(std::make_shared<nn::Flatten>())
+      .add(std::make_shared<nn::Linear>(4 * 4 * 4, 3, gen));
+  Graph cg;
+  const Node images = cg.input("images", {5, 1, 8, 8});
+  const Node labels = cg.input("labels", {5}, DType::i32);
+  const Node closs = nn::cross_entropy(cnn(images), labels);
+  std::vector<Node> cparams;
+  std::vector<Tensor> cvalues;
+  for (auto* p : cnn.trainable_parameters()) {
+    cparams.push_back(cg.parameter(p->name, p->value));
+    cvalues.push_back(p->value);
+  }
+  optim::SGD sgd(cvalues, 0.01, 0.9);
+  optim::TrainingStep cnn_step(closs, cparams, sgd);
+  cnn_step.machine().let(images, Tensor::uniform({5, 1, 8, 8}, gen));
+  cnn_step.machine().let(labels, Tensor::from<std::int32_t>({0, 1, 2, 0, 1}));
+
+  nn::Embedding embed(7, 4, gen);
+  nn::LSTM lstm_layer(4, 6, gen);
+  nn::GRU gru_layer(6, 5, gen);
+  Graph rg;
+  const Node tokens = rg.input("tokens", {3, 4}, DType::i32);
+  const Node rloss = sum(square(gru_layer(lstm_layer(embed(tokens)))));
+  std::vector<Node> rparams;
+  std::vector<Tensor> rvalues;
+  for (nn::Module* m : std::initializer_list<nn::Module*>{&embed, &lstm_layer, &gru_layer})
+    for (auto* p : m->parameters()) {
+      rparams.push_back(rg.parameter(p->name, p->value));
+      rvalues.push_back(p->value);
+    }
+  optim::Adam adam(rvalues, 1e-3);
+  optim::TrainingStep rnn_step(rloss, rparams, adam);
+  rnn_step.set_clip_norm(1.0);
+  rnn_step.machine().let(tokens, Tensor::from<std::int32_t>({0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4}, Shape{3, 4}));
+
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    cnn_step.run();
+    rnn_step.run();
+    AllocationCounter convolutional;
+    for (int i = 0; i < 5; ++i) cnn_step.run();
+    EXPECT_EQ(convolutional.count(), 0) << "allocations in 5 convolutional steps at " << threads << " threads";
+    AllocationCounter recurrent;
+    for (int i = 0; i < 5; ++i) rnn_step.run();
+    EXPECT_EQ(recurrent.count(), 0) << "allocations in 5 recurrent steps at " << threads << " threads";
+  }
+}
+
 TEST(TapeMachine, PlannedMemoryIsFarBelowTheSumOfIntermediates) {
   Graph g;
   const Mlp net = build_mlp(g, {784, 256, 128, 10}, 256);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "allocation_counter.hpp"
 #include "reference.hpp"
 
 using namespace stheno;
@@ -131,4 +132,26 @@ TEST(Matmul, ErrorsNameBothShapes) {
   EXPECT_THROW(matmul(Tensor::zeros({2, 2, 3}), Tensor::zeros({3, 3, 2})), ShapeError);
   EXPECT_THROW(matmul(Tensor::scalar(1), Tensor::zeros({1})), ShapeError);
   EXPECT_THROW(matmul(Tensor::zeros({2, 3}), Tensor::zeros({3, 2}), Tensor::zeros({2, 3})), ShapeError);
+}
+
+// Narrow products are where BLAS small-matrix kernels may allocate per call; every shape a
+// training step meets must allocate nothing.
+TEST(Matmul, NarrowProductsAllocateNothing) {
+  if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "sanitizer build: allocator not replaceable";
+  Generator gen(9);
+  for (DType dt : {DType::f32, DType::f64})
+    for (std::int64_t m : {1, 10, 64})
+      for (std::int64_t k : {16, 32, 64, 130})
+        for (std::int64_t n = 1; n <= 40; ++n)
+          for (bool transposed_b : {false, true})
+            for (double beta : {0.0, 1.0}) {
+              const Tensor a = Tensor::normal({m, k}, gen, 0, 1, dt);
+              const Tensor b = transposed_b ? Tensor::normal({n, k}, gen, 0, 1, dt).t() : Tensor::normal({k, n}, gen, 0, 1, dt);
+              const Tensor c = Tensor::zeros({m, n}, dt);
+              matmul(a, b, c, 1.0, beta);
+              stheno::testing::AllocationCounter counter;
+              matmul(a, b, c, 1.0, beta);
+              ASSERT_EQ(counter.count(), 0) << dtype_name(dt) << " " << m << "x" << k << "x" << n
+                                            << (transposed_b ? " (B transposed)" : "") << " beta " << beta;
+            }
 }

@@ -120,6 +120,13 @@ bool Tensor::shares_storage(const Tensor& other) const {
   return storage_ && storage_ == other.storage_;
 }
 
+bool Tensor::same_elements(const Tensor& other) const {
+  if (!shares_storage(other) || offset_ != other.offset_ || shape_ != other.shape_ || dtype_ != other.dtype_) return false;
+  for (int i = 0; i < rank(); ++i)
+    if (shape_[i] > 1 && strides_[i] != other.strides_[i]) return false;
+  return true;
+}
+
 template <class T>
 T* Tensor::data() const {
   require_defined("data");
@@ -198,8 +205,7 @@ void Tensor::copy_from(const Tensor& src) const {
   require_defined("copy_from");
   src.require_defined("copy_from");
   // A source that overlaps this tensor in another layout (t.copy_from(t.t())) is copied first.
-  const bool same_layout = src.offset_ == offset_ && src.strides_ == strides_ && src.dtype_ == dtype_;
-  const Tensor safe = shares_storage(src) && !same_layout ? src.clone() : src;
+  const Tensor safe = shares_storage(src) && !same_elements(src) ? src.clone() : src;
   const Tensor from = safe.shape() == shape_ ? safe : safe.expand(shape_);
   const auto loop = detail::make_strided_loop<2>(shape_, {&strides_, &from.strides_});
   visit_dtype(dtype_, [&]<class D>() {

@@ -63,6 +63,10 @@ class Tensor {
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
   bool shares_storage(const Tensor& other) const;
+  // The same elements of the same storage in the same order: same storage, offset, dtype and
+  // shape, and equal strides on every axis longer than 1 (a size-1 axis's stride is arbitrary).
+  // Kernels use it to tell true in-place work from a harmful overlap.
+  bool same_elements(const Tensor& other) const;
 
   // --- element access -------------------------------------------------------------------
   // Pointer to the first element; throws DTypeError if T does not match dtype().

@@ -24,7 +24,7 @@ class MatmulAddOp final : public Op {
     }
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    const bool in_place = out.shares_storage(in[0]) && out.offset() == in[0].offset() && out.strides() == in[0].strides();
+    const bool in_place = out.same_elements(in[0]);
     if (!in_place) out.copy_from(in[0].expand(out.shape()));
     matmul(in[1], in[2], out, 1.0, 1.0);
   }

@@ -127,7 +127,7 @@ class SliceAccumulateOp final : public Op {
   std::string describe() const override { return "unslice_add(" + slice_->describe() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), common_dtype(*this, in)}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    const bool in_place = out.shares_storage(in[0]) && out.offset() == in[0].offset() && out.strides() == in[0].strides();
+    const bool in_place = out.same_elements(in[0]);
     if (!in_place) out.copy_from(in[0]);
     const Tensor block = slice_->view(out);
     binary(BinaryOp::add, block, in[1], block);

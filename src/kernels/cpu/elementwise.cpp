@@ -40,7 +40,7 @@ void require_out_shape(std::string_view op, const Tensor& out, const Shape& resu
 // still being read; such an input is copied first. The same layout is safe (true in-place).
 Tensor unaliased(const Tensor& in, const Tensor& out) {
   if (!in.shares_storage(out)) return in;
-  if (in.offset() == out.offset() && in.strides() == out.strides()) return in;
+  if (in.same_elements(out)) return in;
   return in.clone();
 }
 

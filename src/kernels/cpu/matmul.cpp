@@ -73,6 +73,18 @@ std::int64_t small_gemm_limit() {
   return limit;
 }
 
+// OpenBLAS's small-matrix kernels for AVX-512 allocate a buffer on every call when B is not
+// transposed, k is at least two vectors (32 floats, 16 doubles), the product is small (at most
+// 100³ multiply-adds), and the output's column count leaves a tail of 1 to half a vector after
+// whole vectors (measured; tests/test_matmul.cpp scans the shapes). Those products go to
+// stheno's own kernel, so that training steps stay free of heap allocations.
+template <class T>
+bool blas_small_path_allocates(CBLAS_TRANSPOSE b_trans, std::int64_t rows, std::int64_t cols, std::int64_t k) {
+  constexpr std::int64_t lanes = 64 / sizeof(T);
+  const std::int64_t tail = cols % lanes;
+  return b_trans == CblasNoTrans && k >= 2 * lanes && tail >= 1 && tail <= lanes / 2 && rows * cols * k <= 100 * 100 * 100;
+}
+
 // One product C = alpha·op(A)·op(B) + beta·C, runnable in parts along the larger output axis.
 template <class T>
 struct GemmCall {
@@ -99,9 +111,13 @@ struct GemmCall {
     }
   }
 
+  bool blas_would_allocate(std::int64_t rows, std::int64_t cols) const {
+    return blas_small_path_allocates<T>(lb.trans, rows, cols, k);
+  }
+
   void run(std::int64_t rows, std::int64_t cols, const T* a_part, const T* b_part, T* c_part) const {
     // Small products (and k = 0, which BLAS rejects) skip BLAS's packing and call overhead.
-    if (k == 0 || rows * cols * k <= small_gemm_limit()) {
+    if (k == 0 || rows * cols * k <= small_gemm_limit() || blas_would_allocate(rows, cols)) {
       const bool a_rows = la.trans == CblasNoTrans, b_rows = lb.trans == CblasNoTrans;
       cpu::typed_kernels<T>().gemm_small(rows, cols, k, alpha, a_part, a_rows ? la.ld : 1, a_rows ? 1 : la.ld, b_part,
                                          b_rows ? lb.ld : 1, b_rows ? 1 : lb.ld, beta, c_part, ldc);

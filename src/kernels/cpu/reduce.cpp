@@ -62,7 +62,13 @@ Canonical canonical(const Tensor& x, const ReducedAxes& axes) {
     if (axes.reduced[i]) { if (lo < 0) lo = i; hi = i; }
   const bool adjacent = hi - lo + 1 == axes.count;
   if (adjacent) {
-    c.data = x.contiguous();
+    // A strided view (a slice of a wider gradient) is gathered into scratch: no allocation.
+    if (x.is_contiguous()) {
+      c.data = x;
+    } else {
+      c.data = scratch(x.shape(), x.dtype());
+      c.data.copy_from(x);
+    }
     for (int i = 0; i < x.rank(); ++i)
       (i < lo ? c.outer : i <= hi ? c.r : c.inner) *= x.shape()[i];
   } else {

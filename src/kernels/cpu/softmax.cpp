@@ -42,7 +42,7 @@ void run(const Tensor& x, int axis, const Tensor& out, bool log_form) {
   const Tensor src = x.transpose(ax, -1).contiguous();
   // Rows are written straight into out when it is contiguous along the axis and either separate
   // from x or exactly x (in place); otherwise through a temporary.
-  const bool same_as_x = out.shares_storage(x) && out.offset() == x.offset() && out.strides() == x.strides();
+  const bool same_as_x = out.same_elements(x);
   const bool direct = ax == x.rank() - 1 && out.is_contiguous() && (same_as_x || !out.shares_storage(x));
   const Tensor dst = direct ? out : Tensor::empty(src.shape(), x.dtype());
   const std::int64_t n = x.shape()[ax];
