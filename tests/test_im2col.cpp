@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "reference.hpp"
 
 using namespace stheno;
@@ -86,4 +88,51 @@ TEST(Im2col, BadGeometryIsReported) {
   zero_stride.stride_h = 0;
   EXPECT_THROW(im2col(Tensor::zeros({2, 4, 4}), zero_stride), ValueError);
   EXPECT_THROW(col2im(Tensor::zeros({18, 5}), ok), ShapeError);
+}
+
+// The direct convolution kernels against im2col + matmul, at one and two threads, on a batch
+// large enough to be shared out (each thread then sums its own weight-gradient accumulator).
+TEST(Conv2dKernels, MatchIm2colAndMatmulAtEveryThreadCount) {
+  const Conv2dGeometry g{3, 9, 8, 3, 3, 2, 1, 1, 0, 1, 2};
+  const std::int64_t n = 24, f = 5, k = 27, p = g.out_h() * g.out_w();
+  Generator gen(11);
+  const Tensor x = Tensor::normal({n, 3, 9, 8}, gen, 0, 1, DType::f64);
+  const Tensor w = Tensor::normal({f, k}, gen, 0, 1, DType::f64);
+  const Tensor bias = Tensor::normal({f}, gen, 0, 1, DType::f64);
+  const Tensor grad = Tensor::normal({n, f, p}, gen, 0, 1, DType::f64);
+  const Tensor columns = im2col(x, g);                              // (n, k, p)
+  const Tensor expected_out = add(matmul(w, columns), bias.reshape({f, 1}));
+  const Tensor expected_dx = col2im(matmul(w.t(), grad), g);
+  const Tensor expected_dw = sum(matmul(grad, columns.transpose(1, 2)), Axes{0});
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    const Tensor out = Tensor::empty({n, f, p}, DType::f64), dx = Tensor::empty({n, 3, 9, 8}, DType::f64),
+                 dw = Tensor::empty({f, k}, DType::f64);
+    conv2d_forward(x, w, bias, g, out);
+    conv2d_backward_input(grad, w, g, dx);
+    conv2d_backward_weight(x, grad, g, dw);
+    EXPECT_TRUE(allclose(out, expected_out, 1e-12, 1e-12)) << threads << " threads";
+    EXPECT_TRUE(allclose(dx, expected_dx, 1e-12, 1e-12)) << threads << " threads";
+    EXPECT_TRUE(allclose(dw, expected_dw, 1e-11, 1e-11)) << threads << " threads";
+  }
+  set_num_threads(2);
+  EXPECT_THROW(conv2d_forward(x, Tensor::zeros({f, k + 1}, DType::f64), Tensor(), g, Tensor::empty({n, f, p}, DType::f64)),
+               ShapeError);
+}
+
+TEST(MaxPoolKernels, RouteGradientsToTheFirstMaximum) {
+  // One 1x1x2x4 image, windows 2x2 with stride 2: maxima 5 (twice, first at (0, 0)) and 7.
+  const Tensor x = Tensor::from<double>({5, 1, 2, 7, 5, 3, 7, 0}, Shape{1, 1, 2, 4});
+  const Tensor pooled = Tensor::empty({1, 1, 1, 2}, DType::f64);
+  max_pool2d(x, 2, 2, pooled);
+  EXPECT_EQ(pooled.to_vector<double>(), (std::vector<double>{5, 7}));
+  const Tensor dx = Tensor::empty({1, 1, 2, 4}, DType::f64);
+  max_pool2d_backward(x, pooled, Tensor::from<double>({10, 20}, Shape{1, 1, 1, 2}), 2, 2, dx);
+  EXPECT_EQ(dx.to_vector<double>(), (std::vector<double>{10, 0, 0, 20, 0, 0, 0, 0}));
+  // A NaN in a window is its maximum.
+  const Tensor with_nan = Tensor::from<double>({1, std::nan(""), 2, 3}, Shape{1, 1, 2, 2});
+  const Tensor one = Tensor::empty({1, 1, 1, 1}, DType::f64);
+  max_pool2d(with_nan, 2, 2, one);
+  EXPECT_TRUE(std::isnan(one.at({0, 0, 0, 0})));
+  EXPECT_THROW(max_pool2d(x, 3, 1, pooled), ShapeError);
 }

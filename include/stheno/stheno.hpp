@@ -18,6 +18,7 @@
 #include "stheno/kernels/linalg.hpp"
 #include "stheno/kernels/normalization.hpp"
 #include "stheno/kernels/optim_update.hpp"
+#include "stheno/kernels/pool.hpp"
 #include "stheno/kernels/recurrent.hpp"
 #include "stheno/kernels/reduce.hpp"
 #include "stheno/kernels/softmax.hpp"

@@ -84,7 +84,11 @@ Node matmul_add(const Node& c, const Node& a, const Node& b);
 Node im2col(const Node& image, const Conv2dGeometry& geometry);
 Node col2im(const Node& columns, const Conv2dGeometry& geometry);
 
-// --- convolutional layers, built from im2col, matmul and reductions --------------------------
+// The direct convolution: x (N, C, H, W), weight (F, C·kh·kw), optional bias (F,) ->
+// (N, F, out_h·out_w). Gradients are direct kernels too (not differentiable again).
+Node conv2d_columns(const Node& x, const Node& weight, const Node& bias, const Conv2dGeometry& geometry);
+
+// --- convolutional layers -------------------------------------------------------------------
 struct Conv2dOptions {
   std::int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
 };

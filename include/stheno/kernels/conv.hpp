@@ -30,4 +30,15 @@ void im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns)
 Tensor col2im(const Tensor& columns, const Conv2dGeometry& g);
 void col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image);
 
+// Convolution without a whole-batch column matrix: each image's columns go to a per-thread
+// scratch that stays in cache, and one GEMM per image uses them at once. weight is the filters
+// as a (F, C·kh·kw) matrix; images are (N, C, H, W) and outputs (N, F, out_h·out_w), all
+// contiguous. Images are shared out between threads; allocation-free after warm-up.
+// out = weight·columns(x) (+ bias (F,) on every output position when defined)
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g, const Tensor& out);
+// dx = col2im(weightᵀ·grad), image by image
+void conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2dGeometry& g, const Tensor& dx);
+// dweight = Σ over images of grad·columns(x)ᵀ
+void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g, const Tensor& dweight);
+
 }  // namespace stheno

@@ -1,5 +1,6 @@
-// Convolution and pooling as compositions of existing ops (im2col, matmul, reductions), so their
-// gradients come from those ops' rules and need no rules of their own.
+// Layers built from smaller ops: conv2d checks its arguments and applies the direct convolution
+// op per group; average pooling is im2col followed by a mean, whose gradient comes from those
+// ops' rules. (Max pooling is its own op, in conv_ops.cpp.)
 #include "stheno/graph/ops.hpp"
 
 namespace stheno {
@@ -15,11 +16,10 @@ Conv2dGeometry geometry(const Node& x, std::int64_t channels, std::int64_t kh, s
   return {channels, x.shape()[2], x.shape()[3], kh, kw, stride, stride, padding, padding, dilation, dilation};
 }
 
-// One group: x (N, C, H, W) and weight (F, C, kh, kw) -> (N, F, out_h * out_w).
-Node conv_group(const Node& x, const Node& weight, const Conv2dGeometry& g) {
-  const Node columns = im2col(x, g);                                  // (N, C·kh·kw, P)
+// One group: x (N, C, H, W), weight (F, C, kh, kw) and bias (F) -> (N, F, out_h * out_w).
+Node conv_group(const Node& x, const Node& weight, const Node& bias, const Conv2dGeometry& g) {
   const Node w = reshape(weight, {weight.shape()[0], g.channels * g.kernel_h * g.kernel_w});
-  return matmul(w, columns);                                          // (F, K)·(N, K, P) -> (N, F, P)
+  return conv2d_columns(x, w, bias, g);
 }
 
 }  // namespace
@@ -47,15 +47,15 @@ Node conv2d(const Node& x, const Node& weight, const Node& bias, const Conv2dOpt
   }
   Node y;
   if (o.groups == 1) {
-    y = conv_group(x, weight, g);
+    y = conv_group(x, weight, bias, g);
   } else {
     std::vector<Node> parts;
     for (std::int64_t k = 0; k < o.groups; ++k)
       parts.push_back(conv_group(slice(x, 1, k * group_channels, (k + 1) * group_channels),
-                                 slice(weight, 0, k * group_filters, (k + 1) * group_filters), g));
+                                 slice(weight, 0, k * group_filters, (k + 1) * group_filters),
+                                 bias.defined() ? slice(bias, 0, k * group_filters, (k + 1) * group_filters) : Node(), g));
     y = concat(parts, 1);
   }
-  if (bias.defined()) y = y + reshape(bias, {weight.shape()[0], 1});
   return reshape(y, {x.shape()[0], weight.shape()[0], g.out_h(), g.out_w()});
 }
 
@@ -73,12 +73,6 @@ Node windows(const char* op, const Node& x, std::int64_t kernel, std::int64_t st
   return im2col(reshape(x, {x.shape()[0] * x.shape()[1], 1, x.shape()[2], x.shape()[3]}), g);
 }
 }  // namespace
-
-Node max_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride) {
-  Conv2dGeometry g;
-  const Node w = windows("max_pool2d", x, kernel, stride, 0, g);
-  return reshape(max(w, 1), {x.shape()[0], x.shape()[1], g.out_h(), g.out_w()});
-}
 
 Node avg_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride, std::int64_t padding) {
   Conv2dGeometry g;

@@ -1,6 +1,7 @@
 // im2col and col2im as graph ops: the data movement of a convolution. col2im is the adjoint of
 // im2col, so each one's gradient is the other.
 #include "stheno/graph/ops.hpp"
+#include "stheno/kernels/pool.hpp"
 
 namespace stheno {
 
@@ -44,7 +45,131 @@ class Im2colOp final : public Op {
   bool inverse_;
 };
 
+// Tensors the direct convolution kernels can take: contiguous (views the graph builds usually are).
+Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
+
+class Conv2dInputGradOp final : public Op {
+ public:
+  explicit Conv2dInputGradOp(Conv2dGeometry g, std::int64_t batch) : g_(g), batch_(batch) {}
+  std::string name() const override { return "conv2d_input_grad"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    return {Shape{batch_, g_.channels, g_.height, g_.width}, in[0].dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    conv2d_backward_input(dense(in[0]), dense(in[1]), g_, out);
+  }
+
+ private:
+  Conv2dGeometry g_;
+  std::int64_t batch_;
+};
+
+class Conv2dWeightGradOp final : public Op {
+ public:
+  explicit Conv2dWeightGradOp(Conv2dGeometry g, Shape weight) : g_(g), weight_(weight) {}
+  std::string name() const override { return "conv2d_weight_grad"; }
+  TypeInfo infer(std::span<const Node> in) const override { return {weight_, in[0].dtype()}; }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    conv2d_backward_weight(dense(in[0]), dense(in[1]), g_, out);
+  }
+
+ private:
+  Conv2dGeometry g_;
+  Shape weight_;
+};
+
+// x (N, C, H, W), weight (F, C·kh·kw) and optionally bias (F,) -> (N, F, out_h·out_w). Its
+// adjoints are direct kernels too; they have no gradients of their own, so second derivatives
+// through a convolution are not supported.
+class Conv2dOp final : public Op {
+ public:
+  explicit Conv2dOp(Conv2dGeometry g) : g_(g) {}
+  std::string name() const override { return "conv2d"; }
+  std::string describe() const override { return "conv2d(" + g_.str() + ")"; }
+  TypeInfo infer(std::span<const Node> in) const override {
+    const DType dtype = common_dtype(*this, in);
+    if (!is_floating(dtype)) op_dtype_error(*this, in, "needs float32 or float64");
+    try {
+      g_.validate(name());
+    } catch (const Error& e) {
+      op_shape_error(*this, in, e.what());
+    }
+    const std::int64_t k = g_.channels * g_.kernel_h * g_.kernel_w;
+    if (in[0].shape() != Shape{in[0].rank() == 4 ? in[0].shape()[0] : 0, g_.channels, g_.height, g_.width} ||
+        in[0].rank() != 4)
+      op_shape_error(*this, in, "the images must be (N, " + std::to_string(g_.channels) + ", " + std::to_string(g_.height) +
+                                    ", " + std::to_string(g_.width) + ")");
+    if (in[1].rank() != 2 || in[1].shape()[1] != k) op_shape_error(*this, in, "the weight must be (F, " + std::to_string(k) + ")");
+    if (in.size() > 2 && in[2].shape() != Shape{in[1].shape()[0]}) op_shape_error(*this, in, "the bias must be (F,)");
+    return {Shape{in[0].shape()[0], in[1].shape()[0], g_.out_h() * g_.out_w()}, dtype};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    conv2d_forward(dense(in[0]), dense(in[1]), in.size() > 2 ? dense(in[2]) : Tensor(), g_, out);
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
+    Graph& graph = g.graph();
+    std::vector<Node> grads(in.size());
+    if (wanted[0]) grads[0] = graph.apply(std::make_shared<Conv2dInputGradOp>(g_, in[0].shape()[0]), {g, in[1]});
+    if (wanted[1]) grads[1] = graph.apply(std::make_shared<Conv2dWeightGradOp>(g_, in[1].shape()), {in[0], g});
+    if (in.size() > 2 && wanted[2]) grads[2] = sum(g, Axes{0, 2});
+    return grads;
+  }
+
+ private:
+  Conv2dGeometry g_;
+};
+
+class MaxPool2dGradOp final : public Op {
+ public:
+  MaxPool2dGradOp(std::int64_t kernel, std::int64_t stride) : kernel_(kernel), stride_(stride) {}
+  std::string name() const override { return "max_pool2d_grad"; }
+  TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    max_pool2d_backward(dense(in[0]), dense(in[1]), dense(in[2]), kernel_, stride_, out);
+  }
+
+ private:
+  std::int64_t kernel_, stride_;
+};
+
+// k×k max pooling without padding. Its adjoint sends each gradient to the window's first
+// maximum; it has no gradient of its own.
+class MaxPool2dOp final : public Op {
+ public:
+  MaxPool2dOp(std::int64_t kernel, std::int64_t stride) : kernel_(kernel), stride_(stride) {}
+  std::string name() const override { return "max_pool2d"; }
+  std::string describe() const override {
+    return "max_pool2d(kernel " + std::to_string(kernel_) + ", stride " + std::to_string(stride_) + ")";
+  }
+  TypeInfo infer(std::span<const Node> in) const override {
+    if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");
+    const Shape& s = in[0].shape();
+    if (s.rank() != 4) op_shape_error(*this, in, "expects images (N, C, H, W)");
+    if (kernel_ < 1 || stride_ < 1) op_shape_error(*this, in, "kernel and stride must be at least 1");
+    if (kernel_ > s[2] || kernel_ > s[3])
+      op_shape_error(*this, in, "the " + std::to_string(kernel_) + "x" + std::to_string(kernel_) + " window is larger than the image");
+    return {Shape{s[0], s[1], (s[2] - kernel_) / stride_ + 1, (s[3] - kernel_) / stride_ + 1}, in[0].dtype()};
+  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { max_pool2d(dense(in[0]), kernel_, stride_, out); }
+  std::vector<Node> backward(const Node& self, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
+    return {g.graph().apply(std::make_shared<MaxPool2dGradOp>(kernel_, stride_), {in[0], self, g})};
+  }
+
+ private:
+  std::int64_t kernel_, stride_;
+};
+
 }  // namespace
+
+Node max_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride) {
+  return x.graph().apply(std::make_shared<MaxPool2dOp>(kernel, stride > 0 ? stride : kernel), {x});
+}
+
+Node conv2d_columns(const Node& x, const Node& weight, const Node& bias, const Conv2dGeometry& geometry) {
+  std::vector<Node> inputs{x, weight};
+  if (bias.defined()) inputs.push_back(bias);
+  return x.graph().apply(std::make_shared<Conv2dOp>(geometry), inputs);
+}
 
 Node im2col(const Node& image, const Conv2dGeometry& geometry) {
   return image.graph().apply(std::make_shared<Im2colOp>(geometry, false), {image});

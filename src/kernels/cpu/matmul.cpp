@@ -4,6 +4,7 @@
 
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/linalg.hpp"
+#include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
 #include "tensor/strided_loop.hpp"
@@ -51,7 +52,7 @@ Tensor blas_ready(const Tensor& t, BlasLayout& layout) {
 }
 
 template <class T>
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
           const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
   if constexpr (std::is_same_v<T, float>)
@@ -111,23 +112,35 @@ struct GemmCall {
     }
   }
 
-  bool blas_would_allocate(std::int64_t rows, std::int64_t cols) const {
-    return blas_small_path_allocates<T>(lb.trans, rows, cols, k);
-  }
-
   void run(std::int64_t rows, std::int64_t cols, const T* a_part, const T* b_part, T* c_part) const {
-    // Small products (and k = 0, which BLAS rejects) skip BLAS's packing and call overhead.
-    if (k == 0 || rows * cols * k <= small_gemm_limit() || blas_would_allocate(rows, cols)) {
-      const bool a_rows = la.trans == CblasNoTrans, b_rows = lb.trans == CblasNoTrans;
-      cpu::typed_kernels<T>().gemm_small(rows, cols, k, alpha, a_part, a_rows ? la.ld : 1, a_rows ? 1 : la.ld, b_part,
-                                         b_rows ? lb.ld : 1, b_rows ? 1 : lb.ld, beta, c_part, ldc);
-      return;
-    }
-    gemm<T>(la.trans, lb.trans, rows, cols, k, alpha, a_part, la.ld, b_part, lb.ld, beta, c_part, ldc);
+    cpu::gemm<T>(la.trans == CblasTrans, lb.trans == CblasTrans, rows, cols, k, alpha, a_part, la.ld, b_part, lb.ld, beta,
+                 c_part, ldc);
   }
 };
 
 }  // namespace
+
+namespace cpu {
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+          const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  // Small products (and k = 0, which BLAS rejects) skip BLAS's packing and call overhead.
+  if (k == 0 || m * n * k <= small_gemm_limit() || blas_small_path_allocates<T>(tb, m, n, k)) {
+    typed_kernels<T>().gemm_small(m, n, k, alpha, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, trans_b ? 1 : ldb,
+                                  trans_b ? ldb : 1, beta, c, ldc);
+    return;
+  }
+  blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t,
+                          const float*, std::int64_t, float, float*, std::int64_t);
+template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*, std::int64_t,
+                           const double*, std::int64_t, double, double*, std::int64_t);
+
+}  // namespace cpu
 
 Shape matmul_shape(const Shape& a, const Shape& b) {
   if (a.rank() == 0 || b.rank() == 0)

@@ -20,8 +20,10 @@ inline void chunk_of(std::int64_t total, int part, int parts, std::int64_t& begi
 }
 
 // Threads worth using for `work` units of work spread over `items` independent items.
+// Inside a parallel region it is always 1: a nested region would run on one thread anyway, and
+// entering it would allocate.
 inline int threads_for(std::int64_t work, std::int64_t items) {
-  if (work < kParallelGrain || items < 2) return 1;
+  if (work < kParallelGrain || items < 2 || omp_in_parallel()) return 1;
   const int n = num_threads();
   return items < n ? static_cast<int>(items) : n;
 }

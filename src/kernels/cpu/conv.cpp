@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
+#include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/parallel.hpp"
 #include "stheno/kernels/conv.hpp"
 
@@ -168,6 +170,122 @@ Tensor col2im(const Tensor& columns, const Conv2dGeometry& g) {
   Tensor image = Tensor::empty(shape, columns.dtype());
   col2im(columns, g, image);
   return image;
+}
+
+}  // namespace stheno
+
+// --- direct convolution: im2col of one image at a time into a cache-sized scratch -------------
+
+namespace stheno {
+
+namespace {
+
+// One image's columns (K, P), per thread, grown once and reused.
+template <class T>
+T* image_columns(std::int64_t size) {
+  thread_local std::vector<T> columns;
+  if (columns.size() < static_cast<std::size_t>(size)) columns.resize(static_cast<std::size_t>(size));
+  return columns.data();
+}
+
+struct ConvShapes {
+  std::int64_t n, k, p, f, image;
+};
+
+ConvShapes conv_shapes(const char* op, const Tensor& x_or_dx, const Tensor& weight, const Tensor& out_or_grad,
+                       const Conv2dGeometry& g) {
+  check_image(op, x_or_dx, g);
+  if (x_or_dx.rank() != 4) throw ShapeError(std::string(op) + ": images must be (N, C, H, W), got " + x_or_dx.shape().str());
+  const std::int64_t n = x_or_dx.shape()[0], k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
+  if (weight.rank() != 2 || weight.shape()[1] != k)
+    throw ShapeError(std::string(op) + ": the weight must be (F, " + std::to_string(k) + "), got " + weight.shape().str());
+  const std::int64_t f = weight.shape()[0];
+  if (out_or_grad.shape() != Shape{n, f, p})
+    throw ShapeError(std::string(op) + ": the output must be " + Shape{n, f, p}.str() + ", got " + out_or_grad.shape().str());
+  for (const Tensor* t : {&x_or_dx, &weight, &out_or_grad})
+    if (t->dtype() != x_or_dx.dtype() || !t->is_contiguous())
+      throw ShapeError(std::string(op) + ": operands must be contiguous and of one dtype");
+  return {n, k, p, f, g.channels * g.height * g.width};
+}
+
+// Calls body(image, thread) for every image, images shared out between threads.
+template <class Body>
+void per_image(std::int64_t n, std::int64_t work, Body&& body) {
+  cpu::parallel_for(n, cpu::threads_for(work, n), [&](std::int64_t begin, std::int64_t end, int thread) {
+    for (std::int64_t i = begin; i < end; ++i) body(i, thread);
+  });
+}
+
+template <class T>
+void image_to_columns(const Conv2dGeometry& g, const T* image, T* columns, std::int64_t p) {
+  const std::int64_t plane = g.height * g.width, block = g.kernel_h * g.kernel_w * p;
+  for (std::int64_t c = 0; c < g.channels; ++c) im2col_channel<T>(g, image + c * plane, columns + c * block);
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g, const Tensor& out) {
+  const ConvShapes s = conv_shapes("conv2d", x, weight, out, g);
+  if (bias.defined() && (bias.shape() != Shape{s.f} || bias.dtype() != x.dtype() || !bias.is_contiguous()))
+    throw ShapeError("conv2d: the bias must be (" + std::to_string(s.f) + ",), got " + bias.shape().str());
+  visit_floating(x.dtype(), "conv2d", [&]<class T>() {
+    const T* px = x.data<T>();
+    const T* pw = weight.data<T>();
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    T* po = out.data<T>();
+    per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
+      T* cols = image_columns<T>(s.k * s.p);
+      image_to_columns<T>(g, px + i * s.image, cols, s.p);
+      T* y = po + i * s.f * s.p;
+      if (pb)
+        for (std::int64_t f = 0; f < s.f; ++f) std::fill(y + f * s.p, y + (f + 1) * s.p, pb[f]);
+      cpu::gemm<T>(false, false, s.f, s.p, s.k, T(1), pw, s.k, cols, s.p, pb ? T(1) : T(0), y, s.p);
+    });
+  });
+}
+
+void conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2dGeometry& g, const Tensor& dx) {
+  const ConvShapes s = conv_shapes("conv2d_backward_input", dx, weight, grad, g);
+  visit_floating(dx.dtype(), "conv2d_backward_input", [&]<class T>() {
+    const T* pg = grad.data<T>();
+    const T* pw = weight.data<T>();
+    T* pdx = dx.data<T>();
+    per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
+      T* cols = image_columns<T>(s.k * s.p);
+      cpu::gemm<T>(true, false, s.k, s.p, s.f, T(1), pw, s.k, pg + i * s.f * s.p, s.p, T(0), cols, s.p);
+      const std::int64_t plane = g.height * g.width, block = g.kernel_h * g.kernel_w * s.p;
+      for (std::int64_t c = 0; c < g.channels; ++c)
+        col2im_channel<T>(g, cols + c * block, pdx + i * s.image + c * plane);
+    });
+  });
+}
+
+void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g, const Tensor& dweight) {
+  const ConvShapes s = conv_shapes("conv2d_backward_weight", x, dweight, grad, g);
+  visit_floating(x.dtype(), "conv2d_backward_weight", [&]<class T>() {
+    const T* px = x.data<T>();
+    const T* pg = grad.data<T>();
+    T* pdw = dweight.data<T>();
+    constexpr int kMaxThreads = 256;
+    const int threads = std::min(cpu::threads_for(s.n * s.f * s.k * s.p, s.n), kMaxThreads);
+    // Each thread sums its images' products into its own accumulator (thread 0: dweight itself);
+    // the others' are added afterwards in thread order, so results do not depend on timing.
+    T* accumulators[kMaxThreads] = {};
+    cpu::parallel_for(s.n, threads, [&](std::int64_t begin, std::int64_t end, int thread) {
+      T* cols = image_columns<T>(s.k * s.p + (thread > 0 ? s.f * s.k : 0));
+      T* acc = thread > 0 ? cols + s.k * s.p : pdw;
+      accumulators[thread] = acc;
+      std::fill(acc, acc + s.f * s.k, T(0));
+      for (std::int64_t i = begin; i < end; ++i) {
+        image_to_columns<T>(g, px + i * s.image, cols, s.p);
+        cpu::gemm<T>(false, true, s.f, s.k, s.p, T(1), pg + i * s.f * s.p, s.p, cols, s.p, T(1), acc, s.k);
+      }
+    });
+    if (s.n == 0) std::fill(pdw, pdw + s.f * s.k, T(0));
+    for (int t = 1; t < threads; ++t)
+      if (accumulators[t])
+        for (std::int64_t j = 0; j < s.f * s.k; ++j) pdw[j] += accumulators[t][j];
+  });
 }
 
 }  // namespace stheno
