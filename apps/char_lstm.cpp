@@ -262,22 +262,8 @@ class CharTrainer {
 
 int run_char_lstm(const std::vector<std::string>& args) {
   CharConfig config;
-  std::string help;
-  try {
-    if (!parse(args, config, help)) {
-      std::fputs(help.c_str(), stdout);
-      return 0;
-    }
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "stheno train: %s\n", e.what());
-    return 2;
-  }
-  try {
-    return CharTrainer(config).run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "\nstheno train: error: %s\n", e.what());
-    return 1;
-  }
+  return run_command(
+      "stheno train", [&](std::string& help) { return parse(args, config, help); }, [&] { return CharTrainer(config).run(); });
 }
 
 }  // namespace stheno::cli

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -107,6 +108,25 @@ std::string Flags::help() const {
     os << left << f.help << (f.default_text.empty() ? "" : " [default: " + f.default_text + "]") << "\n";
   }
   return os.str();
+}
+
+int run_command(const char* command, const std::function<bool(std::string& help)>& parse, const std::function<int()>& run) {
+  std::string help;
+  try {
+    if (!parse(help)) {
+      std::fputs(help.c_str(), stdout);
+      return 0;
+    }
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "%s: %s\n", command, e.what());
+    return 2;
+  }
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "\n%s: error: %s\n", command, e.what());
+    return 1;
+  }
 }
 
 }  // namespace stheno::cli

@@ -41,4 +41,9 @@ class Flags {
   std::map<std::string, bool> given_;
 };
 
+// The frame of a command: parse(help) reads the flags (false: --help was given, print `help`,
+// exit 0; a UsageError: exit 2), then run() does the job (an exception: exit 1). Every message
+// starts with `command`.
+int run_command(const char* command, const std::function<bool(std::string& help)>& parse, const std::function<int()>& run);
+
 }  // namespace stheno::cli

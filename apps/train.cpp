@@ -444,22 +444,9 @@ int run_train(const std::vector<std::string>& args) {
     if (args[i] == "--model=char-lstm" || (args[i] == "--model" && i + 1 < args.size() && args[i + 1] == "char-lstm"))
       return run_char_lstm(args);
   TrainConfig config;
-  std::string help;
-  try {
-    if (!parse_train_config(args, config, help)) {
-      std::fputs(help.c_str(), stdout);
-      return 0;
-    }
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "stheno train: %s\n", e.what());
-    return 2;
-  }
-  try {
-    return Trainer(config).run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "\nstheno train: error: %s\n", e.what());
-    return 1;
-  }
+  return run_command(
+      "stheno train", [&](std::string& help) { return parse_train_config(args, config, help); },
+      [&] { return Trainer(config).run(); });
 }
 
 }  // namespace stheno::cli
