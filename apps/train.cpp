@@ -25,6 +25,7 @@
 #include "stheno/nn/module.hpp"
 #include "stheno/optim/optimizer.hpp"
 #include "stheno/optim/schedule.hpp"
+#include "stheno/optim/training_step.hpp"
 #include "stheno/stheno.hpp"
 #include "train_config.hpp"
 
@@ -168,10 +169,8 @@ class Trainer {
   std::shared_ptr<const optim::Schedule> schedule_;
   // Tape machine programs.
   Graph train_graph_;
-  Node x_, labels_, loss_;
-  std::vector<Node> grads_;
-  std::unique_ptr<TapeMachine> train_machine_;
-  std::vector<Tensor> grad_values_;
+  Node x_, labels_;
+  std::unique_ptr<optim::TrainingStep> train_step_;  // the tape machine's compiled step
   struct EvalProgram {
     std::int64_t size = 0;
     Graph graph;
@@ -210,26 +209,19 @@ void Trainer::compile() {
   if (c_.machine == "tape") {
     x_ = train_graph_.input("x", {c_.batch, features});
     labels_ = train_graph_.input("labels", {c_.batch}, DType::i32);
-    loss_ = build_loss(c_, model_.net(x_), labels_);
+    const Node loss = build_loss(c_, model_.net(x_), labels_);
     std::vector<Node> wrt;
     for (nn::Parameter* p : params_) wrt.push_back(train_graph_.parameter(p->name, p->value));
-    grads_ = grad(loss_, wrt);
-    std::vector<Node> outputs = grads_;
-    outputs.push_back(loss_);
-    train_machine_ = std::make_unique<TapeMachine>(train_graph_, outputs);
+    train_step_ = std::make_unique<optim::TrainingStep>(loss, wrt, *optimizer_);
+    train_step_->set_clip_norm(c_.clip);
   }
 }
 
 double Trainer::train_step(const data::Batch& batch) {
-  if (train_machine_) {
-    train_machine_->bind(x_, batch.inputs);  // the loader keeps the batch until the next one
-    train_machine_->bind(labels_, batch.labels);
-    train_machine_->run();
-    if (grad_values_.empty())
-      for (const Node& g : grads_) grad_values_.push_back(train_machine_->value(g));
-    if (c_.clip > 0) optim::clip_grad_norm(grad_values_, c_.clip);
-    optimizer_->step(grad_values_);
-    return train_machine_->value(loss_).item<double>();
+  if (train_step_) {
+    train_step_->machine().bind(x_, batch.inputs);  // the loader keeps the batch until the next one
+    train_step_->machine().bind(labels_, batch.labels);
+    return train_step_->run();
   }
   // The eager machine: a new graph for every batch, differentiated as it stands.
   Graph g(Graph::Mode::eager);

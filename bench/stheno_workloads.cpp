@@ -95,7 +95,7 @@ void w1(const Options& o, const data::Mnist& d) {
   const LossOf loss_of = [](nn::Module& model, const Node& x, const Node& labels) {
     return nn::quadratic(model(x), one_hot(labels, 10, DType::f32));
   };
-  TrainingProgram program(net, sgd, kBatch, loss_of);
+  TrainingProgram program(net, sgd, kBatch, loss_of, o.profile);
 
   std::int64_t steps = 0, allocations = 0;
   loader.start_epoch(0);
@@ -140,7 +140,7 @@ void w2(const Options& o, const data::Mnist& d) {
 
   TrainingProgram program(net, sgd, kBatch, [](nn::Module& model, const Node& x, const Node& labels) {
     return nn::cross_entropy(model(x), labels);
-  });
+  }, o.profile);
   loader.start_epoch(0);
   auto step = [&](const data::Batch& b) { program.step(b); };
   for (int i = 0; i < 3; ++i) step(*loader.next());
