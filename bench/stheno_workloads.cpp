@@ -44,6 +44,19 @@ std::vector<Tensor> values_of(nn::Module& net) {
   return values;
 }
 
+const LossOf softmax_cross_entropy_of = [](nn::Module& model, const Node& x, const Node& labels) {
+  return nn::cross_entropy(model(x), labels);
+};
+
+// Whole batches in a shuffled order that depends only on the seed.
+data::LoaderOptions shuffled_batches(std::int64_t batch, std::uint64_t seed) {
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.seed = seed;
+  lo.drop_last = true;
+  return lo;
+}
+
 // A classifier's training step on batches of flat images, compiled once on the tape machine.
 class TrainingProgram {
  public:
@@ -85,10 +98,7 @@ void w1(const Options& o, const data::Mnist& d) {
   optim::SGD sgd(values_of(net), 3.0);
   constexpr std::int64_t kBatch = 10;
   const data::TensorDataset train(d.train.images, d.train.labels, o.quick ? 2000 : 50000);
-  data::LoaderOptions lo;
-  lo.batch_size = kBatch;
-  lo.seed = o.seed;
-  lo.drop_last = true;
+  data::LoaderOptions lo = shuffled_batches(kBatch, o.seed);
   lo.prefetch = 32;  // small batches: keep many ready so the worker wakes rarely
   data::DataLoader loader(train, lo);
 
@@ -132,15 +142,9 @@ void w2(const Options& o, const data::Mnist& d) {
   constexpr std::int64_t kBatch = 128, kEvalBatch = 1000;
   const std::int64_t steps = o.quick ? 10 : 200;
   const data::TensorDataset train(d.train.images, d.train.labels);
-  data::LoaderOptions lo;
-  lo.batch_size = kBatch;
-  lo.seed = o.seed;
-  lo.drop_last = true;
-  data::DataLoader loader(train, lo);
+  data::DataLoader loader(train, shuffled_batches(kBatch, o.seed));
 
-  TrainingProgram program(net, sgd, kBatch, [](nn::Module& model, const Node& x, const Node& labels) {
-    return nn::cross_entropy(model(x), labels);
-  }, o.profile);
+  TrainingProgram program(net, sgd, kBatch, softmax_cross_entropy_of, o.profile);
   loader.start_epoch(0);
   auto step = [&](const data::Batch& b) { program.step(b); };
   for (int i = 0; i < 3; ++i) step(*loader.next());
@@ -189,14 +193,8 @@ void w3(const Options& o, const data::Mnist& d) {
   constexpr std::int64_t kBatch = 64;
   const std::int64_t steps = o.quick ? 3 : 40;
   const data::TensorDataset train(d.train.images, d.train.labels);
-  data::LoaderOptions lo;
-  lo.batch_size = kBatch;
-  lo.seed = o.seed;
-  lo.drop_last = true;
-  data::DataLoader loader(train, lo);
-  TrainingProgram program(net, sgd, kBatch, [](nn::Module& model, const Node& x, const Node& labels) {
-    return nn::cross_entropy(model(x), labels);
-  }, o.profile);
+  data::DataLoader loader(train, shuffled_batches(kBatch, o.seed));
+  TrainingProgram program(net, sgd, kBatch, softmax_cross_entropy_of, o.profile);
   loader.start_epoch(0);
   for (int i = 0; i < 3; ++i) program.step(*loader.next());
   std::int64_t allocations = 0;
