@@ -282,8 +282,8 @@ TEST(TapeMachine, ZeroHeapAllocationsPerRun) {
   }
 }
 
-// Training steps of the convolutional (with batch norm) and recurrent models: every op, its
-// gradient and the optimizer update allocate nothing once warm.
+// Training steps of the convolutional (with batch norm and a grouped convolution) and recurrent
+// models: every op, its gradient and the optimizer update allocate nothing once warm.
 TEST(TapeMachine, ConvolutionalAndRecurrentTrainingStepsAllocateNothing) {
   if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "sanitizer build: allocator not replaceable";
   Generator gen(3);
@@ -291,6 +291,7 @@ TEST(TapeMachine, ConvolutionalAndRecurrentTrainingStepsAllocateNothing) {
   cnn.add(std::make_shared<nn::Conv2d>(1, 4, 3, gen, Conv2dOptions{1, 1, 1, 1}, nn::Init::he_uniform, false))
       .add(std::make_shared<nn::BatchNorm>(4))
       .add(nn::activation(UnaryOp::relu))
+      .add(std::make_shared<nn::Conv2d>(4, 4, 3, gen, Conv2dOptions{1, 1, 1, 2}))
       .add(std::make_shared<nn::MaxPool2d>(2))
       .add(std::make_shared<nn::Flatten>())
       .add(std::make_shared<nn::Linear>(4 * 4 * 4, 3, gen));

@@ -32,8 +32,9 @@ void col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image)
 
 // Convolution without a whole-batch column matrix: each image's columns go to a per-thread
 // scratch that stays in cache, and one GEMM per image uses them at once. weight is the filters
-// as a (F, C·kh·kw) matrix; images are (N, C, H, W) and outputs (N, F, out_h·out_w), all
-// contiguous. Images are shared out between threads; allocation-free after warm-up.
+// as a (F, C·kh·kw) matrix; images are (N, C, H, W) and outputs (N, F, out_h·out_w), each
+// image's part contiguous (the batch stride may be larger: a channel slice, as grouped
+// convolutions take). Images are shared out between threads; allocation-free after warm-up.
 // out = weight·columns(x) (+ bias (F,) on every output position when defined)
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g, const Tensor& out);
 // dx = col2im(weightᵀ·grad), image by image

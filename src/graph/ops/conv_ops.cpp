@@ -45,8 +45,11 @@ class Im2colOp final : public Op {
   bool inverse_;
 };
 
-// Tensors the direct convolution kernels can take: contiguous (views the graph builds usually are).
+// Tensors the direct kernels can take: contiguous (views the graph builds usually are).
 Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
+// Images (N, C, H, W) and per-image outputs (N, F, P) need only be contiguous one by one: a
+// channel slice of a batch (a group of a grouped convolution, or its gradient) is used as it is.
+Tensor dense_images(const Tensor& t) { return t.shape()[0] > 0 && t.select(0, 0).is_contiguous() ? t : t.contiguous(); }
 
 class Conv2dInputGradOp final : public Op {
  public:
@@ -56,7 +59,7 @@ class Conv2dInputGradOp final : public Op {
     return {Shape{batch_, g_.channels, g_.height, g_.width}, in[0].dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    conv2d_backward_input(dense(in[0]), dense(in[1]), g_, out);
+    conv2d_backward_input(dense_images(in[0]), dense(in[1]), g_, out);
   }
 
  private:
@@ -70,7 +73,7 @@ class Conv2dWeightGradOp final : public Op {
   std::string name() const override { return "conv2d_weight_grad"; }
   TypeInfo infer(std::span<const Node> in) const override { return {weight_, in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    conv2d_backward_weight(dense(in[0]), dense(in[1]), g_, out);
+    conv2d_backward_weight(dense_images(in[0]), dense_images(in[1]), g_, out);
   }
 
  private:
@@ -104,7 +107,7 @@ class Conv2dOp final : public Op {
     return {Shape{in[0].shape()[0], in[1].shape()[0], g_.out_h() * g_.out_w()}, dtype};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    conv2d_forward(dense(in[0]), dense(in[1]), in.size() > 2 ? dense(in[2]) : Tensor(), g_, out);
+    conv2d_forward(dense_images(in[0]), dense(in[1]), in.size() > 2 ? dense(in[2]) : Tensor(), g_, out);
   }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
     Graph& graph = g.graph();

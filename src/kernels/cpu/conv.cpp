@@ -189,7 +189,8 @@ T* image_columns(std::int64_t size) {
 }
 
 struct ConvShapes {
-  std::int64_t n, k, p, f, image;
+  std::int64_t n, k, p, f;
+  std::int64_t image, output;  // element strides between images and between their outputs
 };
 
 ConvShapes conv_shapes(const char* op, const Tensor& x_or_dx, const Tensor& weight, const Tensor& out_or_grad,
@@ -203,9 +204,17 @@ ConvShapes conv_shapes(const char* op, const Tensor& x_or_dx, const Tensor& weig
   if (out_or_grad.shape() != Shape{n, f, p})
     throw ShapeError(std::string(op) + ": the output must be " + Shape{n, f, p}.str() + ", got " + out_or_grad.shape().str());
   for (const Tensor* t : {&x_or_dx, &weight, &out_or_grad})
-    if (t->dtype() != x_or_dx.dtype() || !t->is_contiguous())
-      throw ShapeError(std::string(op) + ": operands must be contiguous and of one dtype");
-  return {n, k, p, f, g.channels * g.height * g.width};
+    if (t->dtype() != x_or_dx.dtype()) throw DTypeError(std::string(op) + ": operands must be of one dtype");
+  if (!weight.is_contiguous()) throw ShapeError(std::string(op) + ": the weight must be contiguous");
+  // Each image and each image's output must be contiguous; the images themselves may be apart
+  // (a channel slice of a wider batch, as grouped convolutions take).
+  const std::int64_t plane = g.height * g.width, image = g.channels * plane;
+  const Strides& st = x_or_dx.strides();
+  const Strides& so = out_or_grad.strides();
+  if ((g.channels > 1 && st[1] != plane) || (g.height > 1 && st[2] != g.width) || (g.width > 1 && st[3] != 1) ||
+      (n > 1 && st[0] < image) || (f > 1 && so[1] != p) || (p > 1 && so[2] != 1) || (n > 1 && so[0] < f * p))
+    throw ShapeError(std::string(op) + ": each image and each image's output must be contiguous");
+  return {n, k, p, f, n > 1 ? st[0] : image, n > 1 ? so[0] : f * p};
 }
 
 // Calls body(image, thread) for every image, images shared out between threads.
@@ -236,7 +245,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
     per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
       T* cols = image_columns<T>(s.k * s.p);
       image_to_columns<T>(g, px + i * s.image, cols, s.p);
-      T* y = po + i * s.f * s.p;
+      T* y = po + i * s.output;
       if (pb)
         for (std::int64_t f = 0; f < s.f; ++f) std::fill(y + f * s.p, y + (f + 1) * s.p, pb[f]);
       cpu::gemm<T>(false, false, s.f, s.p, s.k, T(1), pw, s.k, cols, s.p, pb ? T(1) : T(0), y, s.p);
@@ -252,7 +261,7 @@ void conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2
     T* pdx = dx.data<T>();
     per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
       T* cols = image_columns<T>(s.k * s.p);
-      cpu::gemm<T>(true, false, s.k, s.p, s.f, T(1), pw, s.k, pg + i * s.f * s.p, s.p, T(0), cols, s.p);
+      cpu::gemm<T>(true, false, s.k, s.p, s.f, T(1), pw, s.k, pg + i * s.output, s.p, T(0), cols, s.p);
       const std::int64_t plane = g.height * g.width, block = g.kernel_h * g.kernel_w * s.p;
       for (std::int64_t c = 0; c < g.channels; ++c)
         col2im_channel<T>(g, cols + c * block, pdx + i * s.image + c * plane);
@@ -278,7 +287,7 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeo
       std::fill(acc, acc + s.f * s.k, T(0));
       for (std::int64_t i = begin; i < end; ++i) {
         image_to_columns<T>(g, px + i * s.image, cols, s.p);
-        cpu::gemm<T>(false, true, s.f, s.k, s.p, T(1), pg + i * s.f * s.p, s.p, cols, s.p, T(1), acc, s.k);
+        cpu::gemm<T>(false, true, s.f, s.k, s.p, T(1), pg + i * s.output, s.p, cols, s.p, T(1), acc, s.k);
       }
     });
     if (s.n == 0) std::fill(pdw, pdw + s.f * s.k, T(0));
