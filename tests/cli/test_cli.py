@@ -163,6 +163,23 @@ class CliResume(unittest.TestCase):
         finally:
             shutil.rmtree(tmp)
 
+    def test_batch_norm_statistics_resume_exactly(self):
+        """The CNN with batch norm: two epochs straight, or one epoch and a resume from its
+        checkpoint, end with the same weights and running statistics, bit for bit."""
+        tmp = Path(tempfile.mkdtemp(prefix="stheno-resume-bn-"))
+        try:
+            data = small_dataset(tmp / "data", train=640, test=200)
+            common = ["--model", "cnn", "--batch-norm", "--data", str(data), "--batch", "64", "--threads", "1",
+                      "--plot=false"]
+            run(*common, "--epochs", "2", "--out", str(tmp / "straight"), check=True)
+            run(*common, "--epochs", "1", "--out", str(tmp / "split"), check=True)
+            run(*common, "--epochs", "2", "--out", str(tmp / "split"), "--resume",
+                str(tmp / "split" / "checkpoint.safetensors"), check=True)
+            self.assertEqual((tmp / "straight" / "model.safetensors").read_bytes(),
+                             (tmp / "split" / "model.safetensors").read_bytes())
+        finally:
+            shutil.rmtree(tmp)
+
 
 LICENSES = Path("/usr/share/common-licenses")
 
