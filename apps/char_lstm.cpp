@@ -61,12 +61,13 @@ struct CharModel {
   CharModel(std::int64_t vocabulary, const CharConfig& c, Generator& gen)
       : embed(vocabulary, c.embed, gen), lstm(c.embed, c.hidden, gen), head(c.hidden, vocabulary, gen) {}
 
-  // Every parameter, with its checkpoint name ("lstm.weight_hh").
-  std::vector<std::pair<std::string, nn::Parameter*>> parameters() {
-    std::vector<std::pair<std::string, nn::Parameter*>> all;
+  std::vector<nn::Parameter*> parameters() { return nn::parameters_of({&embed, &lstm, &head}); }
+  // Every parameter under its checkpoint name ("lstm.weight_hh").
+  std::vector<io::NamedTensor> named_tensors() {
+    std::vector<io::NamedTensor> all;
     const std::pair<const char*, nn::Module*> modules[] = {{"embed.", &embed}, {"lstm.", &lstm}, {"head.", &head}};
     for (const auto& [prefix, m] : modules)
-      for (nn::Parameter* p : m->parameters()) all.emplace_back(prefix + p->name, p);
+      for (nn::Parameter* p : m->parameters()) all.push_back({prefix + p->name, p->value});
     return all;
   }
   // Mean cross-entropy of next-character predictions for tokens (N, T) and targets (N·T).
@@ -136,14 +137,9 @@ class CharTrainer {
     const Node tokens = g.input("tokens", {c_.batch, c_.seq}, DType::i32);
     const Node targets = g.input("targets", {c_.batch * c_.seq}, DType::i32);
     const Node loss = model.loss(tokens, targets);
-    std::vector<Node> params;
-    std::vector<Tensor> values;
-    for (const auto& [name, p] : model.parameters()) {
-      params.push_back(g.parameter(p->name, p->value));
-      values.push_back(p->value);
-    }
-    optim::Adam adam(values, c_.lr);
-    optim::TrainingStep step(loss, params, adam);
+    const std::vector<nn::Parameter*> params = model.parameters();
+    optim::Adam adam(nn::values_of(params), c_.lr);
+    optim::TrainingStep step(loss, nn::nodes_of(g, params), adam);
     step.set_clip_norm(c_.clip);
     const Tensor x = Tensor::empty({c_.batch, c_.seq}, DType::i32), y = Tensor::empty({c_.batch * c_.seq}, DType::i32);
     step.machine().bind(tokens, x);
@@ -247,9 +243,7 @@ class CharTrainer {
 
   void save(CharModel& model) {
     std::filesystem::create_directories(c_.out);
-    std::vector<io::NamedTensor> tensors;
-    for (const auto& [name, p] : model.parameters()) tensors.push_back({name, p->value});
-    io::save_safetensors(c_.out + "/char-lstm.safetensors", tensors, {{"model", "char-lstm"}});
+    io::save_safetensors(c_.out + "/char-lstm.safetensors", model.named_tensors(), {{"model", "char-lstm"}});
   }
 
   CharConfig c_;

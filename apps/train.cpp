@@ -164,7 +164,6 @@ class Trainer {
   std::unique_ptr<data::TensorDataset> train_set_;
   Model model_;
   std::vector<nn::Parameter*> params_;
-  std::vector<Tensor> param_values_;
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::shared_ptr<const optim::Schedule> schedule_;
   // Tape machine programs.
@@ -200,19 +199,16 @@ void Trainer::compile() {
   const std::int64_t features = data_.train.images.size(1);
   model_ = build_model(c_, features);
   params_ = model_.net.trainable_parameters();
-  for (nn::Parameter* p : params_) param_values_.push_back(p->value);
   optim::OptimizerOptions o;
   o.lr = c_.lr;
   o.momentum = c_.momentum;
   o.weight_decay = c_.weight_decay;
-  optimizer_ = optim::make_optimizer(c_.optimizer, param_values_, o);
+  optimizer_ = optim::make_optimizer(c_.optimizer, nn::values_of(params_), o);
   if (c_.machine == "tape") {
     x_ = train_graph_.input("x", {c_.batch, features});
     labels_ = train_graph_.input("labels", {c_.batch}, DType::i32);
     const Node loss = build_loss(c_, model_.net(x_), labels_);
-    std::vector<Node> wrt;
-    for (nn::Parameter* p : params_) wrt.push_back(train_graph_.parameter(p->name, p->value));
-    train_step_ = std::make_unique<optim::TrainingStep>(loss, wrt, *optimizer_);
+    train_step_ = std::make_unique<optim::TrainingStep>(loss, nn::nodes_of(train_graph_, params_), *optimizer_);
     train_step_->set_clip_norm(c_.clip);
   }
 }
@@ -226,10 +222,8 @@ double Trainer::train_step(const data::Batch& batch) {
   // The eager machine: a new graph for every batch, differentiated as it stands.
   Graph g(Graph::Mode::eager);
   const Node loss = build_loss(c_, model_.net(g.input("x", batch.inputs)), g.input("labels", batch.labels));
-  std::vector<Node> wrt;
-  for (nn::Parameter* p : params_) wrt.push_back(g.parameter(p->name, p->value));
   std::vector<Tensor> grads;
-  for (const Tensor& t : backward(loss, wrt)) grads.push_back(t.contiguous());
+  for (const Tensor& t : backward(loss, nn::nodes_of(g, params_))) grads.push_back(t.contiguous());
   if (c_.clip > 0) optim::clip_grad_norm(grads, c_.clip);
   optimizer_->step(grads);
   return loss.value().item<double>();

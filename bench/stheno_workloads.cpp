@@ -38,12 +38,6 @@ double accuracy(nn::Module& net, const Tensor& images, const Tensor& labels) {
 
 using LossOf = std::function<Node(nn::Module&, const Node& x, const Node& labels)>;
 
-std::vector<Tensor> values_of(nn::Module& net) {
-  std::vector<Tensor> values;
-  for (nn::Parameter* p : net.parameters()) values.push_back(p->value);
-  return values;
-}
-
 const LossOf softmax_cross_entropy_of = [](nn::Module& model, const Node& x, const Node& labels) {
   return nn::cross_entropy(model(x), labels);
 };
@@ -64,15 +58,13 @@ class TrainingProgram {
     x_ = g_.input("x", {batch, 784});
     y_ = g_.input("labels", {batch}, DType::i32);
     const Node loss = loss_of(net, x_, y_);
-    std::vector<Node> params;
-    for (nn::Parameter* p : net.parameters()) params.push_back(g_.parameter(p->name, p->value));
     CompileOptions options;
     options.profile = profile;
-    step_ = std::make_unique<optim::TrainingStep>(loss, params, opt, std::vector<Node>{}, options);
+    step_ = std::make_unique<optim::TrainingStep>(loss, nn::nodes_of(g_, net.parameters()), opt, std::vector<Node>{}, options);
     profiled_ = profile;
   }
   ~TrainingProgram() {
-    if (step_->machine().num_instructions() > 0 && profiled_) std::fputs(step_->machine().profile_report().c_str(), stderr);
+    if (profiled_) std::fputs(step_->machine().profile_report().c_str(), stderr);
   }
   void step(const data::Batch& b) {
     step_->machine().bind(x_, b.inputs);
@@ -95,7 +87,7 @@ void w1(const Options& o, const data::Mnist& d) {
       .add(nn::activation(UnaryOp::sigmoid))
       .add(std::make_shared<nn::Linear>(30, 10, gen, nn::Init::standard_normal, true, DType::f32, nn::Init::standard_normal))
       .add(nn::activation(UnaryOp::sigmoid));
-  optim::SGD sgd(values_of(net), 3.0);
+  optim::SGD sgd(nn::values_of(net.parameters()), 3.0);
   constexpr std::int64_t kBatch = 10;
   const data::TensorDataset train(d.train.images, d.train.labels, o.quick ? 2000 : 50000);
   data::LoaderOptions lo = shuffled_batches(kBatch, o.seed);
@@ -117,9 +109,7 @@ void w1(const Options& o, const data::Mnist& d) {
     } else {
       Graph e(Graph::Mode::eager);
       const Node l = loss_of(net, e.input("x", b->inputs), e.input("labels", b->labels));
-      std::vector<Node> ew;
-      for (nn::Parameter* p : net.parameters()) ew.push_back(e.parameter(p->name, p->value));
-      sgd.step(backward(l, ew));
+      sgd.step(backward(l, nn::nodes_of(e, net.parameters())));
     }
     if (steps++ > 0) allocations += counter.count();  // the first step warms up
   }
@@ -138,7 +128,7 @@ void w2(const Options& o, const data::Mnist& d) {
   net.add(std::make_shared<nn::Linear>(784, 1000, gen, nn::Init::he_uniform))
       .add(nn::activation(UnaryOp::relu))
       .add(std::make_shared<nn::Linear>(1000, 10, gen, nn::Init::he_uniform));
-  optim::SGD sgd(values_of(net), 0.1);
+  optim::SGD sgd(nn::values_of(net.parameters()), 0.1);
   constexpr std::int64_t kBatch = 128, kEvalBatch = 1000;
   const std::int64_t steps = o.quick ? 10 : 200;
   const data::TensorDataset train(d.train.images, d.train.labels);
@@ -189,7 +179,7 @@ void w3(const Options& o, const data::Mnist& d) {
       .add(std::make_shared<nn::Linear>(3136, 128, gen, nn::Init::he_uniform))
       .add(nn::activation(UnaryOp::relu))
       .add(std::make_shared<nn::Linear>(128, 10, gen, nn::Init::he_uniform));
-  optim::SGD sgd(values_of(net), 0.01, 0.9);
+  optim::SGD sgd(nn::values_of(net.parameters()), 0.01, 0.9);
   constexpr std::int64_t kBatch = 64;
   const std::int64_t steps = o.quick ? 3 : 40;
   const data::TensorDataset train(d.train.images, d.train.labels);
@@ -227,17 +217,11 @@ void w4(const Options& o) {
   const Node targets = g.input("targets", {kBatch * kSteps}, DType::i32);
   const Node hidden = lstm(embed(tokens));
   const Node loss = nn::cross_entropy(head(reshape(hidden, {kBatch * kSteps, kHidden})), targets);
-  std::vector<Node> params;
-  std::vector<Tensor> values;
-  for (nn::Module* m : std::initializer_list<nn::Module*>{&embed, &lstm, &head})
-    for (nn::Parameter* p : m->parameters()) {
-      params.push_back(g.parameter(p->name, p->value));
-      values.push_back(p->value);
-    }
-  optim::Adam adam(values, 0.002);
+  const std::vector<nn::Parameter*> params = nn::parameters_of({&embed, &lstm, &head});
+  optim::Adam adam(nn::values_of(params), 0.002);
   CompileOptions options;
   options.profile = o.profile;
-  optim::TrainingStep step(loss, params, adam, {}, options);
+  optim::TrainingStep step(loss, nn::nodes_of(g, params), adam, {}, options);
   const Tensor x = Tensor::empty({kBatch, kSteps}, DType::i32), y = Tensor::empty({kBatch * kSteps}, DType::i32);
   step.machine().bind(tokens, x);
   step.machine().bind(targets, y);

@@ -299,14 +299,8 @@ TEST(TapeMachine, ConvolutionalAndRecurrentTrainingStepsAllocateNothing) {
   const Node images = cg.input("images", {5, 1, 8, 8});
   const Node labels = cg.input("labels", {5}, DType::i32);
   const Node closs = nn::cross_entropy(cnn(images), labels);
-  std::vector<Node> cparams;
-  std::vector<Tensor> cvalues;
-  for (auto* p : cnn.trainable_parameters()) {
-    cparams.push_back(cg.parameter(p->name, p->value));
-    cvalues.push_back(p->value);
-  }
-  optim::SGD sgd(cvalues, 0.01, 0.9);
-  optim::TrainingStep cnn_step(closs, cparams, sgd);
+  optim::SGD sgd(nn::values_of(cnn.trainable_parameters()), 0.01, 0.9);
+  optim::TrainingStep cnn_step(closs, nn::nodes_of(cg, cnn.trainable_parameters()), sgd);
   cnn_step.machine().let(images, Tensor::uniform({5, 1, 8, 8}, gen));
   cnn_step.machine().let(labels, Tensor::from<std::int32_t>({0, 1, 2, 0, 1}));
 
@@ -316,15 +310,9 @@ TEST(TapeMachine, ConvolutionalAndRecurrentTrainingStepsAllocateNothing) {
   Graph rg;
   const Node tokens = rg.input("tokens", {3, 4}, DType::i32);
   const Node rloss = sum(square(gru_layer(lstm_layer(embed(tokens)))));
-  std::vector<Node> rparams;
-  std::vector<Tensor> rvalues;
-  for (nn::Module* m : std::initializer_list<nn::Module*>{&embed, &lstm_layer, &gru_layer})
-    for (auto* p : m->parameters()) {
-      rparams.push_back(rg.parameter(p->name, p->value));
-      rvalues.push_back(p->value);
-    }
-  optim::Adam adam(rvalues, 1e-3);
-  optim::TrainingStep rnn_step(rloss, rparams, adam);
+  const std::vector<nn::Parameter*> rparams = nn::parameters_of({&embed, &lstm_layer, &gru_layer});
+  optim::Adam adam(nn::values_of(rparams), 1e-3);
+  optim::TrainingStep rnn_step(rloss, nn::nodes_of(rg, rparams), adam);
   rnn_step.set_clip_norm(1.0);
   rnn_step.machine().let(tokens, Tensor::from<std::int32_t>({0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4}, Shape{3, 4}));
 

@@ -37,12 +37,9 @@ TEST(Recurrent, LstmLayerMatchesAPlainLoopReference) {
   auto params = layer.parameters();
   const auto w_ih = params[0]->value.to_vector<double>(), w_hh = params[1]->value.to_vector<double>(),
              b = params[2]->value.to_vector<double>();
-  const auto xs = x.to_vector<double>();
   std::vector<double> hs(static_cast<std::size_t>(n * h), 0), cs(static_cast<std::size_t>(n * h), 0);
   for (int t = 0; t < steps; ++t) {
-    std::vector<double> xt;
-    for (int i = 0; i < n; ++i)
-      for (int k = 0; k < in; ++k) xt.push_back(xs[static_cast<std::size_t>((i * steps + t) * in + k)]);
+    const auto xt = x.select(1, t).to_vector<double>();
     const auto a = product(xt, w_ih, n, in, 4 * h), r = product(hs, w_hh, n, h, 4 * h);
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < h; ++j) {
@@ -68,12 +65,9 @@ TEST(Recurrent, GruLayerMatchesAPlainLoopReference) {
   auto params = layer.parameters();
   const auto w_ih = params[0]->value.to_vector<double>(), w_hh = params[1]->value.to_vector<double>(),
              b_ih = params[2]->value.to_vector<double>(), b_hh = params[3]->value.to_vector<double>();
-  const auto xs = x.to_vector<double>();
   std::vector<double> hs(static_cast<std::size_t>(n * h), 0);
   for (int t = 0; t < steps; ++t) {
-    std::vector<double> xt;
-    for (int i = 0; i < n; ++i)
-      for (int k = 0; k < in; ++k) xt.push_back(xs[static_cast<std::size_t>((i * steps + t) * in + k)]);
+    const auto xt = x.select(1, t).to_vector<double>();
     const auto a = product(xt, w_ih, n, in, 3 * h), r = product(hs, w_hh, n, h, 3 * h);
     std::vector<double> next(hs.size());
     for (int i = 0; i < n; ++i)
@@ -164,12 +158,8 @@ TEST(Recurrent, EagerMachineTrainsOnSequencesOfVaryingLength) {
   nn::Embedding embed(2, 4, gen);
   nn::LSTM layer(4, 8, gen);
   nn::Linear head(8, 2, gen);
-  std::vector<nn::Parameter*> params;
-  for (nn::Module* m : std::initializer_list<nn::Module*>{&embed, &layer, &head})
-    for (auto* p : m->parameters()) params.push_back(p);
-  std::vector<Tensor> values;
-  for (auto* p : params) values.push_back(p->value);
-  optim::Adam opt(values, 0.02);
+  const std::vector<nn::Parameter*> params = nn::parameters_of({&embed, &layer, &head});
+  optim::Adam opt(nn::values_of(params), 0.02);
   auto sample = [&](std::int64_t length, std::vector<std::int32_t>& tokens) {
     tokens.resize(static_cast<std::size_t>(length));
     for (auto& t : tokens) t = static_cast<std::int32_t>(gen.next_u64() & 1);
@@ -189,11 +179,7 @@ TEST(Recurrent, EagerMachineTrainsOnSequencesOfVaryingLength) {
     const Node logits = head(state.h);
     const Node label = g.input("label", Tensor::from<std::int32_t>({majority(tokens)}, Shape{1}));
     const Node cost = softmax_cross_entropy(logits, label);
-    if (train) {
-      std::vector<Node> wrt;
-      for (auto* p : params) wrt.push_back(g.parameter(p->name, p->value));
-      opt.step(backward(cost, wrt));
-    }
+    if (train) opt.step(backward(cost, nn::nodes_of(g, params)));
     const int predicted = logits.value().at({0, 1}) > logits.value().at({0, 0}) ? 1 : 0;
     return predicted == majority(tokens);
   };

@@ -11,6 +11,25 @@ std::vector<Parameter*> Module::trainable_parameters() {
   return out;
 }
 
+std::vector<Parameter*> parameters_of(std::initializer_list<Module*> modules) {
+  std::vector<Parameter*> out;
+  for (Module* m : modules)
+    for (Parameter* p : m->parameters()) out.push_back(p);
+  return out;
+}
+
+std::vector<Tensor> values_of(const std::vector<Parameter*>& params) {
+  std::vector<Tensor> out;
+  for (const Parameter* p : params) out.push_back(p->value);
+  return out;
+}
+
+std::vector<Node> nodes_of(Graph& graph, const std::vector<Parameter*>& params) {
+  std::vector<Node> out;
+  for (const Parameter* p : params) out.push_back(graph.parameter(p->name, p->value));
+  return out;
+}
+
 std::int64_t Module::parameter_count() {
   std::int64_t n = 0;
   for (Parameter* p : parameters()) n += p->value.numel();

@@ -174,5 +174,4 @@ Node lstm(const Node& x, const Node& weight_ih, const Node& weight_hh, const Nod
 Node gru(const Node& x, const Node& weight_ih, const Node& weight_hh, const Node& bias_ih, const Node& bias_hh,
          RecurrentState& state);
 
-
 }  // namespace stheno

@@ -7,6 +7,7 @@
 //   net.add(std::make_shared<nn::Linear>(784, 30, gen)).add(nn::activation(UnaryOp::sigmoid))
 //      .add(std::make_shared<nn::Linear>(30, 10, gen));
 //   Node logits = net(x);
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,13 @@ class Module {
 };
 
 using ModulePtr = std::shared_ptr<Module>;
+
+// Parameters gathered for training: those of several modules used together (an embedding, a
+// recurrent layer and a head), their tensors for an optimizer, and their nodes in a graph for
+// grad(), in the same order.
+std::vector<Parameter*> parameters_of(std::initializer_list<Module*> modules);
+std::vector<Tensor> values_of(const std::vector<Parameter*>& params);
+std::vector<Node> nodes_of(Graph& graph, const std::vector<Parameter*>& params);
 
 // y = x·W + b, W (in, out), b (out).
 class Linear final : public Module {

@@ -1,5 +1,5 @@
-// im2col and col2im as graph ops: the data movement of a convolution. col2im is the adjoint of
-// im2col, so each one's gradient is the other.
+// Convolution ops: im2col and col2im (the data movement of a convolution, each the other's
+// adjoint), the direct convolution with its two adjoint kernels, and max pooling.
 #include "stheno/graph/ops.hpp"
 #include "stheno/kernels/pool.hpp"
 
@@ -98,8 +98,8 @@ class Conv2dOp final : public Op {
       op_shape_error(*this, in, e.what());
     }
     const std::int64_t k = g_.channels * g_.kernel_h * g_.kernel_w;
-    if (in[0].shape() != Shape{in[0].rank() == 4 ? in[0].shape()[0] : 0, g_.channels, g_.height, g_.width} ||
-        in[0].rank() != 4)
+    const Shape& x = in[0].shape();
+    if (x.rank() != 4 || x[1] != g_.channels || x[2] != g_.height || x[3] != g_.width)
       op_shape_error(*this, in, "the images must be (N, " + std::to_string(g_.channels) + ", " + std::to_string(g_.height) +
                                     ", " + std::to_string(g_.width) + ")");
     if (in[1].rank() != 2 || in[1].shape()[1] != k) op_shape_error(*this, in, "the weight must be (F, " + std::to_string(k) + ")");

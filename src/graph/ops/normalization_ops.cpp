@@ -90,10 +90,9 @@ Node batch_norm(const Node& x, const Node& gamma, const Node& beta, std::shared_
   if (gamma.shape() != Shape{c} || beta.shape() != Shape{c})
     throw ShapeError("batch_norm of " + x.describe() + ": gamma " + gamma.describe() + " and beta " + beta.describe() +
                      " must be (" + std::to_string(c) + ",), one per channel");
-  const double eps = state ? state->eps : 0.0;
-  const Node stats = batch_norm_stats(x, std::move(state));
+  const Node stats = batch_norm_stats(x, state);
   const Node mean = reshape(slice(stats, 0, 0, 1), cs), var = reshape(slice(stats, 0, 1, 2), cs);
-  const Node scale = reshape(gamma, cs) / sqrt(var + eps);
+  const Node scale = reshape(gamma, cs) / sqrt(var + state->eps);
   return (x - mean) * scale + reshape(beta, cs);
 }
 

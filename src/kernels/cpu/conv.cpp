@@ -225,10 +225,17 @@ void per_image(std::int64_t n, std::int64_t work, Body&& body) {
   });
 }
 
+// One image (C, H, W) to its columns (C·kh·kw, P), and the adjoint (which overwrites the image).
 template <class T>
-void image_to_columns(const Conv2dGeometry& g, const T* image, T* columns, std::int64_t p) {
-  const std::int64_t plane = g.height * g.width, block = g.kernel_h * g.kernel_w * p;
+void image_to_columns(const Conv2dGeometry& g, const T* image, T* columns) {
+  const std::int64_t plane = g.height * g.width, block = g.kernel_h * g.kernel_w * g.out_h() * g.out_w();
   for (std::int64_t c = 0; c < g.channels; ++c) im2col_channel<T>(g, image + c * plane, columns + c * block);
+}
+
+template <class T>
+void columns_to_image(const Conv2dGeometry& g, const T* columns, T* image) {
+  const std::int64_t plane = g.height * g.width, block = g.kernel_h * g.kernel_w * g.out_h() * g.out_w();
+  for (std::int64_t c = 0; c < g.channels; ++c) col2im_channel<T>(g, columns + c * block, image + c * plane);
 }
 
 }  // namespace
@@ -244,7 +251,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
     T* po = out.data<T>();
     per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
       T* cols = image_columns<T>(s.k * s.p);
-      image_to_columns<T>(g, px + i * s.image, cols, s.p);
+      image_to_columns<T>(g, px + i * s.image, cols);
       T* y = po + i * s.output;
       if (pb)
         for (std::int64_t f = 0; f < s.f; ++f) std::fill(y + f * s.p, y + (f + 1) * s.p, pb[f]);
@@ -262,9 +269,7 @@ void conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2
     per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
       T* cols = image_columns<T>(s.k * s.p);
       cpu::gemm<T>(true, false, s.k, s.p, s.f, T(1), pw, s.k, pg + i * s.output, s.p, T(0), cols, s.p);
-      const std::int64_t plane = g.height * g.width, block = g.kernel_h * g.kernel_w * s.p;
-      for (std::int64_t c = 0; c < g.channels; ++c)
-        col2im_channel<T>(g, cols + c * block, pdx + i * s.image + c * plane);
+      columns_to_image<T>(g, cols, pdx + i * s.image);
     });
   });
 }
@@ -286,7 +291,7 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeo
       accumulators[thread] = acc;
       std::fill(acc, acc + s.f * s.k, T(0));
       for (std::int64_t i = begin; i < end; ++i) {
-        image_to_columns<T>(g, px + i * s.image, cols, s.p);
+        image_to_columns<T>(g, px + i * s.image, cols);
         cpu::gemm<T>(false, true, s.f, s.k, s.p, T(1), pg + i * s.output, s.p, cols, s.p, T(1), acc, s.k);
       }
     });

@@ -26,23 +26,27 @@ std::int64_t check(const char* op, const Tensor& table, const Tensor& indices, c
   return d;
 }
 
-[[noreturn]] void bad_index(const char* op, std::int64_t position, std::int32_t value, std::int64_t table_rows) {
-  throw IndexError(std::string(op) + ": index " + std::to_string(value) + " at position " + std::to_string(position) +
-                   " is outside the table's " + std::to_string(table_rows) + " rows");
+// The indices, contiguous, after checking each lies in [0, table_rows).
+Tensor checked_indices(const char* op, const Tensor& indices, std::int64_t table_rows) {
+  const Tensor idx = indices.contiguous();
+  const std::int32_t* ix = idx.data<std::int32_t>();
+  for (std::int64_t i = 0; i < idx.numel(); ++i)
+    if (ix[i] < 0 || ix[i] >= table_rows)
+      throw IndexError(std::string(op) + ": index " + std::to_string(ix[i]) + " at position " + std::to_string(i) +
+                       " is outside the table's " + std::to_string(table_rows) + " rows");
+  return idx;
 }
 
 }  // namespace
 
 void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) {
   const std::int64_t d = check("gather_rows", table, indices, out);
-  const Tensor idx = indices.contiguous();
+  const Tensor idx = checked_indices("gather_rows", indices, table.shape()[0]);
   const std::int32_t* ix = idx.data<std::int32_t>();
-  const std::int64_t n = idx.numel(), v = table.shape()[0];
+  const std::int64_t n = idx.numel();
   const auto bytes = static_cast<std::size_t>(d) * itemsize(table.dtype());
   const auto* src = static_cast<const unsigned char*>(table.raw_data());
   auto* dst = static_cast<unsigned char*>(out.raw_data());
-  for (std::int64_t i = 0; i < n; ++i)
-    if (ix[i] < 0 || ix[i] >= v) bad_index("gather_rows", i, ix[i], v);
   cpu::parallel_for(n, cpu::threads_for(n * d, n), [&](std::int64_t begin, std::int64_t end, int) {
     for (std::int64_t i = begin; i < end; ++i)
       std::memcpy(dst + static_cast<std::size_t>(i) * bytes, src + static_cast<std::size_t>(ix[i]) * bytes, bytes);
@@ -51,11 +55,9 @@ void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) 
 
 void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) {
   const std::int64_t d = check("scatter_add_rows", out, indices, grad);
-  const Tensor idx = indices.contiguous();
+  const Tensor idx = checked_indices("scatter_add_rows", indices, out.shape()[0]);
   const std::int32_t* ix = idx.data<std::int32_t>();
-  const std::int64_t n = idx.numel(), v = out.shape()[0];
-  for (std::int64_t i = 0; i < n; ++i)
-    if (ix[i] < 0 || ix[i] >= v) bad_index("scatter_add_rows", i, ix[i], v);
+  const std::int64_t n = idx.numel();
   out.fill(0);
   // Serial: two indices may name the same row, and summing in index order keeps results
   // identical at every thread count.

@@ -1,6 +1,7 @@
 #include "stheno/kernels/recurrent.hpp"
 
 #include <string>
+#include <utility>
 
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
@@ -11,7 +12,6 @@ namespace {
 
 // A batch of rows with unit stride along the last axis.
 struct Rows {
-  const char* name;
   Tensor t;
   std::int64_t stride = 0;
   template <class T>
@@ -29,14 +29,15 @@ Rows rows(const char* op, const char* what, const Tensor& t, std::int64_t n, std
   // Rows with a gap between them are fine; scattered elements within a row are not.
   if (width > 1 && t.strides()[1] != 1)
     throw ShapeError(std::string(op) + ": " + what + " must have unit stride along its last axis");
-  return {what, t, n > 1 ? t.strides()[0] : width};
+  return {t, n > 1 ? t.strides()[0] : width};
 }
 
-std::int64_t batch_of(const char* op, const Tensor& first) {
-  if (!first.defined() || first.rank() != 2)
-    throw ShapeError(std::string(op) + ": expects (N, features) tensors, got " +
-                     (first.defined() ? first.shape().str() : std::string("undefined")));
-  return first.shape()[0];
+// The batch size N and hidden size H of gate pre-activations (N, gates·H).
+std::pair<std::int64_t, std::int64_t> batch_and_hidden(const char* op, const char* what, const Tensor& t, std::int64_t gates) {
+  if (!t.defined() || t.rank() != 2 || t.shape()[1] % gates != 0)
+    throw ShapeError(std::string(op) + ": " + what + " must be (N, " + std::to_string(gates) + "H), got " +
+                     (t.defined() ? t.shape().str() : std::string("undefined")));
+  return {t.shape()[0], t.shape()[1] / gates};
 }
 
 template <class Body>
@@ -50,8 +51,7 @@ void over_rows(std::int64_t n, std::int64_t cost, Body&& body) {
 
 void lstm_cell(const Tensor& gates, const Tensor& c_prev, const Tensor& state) {
   const char* op = "lstm_cell";
-  const std::int64_t n = batch_of(op, gates), h = gates.shape()[1] / 4;
-  if (gates.shape()[1] != 4 * h) throw ShapeError(std::string(op) + ": gates " + gates.shape().str() + " must be (N, 4H)");
+  const auto [n, h] = batch_and_hidden(op, "gates", gates, 4);
   const DType dt = gates.dtype();
   const Rows g = rows(op, "gates", gates, n, 4 * h, dt), c = rows(op, "c_prev", c_prev, n, h, dt),
              s = rows(op, "state", state, n, 2 * h, dt);
@@ -66,8 +66,7 @@ void lstm_cell(const Tensor& gates, const Tensor& c_prev, const Tensor& state) {
 void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor& state, const Tensor& dstate,
                         const Tensor& out) {
   const char* op = "lstm_cell_backward";
-  const std::int64_t n = batch_of(op, gates), h = gates.shape()[1] / 4;
-  if (gates.shape()[1] != 4 * h) throw ShapeError(std::string(op) + ": gates " + gates.shape().str() + " must be (N, 4H)");
+  const auto [n, h] = batch_and_hidden(op, "gates", gates, 4);
   const DType dt = gates.dtype();
   const Rows g = rows(op, "gates", gates, n, 4 * h, dt), c = rows(op, "c_prev", c_prev, n, h, dt),
              s = rows(op, "state", state, n, 2 * h, dt), ds = rows(op, "dstate", dstate, n, 2 * h, dt),
@@ -83,8 +82,7 @@ void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor&
 
 void gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& h_out) {
   const char* op = "gru_cell";
-  const std::int64_t n = batch_of(op, gx), h = gx.shape()[1] / 3;
-  if (gx.shape()[1] != 3 * h) throw ShapeError(std::string(op) + ": gx " + gx.shape().str() + " must be (N, 3H)");
+  const auto [n, h] = batch_and_hidden(op, "gx", gx, 3);
   const DType dt = gx.dtype();
   const Rows a = rows(op, "gx", gx, n, 3 * h, dt), b = rows(op, "gh", gh, n, 3 * h, dt),
              p = rows(op, "h_prev", h_prev, n, h, dt), o = rows(op, "h", h_out, n, h, dt);
@@ -96,8 +94,7 @@ void gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Te
 
 void gru_cell_backward(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& dh, const Tensor& out) {
   const char* op = "gru_cell_backward";
-  const std::int64_t n = batch_of(op, gx), h = gx.shape()[1] / 3;
-  if (gx.shape()[1] != 3 * h) throw ShapeError(std::string(op) + ": gx " + gx.shape().str() + " must be (N, 3H)");
+  const auto [n, h] = batch_and_hidden(op, "gx", gx, 3);
   const DType dt = gx.dtype();
   const Rows a = rows(op, "gx", gx, n, 3 * h, dt), b = rows(op, "gh", gh, n, 3 * h, dt),
              p = rows(op, "h_prev", h_prev, n, h, dt), d = rows(op, "dh", dh, n, h, dt),

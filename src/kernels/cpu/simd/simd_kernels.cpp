@@ -246,8 +246,10 @@ void gemm_small(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T
 // stride, so each vectorises with the vmath functions. Outputs never overlap inputs (the ops
 // are not in place), and saying so (__restrict) is what lets these loops vectorise.
 template <class T>
-void lstm_cell(std::int64_t h, const T* __restrict gates, const T* __restrict c_prev, T* __restrict h_out, T* __restrict c_out) {
-  const T *__restrict gi = gates, *__restrict gf = gates + h, *__restrict gg = gates + 2 * h, *__restrict go = gates + 3 * h;
+void lstm_cell(std::int64_t h, const T* __restrict gates, const T* __restrict c_prev, T* __restrict h_out,
+               T* __restrict c_out) {
+  const T *__restrict gi = gates, *__restrict gf = gates + h;
+  const T *__restrict gg = gates + 2 * h, *__restrict go = gates + 3 * h;
   for (std::int64_t j = 0; j < h; ++j) {
     const T c = vmath::sigmoid(gf[j]) * c_prev[j] + vmath::sigmoid(gi[j]) * vmath::tanh(gg[j]);
     c_out[j] = c;
@@ -256,10 +258,12 @@ void lstm_cell(std::int64_t h, const T* __restrict gates, const T* __restrict c_
 }
 
 template <class T>
-void lstm_cell_backward(std::int64_t h, const T* __restrict gates, const T* __restrict c_prev, const T* __restrict c, const T* __restrict dh, const T* __restrict dc, T* __restrict dgates,
-                        T* __restrict dc_prev) {
-  const T *__restrict gi = gates, *__restrict gf = gates + h, *__restrict gg = gates + 2 * h, *__restrict go = gates + 3 * h;
-  T *__restrict di = dgates, *__restrict df = dgates + h, *__restrict dg = dgates + 2 * h, *__restrict d_o = dgates + 3 * h;
+void lstm_cell_backward(std::int64_t h, const T* __restrict gates, const T* __restrict c_prev, const T* __restrict c,
+                        const T* __restrict dh, const T* __restrict dc, T* __restrict dgates, T* __restrict dc_prev) {
+  const T *__restrict gi = gates, *__restrict gf = gates + h;
+  const T *__restrict gg = gates + 2 * h, *__restrict go = gates + 3 * h;
+  T *__restrict di = dgates, *__restrict df = dgates + h, *__restrict dg = dgates + 2 * h;
+  T* __restrict d_o = dgates + 3 * h;
   for (std::int64_t j = 0; j < h; ++j) {
     const T i = vmath::sigmoid(gi[j]), f = vmath::sigmoid(gf[j]), g = vmath::tanh(gg[j]), o = vmath::sigmoid(go[j]);
     const T tc = vmath::tanh(c[j]);
@@ -273,7 +277,8 @@ void lstm_cell_backward(std::int64_t h, const T* __restrict gates, const T* __re
 }
 
 template <class T>
-void gru_cell(std::int64_t h, const T* __restrict gx, const T* __restrict gh, const T* __restrict h_prev, T* __restrict h_out) {
+void gru_cell(std::int64_t h, const T* __restrict gx, const T* __restrict gh, const T* __restrict h_prev,
+              T* __restrict h_out) {
   for (std::int64_t j = 0; j < h; ++j) {
     const T r = vmath::sigmoid(gx[j] + gh[j]), z = vmath::sigmoid(gx[h + j] + gh[h + j]);
     const T n = vmath::tanh(gx[2 * h + j] + r * gh[2 * h + j]);
@@ -282,8 +287,8 @@ void gru_cell(std::int64_t h, const T* __restrict gx, const T* __restrict gh, co
 }
 
 template <class T>
-void gru_cell_backward(std::int64_t h, const T* __restrict gx, const T* __restrict gh, const T* __restrict h_prev, const T* __restrict dh, T* __restrict dgx, T* __restrict dgh,
-                       T* __restrict dh_prev) {
+void gru_cell_backward(std::int64_t h, const T* __restrict gx, const T* __restrict gh, const T* __restrict h_prev,
+                       const T* __restrict dh, T* __restrict dgx, T* __restrict dgh, T* __restrict dh_prev) {
   for (std::int64_t j = 0; j < h; ++j) {
     const T r = vmath::sigmoid(gx[j] + gh[j]), z = vmath::sigmoid(gx[h + j] + gh[h + j]);
     const T n = vmath::tanh(gx[2 * h + j] + r * gh[2 * h + j]);
