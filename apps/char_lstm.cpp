@@ -214,8 +214,8 @@ class CharTrainer {
       tok.data<std::int32_t>()[0] = id;
       m.let(token, tok);
       m.run();
-      m.let(h_in, m.value(state.h).clone());
-      m.let(c_in, m.value(state.c).clone());
+      m.let(h_in, m.value(state.h));  // let copies into the input's own buffer
+      m.let(c_in, m.value(state.c));
     };
     std::string prime = c_.prime.empty() ? std::string(1, vocabulary.byte(0)) : c_.prime;
     const std::vector<std::int32_t> prime_ids = vocabulary.encode(prime);
