@@ -1,6 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "kernels/cpu/parallel.hpp"
 #include "reference.hpp"
+#include "stheno/kernels/cpu_info.hpp"
 
 using namespace stheno;
 using namespace stheno::testing;
@@ -29,6 +35,41 @@ TEST(Threads, ResultsDoNotDependOnThreadCount) {
     EXPECT_TRUE(allclose(results[0][i], results[1][i], 1e-5, 1e-3)) << "result " << i;  // 700-term dot products
   set_num_threads(original);
   EXPECT_THROW(set_num_threads(0), ValueError);
+}
+
+// Every part of a parallel loop runs exactly once, whichever thread claims it, and a loop started
+// inside a part runs there, on that thread.
+TEST(Threads, EveryPartRunsOnceAndNestedLoopsRunInline) {
+  const int original = num_threads();
+  for (int threads : {2, 3, 8}) {
+    set_num_threads(threads);
+    for (int repeat = 0; repeat < 200; ++repeat) {
+      std::vector<std::atomic<int>> runs(static_cast<std::size_t>(threads));
+      std::atomic<int> inner_elements{0};
+      cpu::parallel_for(1000, threads, [&](std::int64_t begin, std::int64_t end, int part) {
+        runs[static_cast<std::size_t>(part)]++;
+        EXPECT_EQ(cpu::threads_for(1 << 30, 1 << 20), 1);
+        const auto self = std::this_thread::get_id();
+        cpu::parallel_for(end - begin, threads, [&](std::int64_t b, std::int64_t e, int) {
+          EXPECT_EQ(std::this_thread::get_id(), self);
+          inner_elements += static_cast<int>(e - b);
+        });
+      });
+      for (auto& r : runs) ASSERT_EQ(r.load(), 1) << threads << " threads";
+      ASSERT_EQ(inner_elements.load(), 1000);
+    }
+  }
+  set_num_threads(original);
+}
+
+// GEMM never runs an older kernel set than this CPU has (OpenBLAS falls back to SSE3 kernels on
+// CPU models its table lacks unless stheno names the set).
+TEST(Threads, GemmKernelsMatchTheCpu) {
+  const GemmInfo info = gemm_info();
+  EXPECT_GE(static_cast<int>(info.isa), static_cast<int>(cpu_isa()))
+      << info.library << ": kernels " << info.kernels << " (" << isa_name(info.isa) << ") on a CPU with "
+      << isa_name(cpu_isa());
+  EXPECT_FALSE(info.kernels.empty());
 }
 
 TEST(Allclose, FollowsNumPy) {

@@ -22,6 +22,7 @@
 #include "stheno/kernels/recurrent.hpp"
 #include "stheno/kernels/reduce.hpp"
 #include "stheno/kernels/softmax.hpp"
+#include "stheno/kernels/cpu_info.hpp"
 #include "stheno/kernels/threads.hpp"
 #include "stheno/nn/init.hpp"
 #include "stheno/nn/losses.hpp"

@@ -188,6 +188,15 @@ T* image_columns(std::int64_t size) {
   return columns.data();
 }
 
+// The calling thread's scratch for per-part weight-gradient sums (separate from the columns,
+// which every thread running a part has its own of).
+template <class T>
+T* part_accumulators(std::int64_t size) {
+  thread_local std::vector<T> sums;
+  if (sums.size() < static_cast<std::size_t>(size)) sums.resize(static_cast<std::size_t>(size));
+  return sums.data();
+}
+
 struct ConvShapes {
   std::int64_t n, k, p, f;
   std::int64_t image, output;  // element strides between images and between their outputs
@@ -280,15 +289,14 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeo
     const T* px = x.data<T>();
     const T* pg = grad.data<T>();
     T* pdw = dweight.data<T>();
-    constexpr int kMaxThreads = 256;
-    const int threads = std::min(cpu::threads_for(s.n * s.f * s.k * s.p, s.n), kMaxThreads);
-    // Each thread sums its images' products into its own accumulator (thread 0: dweight itself);
-    // the others' are added afterwards in thread order, so results do not depend on timing.
-    T* accumulators[kMaxThreads] = {};
-    cpu::parallel_for(s.n, threads, [&](std::int64_t begin, std::int64_t end, int thread) {
-      T* cols = image_columns<T>(s.k * s.p + (thread > 0 ? s.f * s.k : 0));
-      T* acc = thread > 0 ? cols + s.k * s.p : pdw;
-      accumulators[thread] = acc;
+    const int parts = cpu::threads_for(s.n * s.f * s.k * s.p, s.n);
+    // Each part sums its images' products into its own accumulator (part 0: dweight itself);
+    // the others' are added afterwards in part order, so results do not depend on timing.
+    // The accumulators belong to the part, not to the thread that happens to run it.
+    T* extra = part_accumulators<T>(static_cast<std::int64_t>(parts - 1) * s.f * s.k);
+    cpu::parallel_for(s.n, parts, [&](std::int64_t begin, std::int64_t end, int part) {
+      T* cols = image_columns<T>(s.k * s.p);
+      T* acc = part > 0 ? extra + (part - 1) * s.f * s.k : pdw;
       std::fill(acc, acc + s.f * s.k, T(0));
       for (std::int64_t i = begin; i < end; ++i) {
         image_to_columns<T>(g, px + i * s.image, cols);
@@ -296,9 +304,12 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeo
       }
     });
     if (s.n == 0) std::fill(pdw, pdw + s.f * s.k, T(0));
-    for (int t = 1; t < threads; ++t)
-      if (accumulators[t])
-        for (std::int64_t j = 0; j < s.f * s.k; ++j) pdw[j] += accumulators[t][j];
+    for (int part = 1; part < parts; ++part) {
+      std::int64_t begin, end;
+      cpu::chunk_of(s.n, part, parts, begin, end);
+      if (end > begin)
+        for (std::int64_t j = 0; j < s.f * s.k; ++j) pdw[j] += extra[(part - 1) * s.f * s.k + j];
+    }
   });
 }
 

@@ -1,10 +1,6 @@
 #pragma once
-// The one place that starts OpenMP parallel regions.
-//
-// A region is entered only with two or more threads: libgomp allocates (and frees) a new team
-// for every one-thread region, which would cost an allocation per kernel call.
-#include <omp.h>
-
+// The one place that shares a loop between threads (through thread_pool.hpp).
+#include "kernels/cpu/thread_pool.hpp"
 #include "stheno/kernels/threads.hpp"
 #include "tensor/strided_loop.hpp"
 
@@ -20,27 +16,34 @@ inline void chunk_of(std::int64_t total, int part, int parts, std::int64_t& begi
 }
 
 // Threads worth using for `work` units of work spread over `items` independent items.
-// Inside a parallel region it is always 1: a nested region would run on one thread anyway, and
-// entering it would allocate.
+// Inside a part of a parallel loop it is always 1: nested loops run on the thread they are in.
 inline int threads_for(std::int64_t work, std::int64_t items) {
-  if (work < kParallelGrain || items < 2 || omp_in_parallel()) return 1;
+  if (work < kParallelGrain || items < 2 || in_parallel_part()) return 1;
   const int n = num_threads();
   return items < n ? static_cast<int>(items) : n;
 }
 
-// Calls body(begin, end, thread) on consecutive chunks of [0, n), one chunk per thread.
+// Calls body(begin, end, part) on `threads` consecutive chunks of [0, n). The chunks depend only
+// on n and threads, and `part` (< threads) names the chunk, so per-part results combine the
+// same way whichever thread ran which part.
 template <class Body>
 void parallel_for(std::int64_t n, int threads, Body&& body) {
   if (threads <= 1) {
     if (n > 0) body(std::int64_t{0}, n, 0);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    std::int64_t begin, end;
-    chunk_of(n, omp_get_thread_num(), omp_get_num_threads(), begin, end);
-    if (end > begin) body(begin, end, omp_get_thread_num());
-  }
+  struct Context {
+    std::int64_t n;
+    int parts;
+    Body* body;
+  } context{n, threads, &body};
+  run_parts(threads, {[](void* c, int part) {
+                        const auto& ctx = *static_cast<Context*>(c);
+                        std::int64_t begin, end;
+                        chunk_of(ctx.n, part, ctx.parts, begin, end);
+                        if (end > begin) (*ctx.body)(begin, end, part);
+                      },
+                      &context});
 }
 
 // Runs row_fn(offsets, n, inner_strides) over every row of `loop`, in parallel for big loops.

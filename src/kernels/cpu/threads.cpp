@@ -1,8 +1,9 @@
 #include "stheno/kernels/threads.hpp"
 
-#include <cblas.h>
-#include <omp.h>
+#include <sched.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <string>
 
 #include "stheno/tensor/error.hpp"
@@ -10,24 +11,36 @@
 namespace stheno {
 
 namespace {
-// BLAS always runs on the thread that calls it: stheno splits big products across its own
-// OpenMP threads. Multi-threaded OpenBLAS would allocate on every call and compete for cores.
-// (OpenBLAS's OpenMP build also sets OpenMP's thread count here, which is put back.)
-const bool blas_single_threaded = [] {
-  const int threads = omp_get_max_threads();
-  openblas_set_num_threads(1);
-  omp_set_num_threads(threads);
-  return true;
-}();
+
+// The cores this process may run on (its affinity mask, which taskset and container limits
+// narrow), unless STHENO_NUM_THREADS or OMP_NUM_THREADS says otherwise.
+int default_threads() {
+  for (const char* name : {"STHENO_NUM_THREADS", "OMP_NUM_THREADS"})
+    if (const char* v = std::getenv(name)) {
+      char* end = nullptr;
+      const long n = std::strtol(v, &end, 10);
+      if (end != v && *end == '\0' && n >= 1 && n <= 1024) return static_cast<int>(n);
+    }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+  return 1;
+}
+
+std::atomic<int>& thread_count() {
+  static std::atomic<int> count{default_threads()};
+  return count;
+}
+
 }  // namespace
 
 void set_num_threads(int n) {
   if (n < 1) throw ValueError("set_num_threads: need at least 1 thread, got " + std::to_string(n));
-  omp_set_num_threads(n);
+  if (n > 65535) throw ValueError("set_num_threads: at most 65535 threads, got " + std::to_string(n));
+  thread_count().store(n, std::memory_order_relaxed);
 }
 
 int num_threads() {
-  return omp_get_max_threads();
+  return thread_count().load(std::memory_order_relaxed);
 }
 
 }  // namespace stheno

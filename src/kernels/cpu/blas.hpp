@@ -1,0 +1,18 @@
+#pragma once
+// OpenBLAS, loaded at first use rather than linked, so that stheno chooses its kernel set before
+// the library initialises. OpenBLAS reads OPENBLAS_CORETYPE once, at load time, and on CPUs its
+// table does not know (Debian's 0.3.21 on Sapphire and Emerald Rapids) it falls back to SSE3
+// kernels that run GEMM 4–5× slower. Only cpu::gemm and the thread setup call through here.
+#include <cblas.h>
+
+namespace stheno::cpu {
+
+struct Blas {
+  decltype(&cblas_sgemm) sgemm;
+  decltype(&cblas_dgemm) dgemm;
+};
+
+// Loads OpenBLAS on first use and throws stheno::Error naming the library if it cannot.
+const Blas& blas();
+
+}  // namespace stheno::cpu

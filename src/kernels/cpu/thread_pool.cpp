@@ -1,0 +1,149 @@
+#include "kernels/cpu/thread_pool.hpp"
+
+#include <sched.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define STHENO_CPU_RELAX() _mm_pause()
+#else
+#define STHENO_CPU_RELAX() ((void)0)
+#endif
+
+namespace stheno::cpu {
+
+namespace {
+
+thread_local bool running_part = false;
+
+// How long an idle worker keeps polling for the next job before it sleeps. Kernels of one
+// training step follow each other within microseconds, and a futex wake-up costs several, so
+// workers poll through such gaps; past this they sleep, and leave a busy machine's cores alone.
+constexpr auto kPollFor = std::chrono::microseconds(100);
+
+void relax(int round) {
+  // Mostly pause; now and then give the core to whatever else is runnable, in case that is the
+  // thread this one waits for.
+  if (round % 16 == 15) sched_yield();
+  else
+    for (int i = 0; i < 16; ++i) STHENO_CPU_RELAX();
+}
+
+// One word holds the job's generation, its part count and the next unclaimed part, so that a
+// claim (one compare-exchange) can only succeed on the job it was meant for.
+struct Claim {
+  static std::uint64_t pack(std::uint32_t generation, std::uint32_t parts, std::uint32_t next) {
+    return (std::uint64_t{generation} << 32) | (std::uint64_t{parts} << 16) | next;
+  }
+  static std::uint32_t generation(std::uint64_t w) { return static_cast<std::uint32_t>(w >> 32); }
+  static std::uint32_t parts(std::uint64_t w) { return static_cast<std::uint32_t>(w >> 16) & 0xffff; }
+  static std::uint32_t next(std::uint64_t w) { return static_cast<std::uint32_t>(w) & 0xffff; }
+};
+
+class Pool {
+ public:
+  void run(int parts, PartTask task) {
+    std::unique_lock lock(job_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) {  // another thread's job is running: do not queue behind it
+      run_inline(parts, task);
+      return;
+    }
+    ensure_workers(parts - 1);
+    task_ = task;
+    done_.store(0, std::memory_order_relaxed);
+    const std::uint32_t generation = ++generation_;
+    claim_.store(Claim::pack(generation, static_cast<std::uint32_t>(parts), 0), std::memory_order_seq_cst);
+    wake_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) wake_.notify_all();
+
+    work_on(generation);
+    for (int round = 0; done_.load(std::memory_order_acquire) != parts; ++round) relax(round);
+  }
+
+ private:
+  static void run_inline(int parts, PartTask task) {
+    for (int p = 0; p < parts; ++p) task.fn(task.context, p);
+  }
+
+  // Claims and runs parts of job `generation` until none is left.
+  void work_on(std::uint32_t generation) {
+    std::uint64_t w = claim_.load(std::memory_order_acquire);
+    while (Claim::generation(w) == generation && Claim::next(w) < Claim::parts(w)) {
+      if (!claim_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      // The job cannot end while this part is unfinished, so task_ is still this job's.
+      running_part = true;
+      task_.fn(task_.context, static_cast<int>(Claim::next(w)));
+      running_part = false;
+      done_.fetch_add(1, std::memory_order_release);
+      w = claim_.load(std::memory_order_acquire);
+    }
+  }
+
+  void ensure_workers(int wanted) {
+    while (static_cast<int>(workers_.size()) < wanted) {
+      workers_.emplace_back([this, seen = generation_] { worker_loop(seen); });
+      workers_.back().detach();  // lives as long as the process; sleeps when idle
+    }
+  }
+
+  // `seen`: the last job published before this worker existed.
+  void worker_loop(std::uint32_t seen) {
+    for (;;) {
+      seen = wait_for_job(seen);
+      work_on(seen);
+    }
+  }
+
+  std::uint32_t wait_for_job(std::uint32_t seen) {
+    const auto give_up = std::chrono::steady_clock::now() + kPollFor;
+    for (int round = 0;; ++round) {
+      const std::uint32_t g = Claim::generation(claim_.load(std::memory_order_acquire));
+      if (g != seen) return g;
+      if (round % 64 == 63 && std::chrono::steady_clock::now() > give_up) break;
+      relax(round);
+    }
+    for (;;) {
+      const std::uint32_t ticket = wake_.load(std::memory_order_seq_cst);
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      const std::uint32_t g = Claim::generation(claim_.load(std::memory_order_seq_cst));
+      if (g == seen) wake_.wait(ticket, std::memory_order_seq_cst);
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      if (g != seen) return g;
+    }
+  }
+
+  std::mutex job_mutex_;  // one job at a time; held only by the thread that started it
+  std::vector<std::thread> workers_;
+  PartTask task_{};
+  std::uint32_t generation_ = 0;
+  std::atomic<std::uint64_t> claim_{0};
+  std::atomic<int> done_{0};
+  std::atomic<std::uint32_t> wake_{0};
+  std::atomic<int> sleepers_{0};
+};
+
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: detached workers may still be polling it at exit
+  return *p;
+}
+
+}  // namespace
+
+bool in_parallel_part() {
+  return running_part;
+}
+
+void run_parts(int parts, PartTask task) {
+  if (parts <= 1 || running_part) {
+    for (int p = 0; p < parts; ++p) task.fn(task.context, p);
+    return;
+  }
+  pool().run(parts, task);
+}
+
+}  // namespace stheno::cpu
