@@ -260,6 +260,16 @@ def cpu_model():
     return "unknown CPU"
 
 
+def gemm_kernels(sgemm):
+    """Which kernel set stheno's GEMM ran on, as stheno_workloads reported it."""
+    for outcome in sgemm.values():
+        for r in outcome.results:
+            if r.get("gemm_kernels"):
+                return (f"its GEMM ran OpenBLAS's {r['gemm_kernels']} kernels ({r['gemm_isa']}) "
+                        f"on a CPU with {r['cpu_isa']}")
+    return "its GEMM kernel set was not reported"
+
+
 def report(args, outcomes, sgemm):
     progs = programs(args)
     peak = {cores: sgemm[cores].median("gflops") if cores in sgemm else None for cores in (1, 2)}
@@ -268,7 +278,7 @@ def report(args, outcomes, sgemm):
     out.append("# stheno and its peers on the same workloads\n")
     out.append(f"Machine: {cpu_model()}, {os.cpu_count()} cores; {versions(outcomes)}.  ")
     out.append(f"stheno's measured sgemm peak (for the FLOP floors): {fmt(peak[1])} GFLOP/s at 1 thread, "
-               f"{fmt(peak[2])} at 2.  ")
+               f"{fmt(peak[2])} at 2; {gemm_kernels(sgemm)}.  ")
     out.append(f"Medians of {args.runs} run(s) per program and setting; on 2 cores each peer at its best thread "
                "setting (named).  ")
     out.append("stheno × = how many times faster stheno is than that row (peer's time ÷ stheno's, or stheno's rate "

@@ -261,7 +261,9 @@ void sgemm(const Options&) {
     matmul(a, b, c);
     best = std::min(best, seconds_since(start));
   }
-  std::printf("{\"gflops\": %.2f}\n", 2.0 * 1024 * 1024 * 1024 / best * 1e-9);
+  const GemmInfo info = gemm_info();
+  std::printf("{\"gflops\": %.2f, \"gemm_kernels\": \"%s\", \"gemm_isa\": \"%s\", \"cpu_isa\": \"%s\"}\n",
+              2.0 * 1024 * 1024 * 1024 / best * 1e-9, info.kernels.c_str(), isa_name(info.isa), isa_name(cpu_isa()));
 }
 
 }  // namespace

@@ -98,7 +98,13 @@ Loaded load() {
   if (!l.error.empty()) return l;
   // BLAS always runs on the thread that calls it: stheno splits big products between its own
   // threads, and a multi-threaded OpenBLAS call would allocate and compete for the same cores.
+  // OpenBLAS's OpenMP build also sets the caller's OpenMP thread count, which is the program's
+  // own business, so it is put back.
+  auto omp_get = reinterpret_cast<int (*)()>(dlsym(handle, "omp_get_max_threads"));
+  auto omp_set = reinterpret_cast<void (*)(int)>(dlsym(handle, "omp_set_num_threads"));
+  const int omp_threads = omp_get && omp_set ? omp_get() : 0;
   set_threads(1);
+  if (omp_threads > 0) omp_set(omp_threads);
   l.info.library = config();
   l.info.kernels = corename();
   l.info.isa = isa_of_kernels(l.info.kernels);
