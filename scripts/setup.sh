@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build ccache pkg-config
-  libopenblas-openmp-dev   # BLAS for GEMM (chosen by bench/README.md); OpenMP build shares our thread pool
+  libopenblas-openmp-dev   # BLAS header (cblas.h); the peers' BLAS
+  libopenblas0-serial      # the BLAS stheno loads: single-threaded, stheno shares out the work itself
   zlib1g-dev               # gzip'd IDX files
   nlohmann-json3-dev       # safetensors headers
   libgtest-dev libgmock-dev

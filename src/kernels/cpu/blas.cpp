@@ -35,7 +35,10 @@ namespace cpu {
 
 namespace {
 
-constexpr const char* kLibrary = STHENO_OPENBLAS_SONAME;
+// OpenBLAS's single-threaded build first: stheno shares out the work itself, and the OpenMP and
+// pthread builds would start threads of their own. Then whichever build the system links by
+// default.
+constexpr const char* kLibraries[] = {STHENO_OPENBLAS_SERIAL, "libopenblas.so.0"};
 
 // OpenBLAS's kernel-set names (openblas_get_corename) by the instruction set they are written in.
 Isa isa_of_kernels(std::string_view core) {
@@ -64,30 +67,41 @@ struct Loaded {
   Blas functions{};
   GemmInfo info{};
   std::string error;  // why it could not be loaded; empty when it was
+  void (*omp_set_num_threads)(int) = nullptr;  // set only for an OpenMP build of OpenBLAS
 };
 
 template <class F>
 F symbol(void* handle, const char* name, std::string& error) {
   void* s = dlsym(handle, name);
-  if (!s && error.empty()) error = std::string("stheno: ") + kLibrary + " has no symbol " + name;
+  if (!s && error.empty()) error = std::string("stheno: the OpenBLAS library loaded has no symbol ") + name;
   return reinterpret_cast<F>(s);
+}
+
+void* open_library(bool& forced, std::string& tried) {
+  // Already loaded by someone else: its kernel set is chosen; report it as it is.
+  for (const char* name : kLibraries)
+    if (void* handle = dlopen(name, RTLD_NOW | RTLD_NOLOAD)) return handle;
+  if (!std::getenv("OPENBLAS_CORETYPE"))
+    if (const char* k = kernels_for(cpu_isa())) {
+      setenv("OPENBLAS_CORETYPE", k, 0);
+      forced = true;
+    }
+  void* handle = nullptr;
+  for (const char* name : kLibraries) {
+    if ((handle = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
+    const char* why = dlerror();
+    tried += std::string(tried.empty() ? "" : "; ") + name + ": " + (why ? why : "not found");
+  }
+  if (forced) unsetenv("OPENBLAS_CORETYPE");  // read at load only; keep it from child processes
+  return handle;
 }
 
 Loaded load() {
   Loaded l;
-  // Already loaded by someone else: its kernel set is chosen; report it as it is.
-  void* handle = dlopen(kLibrary, RTLD_NOW | RTLD_NOLOAD);
-  if (!handle && !std::getenv("OPENBLAS_CORETYPE"))
-    if (const char* k = kernels_for(cpu_isa())) {
-      setenv("OPENBLAS_CORETYPE", k, 0);
-      l.info.forced = true;
-    }
-  if (!handle) handle = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-  if (l.info.forced) unsetenv("OPENBLAS_CORETYPE");  // read at load only; keep it from child processes
+  std::string tried;
+  void* handle = open_library(l.info.forced, tried);
   if (!handle) {
-    const char* why = dlerror();
-    l.error = std::string("stheno: cannot load the BLAS library ") + kLibrary + " (" + (why ? why : "unknown reason") +
-              "); install Debian's libopenblas0 (scripts/setup.sh does)";
+    l.error = "stheno: cannot load OpenBLAS (" + tried + "); install Debian's libopenblas0-serial (scripts/setup.sh does)";
     return l;
   }
   l.functions.sgemm = symbol<decltype(&cblas_sgemm)>(handle, "cblas_sgemm", l.error);
@@ -98,13 +112,9 @@ Loaded load() {
   if (!l.error.empty()) return l;
   // BLAS always runs on the thread that calls it: stheno splits big products between its own
   // threads, and a multi-threaded OpenBLAS call would allocate and compete for the same cores.
-  // OpenBLAS's OpenMP build also sets the caller's OpenMP thread count, which is the program's
-  // own business, so it is put back.
-  auto omp_get = reinterpret_cast<int (*)()>(dlsym(handle, "omp_get_max_threads"));
-  auto omp_set = reinterpret_cast<void (*)(int)>(dlsym(handle, "omp_set_num_threads"));
-  const int omp_threads = omp_get && omp_set ? omp_get() : 0;
   set_threads(1);
-  if (omp_threads > 0) omp_set(omp_threads);
+  // An OpenMP build of OpenBLAS follows the calling thread's OpenMP thread count instead.
+  l.omp_set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(handle, "omp_set_num_threads"));
   l.info.library = config();
   l.info.kernels = corename();
   l.info.isa = isa_of_kernels(l.info.kernels);
@@ -131,6 +141,11 @@ const Loaded& loaded() {
 const Blas& blas() {
   const Loaded& l = loaded();
   if (!l.error.empty()) throw Error(l.error);
+  thread_local const bool single_threaded = [&] {
+    if (l.omp_set_num_threads) l.omp_set_num_threads(1);
+    return true;
+  }();
+  (void)single_threaded;
   return l.functions;
 }
 
