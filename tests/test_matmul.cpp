@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "allocation_counter.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
 #include "reference.hpp"
 
 using namespace stheno;
@@ -61,6 +62,38 @@ TEST(Matmul, TwoDimensionalAllLayoutsAndOddSizes) {
           const Tensor b = random_tensor({k, n}, dtype, gen, lb);
           expect_close_to_reference(matmul(a, b), a, b);
         }
+}
+
+// The register-blocked kernel that takes products with few rows: every row-block size, full and
+// partial column tiles, B as a slice of wider rows (its rows' overhang read but never used) and
+// as a narrow matrix (padded), A transposed, and accumulation into C, on every instruction set.
+TEST(Matmul, FewRowProductsOnEveryInstructionSet) {
+  Generator gen(37);
+  const std::string original(cpu::simd().isa);
+  for (const char* isa : {"avx512", "avx2", "sse2"}) {
+    try {
+      cpu::use_isa(isa);
+    } catch (const ValueError&) {
+      continue;
+    }
+    for (DType dtype : {DType::f32, DType::f64})
+      for (std::int64_t m : {1, 2, 3, 5, 7, 12, 13, 16})
+        for (std::int64_t n : {1, 7, 8, 15, 17, 32, 33, 70})
+          for (std::int64_t k : {1, 3, 40})
+            for (int lb : {0, 1}) {
+              SCOPED_TRACE(std::string(isa) + " " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
+                           " b " + layout_name(lb) + " " + std::string(dtype_name(dtype)));
+              const Tensor a = random_tensor({m, k}, dtype, gen, m % 2 ? 2 : 0);
+              const Tensor wide = random_tensor({k, n + 5}, dtype, gen);
+              const Tensor b = lb ? wide.slice(1, 2, 2 + n) : random_tensor({k, n}, dtype, gen);
+              expect_close_to_reference(matmul(a, b), a, b);
+              const Tensor c = Tensor::ones({m, n}, dtype);
+              matmul(a, b, c, 2.0, 0.5);
+              const Tensor want = add(mul(reference_matmul(a, b), Tensor::scalar(2.0).to(DType::f64)), Tensor::scalar(0.5).to(DType::f64));
+              ASSERT_TRUE(allclose(c, want, 1e-5 * static_cast<double>(k), 1e-5)) << "alpha 2, beta 0.5";
+            }
+  }
+  cpu::use_isa(original);
 }
 
 TEST(Matmul, TransposedOperandsAreNotCopied) {

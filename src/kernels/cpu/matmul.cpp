@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <cstdlib>
 
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/linalg.hpp"
@@ -63,15 +62,12 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
                 static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
 
-// Products of at most this many multiply-adds use stheno's own kernel instead of BLAS. Off by
-// default: on this project's machines OpenBLAS's small-matrix path is faster even for 10×30×10
-// (bench/README.md); STHENO_SMALL_GEMM sets it for CPUs where BLAS's call cost dominates.
-std::int64_t small_gemm_limit() {
-  static const std::int64_t limit = [] {
-    const char* v = std::getenv("STHENO_SMALL_GEMM");
-    return v ? std::atoll(v) : std::int64_t{0};
-  }();
-  return limit;
+// Products that stheno's register-blocked kernel (gemm_small, B's rows contiguous) runs faster
+// than OpenBLAS: few rows of output, where OpenBLAS's packing of B costs more than the
+// arithmetic (10×784 by 784×30: 34 against 11 GFLOP/s at one thread, AVX2), and tiny products,
+// where its call costs more (bench/gemm_choice.py measures both on the CPU at hand).
+bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k) {
+  return !trans_b && (m <= 16 || m * n * k <= 32 * 32 * 32);
 }
 
 // OpenBLAS's small-matrix kernels for AVX-512 allocate a buffer on every call when B is not
@@ -127,7 +123,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
           const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
   // Small products (and k = 0, which BLAS rejects) skip BLAS's packing and call overhead.
-  if (k == 0 || m * n * k <= small_gemm_limit() || blas_small_path_allocates<T>(tb, m, n, k)) {
+  if (k == 0 || own_kernel_is_faster(trans_b, m, n, k) || blas_small_path_allocates<T>(tb, m, n, k)) {
     typed_kernels<T>().gemm_small(m, n, k, alpha, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, trans_b ? 1 : ldb,
                                   trans_b ? ldb : 1, beta, c, ldc);
     return;
