@@ -36,6 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEERS = HERE / "peers"
+VENV_PYTHON = ROOT / "build" / "bench-venv" / "bin" / "python"
 PYTHON = "/usr/bin/python3"  # Debian's python3-torch and python3-numpy live here, not in any other python
 
 sys.path.insert(0, str(HERE))
@@ -63,7 +64,7 @@ class Program:
     name: str
     command: list
     workloads: tuple
-    knobs: str  # "torch": torch and BLAS threads; "blas": BLAS threads only; "stheno": --threads only
+    knobs: str  # "torch": torch and BLAS threads; "blas": BLAS threads only; "stheno", "jax": --threads only
 
     def settings(self, cores):
         """(program threads, BLAS threads) pairs to try on `cores` cores."""
@@ -71,7 +72,7 @@ class Program:
             return [(1, 1)]
         if self.knobs == "torch":
             return [(t, b) for t in (1, 2) for b in (1, 2)]
-        if self.knobs == "blas":
+        if self.knobs in ("blas", "jax"):
             return [(1, 1), (2, 2)]
         return [(2, 2)]
 
@@ -127,14 +128,31 @@ def programs(args):
         Program("dlib", [str(build / "dlib_workloads")], ("W1", "W2"), "blas"),
         Program("numpy per-sample", numpy_peer + ["--variant", "per-sample"], ("W1",), "blas"),
         Program("numpy whole-batch", numpy_peer + ["--variant", "batch"], ("W1",), "blas"),
-    ]
+    ] + pypi_programs()
+
+
+def pypi_programs():
+    """Current PyTorch (eager and torch.compile) and JAX (jax.jit), from PyPI into build/bench-venv by
+    `scripts/setup-bench.sh --pypi`; left out when that environment is missing."""
+    if not VENV_PYTHON.is_file():
+        return []
+    out = []
+    torch_peer = [str(VENV_PYTHON), str(PEERS / "pytorch_workloads.py")]
+    probe = subprocess.run([str(VENV_PYTHON), "-c", "import torch; print(torch.__version__)"], capture_output=True,
+                           text=True)
+    if probe.returncode == 0 and not probe.stdout.startswith("1."):  # 1.x is Debian's, seen through the venv
+        out += [Program("PyTorch (PyPI)", torch_peer, ("W1", "W2", "W3", "W4"), "torch"),
+                Program("PyTorch (PyPI) compile", torch_peer + ["--compile"], ("W1", "W2", "W3", "W4"), "torch")]
+    if subprocess.run([str(VENV_PYTHON), "-c", "import jax"], capture_output=True).returncode == 0:
+        out.append(Program("JAX jit", [str(VENV_PYTHON), str(PEERS / "jax_workloads.py")], ("W1", "W2"), "jax"))
+    return out
 
 
 def available(program):
     if not program.command:
         return False
     exe = program.command[0]
-    return Path(exe).is_file() and (exe != PYTHON or Path(program.command[1]).is_file())
+    return Path(exe).is_file() and (exe not in (PYTHON, str(VENV_PYTHON)) or Path(program.command[1]).is_file())
 
 
 def run_once(command, setting, outcome):
@@ -159,6 +177,8 @@ def run_once(command, setting, outcome):
         log(message)
     elif "skipped" in result:
         outcome.skipped = result["skipped"]
+    elif "unsupported" in result:
+        outcome.unsupported = result["unsupported"]
     else:
         outcome.results.append(result)
         log("  " + json.dumps(result))
@@ -242,15 +262,17 @@ def versions(outcomes):
         for result in outcome.results:
             if "version" in result:
                 name, version = result["version"].split(" ", 1)
-                found.setdefault(name, version)
+                found.setdefault(name, [])
+                if version not in found[name]:
+                    found[name].append(version)
     try:
-        openblas = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libopenblas0-openmp"], capture_output=True,
+        openblas = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libopenblas0-serial"], capture_output=True,
                                   text=True).stdout.strip()
         if openblas:
-            found["OpenBLAS"] = openblas + " (OpenMP)"
+            found["OpenBLAS"] = [openblas + " (stheno: serial build; the peers: OpenMP build)"]
     except FileNotFoundError:
         pass
-    return ", ".join(f"{name} {version}" for name, version in found.items()) or "no peer ran"
+    return ", ".join(f"{name} {' and '.join(v)}" for name, v in found.items()) or "no peer ran"
 
 
 def cpu_model():

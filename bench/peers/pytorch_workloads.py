@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch's side of W1 to W4: eager mode, float32, on the CPU.
+"""PyTorch's side of W1 to W4: eager mode (or torch.compile with --compile), float32, on the CPU.
 
 W1 and W2: plain parameter tensors, autograd and an in-place update: on W1's tiny steps this
 measured about 30% faster than nn.Sequential with torch.optim.SGD (foreach or not), whose per-step
@@ -16,6 +16,7 @@ All modules keep PyTorch's default initialisation: weights and biases of the con
 linear layers uniform in ±1/sqrt(fan_in), every LSTM weight and both its bias vectors uniform in
 ±1/sqrt(hidden), the embedding N(0, 1).
 """
+import sys
 import time
 
 import numpy as np
@@ -34,6 +35,11 @@ from common import (W1_BATCH, W1_LR, W1_QUICK_TEST, W1_QUICK_TRAIN, W1_SIZES, W1
 def load(data, split, limit):
     images, labels = load_split(np, data, split, limit, np.float32)
     return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def compiled(fn, args):
+    """fn under torch.compile with --compile (PyTorch 2.x, from PyPI); fn itself otherwise."""
+    return torch.compile(fn) if args.compile else fn
 
 
 def trainable(*tensors):
@@ -61,6 +67,9 @@ def run_w1(args):
     def net(x):
         return torch.sigmoid(torch.addmm(b2, torch.sigmoid(torch.addmm(b1, x, w1)), w2))
 
+    net = compiled(net, args)
+    if args.compile:  # compile forward and backward outside the clock, on a batch of zeros
+        sgd_step(params, F.mse_loss(net(torch.zeros(W1_BATCH, n_in)), targets[:W1_BATCH], reduction="sum"), 0.0)
     start = time.perf_counter()
     order = torch.randperm(n_train)
     for k in range(0, n_train, W1_BATCH):
@@ -89,6 +98,7 @@ def run_w2(args):
     def net(x):
         return torch.addmm(b2, torch.relu(torch.addmm(b1, x, w1)), w2)
 
+    net = compiled(net, args)
     order = torch.randperm(len(images))
 
     def train_step(i):
@@ -128,6 +138,7 @@ def run_w3(args):
         nn.Flatten(), nn.Linear(W3_CONV2 * side * side, W3_HIDDEN), nn.ReLU(), nn.Linear(W3_HIDDEN, W3_CLASSES),
     ).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(net.parameters(), lr=W3_LR, momentum=W3_MOMENTUM)
+    net = compiled(net, args)
     order = torch.randperm(len(images))
 
     def train_step(i):
@@ -170,6 +181,7 @@ def run_w4(args):
 
     net = CharLSTM(len(vocab))
     optimizer = torch.optim.Adam(net.parameters(), lr=W4_LR)
+    net = compiled(net, args)
     window = torch.arange(W4_SEQ + 1).unsqueeze(1)  # (seq + 1, 1): one column per start offset
     losses = []
 
@@ -195,7 +207,11 @@ def run_w4(args):
 
 
 def main():
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], lambda p: p.add_argument(
+        "--compile", action="store_true", help="run the model under torch.compile (PyTorch 2.x)"))
+    if args.compile and not hasattr(torch, "compile"):
+        emit({"unsupported": f"torch {torch.__version__} has no torch.compile"})
+        sys.exit(0)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
