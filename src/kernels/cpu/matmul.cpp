@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdlib>
 
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/linalg.hpp"
@@ -70,6 +71,16 @@ bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int
   return !trans_b && (m <= 16 || m * n * k <= 32 * 32 * 32);
 }
 
+// STHENO_SMALL_GEMM=N sends every product of at most N multiply-adds to stheno's kernel, so that
+// the tests can run it on every shape and layout.
+std::int64_t forced_small_gemm_limit() {
+  static const std::int64_t limit = [] {
+    const char* v = std::getenv("STHENO_SMALL_GEMM");
+    return v ? std::atoll(v) : std::int64_t{0};
+  }();
+  return limit;
+}
+
 // OpenBLAS's small-matrix kernels for AVX-512 allocate a buffer on every call when B is not
 // transposed, k is at least two vectors (32 floats, 16 doubles), the product is small (at most
 // 100³ multiply-adds), and the output's column count leaves a tail of 1 to half a vector after
@@ -123,7 +134,8 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
           const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
   // Small products (and k = 0, which BLAS rejects) skip BLAS's packing and call overhead.
-  if (k == 0 || own_kernel_is_faster(trans_b, m, n, k) || blas_small_path_allocates<T>(tb, m, n, k)) {
+  if (k == 0 || own_kernel_is_faster(trans_b, m, n, k) || m * n * k <= forced_small_gemm_limit() ||
+      blas_small_path_allocates<T>(tb, m, n, k)) {
     typed_kernels<T>().gemm_small(m, n, k, alpha, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, trans_b ? 1 : ldb,
                                   trans_b ? ldb : 1, beta, c, ldc);
     return;
