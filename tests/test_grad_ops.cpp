@@ -141,13 +141,18 @@ std::vector<GradientCase> cases() {
                  for (int t = 0; t < 3; ++t) h = tanh(matmul(h, p[0]));
                  return weighted(h);
                }});
-  // Batch normalisation in training mode: the batch statistics depend on x.
-  auto bn = [](const Node& x, const Node& gamma, const Node& beta) {
+  // Batch normalisation in training mode, where the batch statistics depend on x, and in
+  // evaluation mode, where the running statistics are constants.
+  auto bn = [](const Node& x, const Node& gamma, const Node& beta, bool training = true) {
     auto state = std::make_shared<BatchNormState>();
-    state->running_mean = Tensor::zeros({x.shape()[1]}, DType::f64);
-    state->running_var = Tensor::ones({x.shape()[1]}, DType::f64);
+    state->running_mean = Tensor::from<double>(std::vector<double>(static_cast<std::size_t>(x.shape()[1]), 0.3));
+    state->running_var = Tensor::from<double>(std::vector<double>(static_cast<std::size_t>(x.shape()[1]), 1.7));
+    state->training = training;
     return batch_norm(x, gamma, beta, state);
   };
+  c.push_back({"batch_norm_evaluation", {{3, 2, 3, 2}, {2}, {2}}, [bn](Graph&, const std::vector<Node>& p) {
+                 return weighted(bn(p[0], p[1], p[2], false));
+               }});
   c.push_back({"batch_norm_images", {{3, 2, 3, 2}, {2}, {2}}, [bn](Graph&, const std::vector<Node>& p) {
                  return weighted(bn(p[0], p[1], p[2]));
                }});
