@@ -118,6 +118,10 @@ std::vector<GradientCase> cases() {
   c.push_back({"softmax_cross_entropy_targets", {{4, 5}, {4, 5}}, [](Graph&, const std::vector<Node>& p) {
                  return softmax_cross_entropy(p[0], softmax(p[1]));
                }});
+  // Targets that do not sum to 1 (the loss is still linear in them).
+  c.push_back({"softmax_cross_entropy_unnormalised_targets", {{4, 5}, {4, 5}}, [](Graph&, const std::vector<Node>& p) {
+                 return softmax_cross_entropy(p[0], p[1]);
+               }});
   c.push_back({"mse", {{3, 4}, {3, 4}}, [](Graph&, const std::vector<Node>& p) { return mse(p[0], p[1]); }});
 
   // Dropout: the mask generator is rewound before every evaluation, so every run sees one mask.

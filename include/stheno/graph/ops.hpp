@@ -116,7 +116,8 @@ Node sum_to(const Node& x, const Shape& shape);
 Node softmax(const Node& x, int axis = -1);
 Node log_softmax(const Node& x, int axis = -1);
 // Mean over the batch of -log softmax(logits)[label]. logits (N, C); labels int32 (N,) class
-// indices, or float (N, C) target probabilities. Stable for any logits.
+// indices, or float (N, C) targets: -mean_i Σ_c t[i,c]·log softmax(logits)[i,c], with rows that
+// need not sum to 1 (as in PyTorch). Stable for any logits.
 Node softmax_cross_entropy(const Node& logits, const Node& labels);
 // Mean of (prediction - target)^2 over all elements.
 Node mse(const Node& prediction, const Node& target);
