@@ -95,8 +95,15 @@ std::vector<GradientCase> cases() {
   conv("stride2", {1, 2, 7, 5}, {3, 2, 3, 2}, {2, 0, 1, 1}, false);
   conv("dilation2_pad2", {1, 2, 6, 6}, {2, 2, 3, 3}, {1, 2, 2, 1}, true);
   conv("groups2", {2, 4, 5, 5}, {6, 2, 3, 3}, {1, 1, 1, 2}, true);
+  conv("per_axis", {2, 2, 7, 6}, {3, 2, 3, 2}, {{2, 1}, {1, 0}, {1, 2}, 1}, true);
   c.push_back({"max_pool2d", {{2, 3, 4, 6}}, [](Graph&, const std::vector<Node>& p) { return weighted(max_pool2d(p[0], 2)); }});
   c.push_back({"max_pool2d_stride1", {{1, 2, 5, 5}}, [](Graph&, const std::vector<Node>& p) { return weighted(max_pool2d(p[0], 3, 1)); }});
+  c.push_back({"max_pool2d_per_axis_padded", {{2, 2, 5, 6}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(max_pool2d(p[0], {3, 2}, {2, 1}, {1, 1}));
+               }});
+  c.push_back({"avg_pool2d_per_axis", {{1, 2, 5, 6}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(avg_pool2d(p[0], {2, 3}, {1, 2}, {1, 0}));
+               }});
   c.push_back({"avg_pool2d_pad1", {{2, 2, 5, 5}}, [](Graph&, const std::vector<Node>& p) { return weighted(avg_pool2d(p[0], 3, 2, 1)); }});
   c.push_back({"flatten", {{2, 3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(flatten(p[0])); }});
   c.push_back({"reshape", {{3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(reshape(p[0], {2, -1, 2})); }});
