@@ -66,6 +66,7 @@ void pool_plane(const T* plane, const PoolShape& s, const Pool2dWindow& win, T* 
       for (std::int64_t j = 0; j < win.kernel.w; ++j) {
         std::int64_t lo, hi;
         inside(s.w, s.ow, win.stride.w, win.padding.w, j, lo, hi);
+        if (lo == hi) continue;
         const T* tap = plane + iy * s.w + lo * win.stride.w - win.padding.w + j;
         for (std::int64_t ox = lo; ox < hi; ++ox) row[ox] = larger(row[ox], tap[(ox - lo) * win.stride.w]);
       }
