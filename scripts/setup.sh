@@ -13,6 +13,7 @@ packages=(
   libbenchmark-dev
   dataset-fashion-mnist    # the default dataset, under /usr/share/datasets/fashion-mnist/
   python3-numpy            # numpy side of the side-by-side benchmarks (/usr/bin/python3)
+  python3-torch            # the gradient comparison with PyTorch (tests/torch/)
   gnuplot-nox              # stheno train draws its loss and accuracy curves with it
 )
 

@@ -95,8 +95,15 @@ std::vector<GradientCase> cases() {
   conv("stride2", {1, 2, 7, 5}, {3, 2, 3, 2}, {2, 0, 1, 1}, false);
   conv("dilation2_pad2", {1, 2, 6, 6}, {2, 2, 3, 3}, {1, 2, 2, 1}, true);
   conv("groups2", {2, 4, 5, 5}, {6, 2, 3, 3}, {1, 1, 1, 2}, true);
+  conv("per_axis", {2, 2, 7, 6}, {3, 2, 3, 2}, {{2, 1}, {1, 0}, {1, 2}, 1}, true);
   c.push_back({"max_pool2d", {{2, 3, 4, 6}}, [](Graph&, const std::vector<Node>& p) { return weighted(max_pool2d(p[0], 2)); }});
   c.push_back({"max_pool2d_stride1", {{1, 2, 5, 5}}, [](Graph&, const std::vector<Node>& p) { return weighted(max_pool2d(p[0], 3, 1)); }});
+  c.push_back({"max_pool2d_per_axis_padded", {{2, 2, 5, 6}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(max_pool2d(p[0], {3, 2}, {2, 1}, {1, 1}));
+               }});
+  c.push_back({"avg_pool2d_per_axis", {{1, 2, 5, 6}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(avg_pool2d(p[0], {2, 3}, {1, 2}, {1, 0}));
+               }});
   c.push_back({"avg_pool2d_pad1", {{2, 2, 5, 5}}, [](Graph&, const std::vector<Node>& p) { return weighted(avg_pool2d(p[0], 3, 2, 1)); }});
   c.push_back({"flatten", {{2, 3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(flatten(p[0])); }});
   c.push_back({"reshape", {{3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(reshape(p[0], {2, -1, 2})); }});
@@ -117,6 +124,10 @@ std::vector<GradientCase> cases() {
                }});
   c.push_back({"softmax_cross_entropy_targets", {{4, 5}, {4, 5}}, [](Graph&, const std::vector<Node>& p) {
                  return softmax_cross_entropy(p[0], softmax(p[1]));
+               }});
+  // Targets that do not sum to 1 (the loss is still linear in them).
+  c.push_back({"softmax_cross_entropy_unnormalised_targets", {{4, 5}, {4, 5}}, [](Graph&, const std::vector<Node>& p) {
+                 return softmax_cross_entropy(p[0], p[1]);
                }});
   c.push_back({"mse", {{3, 4}, {3, 4}}, [](Graph&, const std::vector<Node>& p) { return mse(p[0], p[1]); }});
 
@@ -141,13 +152,18 @@ std::vector<GradientCase> cases() {
                  for (int t = 0; t < 3; ++t) h = tanh(matmul(h, p[0]));
                  return weighted(h);
                }});
-  // Batch normalisation in training mode: the batch statistics depend on x.
-  auto bn = [](const Node& x, const Node& gamma, const Node& beta) {
+  // Batch normalisation in training mode, where the batch statistics depend on x, and in
+  // evaluation mode, where the running statistics are constants.
+  auto bn = [](const Node& x, const Node& gamma, const Node& beta, bool training = true) {
     auto state = std::make_shared<BatchNormState>();
-    state->running_mean = Tensor::zeros({x.shape()[1]}, DType::f64);
-    state->running_var = Tensor::ones({x.shape()[1]}, DType::f64);
+    state->running_mean = Tensor::from<double>(std::vector<double>(static_cast<std::size_t>(x.shape()[1]), 0.3));
+    state->running_var = Tensor::from<double>(std::vector<double>(static_cast<std::size_t>(x.shape()[1]), 1.7));
+    state->training = training;
     return batch_norm(x, gamma, beta, state);
   };
+  c.push_back({"batch_norm_evaluation", {{3, 2, 3, 2}, {2}, {2}}, [bn](Graph&, const std::vector<Node>& p) {
+                 return weighted(bn(p[0], p[1], p[2], false));
+               }});
   c.push_back({"batch_norm_images", {{3, 2, 3, 2}, {2}, {2}}, [bn](Graph&, const std::vector<Node>& p) {
                  return weighted(bn(p[0], p[1], p[2]));
                }});

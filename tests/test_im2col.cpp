@@ -37,6 +37,7 @@ std::vector<Conv2dGeometry> geometries() {
   gs.push_back({2, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1});
   gs.push_back({1, 4, 4, 5, 5, 1, 1, 1, 1, 1, 1});   // kernel needs the padding to fit
   gs.push_back({4, 5, 8, 2, 4, 3, 2, 1, 3, 1, 2});
+  gs.push_back({2, 9, 7, 3, 2, 1, 2, 2, 0, 3, 1});  // every setting different per axis
   return gs;
 }
 
@@ -124,15 +125,48 @@ TEST(MaxPoolKernels, RouteGradientsToTheFirstMaximum) {
   // One 1x1x2x4 image, windows 2x2 with stride 2: maxima 5 (twice, first at (0, 0)) and 7.
   const Tensor x = Tensor::from<double>({5, 1, 2, 7, 5, 3, 7, 0}, Shape{1, 1, 2, 4});
   const Tensor pooled = Tensor::empty({1, 1, 1, 2}, DType::f64);
-  max_pool2d(x, 2, 2, pooled);
+  max_pool2d(x, Pool2dWindow{2, 2}, pooled);
   EXPECT_EQ(pooled.to_vector<double>(), (std::vector<double>{5, 7}));
   const Tensor dx = Tensor::empty({1, 1, 2, 4}, DType::f64);
-  max_pool2d_backward(x, pooled, Tensor::from<double>({10, 20}, Shape{1, 1, 1, 2}), 2, 2, dx);
+  max_pool2d_backward(x, pooled, Tensor::from<double>({10, 20}, Shape{1, 1, 1, 2}), Pool2dWindow{2, 2}, dx);
   EXPECT_EQ(dx.to_vector<double>(), (std::vector<double>{10, 0, 0, 20, 0, 0, 0, 0}));
   // A NaN in a window is its maximum.
   const Tensor with_nan = Tensor::from<double>({1, std::nan(""), 2, 3}, Shape{1, 1, 2, 2});
   const Tensor one = Tensor::empty({1, 1, 1, 1}, DType::f64);
-  max_pool2d(with_nan, 2, 2, one);
+  max_pool2d(with_nan, Pool2dWindow{2, 2}, one);
   EXPECT_TRUE(std::isnan(one.at({0, 0, 0, 0})));
-  EXPECT_THROW(max_pool2d(x, 3, 1, pooled), ShapeError);
+  EXPECT_THROW(max_pool2d(x, Pool2dWindow{3, 1}, pooled), ShapeError);
+  EXPECT_THROW(max_pool2d(x, Pool2dWindow{2, 1, {0, 2}}, pooled), ValueError);  // padding over half the kernel
+}
+
+// Every output against a plain loop over its window, with per-axis sizes and padding, on
+// negative images: were padding read as zeros, it would win every border window.
+TEST(MaxPoolKernels, PerAxisWindowsWithPaddingMatchAPlainLoop) {
+  Generator gen(11);
+  const Tensor x = neg(exp(Tensor::normal({2, 3, 7, 6}, gen, 0, 1, DType::f64)));
+  for (const Pool2dWindow w : {Pool2dWindow{{3, 2}, {2, 1}, {1, 1}}, Pool2dWindow{{2, 3}, {1, 3}, {1, 0}},
+                               Pool2dWindow{{5, 4}, {2, 2}, {2, 2}}}) {
+    const std::int64_t oh = w.out_h(7), ow = w.out_w(6);
+    const Tensor pooled = Tensor::empty({2, 3, oh, ow}, DType::f64), dx = Tensor::empty({2, 3, 7, 6}, DType::f64);
+    const Tensor grad = Tensor::normal({2, 3, oh, ow}, gen, 0, 1, DType::f64);
+    max_pool2d(x, w, pooled);
+    max_pool2d_backward(x, pooled, grad, w, dx);
+    std::vector<double> expected_dx(2 * 3 * 7 * 6, 0.0);
+    for (std::int64_t p = 0; p < 6; ++p)
+      for (std::int64_t oy = 0; oy < oh; ++oy)
+        for (std::int64_t ox = 0; ox < ow; ++ox) {
+          double best = -INFINITY;
+          std::int64_t by = -1, bx = -1;
+          for (std::int64_t i = 0; i < w.kernel.h; ++i)
+            for (std::int64_t j = 0; j < w.kernel.w; ++j) {
+              const std::int64_t iy = oy * w.stride.h - w.padding.h + i, ix = ox * w.stride.w - w.padding.w + j;
+              if (iy < 0 || iy >= 7 || ix < 0 || ix >= 6) continue;
+              const double v = x.at({p / 3, p % 3, iy, ix});
+              if (v > best) best = v, by = iy, bx = ix;
+            }
+          ASSERT_EQ(pooled.at({p / 3, p % 3, oy, ox}), best) << w.str() << " at " << p << "," << oy << "," << ox;
+          expected_dx[static_cast<std::size_t>((p * 7 + by) * 6 + bx)] += grad.at({p / 3, p % 3, oy, ox});
+        }
+    EXPECT_EQ(dx.to_vector<double>(), expected_dx) << w.str();
+  }
 }

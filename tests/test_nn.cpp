@@ -136,6 +136,19 @@ TEST(Nn, ConvolutionErrorsNameTheLayerAndShapes) {
   EXPECT_THROW(nn::Unflatten(Shape{1, 28, 28})(g.input("bad", {2, 100})), ShapeError);
 }
 
+TEST(Nn, ConvolutionAndPoolingTakeASizePerAxis) {
+  Generator gen(4);
+  Graph g;
+  const Node images = g.input("images", {2, 2, 9, 8});
+  nn::Conv2d conv(2, 6, {3, 2}, gen, Conv2dOptions{{2, 1}, {1, 0}, {1, 2}, 2});
+  EXPECT_EQ(conv.parameters()[0]->value.shape(), (Shape{6, 1, 3, 2}));
+  // Height (9 + 2 - 3) / 2 + 1 = 5, width (8 - 2·1 - 1) / 1 + 1 = 6.
+  EXPECT_EQ(conv(images).shape(), (Shape{2, 6, 5, 6}));
+  EXPECT_EQ(nn::MaxPool2d({3, 2}, {2, 1}, {1, 0})(images).shape(), (Shape{2, 2, 5, 7}));
+  EXPECT_EQ(nn::AvgPool2d({2, 4}, 0, {1, 2})(images).shape(), (Shape{2, 2, 5, 3}));
+  EXPECT_THROW(nn::MaxPool2d(2, 1, 2)(images), ShapeError);  // padding over half the kernel
+}
+
 TEST(Nn, BatchNormTrainsOnBatchStatisticsAndEvaluatesOnRunningOnes) {
   nn::BatchNorm bn(2, 0.1, 1e-5, DType::f64);
   // Channel 0 holds 1, 2, 3, 4 and channel 1 holds 10, 10, 30, 30 over a batch of two 1x2 images.

@@ -95,18 +95,18 @@ Dropout::Dropout(double p, std::uint64_t seed) : state_(std::make_shared<Dropout
   state_->generator = Generator(seed);
 }
 
-Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Generator& gen,
-               Conv2dOptions options, Init init, bool bias, DType dtype)
+Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel, Generator& gen, Conv2dOptions options,
+               Init init, bool bias, DType dtype)
     : options_(options), has_bias_(bias) {
-  if (in_channels < 1 || out_channels < 1 || kernel < 1 || options.groups < 1 || in_channels % options.groups != 0 ||
-      out_channels % options.groups != 0)
+  if (in_channels < 1 || out_channels < 1 || kernel.h < 1 || kernel.w < 1 || options.groups < 1 ||
+      in_channels % options.groups != 0 || out_channels % options.groups != 0)
     throw ShapeError("Conv2d(" + std::to_string(in_channels) + " -> " + std::to_string(out_channels) + ", kernel " +
-                     std::to_string(kernel) + ", groups " + std::to_string(options.groups) +
+                     std::to_string(kernel.h) + "x" + std::to_string(kernel.w) + ", groups " + std::to_string(options.groups) +
                      "): sizes must be positive and the groups must divide both channel counts");
-  const std::int64_t fan_in = in_channels / options.groups * kernel * kernel;
-  // Initialised as a (fan_in, filters) matrix, then laid out as (F, C/groups, k, k).
+  const std::int64_t fan_in = in_channels / options.groups * kernel.h * kernel.w;
+  // Initialised as a (fan_in, filters) matrix, then laid out as (F, C/groups, kh, kw).
   const Tensor w = initialize(init, {fan_in, out_channels}, gen, dtype);
-  weight_ = {"weight", w.t().contiguous().reshape({out_channels, in_channels / options.groups, kernel, kernel})};
+  weight_ = {"weight", w.t().contiguous().reshape({out_channels, in_channels / options.groups, kernel.h, kernel.w})};
   if (bias) bias_ = {"bias", Tensor::zeros({out_channels}, dtype)};
 }
 

@@ -9,6 +9,7 @@
 #include "stheno/graph/graph.hpp"
 #include "stheno/kernels/conv.hpp"
 #include "stheno/kernels/elementwise.hpp"
+#include "stheno/kernels/pool.hpp"
 #include "stheno/kernels/reduce.hpp"
 
 namespace stheno {
@@ -89,16 +90,19 @@ Node col2im(const Node& columns, const Conv2dGeometry& geometry);
 Node conv2d_columns(const Node& x, const Node& weight, const Node& bias, const Conv2dGeometry& geometry);
 
 // --- convolutional layers -------------------------------------------------------------------
+// One number for both axes, or {height, width}.
 struct Conv2dOptions {
-  std::int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+  Size2 stride = 1, padding = 0, dilation = 1;
+  std::int64_t groups = 1;
 };
 // x (N, C, H, W), weight (F, C/groups, kh, kw), optional bias (F,) -> (N, F, out_h, out_w).
 Node conv2d(const Node& x, const Node& weight, const Node& bias = Node(), const Conv2dOptions& options = {});
-// Maximum (or mean) over kernel×kernel windows moved by stride (default: the kernel size), per
-// channel: (N, C, H, W) -> (N, C, out_h, out_w). Average pooling counts padding as zeros; max
-// pooling takes no padding.
-Node max_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride = 0);
-Node avg_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0);
+// Maximum (or mean) over kernel windows moved by stride (0: the kernel's size), per channel:
+// (N, C, H, W) -> (N, C, out_h, out_w), with `padding` on each side. Max pooling never picks a
+// padded position and takes padding up to half the kernel; average pooling counts padding as
+// zeros (PyTorch's defaults for both).
+Node max_pool2d(const Node& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
+Node avg_pool2d(const Node& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
 // (N, ...) -> (N, product of the rest).
 Node flatten(const Node& x);
 
@@ -116,7 +120,8 @@ Node sum_to(const Node& x, const Shape& shape);
 Node softmax(const Node& x, int axis = -1);
 Node log_softmax(const Node& x, int axis = -1);
 // Mean over the batch of -log softmax(logits)[label]. logits (N, C); labels int32 (N,) class
-// indices, or float (N, C) target probabilities. Stable for any logits.
+// indices, or float (N, C) targets: -mean_i Σ_c t[i,c]·log softmax(logits)[i,c], with rows that
+// need not sum to 1 (as in PyTorch). Stable for any logits.
 Node softmax_cross_entropy(const Node& logits, const Node& labels);
 // Mean of (prediction - target)^2 over all elements.
 Node mse(const Node& prediction, const Node& target);

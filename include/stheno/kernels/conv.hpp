@@ -6,6 +6,15 @@
 
 namespace stheno {
 
+// A size per image axis, (height, width); one number stands for both.
+struct Size2 {
+  std::int64_t h = 0, w = 0;
+  // Implicit, so that 3 passes for 3x3 wherever a Size2 is taken.
+  constexpr Size2(std::int64_t both = 0) : h(both), w(both) {}
+  constexpr Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
+  bool operator==(const Size2&) const = default;
+};
+
 struct Conv2dGeometry {
   std::int64_t channels = 1, height = 1, width = 1;
   std::int64_t kernel_h = 1, kernel_w = 1;

@@ -96,10 +96,11 @@ class Dropout final : public Module {
   std::shared_ptr<DropoutState> state_;
 };
 
-// 2-D convolution of (N, C, H, W) images: weight (F, C/groups, k, k), bias (F).
+// 2-D convolution of (N, C, H, W) images: weight (F, C/groups, kh, kw), bias (F). kernel is k
+// for k×k or {kh, kw}.
 class Conv2d final : public Module {
  public:
-  Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Generator& gen,
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel, Generator& gen,
          Conv2dOptions options = {}, Init init = Init::he_uniform, bool bias = true, DType dtype = DType::f32);
   Node forward(const Node& x) override;
   std::vector<Parameter*> parameters() override;
@@ -128,21 +129,20 @@ class BatchNorm final : public Module {
 
 class MaxPool2d final : public Module {
  public:
-  explicit MaxPool2d(std::int64_t kernel, std::int64_t stride = 0) : kernel_(kernel), stride_(stride) {}
-  Node forward(const Node& x) override { return max_pool2d(x, kernel_, stride_); }
+  explicit MaxPool2d(Size2 kernel, Size2 stride = 0, Size2 padding = 0) : kernel_(kernel), stride_(stride), padding_(padding) {}
+  Node forward(const Node& x) override { return max_pool2d(x, kernel_, stride_, padding_); }
 
  private:
-  std::int64_t kernel_, stride_;
+  Size2 kernel_, stride_, padding_;
 };
 
 class AvgPool2d final : public Module {
  public:
-  explicit AvgPool2d(std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0)
-      : kernel_(kernel), stride_(stride), padding_(padding) {}
+  explicit AvgPool2d(Size2 kernel, Size2 stride = 0, Size2 padding = 0) : kernel_(kernel), stride_(stride), padding_(padding) {}
   Node forward(const Node& x) override { return avg_pool2d(x, kernel_, stride_, padding_); }
 
  private:
-  std::int64_t kernel_, stride_, padding_;
+  Size2 kernel_, stride_, padding_;
 };
 
 // (N, ...) -> (N, product of the rest).

@@ -11,9 +11,8 @@ void require_image(const char* op, const Node& x) {
   if (x.rank() != 4) throw ShapeError(std::string(op) + " of " + x.describe() + ": expects images (N, C, H, W)");
 }
 
-Conv2dGeometry geometry(const Node& x, std::int64_t channels, std::int64_t kh, std::int64_t kw, std::int64_t stride,
-                        std::int64_t padding, std::int64_t dilation) {
-  return {channels, x.shape()[2], x.shape()[3], kh, kw, stride, stride, padding, padding, dilation, dilation};
+Conv2dGeometry geometry(const Node& x, std::int64_t channels, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation) {
+  return {channels, x.shape()[2], x.shape()[3], kernel.h, kernel.w, stride.h, stride.w, padding.h, padding.w, dilation.h, dilation.w};
 }
 
 // One group: x (N, C, H, W), weight (F, C, kh, kw) and bias (F) -> (N, F, out_h * out_w).
@@ -39,7 +38,7 @@ Node conv2d(const Node& x, const Node& weight, const Node& bias, const Conv2dOpt
          std::to_string(weight.shape()[1]));
   if (bias.defined() && bias.shape() != Shape{weight.shape()[0]}) fail("the bias must be (F,) = " + Shape{weight.shape()[0]}.str());
   const Conv2dGeometry g =
-      geometry(x, group_channels, weight.shape()[2], weight.shape()[3], o.stride, o.padding, o.dilation);
+      geometry(x, group_channels, {weight.shape()[2], weight.shape()[3]}, o.stride, o.padding, o.dilation);
   try {
     g.validate("conv2d");
   } catch (const Error& e) {
@@ -60,11 +59,12 @@ Node conv2d(const Node& x, const Node& weight, const Node& bias, const Conv2dOpt
 }
 
 namespace {
-// Every window of every channel as a column: (N, C, H, W) -> (N·C, k·k, P).
-Node windows(const char* op, const Node& x, std::int64_t kernel, std::int64_t stride, std::int64_t padding, Conv2dGeometry& g) {
+// Every window of every channel as a column: (N, C, H, W) -> (N·C, kh·kw, P).
+Node windows(const char* op, const Node& x, Size2 kernel, Size2 stride, Size2 padding, Conv2dGeometry& g) {
   require_image(op, x);
-  if (kernel < 1) throw ShapeError(std::string(op) + " of " + x.describe() + ": kernel must be at least 1");
-  g = geometry(x, 1, kernel, kernel, stride > 0 ? stride : kernel, padding, 1);
+  if (kernel.h < 1 || kernel.w < 1) throw ShapeError(std::string(op) + " of " + x.describe() + ": kernel must be at least 1");
+  const Pool2dWindow window = Pool2dWindow::of(kernel, stride, padding);
+  g = geometry(x, 1, window.kernel, window.stride, window.padding, 1);
   try {
     g.validate(op);
   } catch (const Error& e) {
@@ -74,7 +74,7 @@ Node windows(const char* op, const Node& x, std::int64_t kernel, std::int64_t st
 }
 }  // namespace
 
-Node avg_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride, std::int64_t padding) {
+Node avg_pool2d(const Node& x, Size2 kernel, Size2 stride, Size2 padding) {
   Conv2dGeometry g;
   const Node w = windows("avg_pool2d", x, kernel, stride, padding, g);
   return reshape(mean(w, 1), {x.shape()[0], x.shape()[1], g.out_h(), g.out_w()});

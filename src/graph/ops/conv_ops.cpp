@@ -124,48 +124,48 @@ class Conv2dOp final : public Op {
 
 class MaxPool2dGradOp final : public Op {
  public:
-  MaxPool2dGradOp(std::int64_t kernel, std::int64_t stride) : kernel_(kernel), stride_(stride) {}
+  explicit MaxPool2dGradOp(Pool2dWindow window) : window_(window) {}
   std::string name() const override { return "max_pool2d_grad"; }
   TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    max_pool2d_backward(dense(in[0]), dense(in[1]), dense(in[2]), kernel_, stride_, out);
+    max_pool2d_backward(dense(in[0]), dense(in[1]), dense(in[2]), window_, out);
   }
 
  private:
-  std::int64_t kernel_, stride_;
+  Pool2dWindow window_;
 };
 
-// k×k max pooling without padding. Its adjoint sends each gradient to the window's first
+// Max pooling; padded positions never win. Its adjoint sends each gradient to the window's first
 // maximum; it has no gradient of its own.
 class MaxPool2dOp final : public Op {
  public:
-  MaxPool2dOp(std::int64_t kernel, std::int64_t stride) : kernel_(kernel), stride_(stride) {}
+  explicit MaxPool2dOp(Pool2dWindow window) : window_(window) {}
   std::string name() const override { return "max_pool2d"; }
-  std::string describe() const override {
-    return "max_pool2d(kernel " + std::to_string(kernel_) + ", stride " + std::to_string(stride_) + ")";
-  }
+  std::string describe() const override { return "max_pool2d(" + window_.str() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");
     const Shape& s = in[0].shape();
     if (s.rank() != 4) op_shape_error(*this, in, "expects images (N, C, H, W)");
-    if (kernel_ < 1 || stride_ < 1) op_shape_error(*this, in, "kernel and stride must be at least 1");
-    if (kernel_ > s[2] || kernel_ > s[3])
-      op_shape_error(*this, in, "the " + std::to_string(kernel_) + "x" + std::to_string(kernel_) + " window is larger than the image");
-    return {Shape{s[0], s[1], (s[2] - kernel_) / stride_ + 1, (s[3] - kernel_) / stride_ + 1}, in[0].dtype()};
+    try {
+      window_.validate(name(), s[2], s[3]);
+    } catch (const Error& e) {
+      op_shape_error(*this, in, e.what());
+    }
+    return {Shape{s[0], s[1], window_.out_h(s[2]), window_.out_w(s[3])}, in[0].dtype()};
   }
-  void forward(std::span<const Tensor> in, const Tensor& out) const override { max_pool2d(dense(in[0]), kernel_, stride_, out); }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { max_pool2d(dense(in[0]), window_, out); }
   std::vector<Node> backward(const Node& self, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
-    return {g.graph().apply(std::make_shared<MaxPool2dGradOp>(kernel_, stride_), {in[0], self, g})};
+    return {g.graph().apply(std::make_shared<MaxPool2dGradOp>(window_), {in[0], self, g})};
   }
 
  private:
-  std::int64_t kernel_, stride_;
+  Pool2dWindow window_;
 };
 
 }  // namespace
 
-Node max_pool2d(const Node& x, std::int64_t kernel, std::int64_t stride) {
-  return x.graph().apply(std::make_shared<MaxPool2dOp>(kernel, stride > 0 ? stride : kernel), {x});
+Node max_pool2d(const Node& x, Size2 kernel, Size2 stride, Size2 padding) {
+  return x.graph().apply(std::make_shared<MaxPool2dOp>(Pool2dWindow::of(kernel, stride, padding)), {x});
 }
 
 Node conv2d_columns(const Node& x, const Node& weight, const Node& bias, const Conv2dGeometry& geometry) {

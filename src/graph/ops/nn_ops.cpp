@@ -123,10 +123,11 @@ class SoftmaxCrossEntropyOp final : public Op {
     const Node& labels = in[1];
     const double inv_n = 1.0 / static_cast<double>(std::max<std::int64_t>(logits.shape()[0], 1));
     const bool int_labels = labels.dtype() == DType::i32;
-    const Node target = int_labels ? one_hot(labels, logits.shape()[1], logits.dtype()) : labels;
     const Node scale = g * inv_n;
-    const Node g_logits = (softmax(logits, 1) - target) * scale;
-    if (int_labels) return {g_logits, Node()};
+    if (int_labels) return {(softmax(logits, 1) - one_hot(labels, logits.shape()[1], logits.dtype())) * scale, Node()};
+    // Each row's loss is -Σ t·logits + Σt·logsumexp(logits), so softmax enters scaled by the
+    // row's target mass (1 for probabilities, but targets need not be normalised).
+    const Node g_logits = (softmax(logits, 1) * sum(labels, 1, true) - labels) * scale;
     return {g_logits, -log_softmax(logits, 1) * scale};
   }
 

@@ -14,6 +14,32 @@ Shape channel_shape(const Node& x) {
   return s;
 }
 
+Node training_gate(const Node& x, std::shared_ptr<BatchNormState> state);
+
+// x in training mode, zeros in evaluation mode (read at every run). Linear, so its gradient is
+// the same gate applied to the incoming gradient.
+class TrainingGateOp final : public Op {
+ public:
+  explicit TrainingGateOp(std::shared_ptr<BatchNormState> state) : state_(std::move(state)) {}
+  std::string name() const override { return "batch_norm_training_gate"; }
+  TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    if (!state_->training) out.fill(0);
+    else if (out.raw_data() != in[0].raw_data()) out.copy_from(in[0]);
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
+    return {training_gate(g, state_)};
+  }
+  int inplace_input() const override { return 0; }
+
+ private:
+  std::shared_ptr<BatchNormState> state_;
+};
+
+Node training_gate(const Node& x, std::shared_ptr<BatchNormState> state) {
+  return x.graph().apply(std::make_shared<TrainingGateOp>(std::move(state)), {x});
+}
+
 // x -> (2, C): row 0 the mean, row 1 the biased variance of each channel. In training mode they
 // come from the batch and fold into the running averages; in evaluation mode they are the
 // running averages.
@@ -59,15 +85,16 @@ class BatchNormStatsOp final : public Op {
       }
     });
   }
-  // The training-mode gradient: d mean/dx = 1/M, d var/dx = 2(x - mean)/M over each channel's M
-  // values. (In evaluation mode the statistics do not depend on x; training is where one
-  // differentiates.)
+  // In training mode d mean/dx = 1/M and d var/dx = 2(x - mean)/M over each channel's M values;
+  // in evaluation mode the statistics are constants. The mode is only known at run time, so the
+  // incoming gradient passes a gate that zeroes it in evaluation mode.
   std::vector<Node> backward(const Node& self, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const Node& x = in[0];
     const Shape cs = channel_shape(x);
     const double count = static_cast<double>(x.shape().numel() / x.shape()[1]);
+    const Node gated = training_gate(g, state_);
     const Node mean = reshape(slice(self, 0, 0, 1), cs);
-    const Node g_mean = reshape(slice(g, 0, 0, 1), cs), g_var = reshape(slice(g, 0, 1, 2), cs);
+    const Node g_mean = reshape(slice(gated, 0, 0, 1), cs), g_var = reshape(slice(gated, 0, 1, 2), cs);
     return {(x - mean) * (g_var * (2.0 / count)) + g_mean * (1.0 / count)};
   }
 

@@ -1,11 +1,27 @@
 #include "stheno/kernels/pool.hpp"
 
 #include <algorithm>
-#include <string>
+#include <limits>
 
 #include "kernels/cpu/parallel.hpp"
 
 namespace stheno {
+
+std::string Pool2dWindow::str() const {
+  auto pair = [](Size2 s) { return std::to_string(s.h) + "x" + std::to_string(s.w); };
+  return "kernel " + pair(kernel) + ", stride " + pair(stride) + ", padding " + pair(padding);
+}
+
+void Pool2dWindow::validate(std::string_view op, std::int64_t height, std::int64_t width) const {
+  auto where = [&] { return std::string(op) + " (" + str() + ")"; };  // built only for an error
+  if (kernel.h < 1 || kernel.w < 1 || stride.h < 1 || stride.w < 1)
+    throw ValueError(where() + ": kernel and stride must be at least 1");
+  if (padding.h < 0 || padding.w < 0 || 2 * padding.h > kernel.h || 2 * padding.w > kernel.w)
+    throw ValueError(where() + ": padding must be between 0 and half the kernel");
+  if (kernel.h > height + 2 * padding.h || kernel.w > width + 2 * padding.w)
+    throw ShapeError(where() + ": the window does not fit padded images of " + std::to_string(height + 2 * padding.h) + "x" +
+                     std::to_string(width + 2 * padding.w));
+}
 
 namespace {
 
@@ -13,14 +29,11 @@ struct PoolShape {
   std::int64_t planes, h, w, oh, ow;
 };
 
-PoolShape check(const char* op, const Tensor& x, std::int64_t kernel, std::int64_t stride, const Tensor& pooled) {
+PoolShape check(const char* op, const Tensor& x, const Pool2dWindow& win, const Tensor& pooled) {
   if (!x.defined() || x.rank() != 4) throw ShapeError(std::string(op) + ": expects (N, C, H, W) images");
-  if (kernel < 1 || stride < 1) throw ValueError(std::string(op) + ": kernel and stride must be at least 1");
   const std::int64_t h = x.shape()[2], w = x.shape()[3];
-  if (kernel > h || kernel > w)
-    throw ShapeError(std::string(op) + ": a " + std::to_string(kernel) + "x" + std::to_string(kernel) +
-                     " window does not fit images of " + std::to_string(h) + "x" + std::to_string(w));
-  const PoolShape s{x.shape()[0] * x.shape()[1], h, w, (h - kernel) / stride + 1, (w - kernel) / stride + 1};
+  win.validate(op, h, w);
+  const PoolShape s{x.shape()[0] * x.shape()[1], h, w, win.out_h(h), win.out_w(w)};
   if (pooled.shape() != Shape{x.shape()[0], x.shape()[1], s.oh, s.ow} || pooled.dtype() != x.dtype())
     throw ShapeError(std::string(op) + ": pooled values must be " + Shape{x.shape()[0], x.shape()[1], s.oh, s.ow}.str());
   if (!x.is_contiguous() || !pooled.is_contiguous()) throw ShapeError(std::string(op) + ": operands must be contiguous");
@@ -33,38 +46,65 @@ inline T larger(T a, T b) {
   return b > a || b != b ? b : a;
 }
 
-// One plane: each output row starts from its windows' first taps, then takes the maximum with
-// every other tap, a loop over the row that the compiler vectorises.
+// Output columns [lo, hi) whose window tap `offset` lands inside a row of `size` pixels.
+void inside(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad, std::int64_t offset, std::int64_t& lo,
+            std::int64_t& hi) {
+  lo = std::clamp<std::int64_t>((pad - offset + stride - 1) / stride, 0, out);
+  hi = pad - offset + size <= 0 ? lo : std::clamp<std::int64_t>((size + pad - offset + stride - 1) / stride, lo, out);
+}
+
+// One plane: each output row starts at -inf and takes the maximum with every tap that lands on a
+// pixel, a loop over the row that the compiler vectorises.
 template <class T>
-void pool_plane(const T* plane, const PoolShape& s, std::int64_t kernel, std::int64_t stride, T* out) {
+void pool_plane(const T* plane, const PoolShape& s, const Pool2dWindow& win, T* out) {
   for (std::int64_t oy = 0; oy < s.oh; ++oy) {
     T* row = out + oy * s.ow;
-    const T* top = plane + oy * stride * s.w;
-    for (std::int64_t ox = 0; ox < s.ow; ++ox) row[ox] = top[ox * stride];
-    for (std::int64_t i = 0; i < kernel; ++i)
-      for (std::int64_t j = i == 0 ? 1 : 0; j < kernel; ++j) {
-        const T* tap = top + i * s.w + j;
-        for (std::int64_t ox = 0; ox < s.ow; ++ox) row[ox] = larger(row[ox], tap[ox * stride]);
+    std::fill(row, row + s.ow, -std::numeric_limits<T>::infinity());
+    for (std::int64_t i = 0; i < win.kernel.h; ++i) {
+      const std::int64_t iy = oy * win.stride.h - win.padding.h + i;
+      if (iy < 0 || iy >= s.h) continue;
+      for (std::int64_t j = 0; j < win.kernel.w; ++j) {
+        std::int64_t lo, hi;
+        inside(s.w, s.ow, win.stride.w, win.padding.w, j, lo, hi);
+        if (lo == hi) continue;
+        const T* tap = plane + iy * s.w + lo * win.stride.w - win.padding.w + j;
+        for (std::int64_t ox = lo; ox < hi; ++ox) row[ox] = larger(row[ox], tap[(ox - lo) * win.stride.w]);
       }
+    }
   }
+}
+
+// The first pixel of the window at (oy, ox), in row-major order, that holds y (or a NaN when y is
+// one), as an offset into the plane.
+template <class T>
+std::int64_t first_maximum(const T* plane, const PoolShape& s, const Pool2dWindow& win, std::int64_t oy, std::int64_t ox, T y) {
+  const std::int64_t y0 = oy * win.stride.h - win.padding.h, x0 = ox * win.stride.w - win.padding.w;
+  const std::int64_t i_lo = std::max<std::int64_t>(0, y0), i_hi = std::min(s.h, y0 + win.kernel.h);
+  const std::int64_t j_lo = std::max<std::int64_t>(0, x0), j_hi = std::min(s.w, x0 + win.kernel.w);
+  for (std::int64_t iy = i_lo; iy < i_hi; ++iy)
+    for (std::int64_t ix = j_lo; ix < j_hi; ++ix) {
+      const T v = plane[iy * s.w + ix];
+      if (v == y || (v != v && y != y)) return iy * s.w + ix;
+    }
+  return i_lo * s.w + j_lo;  // y is not the forward's result for this window; any pixel of it will do
 }
 
 }  // namespace
 
-void max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride, const Tensor& out) {
-  const PoolShape s = check("max_pool2d", x, kernel, stride, out);
+void max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) {
+  const PoolShape s = check("max_pool2d", x, window, out);
   visit_floating(x.dtype(), "max_pool2d", [&]<class T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
     cpu::parallel_for(s.planes, cpu::threads_for(s.planes * s.h * s.w, s.planes), [&](std::int64_t begin, std::int64_t end, int) {
-      for (std::int64_t p = begin; p < end; ++p) pool_plane(px + p * s.h * s.w, s, kernel, stride, po + p * s.oh * s.ow);
+      for (std::int64_t p = begin; p < end; ++p) pool_plane(px + p * s.h * s.w, s, window, po + p * s.oh * s.ow);
     });
   });
 }
 
-void max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, std::int64_t kernel, std::int64_t stride,
+void max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, const Pool2dWindow& window,
                          const Tensor& dx) {
-  const PoolShape s = check("max_pool2d_backward", x, kernel, stride, grad);
+  const PoolShape s = check("max_pool2d_backward", x, window, grad);
   if (pooled.shape() != grad.shape() || pooled.dtype() != x.dtype() || !pooled.is_contiguous())
     throw ShapeError("max_pool2d_backward: the pooled values must be contiguous " + grad.shape().str());
   if (dx.shape() != x.shape() || dx.dtype() != x.dtype() || !dx.is_contiguous())
@@ -82,20 +122,7 @@ void max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& gr
         for (std::int64_t oy = 0; oy < s.oh; ++oy)
           for (std::int64_t ox = 0; ox < s.ow; ++ox) {
             const std::int64_t o = (p * s.oh + oy) * s.ow + ox;
-            const T y = py[o];
-            // The first tap holding the window's maximum (or the NaN that won) takes the gradient.
-            const std::int64_t corner = oy * stride * s.w + ox * stride;
-            std::int64_t at = corner;
-            for (std::int64_t i = 0, found = 0; i < kernel && !found; ++i)
-              for (std::int64_t j = 0; j < kernel; ++j) {
-                const T v = plane[corner + i * s.w + j];
-                if (v == y || (v != v && y != y)) {
-                  at = corner + i * s.w + j;
-                  found = 1;
-                  break;
-                }
-              }
-            d[at] += pg[o];
+            d[first_maximum(plane, s, window, oy, ox, py[o])] += pg[o];
           }
       }
     });
