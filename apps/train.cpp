@@ -14,6 +14,7 @@
 
 #include "allocation_counter.hpp"
 #include "char_lstm.hpp"
+#include "checkpoint_state.hpp"
 #include "metrics.hpp"
 #include "progress.hpp"
 #include "stheno/data/dataset.hpp"
@@ -150,7 +151,7 @@ class Trainer {
   double train_step(const data::Batch& batch);
   std::pair<double, double> evaluate();
   void save_checkpoint(const Position& at);
-  Position resume();
+  Position resume(std::int64_t batches_per_epoch);
   void finish_epoch_files();
   void say(const std::string& line) const {
     std::fputs((line + "\n").c_str(), log_);
@@ -291,7 +292,7 @@ void Trainer::save_checkpoint(const Position& at) {
   io::save_safetensors((out_ / "checkpoint.safetensors").string(), tensors, meta);
 }
 
-Position Trainer::resume() {
+Position Trainer::resume(std::int64_t batches_per_epoch) {
   const io::SafetensorsFile file = io::load_safetensors(c_.resume);
   auto meta = [&](const std::string& key) {
     const auto it = file.metadata.find(key);
@@ -311,12 +312,8 @@ Position Trainer::resume() {
   io::load_into(c_.resume, targets);
   for (std::size_t i = 0; i < model_.dropouts.size(); ++i)
     model_.dropouts[i]->state().generator.set_state(decode_generator(meta("dropout" + std::to_string(i) + "_generator"), c_.resume));
-  Position at;
-  at.epoch = std::stoll(meta("epoch"));
-  at.next_batch = std::stoll(meta("next_batch"));
-  at.steps = std::stoll(meta("optimizer_steps"));
-  at.loss_sum = std::stod(meta("epoch_loss_sum"));
-  at.loss_count = std::stoll(meta("epoch_loss_count"));
+  const CheckpointPosition p = parse_checkpoint_position(file.metadata, c_.resume, batches_per_epoch);
+  const Position at{p.epoch, p.next_batch, p.optimizer_steps, p.loss_sum, p.loss_count};
   history_ = parse_metrics_csv(meta("metrics_csv"));
   optimizer_->set_steps_taken(at.steps);
   return at;
@@ -349,7 +346,7 @@ int Trainer::run() {
   schedule_ = build_schedule(c_, steps_per_epoch);
   Position at;
   if (!c_.resume.empty()) {
-    at = resume();
+    at = resume(steps_per_epoch);
     say("resumed " + c_.resume + " at epoch " + std::to_string(at.epoch + 1) + ", batch " + std::to_string(at.next_batch));
   }
   const std::string layers = c_.model == "cnn" ? (c_.batch_norm ? "conv32bn-conv64bn-128" : "conv32-conv64-128")
