@@ -13,6 +13,7 @@ packages=(
   dataset-fashion-mnist    # the default dataset, under /usr/share/datasets/fashion-mnist/
   python3-numpy            # numpy side of the side-by-side benchmarks (/usr/bin/python3)
   gnuplot-nox              # stheno train draws its loss and accuracy curves with it
+  clang libclang-rt-14-dev libomp-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizers
 )
 
 as_root=()
