@@ -34,7 +34,6 @@ namespace stheno::cli {
 
 namespace {
 
-constexpr const char* kCheckpointFormat = "stheno-checkpoint-1";
 constexpr std::int64_t kClasses = 10;
 
 struct Model {
@@ -121,17 +120,6 @@ std::string encode_generator(const Generator::State& s) {
                 static_cast<unsigned long long>(s.s[1]), static_cast<unsigned long long>(s.s[2]),
                 static_cast<unsigned long long>(s.s[3]), s.spare_normal, s.has_spare ? 1 : 0);
   return buf;
-}
-
-Generator::State decode_generator(const std::string& text, const std::string& path) {
-  Generator::State s;
-  unsigned long long a, b, c, d;
-  int spare;
-  if (std::sscanf(text.c_str(), "%llu,%llu,%llu,%llu,%lf,%d", &a, &b, &c, &d, &s.spare_normal, &spare) != 6)
-    throw IOError(path + ": malformed generator state '" + text + "' in the checkpoint metadata");
-  s.s = {a, b, c, d};
-  s.has_spare = spare != 0;
-  return s;
 }
 
 struct Position {
@@ -294,29 +282,18 @@ void Trainer::save_checkpoint(const Position& at) {
 
 Position Trainer::resume(std::int64_t batches_per_epoch) {
   const io::SafetensorsFile file = io::load_safetensors(c_.resume);
-  auto meta = [&](const std::string& key) {
-    const auto it = file.metadata.find(key);
-    if (it == file.metadata.end()) throw IOError(c_.resume + ": not a stheno training checkpoint (no '" + key + "' in its metadata)");
-    return it->second;
-  };
-  if (meta("format") != kCheckpointFormat)
-    throw IOError(c_.resume + ": checkpoint format '" + meta("format") + "' is not " + kCheckpointFormat);
-  std::string differences;
-  for (const auto& [key, value] : run_signature(c_))
-    if (meta(key) != value) differences += "\n  --" + key + ": checkpoint has " + meta(key) + ", this run has " + value;
-  if (!differences.empty())
-    throw ValueError(c_.resume + ": the checkpoint was made by a different run:" + differences);
+  const CheckpointState state =
+      parse_checkpoint_state(file.metadata, c_.resume, {run_signature(c_), batches_per_epoch, model_.dropouts.size()});
   std::vector<io::NamedTensor> targets;
   for (nn::Parameter* p : model_.net.parameters()) targets.push_back({p->name, p->value});
   for (const optim::StateTensor& s : optimizer_->state()) targets.push_back({"optimizer." + s.name, s.value});
   io::load_into(c_.resume, targets);
   for (std::size_t i = 0; i < model_.dropouts.size(); ++i)
-    model_.dropouts[i]->state().generator.set_state(decode_generator(meta("dropout" + std::to_string(i) + "_generator"), c_.resume));
-  const CheckpointPosition p = parse_checkpoint_position(file.metadata, c_.resume, batches_per_epoch);
-  const Position at{p.epoch, p.next_batch, p.optimizer_steps, p.loss_sum, p.loss_count};
-  history_ = parse_metrics_csv(meta("metrics_csv"));
-  optimizer_->set_steps_taken(at.steps);
-  return at;
+    model_.dropouts[i]->state().generator.set_state(state.dropout_generators[i]);
+  const CheckpointPosition& p = state.position;
+  history_ = state.history;
+  optimizer_->set_steps_taken(p.optimizer_steps);
+  return {p.epoch, p.next_batch, p.optimizer_steps, p.loss_sum, p.loss_count};
 }
 
 void Trainer::finish_epoch_files() {

@@ -1,5 +1,5 @@
 // A checkpoint as `stheno train --resume` reads it: the safetensors file, then the training
-// position in its metadata. Either a position within range or a stheno::Error.
+// state in its metadata. Either a state within range or a stheno::Error.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -9,13 +9,15 @@
 #include "stheno/tensor/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  constexpr std::int64_t kBatchesPerEpoch = 100;
+  const stheno::cli::ResumingRun run{{{"model", "mlp"}}, 100, 1};
   try {
     const stheno::io::SafetensorsFile file = stheno::io::parse_safetensors(data, size, "checkpoint.safetensors");
-    const stheno::cli::CheckpointPosition at =
-        stheno::cli::parse_checkpoint_position(file.metadata, file.path, kBatchesPerEpoch);
-    if (at.epoch < 0 || at.next_batch < 0 || at.next_batch >= kBatchesPerEpoch || at.optimizer_steps < 0 ||
-        at.loss_count < 0 || at.loss_count > at.next_batch || !std::isfinite(at.loss_sum))
+    const stheno::cli::CheckpointState state = stheno::cli::parse_checkpoint_state(file.metadata, file.path, run);
+    const stheno::cli::CheckpointPosition& at = state.position;
+    if (at.epoch < 0 || at.next_batch < 0 || at.next_batch >= run.batches_per_epoch || at.optimizer_steps < 0 ||
+        at.loss_count < 0 || at.loss_count > at.next_batch || !std::isfinite(at.loss_sum) ||
+        state.dropout_generators.size() != run.dropout_layers ||
+        static_cast<std::int64_t>(state.history.size()) != at.epoch)
       __builtin_trap();
   } catch (const stheno::Error&) {
   }
