@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 
 namespace stheno::cli {
 
@@ -15,22 +14,6 @@ std::string metrics_csv(const std::vector<EpochMetrics>& rows) {
     out += line;
   }
   return out;
-}
-
-std::vector<EpochMetrics> parse_metrics_csv(const std::string& text) {
-  std::vector<EpochMetrics> rows;
-  std::istringstream in(text);
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    EpochMetrics m;
-    long long epoch = 0;
-    if (std::sscanf(line.c_str(), "%lld,%lf,%lf,%lf,%lf", &epoch, &m.train_loss, &m.test_loss, &m.test_accuracy, &m.seconds) == 5) {
-      m.epoch = epoch;
-      rows.push_back(m);
-    }
-  }
-  return rows;
 }
 
 std::string plot_curves(const std::string& csv_path, const std::string& png_path) {

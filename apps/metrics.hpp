@@ -13,8 +13,6 @@ struct EpochMetrics {
 };
 
 std::string metrics_csv(const std::vector<EpochMetrics>& rows);
-// Parses what metrics_csv wrote (used to carry the history through a checkpoint).
-std::vector<EpochMetrics> parse_metrics_csv(const std::string& text);
 
 // Draws loss and accuracy against epoch into png from the CSV file. Returns an empty string on
 // success, otherwise why no plot was drawn (gnuplot missing or failing).

@@ -14,6 +14,7 @@
 
 #include "allocation_counter.hpp"
 #include "char_lstm.hpp"
+#include "checkpoint_state.hpp"
 #include "metrics.hpp"
 #include "progress.hpp"
 #include "stheno/data/dataset.hpp"
@@ -33,7 +34,6 @@ namespace stheno::cli {
 
 namespace {
 
-constexpr const char* kCheckpointFormat = "stheno-checkpoint-1";
 constexpr std::int64_t kClasses = 10;
 
 struct Model {
@@ -122,17 +122,6 @@ std::string encode_generator(const Generator::State& s) {
   return buf;
 }
 
-Generator::State decode_generator(const std::string& text, const std::string& path) {
-  Generator::State s;
-  unsigned long long a, b, c, d;
-  int spare;
-  if (std::sscanf(text.c_str(), "%llu,%llu,%llu,%llu,%lf,%d", &a, &b, &c, &d, &s.spare_normal, &spare) != 6)
-    throw IOError(path + ": malformed generator state '" + text + "' in the checkpoint metadata");
-  s.s = {a, b, c, d};
-  s.has_spare = spare != 0;
-  return s;
-}
-
 struct Position {
   std::int64_t epoch = 0, next_batch = 0, steps = 0;
   double loss_sum = 0;
@@ -150,7 +139,7 @@ class Trainer {
   double train_step(const data::Batch& batch);
   std::pair<double, double> evaluate();
   void save_checkpoint(const Position& at);
-  Position resume();
+  Position resume(std::int64_t batches_per_epoch);
   void finish_epoch_files();
   void say(const std::string& line) const {
     std::fputs((line + "\n").c_str(), log_);
@@ -291,35 +280,20 @@ void Trainer::save_checkpoint(const Position& at) {
   io::save_safetensors((out_ / "checkpoint.safetensors").string(), tensors, meta);
 }
 
-Position Trainer::resume() {
+Position Trainer::resume(std::int64_t batches_per_epoch) {
   const io::SafetensorsFile file = io::load_safetensors(c_.resume);
-  auto meta = [&](const std::string& key) {
-    const auto it = file.metadata.find(key);
-    if (it == file.metadata.end()) throw IOError(c_.resume + ": not a stheno training checkpoint (no '" + key + "' in its metadata)");
-    return it->second;
-  };
-  if (meta("format") != kCheckpointFormat)
-    throw IOError(c_.resume + ": checkpoint format '" + meta("format") + "' is not " + kCheckpointFormat);
-  std::string differences;
-  for (const auto& [key, value] : run_signature(c_))
-    if (meta(key) != value) differences += "\n  --" + key + ": checkpoint has " + meta(key) + ", this run has " + value;
-  if (!differences.empty())
-    throw ValueError(c_.resume + ": the checkpoint was made by a different run:" + differences);
+  const CheckpointState state =
+      parse_checkpoint_state(file.metadata, c_.resume, {run_signature(c_), batches_per_epoch, model_.dropouts.size()});
   std::vector<io::NamedTensor> targets;
   for (nn::Parameter* p : model_.net.parameters()) targets.push_back({p->name, p->value});
   for (const optim::StateTensor& s : optimizer_->state()) targets.push_back({"optimizer." + s.name, s.value});
   io::load_into(c_.resume, targets);
   for (std::size_t i = 0; i < model_.dropouts.size(); ++i)
-    model_.dropouts[i]->state().generator.set_state(decode_generator(meta("dropout" + std::to_string(i) + "_generator"), c_.resume));
-  Position at;
-  at.epoch = std::stoll(meta("epoch"));
-  at.next_batch = std::stoll(meta("next_batch"));
-  at.steps = std::stoll(meta("optimizer_steps"));
-  at.loss_sum = std::stod(meta("epoch_loss_sum"));
-  at.loss_count = std::stoll(meta("epoch_loss_count"));
-  history_ = parse_metrics_csv(meta("metrics_csv"));
-  optimizer_->set_steps_taken(at.steps);
-  return at;
+    model_.dropouts[i]->state().generator.set_state(state.dropout_generators[i]);
+  const CheckpointPosition& p = state.position;
+  history_ = state.history;
+  optimizer_->set_steps_taken(p.optimizer_steps);
+  return {p.epoch, p.next_batch, p.optimizer_steps, p.loss_sum, p.loss_count};
 }
 
 void Trainer::finish_epoch_files() {
@@ -349,7 +323,7 @@ int Trainer::run() {
   schedule_ = build_schedule(c_, steps_per_epoch);
   Position at;
   if (!c_.resume.empty()) {
-    at = resume();
+    at = resume(steps_per_epoch);
     say("resumed " + c_.resume + " at epoch " + std::to_string(at.epoch + 1) + ", batch " + std::to_string(at.next_batch));
   }
   const std::string layers = c_.model == "cnn" ? (c_.batch_norm ? "conv32bn-conv64bn-128" : "conv32-conv64-128")

@@ -15,6 +15,7 @@ packages=(
   python3-numpy            # numpy side of the side-by-side benchmarks (/usr/bin/python3)
   python3-torch            # the gradient comparison with PyTorch (tests/torch/)
   gnuplot-nox              # stheno train draws its loss and accuracy curves with it
+  clang libclang-rt-14-dev libomp-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizers
 )
 
 as_root=()

@@ -203,8 +203,56 @@ TEST(Idx, ReportsAGzipStreamCutShort) {
   write_plain(dir.file("cut.gz"), Bytes(packed.begin(), packed.begin() + 5000));
   const std::string message = read_error_of(dir.file("cut.gz"));
   EXPECT_TRUE(contains(message, dir.file("cut.gz"))) << message;
-  EXPECT_TRUE(contains(message, "cannot read past byte")) << message;
+  EXPECT_TRUE(contains(message, "the gzip stream ends early, at byte 5000 of the file")) << message;
   EXPECT_TRUE(contains(message, "unexpected end of file")) << message;
+}
+
+TEST(Idx, RejectsBytesAfterTheGzipStream) {
+  TempDir dir;
+  const Bytes packed = gzip_stored(idx_bytes({2, 3}, counting_bytes(6)));
+  Bytes longer = packed;
+  longer.insert(longer.end(), {'j', 'u', 'n', 'k'});
+  write_plain(dir.file("long.gz"), longer);
+  const std::string message = read_error_of(dir.file("long.gz"));
+  EXPECT_TRUE(contains(message, dir.file("long.gz"))) << message;
+  EXPECT_TRUE(contains(message, "4 unexpected bytes after the end of the gzip stream at byte " +
+                                    std::to_string(packed.size()) + " of the file"))
+      << message;
+}
+
+TEST(Idx, ReportsABadGzipChecksumWhereItIs) {
+  TempDir dir;
+  Bytes packed = gzip_stored(idx_bytes({2, 3}, counting_bytes(6)));
+  packed[packed.size() - 8] ^= 0xff;  // the CRC-32 of the trailer
+  write_plain(dir.file("crc.gz"), packed);
+  const std::string message = read_error_of(dir.file("crc.gz"));
+  EXPECT_TRUE(contains(message, dir.file("crc.gz"))) << message;
+  EXPECT_TRUE(contains(message, "the gzip data is corrupt at byte")) << message;
+  EXPECT_TRUE(contains(message, "after 18 decompressed bytes: incorrect data check")) << message;
+  EXPECT_FALSE(contains(message, "past byte 0")) << message;
+}
+
+TEST(Idx, RejectsDimensionsBeyondTheLimitWhateverTheirProductWrapsTo) {
+  TempDir dir;
+  // 2^64 elements wrap to 0 in 64 bits; 2^36 fit but exceed the limit.
+  for (const std::vector<std::uint32_t>& dims :
+       {std::vector<std::uint32_t>{65536, 65536, 65536, 65536}, std::vector<std::uint32_t>{65536, 65536, 16}}) {
+    write_plain(dir.file("big"), idx_bytes(dims, counting_bytes(3)));
+    const std::string message = read_error_of(dir.file("big"));
+    EXPECT_TRUE(contains(message, "byte 4: dimensions")) << message;
+    EXPECT_TRUE(contains(message, "more than 2^34 elements")) << message;
+  }
+}
+
+TEST(Idx, ParsesFromMemoryExactlyAsFromTheFile) {
+  const Bytes plain = idx_bytes({2, 3}, counting_bytes(6));
+  for (const Bytes& bytes : {plain, gzip_stored(plain)}) {
+    const IdxArray array = parse_idx(bytes.data(), bytes.size(), "memory");
+    EXPECT_EQ(array.shape, Shape({2, 3}));
+    EXPECT_EQ(array.bytes, counting_bytes(6));
+    const Bytes cut(bytes.begin(), bytes.end() - 1);
+    EXPECT_TRUE(contains(io_error_of([&] { parse_idx(cut.data(), cut.size(), "memory"); }), "read_idx: memory: "));
+  }
 }
 
 TEST(Idx, NamesAMissingFile) {
@@ -569,4 +617,22 @@ TEST(LoaderErrors, AnExceptionInGatherReachesNext) {
   EXPECT_THROW(loader.next(), ValueError);
   dataset.fail_at_sample = -1;
   EXPECT_EQ(epoch_order(loader, 0), iota(50));
+}
+
+// --- text corpora ------------------------------------------------------------------------------
+
+TEST(TextCorpus, ParsesFromMemoryExactlyAsFromTheFile) {
+  TempDir dir;
+  const Bytes bytes = {'a', 'b', 0, 'c', 0xff};
+  write_plain(dir.file("t.txt"), bytes);
+  const std::string expected(bytes.begin(), bytes.end());
+  EXPECT_EQ(parse_text(bytes.data(), bytes.size(), "memory"), expected);
+  EXPECT_EQ(read_text(dir.file("t.txt")), expected);
+}
+
+TEST(TextCorpus, EmptyTextNamesTheSource) {
+  TempDir dir;
+  write_plain(dir.file("empty.txt"), {});
+  EXPECT_TRUE(contains(io_error_of([&] { read_text(dir.file("empty.txt")); }), "empty.txt: holds no text"));
+  EXPECT_TRUE(contains(io_error_of([&] { parse_text(nullptr, 0, "memory"); }), "memory: holds no text"));
 }

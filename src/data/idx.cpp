@@ -4,11 +4,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <string_view>
 
+#include "stheno/io/read_file.hpp"
 #include "stheno/tensor/error.hpp"
 
 namespace stheno::data {
@@ -19,9 +18,13 @@ constexpr std::uint8_t kUnsignedByteType = 0x08;
 constexpr int kMaxIdxRank = 4;
 constexpr std::int64_t kMagicBytes = 4;
 constexpr std::int64_t kBytesPerDimension = 4;
-// Far beyond any real file, and small enough that byte counts derived from it cannot overflow.
-constexpr std::int64_t kMaxElements = std::int64_t{1} << 62;
-// gzread counts in unsigned int, so large arrays are read in pieces.
+// 16 GiB, hundreds of times MNIST's training images: a header claiming more is corrupt, and gzip
+// data that really decompressed that far would exhaust memory before failing.
+constexpr std::int64_t kMaxElements = std::int64_t{1} << 34;
+// Dozens of times MNIST's training images: a larger file is a mistake, not a dataset to hold in
+// memory.
+constexpr std::uint64_t kMaxFileBytes = std::uint64_t{2} << 30;
+// zlib counts in unsigned int, so large arrays are inflated in pieces.
 constexpr std::size_t kReadPiece = std::size_t{1} << 24;
 
 std::string hex_byte(std::uint8_t value) {
@@ -43,75 +46,83 @@ std::string_view type_name(std::uint8_t code) {
   }
 }
 
-// A gzFile (which reads plain files too) that knows its position and reports failures as
-// IOError naming the file.
+// Delivers the IDX bytes from memory, either as they are or through inflate for gzip data, and
+// counts what it has delivered so that messages can say where in the data a problem is.
 class IdxReader {
  public:
-  explicit IdxReader(const std::string& path) : path_(path) {
-    errno = 0;
-    file_ = gzopen(path.c_str(), "rb");
-    // gzopen fails without setting errno only when it cannot allocate its state.
-    if (file_ == nullptr)
-      throw IOError("read_idx: cannot open " + path + ": " +
-                    (errno != 0 ? std::strerror(errno) : "zlib is out of memory"));
-    // zlib's default 8 KiB buffer would take thousands of reads for MNIST's training images.
-    gzbuffer(file_, 1 << 18);
+  IdxReader(const std::uint8_t* data, std::size_t size, const std::string& name)
+      : name_(name), data_(data), size_(size), gzip_(size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
+    if (!gzip_) return;
+    // 16 + MAX_WBITS: gzip framing only, so the header and the trailing checksum are both checked.
+    if (inflateInit2(&stream_, 16 + MAX_WBITS) != Z_OK) fail("zlib is out of memory");
+    stream_.next_in = const_cast<std::uint8_t*>(data);  // zlib's API is not const-correct
   }
-  ~IdxReader() { gzclose(file_); }
+  ~IdxReader() {
+    if (gzip_) inflateEnd(&stream_);
+  }
   IdxReader(const IdxReader&) = delete;
   IdxReader& operator=(const IdxReader&) = delete;
 
   std::int64_t offset() const { return offset_; }
 
-  // Reads up to `size` bytes, fewer only where the file ends.
+  // Reads up to `size` bytes, fewer only where the data ends.
   std::size_t read(std::uint8_t* into, std::size_t size) {
+    if (!gzip_) {
+      const std::size_t n = std::min(size, size_ - static_cast<std::size_t>(offset_));
+      std::copy_n(data_ + offset_, n, into);
+      offset_ += static_cast<std::int64_t>(n);
+      return n;
+    }
     std::size_t total = 0;
-    while (total < size) {
-      const auto piece = static_cast<unsigned>(std::min(size - total, kReadPiece));
-      const int got = gzread(file_, into + total, piece);
-      if (got > 0) {
-        total += static_cast<std::size_t>(got);
-        offset_ += got;
+    while (total < size && !ended_) {
+      if (stream_.avail_in == 0) {
+        if (consumed() == size_)
+          fail("the gzip stream ends early, at byte " + std::to_string(size_) + " of the file, after " +
+               std::to_string(offset_) + " decompressed bytes (unexpected end of file: is it truncated?)");
+        stream_.avail_in = static_cast<uInt>(std::min(size_ - consumed(), kReadPiece));
       }
-      if (got < static_cast<int>(piece)) {
-        throw_if_read_failed();
-        break;
-      }
+      stream_.next_out = into + total;
+      stream_.avail_out = static_cast<uInt>(std::min(size - total, kReadPiece));
+      const int code = inflate(&stream_, Z_NO_FLUSH);
+      const auto produced = static_cast<std::size_t>(stream_.next_out - (into + total));
+      total += produced;
+      offset_ += static_cast<std::int64_t>(produced);
+      if (code == Z_STREAM_END) ended_ = true;
+      else if (code != Z_OK && code != Z_BUF_ERROR)
+        fail("the gzip data is corrupt at byte " + std::to_string(consumed()) + " of the file, after " +
+             std::to_string(offset_) + " decompressed bytes: " +
+             (stream_.msg != nullptr ? stream_.msg : "zlib error " + std::to_string(code)));
     }
     return total;
   }
 
   bool read_exactly(std::uint8_t* into, std::size_t size) { return read(into, size) == size; }
 
-  // "byte 16", or for a gzip'd file "byte 16 of the decompressed data": offsets count
-  // decompressed bytes, which a hex dump of the .gz file would not show.
-  std::string position(std::int64_t at) const {
-    return "byte " + std::to_string(at) + (gzdirect(file_) ? "" : " of the decompressed data");
+  // A gzip stream is one member: bytes after it are as wrong as bytes after a plain file's data.
+  void check_nothing_after_gzip_stream() const {
+    if (gzip_ && consumed() < size_)
+      fail(std::to_string(size_ - consumed()) + " unexpected bytes after the end of the gzip stream at byte " +
+           std::to_string(consumed()) + " of the file (expected the file to end there)");
   }
 
-  [[noreturn]] void fail(const std::string& what) const { throw IOError("read_idx: " + path_ + ": " + what); }
+  // "byte 16", or for gzip data "byte 16 of the decompressed data": offsets count decompressed
+  // bytes, which a hex dump of the .gz file would not show.
+  std::string position(std::int64_t at) const {
+    return "byte " + std::to_string(at) + (gzip_ ? " of the decompressed data" : "");
+  }
+
+  [[noreturn]] void fail(const std::string& what) const { throw IOError("read_idx: " + name_ + ": " + what); }
   [[noreturn]] void fail_at(std::int64_t at, const std::string& what) const { fail(position(at) + ": " + what); }
 
  private:
-  // A short read is either the end of the file or an error (including a gzip stream cut short).
-  void throw_if_read_failed() const {
-    const int saved_errno = errno;
-    int code = Z_OK;
-    const char* message = gzerror(file_, &code);
-    if (code == Z_OK) return;
-    fail("cannot read past " + position(offset_) + ": " +
-         (code == Z_ERRNO ? std::string(std::strerror(saved_errno)) : without_path(message)));
-  }
+  std::size_t consumed() const { return static_cast<std::size_t>(stream_.next_in - data_); }
 
-  // zlib prefixes its messages with the path, which ours already name.
-  std::string without_path(std::string_view message) const {
-    const std::string prefix = path_ + ": ";
-    if (message.starts_with(prefix)) message.remove_prefix(prefix.size());
-    return std::string(message);
-  }
-
-  std::string path_;
-  gzFile file_;
+  const std::string& name_;
+  const std::uint8_t* data_;
+  std::size_t size_;
+  bool gzip_;
+  z_stream stream_{};
+  bool ended_ = false;
   std::int64_t offset_ = 0;
 };
 
@@ -152,7 +163,7 @@ Shape read_shape(IdxReader& file) {
   std::int64_t elements = 1;
   for (const std::int64_t size : shape)
     if (__builtin_mul_overflow(elements, size, &elements) || elements > kMaxElements)
-      file.fail_at(kMagicBytes, "dimensions " + shape.str() + " describe more than 2^62 elements");
+      file.fail_at(kMagicBytes, "dimensions " + shape.str() + " describe more than 2^34 elements (the limit)");
   return shape;
 }
 
@@ -163,14 +174,15 @@ Shape read_shape(IdxReader& file) {
             " header bytes and " + std::to_string(shape.numel()) + " data bytes)");
 }
 
-// Grows as the data arrives rather than trusting the header's sizes up front, so that a corrupt
-// header claiming terabytes fails at the real end of the file instead of in the allocator.
+// Grows as the data arrives (doubling, from 64 KiB) rather than trusting the header's sizes up
+// front, so that a corrupt header claiming gigabytes fails at the real end of the data after
+// allocating at most twice what is there.
 std::vector<std::uint8_t> read_data(IdxReader& file, const Shape& shape) {
   const auto expected = static_cast<std::size_t>(shape.numel());
   std::vector<std::uint8_t> bytes;
   while (bytes.size() < expected) {
     const std::size_t before = bytes.size();
-    bytes.resize(before + std::min(expected - before, kReadPiece));
+    bytes.resize(before + std::min({expected - before, std::max<std::size_t>(before, 1 << 16), kReadPiece}));
     if (!file.read_exactly(bytes.data() + before, bytes.size() - before)) fail_truncated(file, shape);
   }
   return bytes;
@@ -179,22 +191,34 @@ std::vector<std::uint8_t> read_data(IdxReader& file, const Shape& shape) {
 void check_nothing_follows(IdxReader& file, const Shape& shape) {
   const std::int64_t end = file.offset();
   std::array<std::uint8_t, 4096> scratch;
+  // Counting stops at a limit: gzip data can expand a thousandfold, and the count is only a hint.
+  constexpr std::int64_t kMaxCounted = std::int64_t{1} << 20;
   std::int64_t extra = 0;
-  while (const std::size_t got = file.read(scratch.data(), scratch.size())) extra += static_cast<std::int64_t>(got);
+  while (extra < kMaxCounted) {
+    const std::size_t got = file.read(scratch.data(), scratch.size());
+    if (got == 0) break;
+    extra += static_cast<std::int64_t>(got);
+  }
   if (extra > 0)
-    file.fail(std::to_string(extra) + " unexpected bytes after " + file.position(end) + ", where the dimensions " +
-              shape.str() + " say the data ends");
+    file.fail((extra < kMaxCounted ? std::to_string(extra) : "at least " + std::to_string(extra)) +
+              " unexpected bytes after " + file.position(end) + ", where the dimensions " + shape.str() +
+              " say the data ends");
+  file.check_nothing_after_gzip_stream();
 }
 
 }  // namespace
 
-IdxArray read_idx(const std::string& path) {
-  IdxReader file(path);
+IdxArray parse_idx(const std::uint8_t* data, std::size_t size, const std::string& name) {
+  IdxReader file(data, size, name);
   IdxArray array;
   array.shape = read_shape(file);
   array.bytes = read_data(file, array.shape);
   check_nothing_follows(file, array.shape);
   return array;
+}
+IdxArray read_idx(const std::string& path) {
+  const std::vector<std::uint8_t> bytes = io::read_file_bytes(path, "read_idx", kMaxFileBytes);
+  return parse_idx(bytes.data(), bytes.size(), path);
 }
 
 }  // namespace stheno::data

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "stheno/io/read_file.hpp"
 
 namespace stheno::data {
 
@@ -12,22 +12,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IOError(path.string() + ": cannot open");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) throw IOError(path.string() + ": read failed");
-  return bytes.str();
-}
+// Each byte becomes a 4-byte id, so a larger corpus would need more than 4 GiB of ids.
+constexpr std::uint64_t kMaxTextBytes = std::uint64_t{1} << 30;
 
 }  // namespace
+
+std::string parse_text(const std::uint8_t* data, std::size_t size, const std::string& name) {
+  if (size == 0) throw IOError(name + ": holds no text");
+  if (size > kMaxTextBytes)
+    throw IOError(name + ": the text is " + std::to_string(size) + " bytes, more than the " +
+                  std::to_string(kMaxTextBytes) + "-byte limit");
+  return std::string(reinterpret_cast<const char*>(data), size);
+}
 
 std::string read_text(const std::string& path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (ec || !fs::exists(status)) throw IOError(path + ": no such file or directory");
-  std::string text;
+  std::vector<std::uint8_t> bytes;
   if (fs::is_directory(status)) {
     std::vector<fs::path> files;
     for (const fs::directory_entry& entry : fs::directory_iterator(path, ec))
@@ -36,12 +38,15 @@ std::string read_text(const std::string& path) {
     // Byte-wise name order, the same on every machine and locale.
     std::sort(files.begin(), files.end(),
               [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
-    for (const fs::path& f : files) text += read_file(f);
+    // The limit holds for the corpus, so each file may use what the previous ones left.
+    for (const fs::path& f : files) {
+      const std::vector<std::uint8_t> more = io::read_file_bytes(f.string(), "read_text", kMaxTextBytes - bytes.size());
+      bytes.insert(bytes.end(), more.begin(), more.end());
+    }
   } else {
-    text = read_file(path);
+    bytes = io::read_file_bytes(path, "read_text", kMaxTextBytes);
   }
-  if (text.empty()) throw IOError(path + ": holds no text");
-  return text;
+  return parse_text(bytes.data(), bytes.size(), path);
 }
 
 CharVocabulary::CharVocabulary(std::string_view text) {

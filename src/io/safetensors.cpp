@@ -8,6 +8,7 @@
 #include <bit>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,9 +35,18 @@ using Json = nlohmann::json;
 using OrderedJson = nlohmann::ordered_json;
 
 constexpr std::uint64_t kLengthPrefixBytes = 8;
-// The reference implementation's limit: a bigger header is a corrupt length, not a real header,
-// and must not make us allocate gigabytes before noticing.
-constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
+// About 100,000 tensor entries: a bigger header is a corrupt length, not a real header, and must
+// not make us allocate gigabytes before noticing.
+constexpr std::uint64_t kMaxHeaderBytes = std::uint64_t{16} << 20;
+// A valid header nests three deep (header, entry, shape); anything much deeper is hostile, and
+// walking it would cost stack and time.
+constexpr int kMaxJsonDepth = 8;
+// Longer names are certainly not parameter names; the limit also bounds what messages repeat.
+constexpr std::size_t kMaxNameBytes = 1024;
+// Untrusted names and values are cut to this many bytes when a message quotes them.
+constexpr std::size_t kMaxQuotedBytes = 64;
+// Messages list at most this many differences or names, then say how many more there are.
+constexpr std::size_t kMaxListed = 20;
 // Padding the header to this multiple lets readers that map the file view 8-byte dtypes in place.
 constexpr std::uint64_t kDataAlignment = 8;
 constexpr std::string_view kMetadataKey = "__metadata__";
@@ -76,8 +86,34 @@ std::string offsets_text(std::uint64_t begin, std::uint64_t end) {
   return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
 }
 
+std::string hex_byte(unsigned char u) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  return std::string{kHex[u >> 4], kHex[u & 15]};
+}
+
+// Names come from files, so a message shows a bounded, printable excerpt of one.
 std::string in_quotes(std::string_view s) {
-  return "'" + std::string(s) + "'";
+  std::string out = "'";
+  for (const char c : s.substr(0, kMaxQuotedBytes)) {
+    const auto u = static_cast<unsigned char>(c);
+    out += u >= 0x20 && u != 0x7f ? std::string(1, c) : "\\x" + hex_byte(u);
+  }
+  out += "'";
+  if (s.size() > kMaxQuotedBytes)
+    out += " (" + std::to_string(s.size()) + " bytes, the first " + std::to_string(kMaxQuotedBytes) + " shown)";
+  return out;
+}
+
+// At most kMaxListed of `items`, one per line, then how many more there are.
+std::string listed(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size() && i < kMaxListed; ++i) {
+    if (i > 0) out += separator;
+    out += items[i];
+  }
+  if (items.size() > kMaxListed)
+    out += std::string(separator) + "and " + std::to_string(items.size() - kMaxListed) + " more";
+  return out;
 }
 
 std::uint64_t byte_count(const Tensor& tensor) {
@@ -100,17 +136,31 @@ bool is_valid_utf8(const std::string& s) {
   }
 }
 
+// Why `name` cannot be a metadata key, or nothing if it can. Saving and loading apply the same
+// rules to keys and tensor names, so that every file stheno loads it can also save back.
+std::optional<std::string> key_problem(std::string_view name) {
+  if (name.size() > kMaxNameBytes)
+    return "has a name of " + std::to_string(name.size()) + " bytes, " + in_quotes(name) +
+           " (expected at most " + std::to_string(kMaxNameBytes) + ")";
+  if (!is_valid_utf8(std::string(name))) return "has a name that is not valid UTF-8";
+  return std::nullopt;
+}
+
+// The same for a tensor name, which must also be non-empty.
+std::optional<std::string> name_problem(std::string_view name) {
+  if (name.empty()) return "has an empty name (expected a non-empty name)";
+  return key_problem(name);
+}
+
 void check_tensors_to_save(const std::string& path, const std::vector<NamedTensor>& tensors) {
   std::set<std::string_view> seen;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const NamedTensor& t = tensors[i];
     const std::string which = "tensor " + std::to_string(i);
-    if (t.name.empty())
-      bad_argument(path, which + " has an empty name (expected a non-empty name)");
+    if (const auto problem = name_problem(t.name)) bad_argument(path, which + " " + *problem);
     if (t.name == kMetadataKey)
       bad_argument(path,
                    which + " is named '__metadata__', which the format reserves for metadata");
-    if (!is_valid_utf8(t.name)) bad_argument(path, which + "'s name is not valid UTF-8");
     if (!t.tensor.defined()) bad_argument(path, which + " " + in_quotes(t.name) + " is undefined");
     if (!seen.insert(t.name).second)
       bad_argument(path,
@@ -121,7 +171,7 @@ void check_tensors_to_save(const std::string& path, const std::vector<NamedTenso
 void check_metadata_to_save(const std::string& path,
                             const std::map<std::string, std::string>& metadata) {
   for (const auto& [key, value] : metadata) {
-    if (!is_valid_utf8(key)) bad_argument(path, "a metadata key is not valid UTF-8");
+    if (const auto problem = key_problem(key)) bad_argument(path, "a metadata key " + *problem);
     if (!is_valid_utf8(value))
       bad_argument(path, "metadata value of " + in_quotes(key) + " is not valid UTF-8");
   }
@@ -185,9 +235,31 @@ std::string located(const Source& src, std::string_view problem, std::uint64_t b
   throw IOError(std::string(src.op) + ": cannot read '" + src.path + "': " + what);
 }
 
+// Where the bytes come from: a file or memory. Parsing sees only this, so both are checked alike.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual std::uint64_t size() const = 0;
+  // Callers check offset + bytes <= size() first.
+  virtual void read_exact(std::uint64_t offset, void* destination, std::uint64_t bytes) const = 0;
+};
+
+class MemoryBytes final : public ByteSource {
+ public:
+  MemoryBytes(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  std::uint64_t size() const override { return size_; }
+  void read_exact(std::uint64_t offset, void* destination, std::uint64_t bytes) const override {
+    if (bytes > 0) std::memcpy(destination, data_ + offset, bytes);
+  }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+};
+
 // A read-only file descriptor. Tensor data is read straight into each tensor's storage, so a
 // large checkpoint never needs a second copy in memory.
-class InputFile {
+class InputFile final : public ByteSource {
  public:
   explicit InputFile(const Source& src) : src_(&src) {
     fd_ = ::open(src.path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -208,9 +280,9 @@ class InputFile {
   InputFile& operator=(const InputFile&) = delete;
   ~InputFile() { ::close(fd_); }
 
-  std::uint64_t size() const { return size_; }
+  std::uint64_t size() const override { return size_; }
 
-  void read_exact(std::uint64_t offset, void* destination, std::uint64_t bytes) const {
+  void read_exact(std::uint64_t offset, void* destination, std::uint64_t bytes) const override {
     constexpr std::uint64_t kMaxChunk = std::uint64_t{1} << 30;  // Linux caps one read near 2 GiB
     auto* out = static_cast<char*>(destination);
     while (bytes > 0) {
@@ -254,7 +326,7 @@ struct Header {
   std::map<std::string, std::string> metadata;
 };
 
-std::uint64_t read_header_length(const InputFile& file, const Source& src) {
+std::uint64_t read_header_length(const ByteSource& file, const Source& src) {
   if (file.size() < kLengthPrefixBytes)
     malformed(src, 0,
               "the file is " + std::to_string(file.size()) +
@@ -283,8 +355,45 @@ std::uint64_t read_header_length(const InputFile& file, const Source& src) {
 std::string describe_byte(char c) {
   const auto u = static_cast<unsigned char>(c);
   if (u >= 0x20 && u < 0x7f) return std::string("'") + c + "'";
-  static constexpr char kHex[] = "0123456789abcdef";
-  return std::string("byte 0x") + kHex[u >> 4] + kHex[u & 15];
+  return "byte 0x" + hex_byte(u);
+}
+
+// nlohmann's messages quote the token they stopped at, which can be any length.
+std::string json_reason(const Json::exception& e) {
+  std::string reason = e.what();
+  if (const auto bracket = reason.find("] "); bracket != std::string::npos) reason.erase(0, bracket + 2);
+  constexpr std::size_t kMaxReasonBytes = 200;
+  if (reason.size() > kMaxReasonBytes) reason = reason.substr(0, kMaxReasonBytes) + "...";
+  return reason;
+}
+
+// Runs before nlohmann sees the text: its lexer takes a NUL byte for the end of the input, so
+// whatever followed one would be ignored, and a nesting deeper than any header can have is
+// refused before anything walks it.
+void check_header_text(std::string_view text, const Source& src) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\0')
+      malformed(src, kLengthPrefixBytes + i,
+                "the JSON header holds a NUL byte (header byte " + std::to_string(i) +
+                    "); JSON allows none, and the header is padded with spaces");
+    if (in_string) {
+      // An escape's second character cannot end the string, but a NUL there is still refused.
+      if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\0')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c == '}' || c == ']') --depth;
+    if ((c == '{' || c == '[') && ++depth > kMaxJsonDepth)
+      malformed(src, kLengthPrefixBytes + i,
+                "the JSON header nests deeper than " + std::to_string(kMaxJsonDepth) +
+                    " levels (header byte " + std::to_string(i) + "; a safetensors header needs 3)");
+  }
 }
 
 Json parse_header_json(const std::string& text, const Source& src) {
@@ -292,17 +401,37 @@ Json parse_header_json(const std::string& text, const Source& src) {
     malformed(src, kLengthPrefixBytes,
               "expected the JSON header to start with '{', found " +
                   (text.empty() ? std::string("an empty header") : describe_byte(text.front())));
+  check_header_text(text, src);
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
     // e.byte counts the characters read, so the offending character is at e.byte - 1.
     const std::uint64_t at = std::min<std::uint64_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-    std::string reason = e.what();
-    if (const auto bracket = reason.find("] "); bracket != std::string::npos)
-      reason.erase(0, bracket + 2);
     malformed(src, kLengthPrefixBytes + at,
-              "the JSON header does not parse (header byte " + std::to_string(at) + "): " + reason);
+              "the JSON header does not parse (header byte " + std::to_string(at) + "): " + json_reason(e));
+  } catch (const Json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold, such as a number beyond a double's range.
+    malformed(src, kLengthPrefixBytes, "the JSON header does not parse: " + json_reason(e));
   }
+}
+
+// A bounded rendering of a header value for messages: the first few items of an array, nested
+// values abbreviated, strings cut short.
+std::string json_excerpt(const Json& value) {
+  if (value.is_string()) return in_quotes(value.get_ref<const std::string&>());
+  if (value.is_object()) return "a JSON object of " + std::to_string(value.size()) + " members";
+  if (!value.is_array()) return value.dump();
+  std::string out = "[";
+  for (std::size_t i = 0; i < value.size() && i < kMaxListed; ++i) {
+    const Json& item = value[i];
+    if (i > 0) out += ", ";
+    if (item.is_array()) out += "[...]";
+    else if (item.is_object()) out += "{...}";
+    else if (item.is_string()) out += in_quotes(item.get_ref<const std::string&>());
+    else out += item.dump();
+  }
+  if (value.size() > kMaxListed) out += ", ... (" + std::to_string(value.size()) + " items)";
+  return out + "]";
 }
 
 // Index of the closing quote of the JSON string that opens at `open`.
@@ -350,6 +479,8 @@ std::map<std::string, std::string> parse_metadata(const Json& value, std::uint64
       malformed(src, at,
                 "\"__metadata__\" value of " + in_quotes(key) + " is a JSON " +
                     std::string(item.type_name()) + " (expected a string)");
+    if (const auto problem = key_problem(key))
+      malformed(src, at, "a \"__metadata__\" key " + *problem);
     metadata.emplace(key, item.get<std::string>());
   }
   return metadata;
@@ -366,6 +497,7 @@ class EntryParser {
         where_("tensor " + in_quotes(name) + ": ") {}
 
   TensorEntry parse() {
+    if (const auto problem = name_problem(name_)) malformed(src_, at_, "a tensor " + *problem);
     if (!entry_.is_object())
       fail("the entry is a JSON " + std::string(entry_.type_name()) +
            " (expected an object with \"dtype\", \"shape\" and \"data_offsets\")");
@@ -397,8 +529,8 @@ class EntryParser {
     const auto name = value.get<std::string>();
     const std::optional<DType> dtype = dtype_from_safetensors(name);
     if (!dtype)
-      throw DTypeError(located(src_, "unsupported", at_) + where_ + "dtype \"" + name +
-                       "\" is not supported (supported: " + std::string(kSupportedDtypes) + ")");
+      throw DTypeError(located(src_, "unsupported", at_) + where_ + "dtype " + in_quotes(name) +
+                       " is not supported (supported: " + std::string(kSupportedDtypes) + ")");
     return *dtype;
   }
 
@@ -417,13 +549,13 @@ class EntryParser {
     for (const Json& d : value) {
       if (!d.is_number_unsigned() ||
           d.get<std::uint64_t>() > std::uint64_t{std::numeric_limits<std::int64_t>::max()})
-        fail("\"shape\" is " + value.dump() + " (expected " + expected + ")");
+        fail("\"shape\" is " + json_excerpt(value) + " (expected " + expected + ")");
       const auto size = d.get<std::uint64_t>();
       // Shape::numel and the byte count must not overflow, even with a zero elsewhere in the shape.
       if (size != 0 &&
           (__builtin_mul_overflow(nonzero_product, size, &nonzero_product) ||
            nonzero_product > std::uint64_t{std::numeric_limits<std::int64_t>::max()} / 8))
-        fail("\"shape\" " + value.dump() + " has more elements than any file can hold");
+        fail("\"shape\" " + json_excerpt(value) + " has more elements than any file can hold");
       shape.push_back(static_cast<std::int64_t>(size));
     }
     return shape;
@@ -434,7 +566,7 @@ class EntryParser {
     const Json& value = field("data_offsets", expected);
     if (!value.is_array() || value.size() != 2 || !value[0].is_number_unsigned() ||
         !value[1].is_number_unsigned())
-      fail("\"data_offsets\" is " + value.dump() + " (expected " + expected + ")");
+      fail("\"data_offsets\" is " + json_excerpt(value) + " (expected " + expected + ")");
     const auto begin = value[0].get<std::uint64_t>();
     const auto end = value[1].get<std::uint64_t>();
     if (begin > end)
@@ -464,14 +596,14 @@ class EntryParser {
 // damaged file or one whose tensors alias each other, and both would load silently wrong.
 void check_data_layout(const Header& header, std::uint64_t data_bytes, const Source& src) {
   const std::uint64_t start = header.data_start;
+  // Offsets come from the file and may be near 2^64, so they are compared, never added to.
   for (const TensorEntry& e : header.entries)
     if (e.end > data_bytes)
       malformed(src, e.key_byte,
                 "tensor " + in_quotes(e.name) + ": \"data_offsets\" " +
-                    offsets_text(e.begin, e.end) +
-                    " run past the end of the file (its data would end at byte " +
-                    std::to_string(start + e.end) + ", but the file is " +
-                    std::to_string(start + data_bytes) + " bytes)");
+                    offsets_text(e.begin, e.end) + " run past the end of the data section, which holds " +
+                    std::to_string(data_bytes) + " bytes from byte " + std::to_string(start) +
+                    " to the end of the file");
   std::uint64_t expected = 0;
   const TensorEntry* previous = nullptr;
   for (const TensorEntry& e : header.entries) {
@@ -499,15 +631,9 @@ void check_data_layout(const Header& header, std::uint64_t data_bytes, const Sou
                   ", but it is " + std::to_string(start + data_bytes) + " bytes)");
 }
 
-Header read_header(const InputFile& file, const Source& src) {
-  const std::uint64_t length = read_header_length(file, src);
-  std::string text(length, '\0');
-  file.read_exact(kLengthPrefixBytes, text.data(), length);
-  const Json json = parse_header_json(text, src);
+void interpret_header(const std::string& text, const Json& json, Header& header, const Source& src) {
   const std::map<std::string, std::uint64_t> key_bytes = top_level_key_offsets(text, src);
-
-  Header header;
-  header.data_start = kLengthPrefixBytes + length;
+  header.data_start = kLengthPrefixBytes + text.size();
   for (const auto& [name, value] : json.items()) {
     const auto found = key_bytes.find(name);
     const std::uint64_t at = found == key_bytes.end() ? kLengthPrefixBytes : found->second;
@@ -520,11 +646,26 @@ Header read_header(const InputFile& file, const Source& src) {
             [](const TensorEntry& a, const TensorEntry& b) {
               return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
             });
+}
+
+Header read_header(const ByteSource& file, const Source& src) {
+  const std::uint64_t length = read_header_length(file, src);
+  std::string text(length, '\0');
+  file.read_exact(kLengthPrefixBytes, text.data(), length);
+  const Json json = parse_header_json(text, src);
+  Header header;
+  // Every field is checked for its type before it is read, so this only keeps a mistake in those
+  // checks from escaping as a foreign exception without the file's name.
+  try {
+    interpret_header(text, json, header, src);
+  } catch (const Json::exception& e) {
+    malformed(src, kLengthPrefixBytes, "the JSON header cannot be read: " + json_reason(e));
+  }
   check_data_layout(header, file.size() - header.data_start, src);
   return header;
 }
 
-Tensor read_tensor(const InputFile& file, const Header& header, const TensorEntry& entry) {
+Tensor read_tensor(const ByteSource& file, const Header& header, const TensorEntry& entry) {
   Tensor tensor = Tensor::empty(entry.shape, entry.dtype);
   file.read_exact(header.data_start + entry.begin, tensor.raw_data(), entry.end - entry.begin);
   return tensor;
@@ -594,7 +735,7 @@ void check_file_matches_targets(const Source& src, const Header& header,
                         std::to_string(targets.size()) + " target tensors (" +
                         std::to_string(differences.size()) + " difference" +
                         (differences.size() == 1 ? "" : "s") + "); nothing was loaded:";
-  for (const std::string& d : differences) message += "\n  " + d;
+  message += "\n  " + listed(differences, "\n  ");
   if (shape_differences == differences.size()) throw ShapeError(message);
   if (dtype_differences == differences.size()) throw DTypeError(message);
   throw ValueError(message);
@@ -628,24 +769,36 @@ bool SafetensorsFile::contains(const std::string& name) const {
 const Tensor& SafetensorsFile::get(const std::string& name) const {
   for (const NamedTensor& t : tensors)
     if (t.name == name) return t.tensor;
-  std::string available;
-  for (const NamedTensor& t : tensors)
-    available += (available.empty() ? "" : ", ") + in_quotes(t.name);
+  std::vector<std::string> names;
+  for (const NamedTensor& t : tensors) names.push_back(in_quotes(t.name));
+  const std::string available = listed(names, ", ");
   throw ValueError("SafetensorsFile::get: '" + path + "' has no tensor named " + in_quotes(name) +
                    " (it has " + (available.empty() ? std::string("no tensors") : available) + ")");
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
-  const Source src{"load_safetensors", path};
-  const InputFile file(src);
+namespace {
+
+SafetensorsFile load_from(const ByteSource& file, const Source& src) {
   const Header header = read_header(file, src);
   SafetensorsFile loaded;
-  loaded.path = path;
+  loaded.path = src.path;
   loaded.metadata = header.metadata;
   loaded.tensors.reserve(header.entries.size());
   for (const TensorEntry& e : header.entries)
     loaded.tensors.push_back({e.name, read_tensor(file, header, e)});
   return loaded;
+}
+
+}  // namespace
+
+SafetensorsFile parse_safetensors(const std::uint8_t* data, std::size_t size, const std::string& name) {
+  const Source src{"parse_safetensors", name};
+  return load_from(MemoryBytes(data, size), src);
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  const Source src{"load_safetensors", path};
+  return load_from(InputFile(src), src);
 }
 
 void load_into(const std::string& path, const std::vector<NamedTensor>& targets) {

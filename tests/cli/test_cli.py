@@ -127,6 +127,21 @@ class CliErrors(unittest.TestCase):
         self.assertIn("16", stderr)
         self.assertIn("32", stderr)
 
+    def test_checkpoint_with_a_bad_position(self):
+        out = self.tmp / "run"
+        run("--data", str(self.data), "--epochs", "1", "--hidden", "16", "--out", str(out), "--plot=false", check=True)
+        raw = (out / "checkpoint.safetensors").read_bytes()
+        (length,) = struct.unpack("<Q", raw[:8])
+        bad = self.tmp / "bad.safetensors"
+        for key, value, fragment in [("epoch", "x1", "not a decimal integer"), ("epoch", "-1", "'epoch' is -1"),
+                                     ("epoch_loss_sum", "nan", "finite"), ("next_batch", "1000000", "batches per epoch")]:
+            header = json.loads(raw[8:8 + length])
+            header["__metadata__"][key] = value
+            text = json.dumps(header).encode()
+            bad.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + length:])
+            self.expect_error(["--data", str(self.data), "--epochs", "2", "--hidden", "16", "--out", str(out),
+                               "--resume", str(bad)], str(bad), f"'{key}'", fragment)
+
 
 @unittest.skipUnless(DATA.exists(), "Fashion-MNIST (dataset-fashion-mnist) is not installed")
 class CliResume(unittest.TestCase):

@@ -15,10 +15,14 @@ struct IdxArray {
   std::vector<std::uint8_t> bytes;  // shape.numel() elements, row-major
 };
 
-// Reads a plain or gzip'd IDX file. Throws IOError naming the path, and for malformed contents
-// the byte offset (counted in the decompressed data) and what was expected there: a bad magic
-// number, a type code other than 0x08, a dimension of 0, a file shorter or longer than its
-// dimensions say.
+// Parses a plain or gzip'd IDX file held in memory; `name` (usually its path) starts every error.
+// Throws IOError naming it, and for malformed contents the byte offset (counted in the
+// decompressed data) and what was expected there: a bad magic number, a type code other than
+// 0x08, a dimension of 0, more than 2^34 elements, data shorter or longer than its dimensions say;
+// for gzip data also a corrupt or truncated stream (with its offset in the file) and bytes after it.
+IdxArray parse_idx(const std::uint8_t* data, std::size_t size, const std::string& name);
+
+// Reads the file at `path` (at most 2 GiB) and parses it with parse_idx.
 IdxArray read_idx(const std::string& path);
 
 }  // namespace stheno::data

@@ -15,9 +15,13 @@ namespace stheno::data {
 // Where Debian keeps the licence texts that the character-level example trains on.
 inline constexpr const char* kDefaultTextDirectory = "/usr/share/common-licenses";
 
+// A corpus held in memory, as text; `name` (usually its path) starts every error. Throws IOError
+// when it is empty or larger than 1 GiB (each byte becomes a 4-byte id).
+std::string parse_text(const std::uint8_t* data, std::size_t size, const std::string& name);
+
 // A file's bytes; or, for a directory, the bytes of the regular files directly in it (symbolic
 // links and subdirectories skipped) in byte-wise order of their names, joined with nothing in
-// between. Throws IOError naming the path when it cannot be read or yields no text.
+// between, checked by parse_text. Throws IOError naming the path when it cannot be read.
 std::string read_text(const std::string& path);
 
 // The distinct bytes of a text, sorted; each byte's id is its position.
