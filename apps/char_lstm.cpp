@@ -10,6 +10,7 @@
 
 #include "allocation_counter.hpp"
 #include "flags.hpp"
+#include "output_dir.hpp"
 #include "progress.hpp"
 #include "stheno/stheno.hpp"
 
@@ -42,10 +43,12 @@ bool parse(const std::vector<std::string>& args, CharConfig& c, std::string& hel
   f.add_double("validation", &c.validation, "fraction of the text held out (its end) for the validation loss", 0.01, 0.5);
   f.add_int("sample", &c.sample, "characters to generate after training", 0, 1'000'000);
   f.add_double("temperature", &c.temperature, "sampling temperature (lower: more conservative)", 0.01, 10);
-  f.add_string("prime", &c.prime, "text that starts the generated sample");
+  f.add_string("prime", &c.prime, "text that starts the generated sample (only bytes that occur in --text)");
   f.add_int("seed", &c.seed, "seed of initialisation, windows and sampling", 0, 1LL << 62);
   f.add_int("threads", &c.threads, "threads (0: one per core)", 0, 1024);
-  f.add_string("out", &c.out, "directory for char-lstm.safetensors (the trained weights)");
+  f.add_string("out", &c.out,
+               "directory for char-lstm.safetensors (the trained weights); made if missing, checked for writing before "
+               "training, and an earlier run's file there is replaced (the first line says so)");
   f.add_bool("json", &c.json, "print one JSON object with the results at the end (progress goes to stderr)");
   help = "usage: stheno train --model char-lstm [flags]\n\nTrains a character-level LSTM (embedding, LSTM, dense to the byte "
          "vocabulary) on a text,\nreports its validation loss next to the unigram baseline, and prints generated text.\n\nflags:\n" +
@@ -98,6 +101,7 @@ class CharTrainer {
 
   int run() {
     if (c_.threads > 0) set_num_threads(static_cast<int>(c_.threads));
+    say(prepare_output_directory(c_.out, {"char-lstm.safetensors"}));
     const std::string text = data::read_text(c_.text);
     const data::CharVocabulary vocabulary(text);
     const std::vector<std::int32_t> ids = vocabulary.encode(text);
@@ -107,30 +111,63 @@ class CharTrainer {
     if (static_cast<long long>(validation.size()) < c_.seq + 1 || static_cast<long long>(train.size()) < c_.seq + 1)
       throw ValueError(c_.text + ": " + std::to_string(ids.size()) + " characters are too few for windows of " +
                        std::to_string(c_.seq) + " steps in both the training and the validation part");
+    const std::string prime = c_.prime.empty() ? std::string(1, vocabulary.byte(0)) : c_.prime;
+    const std::vector<std::int32_t> prime_ids = encode_prime(vocabulary, prime);
     const double unigram = vocabulary.unigram_entropy(train);
-    std::fprintf(log_, "text: %s, %zu characters, %lld distinct bytes; training on %zu, validating on %zu\n",
-                 c_.text.c_str(), ids.size(), static_cast<long long>(vocabulary.size()), train.size(), validation.size());
-    std::fprintf(log_, "model: embedding %lld, LSTM %lld, dense %lld; unigram baseline %.4f nats/char\n", c_.embed, c_.hidden,
-                 static_cast<long long>(vocabulary.size()), unigram);
+    char line[512];
+    std::snprintf(line, sizeof line, "text: %s, %zu characters, %lld distinct bytes; training on %zu, validating on %zu",
+                  c_.text.c_str(), ids.size(), static_cast<long long>(vocabulary.size()), train.size(), validation.size());
+    say(line);
+    std::snprintf(line, sizeof line, "model: embedding %lld, LSTM %lld, dense %lld; unigram baseline %.4f nats/char", c_.embed,
+                  c_.hidden, static_cast<long long>(vocabulary.size()), unigram);
+    say(line);
 
     Generator gen(static_cast<std::uint64_t>(c_.seed));
     CharModel model(vocabulary.size(), c_, gen);
     const double train_loss = fit(model, train);
-    const double validation_loss = evaluate(model, validation);
-    const std::string sample = generate(model, vocabulary);
     save(model);
+    const double validation_loss = evaluate(model, validation);
+    const std::string sample = generate(model, vocabulary, prime, prime_ids);
 
-    std::fprintf(log_, "validation loss %.4f nats/char (unigram baseline %.4f, %.1f%% lower)\n", validation_loss, unigram,
-                 100 * (1 - validation_loss / unigram));
-    std::fprintf(log_, "generated text:\n%s\n", sample.c_str());
-    if (c_.json)
+    std::snprintf(line, sizeof line, "validation loss %.4f nats/char (unigram baseline %.4f, %.1f%% lower)", validation_loss,
+                  unigram, 100 * (1 - validation_loss / unigram));
+    say(line);
+    say("generated text:\n" + sample);
+    if (c_.json) {
+      // null where allocations cannot be counted (sanitizer builds keep their own allocator).
+      char per_step[32] = "null";
+      if (c_.steps > 1 && testing::allocation_counting_available())
+        std::snprintf(per_step, sizeof per_step, "%.3f", allocations_per_step_);
       std::printf("{\"model\": \"char-lstm\", \"train_loss\": %.5f, \"validation_loss\": %.5f, \"unigram_loss\": %.5f, "
-                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %.3f, \"sample\": %s}\n",
-                  train_loss, validation_loss, unigram, chars_per_s_, allocations_per_step_, json_string(sample).c_str());
+                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %s, \"sample\": %s, \"out\": %s}\n",
+                  train_loss, validation_loss, unigram, chars_per_s_, per_step, json_string(sample).c_str(),
+                  json_string(c_.out).c_str());
+    }
     return 0;
   }
 
  private:
+  // The model knows only the bytes of its text: a prime with any other byte cannot be fed to it,
+  // which is worth knowing before training rather than after.
+  std::vector<std::int32_t> encode_prime(const data::CharVocabulary& vocabulary, const std::string& prime) const {
+    try {
+      return vocabulary.encode(prime);
+    } catch (const ValueError&) {
+      for (std::size_t i = 0; i < prime.size(); ++i) {
+        try {
+          vocabulary.encode(prime.substr(i, 1));
+        } catch (const ValueError&) {
+          const auto byte = static_cast<unsigned char>(prime[i]);
+          const std::string shown = byte >= 0x20 && byte < 0x7f ? "'" + prime.substr(i, 1) + "' " : "";
+          throw ValueError("--prime '" + prime + "': " + shown + "(byte " + std::to_string(byte) + ") at offset " +
+                           std::to_string(i) + " does not occur in --text " + c_.text +
+                           ", and the model knows only that text's bytes");
+        }
+      }
+      throw;
+    }
+  }
+
   // Trains for c_.steps windows of random offsets; returns the mean loss of the last tenth.
   double fit(CharModel& model, const std::vector<std::int32_t>& train) {
     Graph g;
@@ -149,21 +186,25 @@ class CharTrainer {
     const long long tail = std::max(1LL, c_.steps / 10);
     double tail_sum = 0;
     std::int64_t allocations = 0;
-    progress_.start_epoch(1, 1, c_.steps, 0);
+    progress_.start_run(1, c_.steps, 0, 0);
+    progress_.start_epoch(0);
     const auto start = std::chrono::steady_clock::now();
     for (long long s = 0; s < c_.steps; ++s) {
       testing::AllocationCounter counter;
       data::sample_windows(train, windows, x, y);
       const double value = step.run();
       if (s > 0) allocations += counter.count();
-      if (!std::isfinite(value)) throw ValueError("the training loss became " + std::to_string(value) + " at step " + std::to_string(s));
+      if (!std::isfinite(value))
+        throw ValueError(std::string("training diverged: the loss became ") + (std::isnan(value) ? "NaN" : "infinite") +
+                         " at step " + std::to_string(s + 1) +
+                         "; try a smaller --lr (now " + format_number(c_.lr) + ") or --clip");
       if (s >= c_.steps - tail) tail_sum += value;
       progress_.update(s, c_.batch * c_.seq, value);
     }
     progress_.finish_epoch();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     chars_per_s_ = static_cast<double>(c_.steps * c_.batch * c_.seq) / seconds;
-    allocations_per_step_ = c_.steps > 1 ? static_cast<double>(allocations) / static_cast<double>(c_.steps - 1) : 0.0;
+    if (c_.steps > 1) allocations_per_step_ = static_cast<double>(allocations) / static_cast<double>(c_.steps - 1);
     return tail_sum / static_cast<double>(tail);
   }
 
@@ -198,7 +239,8 @@ class CharTrainer {
 
   // Feeds the prime one character at a time, then samples c_.sample characters from the
   // softmax of the logits at the chosen temperature. One compiled step, its state fed back.
-  std::string generate(CharModel& model, const data::CharVocabulary& vocabulary) {
+  std::string generate(CharModel& model, const data::CharVocabulary& vocabulary, const std::string& prime,
+                       const std::vector<std::int32_t>& prime_ids) {
     if (c_.sample == 0) return "";
     Graph g;
     const Node token = g.input("token", {1, 1}, DType::i32);
@@ -217,8 +259,6 @@ class CharTrainer {
       m.let(h_in, m.value(state.h));  // let copies into the input's own buffer
       m.let(c_in, m.value(state.c));
     };
-    std::string prime = c_.prime.empty() ? std::string(1, vocabulary.byte(0)) : c_.prime;
-    const std::vector<std::int32_t> prime_ids = vocabulary.encode(prime);
     for (std::int32_t id : prime_ids) step(id);
     Generator gen(static_cast<std::uint64_t>(c_.seed) + 17);
     std::string out = prime;
@@ -242,8 +282,16 @@ class CharTrainer {
   }
 
   void save(CharModel& model) {
-    std::filesystem::create_directories(c_.out);
-    io::save_safetensors(c_.out + "/char-lstm.safetensors", model.named_tensors(), {{"model", "char-lstm"}});
+    const std::string path = (std::filesystem::path(c_.out) / "char-lstm.safetensors").string();
+    io::save_safetensors(path, model.named_tensors(), {{"model", "char-lstm"}});
+    say("wrote " + path + " (the trained weights)");
+  }
+
+  // Flushed at once: with output redirected to a file, these lines would otherwise wait in
+  // stdio's buffer until the end of training.
+  void say(const std::string& line) const {
+    std::fputs((line + "\n").c_str(), log_);
+    std::fflush(log_);
   }
 
   CharConfig c_;
@@ -257,7 +305,8 @@ class CharTrainer {
 int run_char_lstm(const std::vector<std::string>& args) {
   CharConfig config;
   return run_command(
-      "stheno train", [&](std::string& help) { return parse(args, config, help); }, [&] { return CharTrainer(config).run(); });
+      "stheno train", "make the model (--hidden, --embed) or the batches (--batch, --seq) smaller",
+      [&](std::string& help) { return parse(args, config, help); }, [&] { return CharTrainer(config).run(); });
 }
 
 }  // namespace stheno::cli

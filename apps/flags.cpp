@@ -5,17 +5,20 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <new>
 #include <sstream>
+
+#include "progress.hpp"
+#include "stheno/tensor/error.hpp"
 
 namespace stheno::cli {
 
-namespace {
-std::string format_double(double v) {
+std::string format_number(double v) {
   std::ostringstream os;
   os << v;
   return os.str();
 }
-}  // namespace
 
 void Flags::add_string(const std::string& name, std::string* target, std::string help, std::vector<std::string> choices) {
   std::string kind = "TEXT";
@@ -50,14 +53,14 @@ void Flags::add_int(const std::string& name, long long* target, std::string help
 }
 
 void Flags::add_double(const std::string& name, double* target, std::string help, double min, double max) {
-  flags_[name] = {std::move(help), format_double(*target), "X", [name, target, min, max](const std::string& v) {
+  flags_[name] = {std::move(help), format_number(*target), "X", [name, target, min, max](const std::string& v) {
                     char* end = nullptr;
                     const double x = std::strtod(v.c_str(), &end);
                     if (v.empty() || *end != '\0' || !std::isfinite(x))
                       throw UsageError("--" + name + " " + v + ": expected a number");
                     if (x < min || x > max)
-                      throw UsageError("--" + name + " " + v + ": must be between " + format_double(min) + " and " +
-                                       format_double(max));
+                      throw UsageError("--" + name + " " + v + ": must be between " + format_number(min) + " and " +
+                                       format_number(max));
                     *target = x;
                   }};
   order_.push_back(name);
@@ -105,28 +108,50 @@ std::string Flags::help() const {
     std::string left = "  --" + name + (f.is_bool ? "" : " " + f.kind);
     if (left.size() < 30) left += std::string(30 - left.size(), ' ');
     else left += "\n" + std::string(30, ' ');
-    os << left << f.help << (f.default_text.empty() ? "" : " [default: " + f.default_text + "]") << "\n";
+    os << left << f.help << (f.default_text.empty() ? "" : " [default: " + f.default_text + "]");
+    if (f.is_bool && f.default_text == "true") os << " (--" << name << "=false turns it off)";
+    os << "\n";
   }
   return os.str();
 }
 
-int run_command(const char* command, const std::function<bool(std::string& help)>& parse, const std::function<int()>& run) {
+namespace {
+// Output that stdio still buffers, or could not write, is lost without a word unless the
+// stream is flushed and checked before the exit status is decided.
+void check_stdout() {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    throw stheno::IOError(std::string("could not write to standard output: ") + std::strerror(errno));
+}
+}  // namespace
+
+int run_command(const char* command, const char* memory_hint, const std::function<bool(std::string& help)>& parse,
+                const std::function<int()>& run) {
   std::string help;
   try {
-    if (!parse(help)) {
-      std::fputs(help.c_str(), stdout);
-      return 0;
+    try {
+      if (!parse(help)) {
+        std::fputs(help.c_str(), stdout);
+        check_stdout();
+        return 0;
+      }
+    } catch (const UsageError& e) {
+      std::fprintf(stderr, "%s: %s\n", command, e.what());
+      return 2;
     }
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: %s\n", command, e.what());
-    return 2;
-  }
-  try {
-    return run();
+    const int status = run();
+    check_stdout();
+    return status;
+  } catch (const stheno::OutOfMemoryError& e) {
+    Progress::clear_interrupted();
+    std::fprintf(stderr, "%s: error: %s; %s\n", command, e.what(), memory_hint);
+  } catch (const std::bad_alloc&) {
+    Progress::clear_interrupted();
+    std::fprintf(stderr, "%s: error: out of memory; %s\n", command, memory_hint);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "\n%s: error: %s\n", command, e.what());
-    return 1;
+    Progress::clear_interrupted();
+    std::fprintf(stderr, "%s: error: %s\n", command, e.what());
   }
+  return 1;
 }
 
 }  // namespace stheno::cli

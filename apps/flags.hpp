@@ -4,16 +4,20 @@
 // names the flag and says what was expected.
 #include <functional>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "stheno/tensor/error.hpp"
+
 namespace stheno::cli {
 
-class UsageError : public std::runtime_error {
+class UsageError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
+
+// A number as a user would type it: 0.001, 1e+06.
+std::string format_number(double v);
 
 class Flags {
  public:
@@ -42,8 +46,10 @@ class Flags {
 };
 
 // The frame of a command: parse(help) reads the flags (false: --help was given, print `help`,
-// exit 0; a UsageError: exit 2), then run() does the job (an exception: exit 1). Every message
-// starts with `command`.
-int run_command(const char* command, const std::function<bool(std::string& help)>& parse, const std::function<int()>& run);
+// exit 0; a UsageError: exit 2), then run() does the job (an exception: exit 1, as does output
+// that could not be written to stdout). Every message starts with `command`; running out of
+// memory adds `memory_hint`, which says what to make smaller.
+int run_command(const char* command, const char* memory_hint, const std::function<bool(std::string& help)>& parse,
+                const std::function<int()>& run);
 
 }  // namespace stheno::cli

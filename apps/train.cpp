@@ -16,6 +16,7 @@
 #include "char_lstm.hpp"
 #include "checkpoint_state.hpp"
 #include "metrics.hpp"
+#include "output_dir.hpp"
 #include "progress.hpp"
 #include "stheno/data/dataset.hpp"
 #include "stheno/data/loader.hpp"
@@ -162,7 +163,7 @@ class Trainer {
   struct EvalProgram {
     std::int64_t size = 0;
     Graph graph;
-    Node x, labels, logits, loss;
+    Node x, labels, predicted, loss;
     std::unique_ptr<TapeMachine> machine;
   };
   EvalProgram& eval_program(std::int64_t size);
@@ -218,8 +219,7 @@ double Trainer::train_step(const data::Batch& batch) {
   return loss.value().item<double>();
 }
 
-// Mean loss and accuracy on the test split, in batches of --eval-batch (the last may be smaller).
-// The evaluation program for batches of `size`: logits and loss, compiled once.
+// The evaluation program for batches of `size`: predicted classes and loss, compiled once.
 Trainer::EvalProgram& Trainer::eval_program(std::int64_t size) {
   for (const auto& p : eval_programs_)
     if (p->size == size) return *p;
@@ -227,9 +227,10 @@ Trainer::EvalProgram& Trainer::eval_program(std::int64_t size) {
   p->size = size;
   p->x = p->graph.input("x", {size, data_.test.images.size(1)});
   p->labels = p->graph.input("labels", {size}, DType::i32);
-  p->logits = model_.net(p->x);
-  p->loss = build_loss(c_, p->logits, p->labels);
-  p->machine = std::make_unique<TapeMachine>(p->graph, std::vector<Node>{p->logits, p->loss});
+  const Node logits = model_.net(p->x);
+  p->predicted = argmax(logits, 1);
+  p->loss = build_loss(c_, logits, p->labels);
+  p->machine = std::make_unique<TapeMachine>(p->graph, std::vector<Node>{p->predicted, p->loss});
   eval_programs_.push_back(std::move(p));
   return *eval_programs_.back();
 }
@@ -245,6 +246,7 @@ std::pair<double, double> Trainer::evaluate() {
   const std::int64_t eval_batch = c_.model == "cnn" ? std::min<std::int64_t>(c_.eval_batch, 100) : c_.eval_batch;
   double loss_sum = 0;
   std::int64_t correct = 0;
+  progress_.evaluating(0, n);
   for (std::int64_t start = 0; start < n; start += eval_batch) {
     const std::int64_t size = std::min<std::int64_t>(eval_batch, n - start);
     EvalProgram& p = eval_program(size);
@@ -253,9 +255,10 @@ std::pair<double, double> Trainer::evaluate() {
     p.machine->bind(p.labels, yb);
     p.machine->run();
     loss_sum += p.machine->value(p.loss).item<double>() * static_cast<double>(size);
-    const std::vector<std::int32_t> predicted = argmax(p.machine->value(p.logits), 1).to_vector<std::int32_t>();
-    const std::vector<std::int32_t> truth = yb.to_vector<std::int32_t>();
-    for (std::size_t i = 0; i < truth.size(); ++i) correct += predicted[i] == truth[i];
+    const std::int32_t* predicted = p.machine->value(p.predicted).data<std::int32_t>();
+    const std::int32_t* truth = yb.data<std::int32_t>();
+    for (std::int64_t i = 0; i < size; ++i) correct += predicted[i] == truth[i];
+    progress_.evaluating(start + size, n);
   }
   model_.net.set_training(true);
   return {loss_sum / static_cast<double>(n), static_cast<double>(correct) / static_cast<double>(n)};
@@ -308,7 +311,7 @@ void Trainer::finish_epoch_files() {
 int Trainer::run() {
   if (c_.threads > 0) set_num_threads(static_cast<int>(c_.threads));
   out_ = c_.out;
-  std::filesystem::create_directories(out_);
+  say(prepare_output_directory(c_.out, {"checkpoint.safetensors", "model.safetensors", "metrics.csv", "curves.png"}));
   load_data();
   compile();
   data::LoaderOptions lo;
@@ -334,14 +337,15 @@ int Trainer::run() {
       std::to_string(train_set_->size()) + " training images, " + c_.machine + " machine, " + std::to_string(num_threads()) +
       " threads, " + std::to_string(model_.net.parameter_count()) + " parameters");
 
-  double train_seconds = 0;
+  double train_seconds = 0, first_loss = 0;
   std::int64_t trained_epochs = 0;
+  progress_.start_run(c_.epochs, steps_per_epoch, at.epoch, at.next_batch);
   for (std::int64_t epoch = at.epoch; epoch < c_.epochs; ++epoch) {
     const std::int64_t first = epoch == at.epoch ? at.next_batch : 0;
     double loss_sum = epoch == at.epoch ? at.loss_sum : 0;
     std::int64_t loss_count = epoch == at.epoch ? at.loss_count : 0;
     loader.start_epoch(epoch, first);
-    progress_.start_epoch(epoch + 1, c_.epochs, steps_per_epoch, first);
+    progress_.start_epoch(epoch);
     const auto start = std::chrono::steady_clock::now();
     while (const data::Batch* batch = loader.next()) {
       optimizer_->set_learning_rate(schedule_->at(optimizer_->steps_taken()));
@@ -353,24 +357,34 @@ int Trainer::run() {
         ++measured_steps_;
       }
       if (!std::isfinite(loss))
-        throw ValueError("training diverged: the loss is " + std::to_string(loss) + " at epoch " + std::to_string(epoch + 1) +
-                         ", batch " + std::to_string(batch->index) + " (try a smaller --lr)");
+        throw ValueError(std::string("training diverged: the loss became ") + (std::isnan(loss) ? "NaN" : "infinite") + " at step " +
+                         std::to_string(optimizer_->steps_taken()) + " (epoch " + std::to_string(epoch + 1) + ", batch " +
+                         std::to_string(batch->index + 1) + " of " + std::to_string(steps_per_epoch) +
+                         "); try a smaller --lr (now " + format_number(c_.lr) + ") or --clip");
+      if (first_loss == 0) first_loss = loss;
       loss_sum += loss;
       ++loss_count;
       progress_.update(batch->index, c_.batch, loss);
       if (c_.save_every > 0 && optimizer_->steps_taken() % c_.save_every == 0 && batch->index + 1 < steps_per_epoch)
         save_checkpoint({epoch, batch->index + 1, optimizer_->steps_taken(), loss_sum, loss_count});
     }
-    progress_.finish_epoch();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     train_seconds += seconds;
     ++trained_epochs;
     const auto [test_loss, accuracy] = evaluate();
+    progress_.finish_epoch();
     history_.push_back({epoch + 1, loss_sum / static_cast<double>(std::max<std::int64_t>(loss_count, 1)), test_loss, accuracy, seconds});
-    char line[200];
+    char line[256];
     std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f, test loss %.4f, test accuracy %.2f%% (%.1f s)",
                   static_cast<long long>(epoch + 1), history_.back().train_loss, test_loss, 100 * accuracy, seconds);
     say(line);
+    // A finite loss can still run away (Adam at --lr 1e6 keeps it near 1e15): no healthy run
+    // ends an epoch a hundred times above where it started.
+    if (history_.back().train_loss > 100 * first_loss && first_loss > 0) {
+      std::snprintf(line, sizeof line, "warning: the training loss rose from %.4g (first step) to %.4g; the run is diverging, try a smaller --lr (now %s)",
+                    first_loss, history_.back().train_loss, format_number(c_.lr).c_str());
+      say(line);
+    }
     save_checkpoint({epoch + 1, 0, optimizer_->steps_taken(), 0, 0});
     finish_epoch_files();
   }
@@ -382,6 +396,8 @@ int Trainer::run() {
   char final_line[160];
   std::snprintf(final_line, sizeof final_line, "final test accuracy: %.2f%%", 100 * last.test_accuracy);
   say(final_line);
+  say("wrote " + (out_ / "model.safetensors").string() + " (the trained weights), checkpoint.safetensors, metrics.csv" +
+      (c_.plot && std::filesystem::exists(out_ / "curves.png") ? ", curves.png" : ""));
   if (c_.json) {
     // null where allocations cannot be counted (sanitizer builds keep their own allocator).
     char per_step[32] = "null";
@@ -405,7 +421,8 @@ int run_train(const std::vector<std::string>& args) {
       return run_char_lstm(args);
   TrainConfig config;
   return run_command(
-      "stheno train", [&](std::string& help) { return parse_train_config(args, config, help); },
+      "stheno train", "make the model (--hidden), the batches (--batch) or the evaluation batches (--eval-batch) smaller",
+      [&](std::string& help) { return parse_train_config(args, config, help); },
       [&] { return Trainer(config).run(); });
 }
 

@@ -13,8 +13,10 @@ std::vector<long long> TrainConfig::hidden_sizes() const {
   while (std::getline(ss, part, ',')) {
     char* end = nullptr;
     const long long n = std::strtoll(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || n < 1 || n > 1'000'000)
+    if (part.empty() || *end != '\0')
       throw UsageError("--hidden " + hidden + ": expected comma-separated positive sizes such as 256,128 (or none)");
+    if (n < 1 || n > kMaxHidden)
+      throw UsageError("--hidden " + hidden + ": each size must be between 1 and " + std::to_string(kMaxHidden));
     sizes.push_back(n);
   }
   return sizes;
@@ -50,7 +52,10 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   f.add_int("seed", &c.seed, "seed of initialisation, shuffling and dropout", 0, 1LL << 62);
   f.add_int("train-limit", &c.train_limit, "use only the first N training images (0: all)", 0, 1'000'000'000);
   f.add_string("machine", &c.machine, "tape: compile once, run many; eager: build the graph each step", {"tape", "eager"});
-  f.add_string("out", &c.out, "directory for metrics.csv, curves.png and checkpoint.safetensors");
+  f.add_string("out", &c.out,
+               "directory for model.safetensors, checkpoint.safetensors, metrics.csv and curves.png; made if missing, "
+               "checked for writing before training, and an earlier run's files there are replaced (the first line "
+               "says which)");
   f.add_int("save-every", &c.save_every, "also checkpoint every N steps (0: at the end of each epoch only)", 0, 1'000'000'000);
   f.add_string("resume", &c.resume, "resume from this checkpoint, exactly where it stopped");
   f.add_bool("json", &c.json, "print one JSON object with the results at the end (progress goes to stderr)");
@@ -62,6 +67,11 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
          f.help();
   if (!f.parse(args)) return false;
   c.hidden_sizes();  // validates
+  // Flags that the chosen model has no use for are mistakes, not defaults to ignore.
+  if (c.model == "cnn")
+    for (const char* name : {"hidden", "bias-init"})
+      if (f.given(name)) throw UsageError(std::string("--") + name + " applies to --model mlp; the cnn's layers are fixed (see --model in --help)");
+  if (c.model == "mlp" && f.given("batch-norm")) throw UsageError("--batch-norm applies to --model cnn only");
   if (!f.given("init") && c.init == "auto") c.init = c.activation == "relu" ? "he_uniform" : "glorot_uniform";
   return true;
 }

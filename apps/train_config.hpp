@@ -8,6 +8,10 @@
 
 namespace stheno::cli {
 
+// The widest hidden layer --hidden accepts: a million units on 784 inputs are already 3 GB of
+// weights, and Adam keeps two more copies.
+inline constexpr long long kMaxHidden = 1'000'000;
+
 struct TrainConfig {
   std::string data = "/usr/share/datasets/fashion-mnist";
   std::string model = "mlp";

@@ -18,7 +18,7 @@ TEST(Allocations, OutFormsAllocateNothingAfterWarmUp) {
   Generator gen(71);
   const Tensor x = Tensor::normal({64, 784}, gen), w = Tensor::normal({30, 784}, gen);
   const Tensor b = Tensor::normal({30}, gen), h = Tensor::empty({64, 30}), big = Tensor::normal({256, 1024}, gen);
-  const Tensor big_out = Tensor::empty({256, 1024}), row_max = Tensor::empty({256, 1}), col_sums = Tensor::empty({1024}), total = Tensor::empty({});
+  const Tensor big_out = Tensor::empty({256, 1024}), row_max = Tensor::empty({256, 1}), best = Tensor::empty({256}, DType::i32), col_sums = Tensor::empty({1024}), total = Tensor::empty({});
   const Tensor batch_a = Tensor::normal({8, 5, 6}, gen), batch_b = Tensor::normal({8, 6, 7}, gen), batch_c = Tensor::empty({8, 5, 7});
   const Tensor image = Tensor::normal({2, 3, 12, 12}, gen);
   const Conv2dGeometry g{3, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1};
@@ -32,6 +32,7 @@ TEST(Allocations, OutFormsAllocateNothingAfterWarmUp) {
     reduce(ReduceOp::sum, big, {0}, false, col_sums);
     reduce(ReduceOp::sum, big, {}, false, total);
     reduce(ReduceOp::max, big, {1}, true, row_max);
+    argmax(big, 1, false, best);
     softmax(big, -1, big_out);
     log_softmax(h, 1, h);
     matmul(batch_a, batch_b, batch_c);

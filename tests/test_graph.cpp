@@ -282,6 +282,31 @@ TEST(TapeMachine, ZeroHeapAllocationsPerRun) {
   }
 }
 
+// An evaluation program's predictions: argmax along either axis, of a product and of a
+// transposed view (which argmax gathers into scratch), allocate nothing once warm.
+TEST(TapeMachine, ArgmaxAllocatesNothingPerRun) {
+  if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "sanitizer build: allocator not replaceable";
+  Graph g;
+  Generator gen(4);
+  const Node x = g.input("x", {16, 20});
+  const Node w = g.parameter("w", Tensor::normal({20, 10}, gen));
+  const Node logits = matmul(x, w);
+  const Node rows = argmax(logits, 1), columns = argmax(logits, 0), transposed = argmax(transpose(logits, 0, 1), 1);
+  TapeMachine m(g, {rows, columns, transposed});
+  const Tensor input = Tensor::normal({16, 20}, gen);
+  m.bind(x, input);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    m.run();
+    AllocationCounter counter;
+    for (int i = 0; i < 5; ++i) m.run();
+    EXPECT_EQ(counter.count(), 0) << "allocations in 5 runs at " << threads << " threads";
+  }
+  const Tensor expected = argmax(matmul(input, w.value()), 1);
+  EXPECT_EQ(m.value(rows).to_vector<std::int32_t>(), expected.to_vector<std::int32_t>());
+  EXPECT_EQ(m.value(transposed).to_vector<std::int32_t>(), argmax(matmul(input, w.value()), 0).to_vector<std::int32_t>());
+}
+
 // Training steps of the convolutional (with batch norm and a grouped convolution) and recurrent
 // models: every op, its gradient and the optimizer update allocate nothing once warm.
 TEST(TapeMachine, ConvolutionalAndRecurrentTrainingStepsAllocateNothing) {

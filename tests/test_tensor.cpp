@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "allocation_counter.hpp"
 #include "reference.hpp"
 
 using namespace stheno;
@@ -34,6 +35,17 @@ TEST(Tensor, CreationErrors) {
   EXPECT_THROW(Tensor::zeros({2}).at({2}), IndexError);
   EXPECT_THROW(Tensor::zeros({2}).at({0, 0}), IndexError);
   EXPECT_THROW(Tensor().clone(), ValueError);
+}
+
+TEST(Tensor, RunningOutOfMemoryNamesWhatWasAsked) {
+  // The sanitizers' allocator aborts on a request this size instead of failing it.
+  if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "sanitizer build";
+  try {
+    Tensor::empty({1LL << 40, 1024});
+    FAIL() << "4.5 PB were allocated";
+  } catch (const OutOfMemoryError& e) {
+    EXPECT_EQ(std::string(e.what()), "out of memory: could not allocate 4503599.6 GB for a float32 tensor of shape (1099511627776, 1024)");
+  }
 }
 
 TEST(Tensor, BorrowSharesExternalMemory) {

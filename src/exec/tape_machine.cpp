@@ -201,7 +201,11 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
 
   // 5. Real memory: one arena; every buffer gets its own Storage over its slice, so kernels see
   //    different buffers as unrelated.
-  arena_ = Storage::allocate(std::max<std::size_t>(arena_bytes_, 1));
+  try {
+    arena_ = Storage::allocate(std::max<std::size_t>(arena_bytes_, 1));
+  } catch (const OutOfMemoryError&) {
+    throw OutOfMemoryError(arena_bytes_, "the compiled program's buffers (" + std::to_string(buffers.size()) + " intermediate results)");
+  }
   for (int i : order_) {
     Register& r = reg(i);
     const Node node = graph.node(i);

@@ -1,13 +1,35 @@
 #include "stheno/tensor/storage.hpp"
 
+#include <cstdio>
 #include <new>
 
+#include "stheno/tensor/error.hpp"
+
 namespace stheno {
+
+namespace {
+std::string out_of_memory_message(std::size_t bytes, const std::string& purpose) {
+  char amount[64];
+  const double b = static_cast<double>(bytes);
+  if (b >= 1e9) std::snprintf(amount, sizeof amount, "%.1f GB", b / 1e9);
+  else if (b >= 1e6) std::snprintf(amount, sizeof amount, "%.1f MB", b / 1e6);
+  else std::snprintf(amount, sizeof amount, "%zu bytes", bytes);
+  return std::string("out of memory: could not allocate ") + amount + (purpose.empty() ? "" : " for " + purpose);
+}
+}  // namespace
+
+OutOfMemoryError::OutOfMemoryError(std::size_t bytes, const std::string& purpose)
+    : Error(out_of_memory_message(bytes, purpose)), bytes_(bytes) {}
 
 std::shared_ptr<Storage> Storage::allocate(std::size_t bytes) {
   // Never hand out a null pointer, even for zero-sized tensors, so views stay well-defined.
   const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* data = ::operator new(rounded == 0 ? kAlignment : rounded, std::align_val_t(kAlignment));
+  void* data = nullptr;
+  try {
+    data = ::operator new(rounded == 0 ? kAlignment : rounded, std::align_val_t(kAlignment));
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemoryError(bytes, "");
+  }
   return std::make_shared<Storage>(Key{}, data, bytes, true);
 }
 

@@ -32,7 +32,11 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   for (std::int64_t d : shape)
     if (d < 0) throw ShapeError("empty: shape " + shape.str() + " has a negative dimension");
   const auto bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
-  return Tensor(Storage::allocate(bytes), 0, shape, contiguous_strides(shape), dtype);
+  try {
+    return Tensor(Storage::allocate(bytes), 0, shape, contiguous_strides(shape), dtype);
+  } catch (const OutOfMemoryError&) {
+    throw OutOfMemoryError(bytes, "a " + std::string(dtype_name(dtype)) + " tensor of shape " + shape.str());
+  }
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {

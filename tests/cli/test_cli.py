@@ -2,10 +2,17 @@
 """End-to-end tests of `stheno train`: bad inputs, exact resume after SIGKILL, and accuracy.
 
 usage: test_cli.py STHENO_BINARY [unittest arguments, e.g. CliErrors]
+
+Exits 77 (CTest's SKIP_RETURN_CODE for these tests) when every test that ran passed but some
+were skipped because a precondition, such as the dataset, is missing.
 """
+import fcntl
 import gzip
 import json
 import os
+import pty
+import re
+import select
 import shutil
 import signal
 import statistics
@@ -13,11 +20,13 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import unittest
 from pathlib import Path
 
 STHENO = None
+SKIPPED = 77
 DATA = Path("/usr/share/datasets/fashion-mnist")
 FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
@@ -27,6 +36,45 @@ def run(*args, check=False, timeout=600):
     if check and result.returncode != 0:
         raise AssertionError(f"stheno train {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def tiny_text(directory):
+    """A text long enough for the character LSTM's windows, holding the default --prime "The "."""
+    path = Path(directory) / "text.txt"
+    path.write_text("The quick brown fox jumps over a lazy dog. " * 100)
+    return path
+
+
+def tiny_char_lstm(text, out, *extra):
+    return ["--model", "char-lstm", "--text", str(text), "--out", str(out), "--seq", "8", "--batch", "4",
+            "--embed", "8", "--hidden", "16", "--sample", "10", "--threads", "1", *extra]
+
+
+def run_in_terminal(args, columns=80, timeout=300):
+    """Runs `stheno train args` with its stdout on a pseudo-terminal `columns` wide; returns the
+    exit status and everything written there."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen([STHENO, "train", *args], stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    output = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    proc.wait(timeout=10)
+    with proc.stderr:
+        return proc.returncode, output.decode("utf-8", "replace"), proc.stderr.read().decode()
 
 
 def read_metrics(out_dir):
@@ -55,6 +103,123 @@ def small_dataset(directory, train=2000, test=500):
             body = raw[8:8 + count]
         (directory / name).write_bytes(header + body)
     return directory
+
+
+class CliBasics(unittest.TestCase):
+    """What needs neither the dataset nor the licence texts: the terminal, stdout, flags, and
+    checks that must come before any training."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="stheno-basics-"))
+        self.text = tiny_text(self.tmp)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_progress_bar_fits_an_80_column_terminal(self):
+        """A line that fills the terminal's last column wraps, and every redraw would leave a new
+        line: no line the bar draws may be longer than 79 columns."""
+        code, output, stderr = run_in_terminal(tiny_char_lstm(self.text, self.tmp / "out", "--steps", "400"))
+        self.assertEqual(code, 0, stderr)
+        drawn = [part for part in re.split(r"[\r\n]", output) if "ETA" in part or (part and part.strip() == "")]
+        self.assertTrue(any("ETA" in part for part in drawn), output)
+        for part in drawn:  # bars, and the blanks that pad or erase them
+            self.assertLessEqual(len(part), 79, repr(part))
+        # Bars are redrawn in place and erased: only the run's own lines end with a newline.
+        bars = [line for line in output.split("\n") if "ETA" in line.rstrip("\r").split("\r")[-1]]
+        self.assertEqual(bars, [], "a bar was left on its own line")
+
+    def test_write_error_on_stdout_fails(self):
+        with open("/dev/full", "w") as full:
+            result = subprocess.run([STHENO, "train", *tiny_char_lstm(self.text, self.tmp / "out", "--steps", "2", "--json")],
+                                    stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertIn("could not write to standard output", result.stderr)
+            result = subprocess.run([STHENO, "train", "--help"], stdout=full, stderr=subprocess.PIPE, text=True)
+            self.assertEqual(result.returncode, 1, result.stderr)
+
+    def test_prime_outside_the_vocabulary_is_refused_before_training(self):
+        result = run(*tiny_char_lstm(self.text, self.tmp / "out", "--steps", "100000", "--prime", "Zebra"), timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("--prime 'Zebra'", result.stderr)
+        self.assertIn("byte 90", result.stderr)
+        self.assertNotIn("ETA", result.stdout)
+
+    def test_unwritable_out_is_refused_before_training(self):
+        blocked = self.tmp / "blocked"
+        blocked.write_text("a file, not a directory")
+        result = run(*tiny_char_lstm(self.text, blocked, "--steps", "100000"), timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"--out {blocked}", result.stderr)
+        self.assertNotIn("ETA", result.stdout)
+        read_only = unwritable_directory(self.tmp)
+        if read_only is not None:
+            result = run(*tiny_char_lstm(self.text, read_only, "--steps", "100000"), timeout=60)
+            self.assertEqual(result.returncode, 1)
+            self.assertIn(f"--out {read_only}: cannot write files there", result.stderr)
+
+    def test_output_directory_is_announced_with_what_it_replaces(self):
+        out = self.tmp / "out"
+        first = run(*tiny_char_lstm(self.text, out, "--steps", "2"), check=True)
+        lines = first.stdout.splitlines()
+        self.assertEqual(lines[0], f"writing to {out}/")
+        self.assertIn(f"wrote {out}/char-lstm.safetensors", first.stdout)
+        second = run(*tiny_char_lstm(self.text, out, "--steps", "2"), check=True)
+        self.assertEqual(second.stdout.splitlines()[0], f"writing to {out}/ (replacing char-lstm.safetensors from an earlier run)")
+
+    def test_header_lines_are_not_held_back_when_redirected(self):
+        proc = subprocess.Popen([STHENO, "train", *tiny_char_lstm(self.text, self.tmp / "out", "--steps", "100000000")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            lines = [proc.stdout.readline() for _ in range(3)]
+            self.assertIsNone(proc.poll(), "training should still be running")
+            self.assertTrue(lines[1].startswith(b"text: "), lines)
+            self.assertTrue(lines[2].startswith(b"model: "), lines)
+        finally:
+            proc.kill()
+            proc.communicate()
+
+    def test_runtime_errors_start_the_line(self):
+        result = run("--data", str(self.tmp / "nowhere"), "--out", str(self.tmp / "out"))
+        self.assertEqual(result.returncode, 1)
+        self.assertTrue(result.stderr.startswith("stheno train: error: "), repr(result.stderr))
+
+    def test_flags_the_model_does_not_use_are_refused(self):
+        result = run("--model", "cnn", "--hidden", "64")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--hidden applies to --model mlp", result.stderr)
+        result = run("--batch-norm")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--batch-norm applies to --model cnn", result.stderr)
+
+    def test_limits_are_stated(self):
+        result = run("--hidden", "100000000")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("between 1 and 1000000", result.stderr)
+
+    def test_help_says_how_to_turn_the_plot_off(self):
+        result = run("--help", check=True)
+        self.assertIn("--plot=false", result.stdout)
+        self.assertIn("replaced", result.stdout)
+
+
+def unwritable_directory(tmp):
+    """A directory this process cannot write in: a read-only one, unless running as root, which
+    ignores permissions; then one of the kernel's directories that refuse new files."""
+    candidates = []
+    if os.geteuid() != 0:
+        read_only = Path(tmp) / "read-only"
+        read_only.mkdir()
+        read_only.chmod(0o555)
+        candidates.append(read_only)
+    candidates += [Path("/proc/self"), Path("/sys")]
+    for candidate in candidates:
+        try:
+            (candidate / "stheno-probe").write_text("")
+        except OSError:
+            return candidate
+        (candidate / "stheno-probe").unlink()
+    return None
 
 
 @unittest.skipUnless(DATA.exists(), "Fashion-MNIST (dataset-fashion-mnist) is not installed")
@@ -118,6 +283,33 @@ class CliErrors(unittest.TestCase):
         bad = self.tmp / "bad.safetensors"
         bad.write_bytes(struct.pack("<Q", 20) + b'{"w": {"dtype": ,,,}' + b"\0" * 16)
         self.expect_error(["--data", str(self.data), "--resume", str(bad)], str(bad))
+
+    def test_divergence_is_reported(self):
+        """A loss that becomes NaN stops the run and names the step; one that stays finite but
+        runs away gets a warning."""
+        common = ["--data", str(self.data), "--epochs", "1", "--train-limit", "640", "--threads", "1", "--plot=false"]
+        stderr = self.expect_error([*common, "--optimizer", "sgd", "--lr", "1e6", "--batch", "10"],
+                                   "training diverged: the loss became NaN at step 6", "try a smaller --lr")
+        self.assertTrue(stderr.startswith("stheno train: error: "), repr(stderr))
+        result = run(*common, "--lr", "1e6", "--out", str(self.tmp / "adam"), check=True)
+        self.assertIn("the run is diverging", result.stdout)
+
+    def test_unwritable_out_is_refused_before_loading_data(self):
+        blocked = self.tmp / "blocked"
+        blocked.write_text("a file")
+        result = run("--data", str(self.data), "--out", str(blocked))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"--out {blocked}: ", result.stderr)
+        self.assertNotIn("stheno train: mlp", result.stdout)
+
+    def test_output_directory_is_announced(self):
+        out = self.tmp / "run"
+        args = ["--data", str(self.data), "--epochs", "1", "--train-limit", "640", "--out", str(out), "--plot=false"]
+        self.assertEqual(run(*args, check=True).stdout.splitlines()[0], f"writing to {out}/")
+        second = run(*args, check=True).stdout
+        self.assertEqual(second.splitlines()[0],
+                         f"writing to {out}/ (replacing checkpoint.safetensors, model.safetensors, metrics.csv from an earlier run)")
+        self.assertIn(f"wrote {out}/model.safetensors", second)
 
     def test_checkpoint_of_a_different_model(self):
         out = self.tmp / "run"
@@ -286,4 +478,7 @@ class CliAccuracy(unittest.TestCase):
 
 if __name__ == "__main__":
     STHENO = os.path.abspath(sys.argv.pop(1))
-    unittest.main(verbosity=2)
+    result = unittest.main(verbosity=2, exit=False).result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    sys.exit(SKIPPED if result.skipped else 0)

@@ -24,6 +24,7 @@ inline Tensor max(const Tensor& x, int axis, bool keepdims = false) { return max
 
 // Index (int32) of the largest element along `axis`; the first one on ties, the first NaN if any.
 Tensor argmax(const Tensor& x, int axis, bool keepdims = false);
+void argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out);
 // Flat row-major index of the largest element of the whole tensor, as a rank-0 int32 tensor.
 Tensor argmax(const Tensor& x);
 

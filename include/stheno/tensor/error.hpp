@@ -1,6 +1,7 @@
 #pragma once
 // Every error stheno reports is an exception derived from stheno::Error, with a message that
 // names the operation and the shapes, dtypes, nodes or file offsets involved.
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -39,6 +40,17 @@ class ValueError : public Error {
 class IOError : public Error {
  public:
   using Error::Error;
+};
+
+// Memory ran out. The message says how much was asked for and, where known, what for ("a
+// float32 tensor of shape (1000000, 784)"); bytes() lets a caller that knows more rephrase it.
+class OutOfMemoryError : public Error {
+ public:
+  OutOfMemoryError(std::size_t bytes, const std::string& purpose);
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  std::size_t bytes_;
 };
 
 }  // namespace stheno

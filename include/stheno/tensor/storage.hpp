@@ -11,7 +11,7 @@ class Storage {
  public:
   static constexpr std::size_t kAlignment = 64;
 
-  // Uninitialised, owned, aligned bytes.
+  // Uninitialised, owned, aligned bytes; OutOfMemoryError when there are not enough.
   static std::shared_ptr<Storage> allocate(std::size_t bytes);
   // Borrowed bytes; the caller keeps them alive longer than every tensor that uses them.
   static std::shared_ptr<Storage> borrow(void* data, std::size_t bytes);

@@ -60,7 +60,7 @@ class ArgmaxOp final : public Op {
       op_shape_error(*this, in, e.what());
     }
   }
-  void forward(std::span<const Tensor> in, const Tensor& out) const override { out.copy_from(argmax(in[0], axis_)); }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { argmax(in[0], axis_, false, out); }
   std::vector<Node> backward(const Node&, std::span<const Node>, const Node&, std::span<const bool>) const override { return {Node()}; }
 
  private:

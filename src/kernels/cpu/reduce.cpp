@@ -204,20 +204,33 @@ std::int32_t argmax_strided(const T* x, std::int64_t n, std::int64_t stride) {
 }
 }  // namespace
 
-Tensor argmax(const Tensor& x, int axis, bool keepdims) {
-  if (!x.defined()) throw ValueError("argmax: undefined tensor");
+void argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out) {
+  if (!x.defined() || !out.defined()) throw ValueError("argmax: undefined tensor");
   const int ax = normalize_axis(axis, x.rank(), "argmax");
   if (x.shape()[ax] == 0) throw ValueError("argmax: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
   if (x.shape()[ax] > INT32_MAX) throw ValueError("argmax: axis longer than int32 indices can count");
+  if (out.dtype() != DType::i32)
+    throw DTypeError("argmax: out has dtype " + std::string(dtype_name(out.dtype())) + " but indices are int32");
+  const Shape result = reduced_shape(x.shape(), Axes{ax}, keepdims, "argmax");
+  if (out.shape() != result)
+    throw ShapeError("argmax: out has shape " + out.shape().str() + " but the result has shape " + result.str());
   const Canonical c = canonical(x, parse_axes(Axes{ax}, x.rank(), "argmax"));
-  Tensor out = Tensor::empty(reduced_shape(x.shape(), Axes{ax}, keepdims, "argmax"), DType::i32);
-  std::int32_t* dst = out.data<std::int32_t>();
+  const Tensor dst = out.is_contiguous() && !out.shares_storage(x) ? out : Tensor::empty(result, DType::i32);
+  std::int32_t* indices = dst.data<std::int32_t>();
   visit_dtype(x.dtype(), [&]<class T>() {
     const T* src = c.data.data<T>();
     for (std::int64_t o = 0; o < c.outer; ++o)
       for (std::int64_t i = 0; i < c.inner; ++i)
-        dst[o * c.inner + i] = argmax_strided(src + o * c.r * c.inner + i, c.r, c.inner);
+        indices[o * c.inner + i] = argmax_strided(src + o * c.r * c.inner + i, c.r, c.inner);
   });
+  if (!dst.shares_storage(out)) out.copy_from(dst);
+}
+
+Tensor argmax(const Tensor& x, int axis, bool keepdims) {
+  if (!x.defined()) throw ValueError("argmax: undefined tensor");
+  const int ax = normalize_axis(axis, x.rank(), "argmax");
+  Tensor out = Tensor::empty(reduced_shape(x.shape(), Axes{ax}, keepdims, "argmax"), DType::i32);
+  argmax(x, ax, keepdims, out);
   return out;
 }
 
