@@ -10,6 +10,7 @@
 
 #include "allocation_counter.hpp"
 #include "flags.hpp"
+#include "metrics.hpp"
 #include "output_dir.hpp"
 #include "progress.hpp"
 #include "stheno/stheno.hpp"
@@ -139,8 +140,10 @@ class CharTrainer {
       if (c_.steps > 1 && testing::allocation_counting_available())
         std::snprintf(per_step, sizeof per_step, "%.3f", allocations_per_step_);
       std::printf("{\"model\": \"char-lstm\", \"train_loss\": %.5f, \"validation_loss\": %.5f, \"unigram_loss\": %.5f, "
-                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %s, \"sample\": %s, \"out\": %s}\n",
-                  train_loss, validation_loss, unigram, chars_per_s_, per_step, json_string(sample).c_str(),
+                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %s, \"threads\": %d, %s, \"sample\": %s, "
+                  "\"out\": %s}\n",
+                  train_loss, validation_loss, unigram, chars_per_s_, per_step, num_threads(), gemm_json().c_str(),
+                  json_string(sample).c_str(),
                   json_string(c_.out).c_str());
     }
     return 0;

@@ -1,5 +1,6 @@
 #include "checkpoint_state.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string_view>
@@ -130,8 +131,11 @@ CheckpointState parse_checkpoint_state(const std::map<std::string, std::string>&
     throw IOError(path + ": checkpoint format " + quoted(read.value("format")) + " is not " + kCheckpointFormat);
   std::string differences;
   for (const auto& [key, value] : run.signature)
-    if (read.value(key) != value)
-      differences += "\n  --" + key + ": checkpoint has " + quoted(read.value(key)) + ", this run has " + value;
+    if (read.value(key) != value) {
+      std::string flag = key;  // keys keep the names old checkpoints have; flags use dashes
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      differences += "\n  --" + flag + ": checkpoint has " + quoted(read.value(key)) + ", this run has " + value;
+    }
   if (!differences.empty()) throw ValueError(path + ": the checkpoint was made by a different run:" + differences);
 
   CheckpointState state;

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "stheno/kernels/cpu_info.hpp"
+
 namespace stheno::cli {
 
 std::string metrics_csv(const std::vector<EpochMetrics>& rows) {
@@ -36,6 +38,12 @@ std::string plot_curves(const std::string& csv_path, const std::string& png_path
   const int status = pclose(pipe);
   if (status != 0) return "gnuplot failed (exit status " + std::to_string(status) + "); the numbers are in " + csv_path;
   return "";
+}
+
+std::string gemm_json() {
+  const GemmInfo g = gemm_info();
+  return std::string("\"gemm\": {\"kernels\": \"") + g.kernels + "\", \"isa\": \"" + isa_name(g.isa) +
+         "\", \"cpu_isa\": \"" + isa_name(cpu_isa()) + "\"}";
 }
 
 }  // namespace stheno::cli

@@ -18,4 +18,8 @@ std::string metrics_csv(const std::vector<EpochMetrics>& rows);
 // success, otherwise why no plot was drawn (gnuplot missing or failing).
 std::string plot_curves(const std::string& csv_path, const std::string& png_path);
 
+// The "gemm" member of the final JSON object: the GEMM library, the kernel set it runs and its
+// instruction set, beside the CPU's, so that every reported speed says what it ran on.
+std::string gemm_json();
+
 }  // namespace stheno::cli

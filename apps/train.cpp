@@ -404,11 +404,11 @@ int Trainer::run() {
     if (measured_steps_ > 0 && testing::allocation_counting_available())
       std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_allocations_) / static_cast<double>(measured_steps_));
     std::printf("{\"epochs\": %lld, \"train_seconds_per_epoch\": %.4f, \"test_accuracy\": %.6f, \"test_loss\": %.6f, "
-                "\"allocations_per_step\": %s, \"steps\": %lld, \"machine\": \"%s\", \"threads\": %d, "
+                "\"allocations_per_step\": %s, \"steps\": %lld, \"machine\": \"%s\", \"threads\": %d, %s, "
                 "\"out\": \"%s\"}\n",
                 static_cast<long long>(c_.epochs), trained_epochs ? train_seconds / static_cast<double>(trained_epochs) : 0.0,
                 last.test_accuracy, last.test_loss, per_step, static_cast<long long>(optimizer_->steps_taken()),
-                c_.machine.c_str(), num_threads(), out_.string().c_str());
+                c_.machine.c_str(), num_threads(), gemm_json().c_str(), out_.string().c_str());
   }
   return 0;
 }

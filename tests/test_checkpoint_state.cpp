@@ -132,6 +132,15 @@ TEST(CheckpointState, FormatAndRunSignature) {
   } catch (const stheno::ValueError& e) {
     EXPECT_TRUE(contains(e.what(), "made by a different run:\n  --hidden: checkpoint has '32', this run has 16")) << e.what();
   }
+  // Signature keys are stored with underscores; the message names the flag as it is typed.
+  metadata = valid_metadata();
+  metadata["train_limit"] = "100";
+  try {
+    parse_checkpoint_state(metadata, kPath, ResumingRun{{{"train_limit", "0"}}, 50, 1});
+    ADD_FAILURE() << "parsed";
+  } catch (const stheno::ValueError& e) {
+    EXPECT_TRUE(contains(e.what(), "--train-limit: checkpoint has '100', this run has 0")) << e.what();
+  }
 }
 
 TEST(CheckpointState, MissingKeysAndLongValuesInMessages) {
