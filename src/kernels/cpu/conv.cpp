@@ -180,16 +180,14 @@ namespace stheno {
 
 namespace {
 
-// One image's columns (K, P), per thread, grown once and reused.
+// One image's columns (K, P), in the scratch of the part being run.
 template <class T>
 T* image_columns(std::int64_t size) {
-  thread_local std::vector<T> columns;
-  if (columns.size() < static_cast<std::size_t>(size)) columns.resize(static_cast<std::size_t>(size));
-  return columns.data();
+  return cpu::part_scratch<T>(cpu::ScratchSlot::conv_columns, size);
 }
 
-// The calling thread's scratch for per-part weight-gradient sums (separate from the columns,
-// which every thread running a part has its own of).
+// The calling thread's scratch for the other parts' weight-gradient sums (part 0 sums into
+// dweight itself); they are read back after the loop, on this thread.
 template <class T>
 T* part_accumulators(std::int64_t size) {
   thread_local std::vector<T> sums;

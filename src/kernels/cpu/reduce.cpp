@@ -100,12 +100,11 @@ template <class T>
 void reduce_block(const cpu::TypedKernels<T>& k, ReduceOp op, const T* block, std::int64_t r, std::int64_t inner,
                   T scale, T* dst) {
   const BinaryOp combine = op == ReduceOp::max ? BinaryOp::maximum : BinaryOp::add;
-  thread_local std::vector<T> scratch;  // grows once per thread, then is reused
-  if (scratch.size() < static_cast<std::size_t>(inner)) scratch.resize(static_cast<std::size_t>(inner));
+  T* scratch = cpu::part_scratch<T>(cpu::ScratchSlot::reduce_rows, inner);
   std::fill(dst, dst + inner, T(0));
   for (std::int64_t j0 = 0; j0 < r; j0 += kRowBlock) {
     const std::int64_t j1 = std::min(r, j0 + kRowBlock);
-    T* acc = j0 == 0 ? dst : scratch.data();
+    T* acc = j0 == 0 ? dst : scratch;
     std::copy(block + j0 * inner, block + (j0 + 1) * inner, acc);
     for (std::int64_t j = j0 + 1; j < j1; ++j) k.binary(combine, inner, acc, 1, block + j * inner, 1, acc, 1);
     if (j0 > 0) k.binary(combine, inner, dst, 1, acc, 1, dst, 1);

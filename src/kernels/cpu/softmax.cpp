@@ -22,9 +22,8 @@ void softmax_row(const cpu::TypedKernels<T>& k, std::int64_t n, const T* x, T* y
   }
   // log softmax = x - (max + log(sum)), taken from x rather than log(y) to keep tiny
   // probabilities exact; the exponentials go to scratch so that x survives when y is x.
-  thread_local std::vector<T> scratch;  // grows once per thread, then is reused
-  if (scratch.size() < static_cast<std::size_t>(n)) scratch.resize(static_cast<std::size_t>(n));
-  const double total = k.exp_shift_sum(n, x, shift, scratch.data());
+  T* scratch = cpu::part_scratch<T>(cpu::ScratchSlot::softmax_row, n);
+  const double total = k.exp_shift_sum(n, x, shift, scratch);
   const T offset = static_cast<T>(static_cast<double>(shift) + std::log(total));
   k.binary(BinaryOp::sub, n, x, 1, &offset, 0, y, 1);
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -20,6 +21,35 @@ namespace stheno::cpu {
 namespace {
 
 thread_local bool running_part = false;
+
+struct ScratchSet {
+  std::vector<std::byte> slots[static_cast<int>(ScratchSlot::count)];
+};
+
+// The sets of the parts of the jobs this thread starts (set 0 also serves its serial code), and
+// the set of the part this thread is running, if any.
+thread_local std::vector<std::unique_ptr<ScratchSet>> own_sets;
+thread_local std::vector<ScratchSet*> own_set_pointers;  // own_sets' pointers, for the workers
+thread_local ScratchSet* current_set = nullptr;
+
+ScratchSet* const* owned_sets(int parts) {
+  while (static_cast<int>(own_sets.size()) < parts) {
+    own_sets.push_back(std::make_unique<ScratchSet>());
+    own_set_pointers.push_back(own_sets.back().get());
+  }
+  return own_set_pointers.data();
+}
+
+// Runs one part with its scratch set as the current one.
+void run_part(const PartTask& task, int part, ScratchSet* set) {
+  ScratchSet* const outer = current_set;
+  const bool outer_running = running_part;
+  current_set = set;
+  running_part = true;
+  task.fn(task.context, part);
+  running_part = outer_running;
+  current_set = outer;
+}
 
 // How long an idle worker keeps polling for the next job before it sleeps. Kernels of one
 // training step follow each other within microseconds, and a futex wake-up costs several, so
@@ -55,6 +85,7 @@ class Pool {
     }
     ensure_workers(parts - 1);
     task_ = task;
+    sets_ = owned_sets(parts);
     done_.store(0, std::memory_order_relaxed);
     const std::uint32_t generation = ++generation_;
     claim_.store(Claim::pack(generation, static_cast<std::uint32_t>(parts), 0), std::memory_order_seq_cst);
@@ -67,7 +98,8 @@ class Pool {
 
  private:
   static void run_inline(int parts, PartTask task) {
-    for (int p = 0; p < parts; ++p) task.fn(task.context, p);
+    ScratchSet* const* sets = owned_sets(parts);
+    for (int p = 0; p < parts; ++p) run_part(task, p, sets[p]);
   }
 
   // Claims and runs parts of job `generation` until none is left.
@@ -75,10 +107,9 @@ class Pool {
     std::uint64_t w = claim_.load(std::memory_order_acquire);
     while (Claim::generation(w) == generation && Claim::next(w) < Claim::parts(w)) {
       if (!claim_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-      // The job cannot end while this part is unfinished, so task_ is still this job's.
-      running_part = true;
-      task_.fn(task_.context, static_cast<int>(Claim::next(w)));
-      running_part = false;
+      // The job cannot end while this part is unfinished, so task_ and sets_ are still this job's.
+      const int part = static_cast<int>(Claim::next(w));
+      run_part(task_, part, sets_[part]);
       done_.fetch_add(1, std::memory_order_release);
       w = claim_.load(std::memory_order_acquire);
     }
@@ -120,6 +151,7 @@ class Pool {
   std::mutex job_mutex_;  // one job at a time; held only by the thread that started it
   std::vector<std::thread> workers_;
   PartTask task_{};
+  ScratchSet* const* sets_ = nullptr;  // the starting thread's scratch, one set per part
   std::uint32_t generation_ = 0;
   std::atomic<std::uint64_t> claim_{0};
   std::atomic<int> done_{0};
@@ -138,8 +170,15 @@ bool in_parallel_part() {
   return running_part;
 }
 
+void* part_scratch(ScratchSlot slot, std::size_t bytes) {
+  ScratchSet* set = current_set ? current_set : owned_sets(1)[0];
+  std::vector<std::byte>& buffer = set->slots[static_cast<int>(slot)];
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
+
 void run_parts(int parts, PartTask task) {
-  if (parts <= 1 || running_part) {
+  if (parts <= 1 || running_part) {  // inline, inside the enclosing part's scratch
     for (int p = 0; p < parts; ++p) task.fn(task.context, p);
     return;
   }

@@ -7,6 +7,7 @@
 // has already started. A worker that another process keeps off its core costs the job nothing,
 // where a fixed assignment (OpenMP's static schedule and its end-of-region barrier) would stall
 // every call until that worker ran. Idle workers spin briefly, yielding, then sleep on a futex.
+#include <cstddef>
 #include <cstdint>
 
 namespace stheno::cpu {
@@ -24,5 +25,20 @@ void run_parts(int parts, PartTask task);
 
 // True on a thread while it is running a part of a job.
 bool in_parallel_part();
+
+// Scratch memory for kernels that need some inside a parallel loop. It belongs to the part, not
+// to the thread running it: each thread that starts jobs keeps one set of buffers per part, and
+// whichever thread runs part p of its job uses set p. Since parts are claimed, the thread that
+// runs a part changes from call to call, so per-thread buffers would grow (allocate) whenever a
+// thread first ran a part; per-part buffers stop growing after one warm-up call. Outside a
+// parallel loop, the calling thread's set 0. Each kernel uses its own slot, so a kernel called
+// inside another's part does not overwrite the outer one's scratch.
+enum class ScratchSlot { conv_columns, softmax_row, reduce_rows, gemm_panel, count };
+void* part_scratch(ScratchSlot slot, std::size_t bytes);
+
+template <class T>
+T* part_scratch(ScratchSlot slot, std::int64_t elements) {
+  return static_cast<T*>(part_scratch(slot, static_cast<std::size_t>(elements) * sizeof(T)));
+}
 
 }  // namespace stheno::cpu

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
-#include <vector>
 
 #include "kernels/cpu/simd/simd_kernels.hpp"
+#include "kernels/cpu/thread_pool.hpp"
 #include "kernels/cpu/simd/vmath.hpp"
 
 namespace stheno::cpu {
@@ -290,7 +290,6 @@ template <class T>
 void gemm_rows(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
                std::int64_t a_cs, const T* b, std::int64_t b_rs, T beta, T* c, std::int64_t c_rs) {
   constexpr int L = kVectorBytes / sizeof(T), kTile = 2 * L;
-  thread_local std::vector<T> packed;  // grows once per thread, then is reused
   for (std::int64_t j0 = 0; j0 < n; j0 += kTile) {
     const int width = static_cast<int>(n - j0 < kTile ? n - j0 : kTile);
     const T* panel = b + j0;
@@ -302,10 +301,10 @@ void gemm_rows(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T*
         std::memcpy(padded, last, static_cast<std::size_t>(width) * sizeof(T));
         last = padded;
       } else {  // rows narrower than a tile: pad every row
-        if (packed.size() < static_cast<std::size_t>(k * kTile)) packed.resize(static_cast<std::size_t>(k * kTile));
+        T* packed = part_scratch<T>(ScratchSlot::gemm_panel, k * kTile);
         for (std::int64_t p = 0; p < k; ++p)
           for (int j = 0; j < kTile; ++j) packed[p * kTile + j] = j < width ? panel[p * b_rs + j] : T(0);
-        panel = packed.data();
+        panel = packed;
         panel_rs = kTile;
         last = panel + (k - 1) * kTile;
       }
