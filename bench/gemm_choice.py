@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Which GEMM library and kernel set is fastest on this CPU, at 1 thread, beside the one stheno runs.
 
-Runs build/release/bench/stheno_gemm_choice once per candidate: OpenBLAS's single-threaded build
-as it detects the CPU and with each kernel set the CPU can run (OPENBLAS_CORETYPE), BLIS and
+Runs build/release/bench/stheno_gemm_choice once per candidate: OpenBLAS (the OpenMP build stheno
+loads, at one thread) as it detects the CPU and with each kernel set the CPU can run (OPENBLAS_CORETYPE), BLIS and
 oneDNN's sgemm where installed; and stheno's own matmul (build/release/bench/stheno_gemm_shapes),
 which runs its register-blocked kernel or OpenBLAS with the kernel set it chose. Prints a markdown table; GFLOP/s, best of 5.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LIB = Path("/usr/lib/x86_64-linux-gnu")
-OPENBLAS = LIB / "openblas-serial" / "libopenblas.so.0"
+OPENBLAS = LIB / "openblas-openmp" / "libopenblas.so.0"
 BLIS = LIB / "blis-openmp" / "libblis.so.4"
 ONEDNN = LIB / "libdnnl.so.2"
 KERNEL_SETS = {"avx512": ["SkylakeX", "Cooperlake", "Haswell", "Zen"], "avx2": ["Haswell", "Zen"]}

@@ -266,10 +266,10 @@ def versions(outcomes):
                 if version not in found[name]:
                     found[name].append(version)
     try:
-        openblas = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libopenblas0-serial"], capture_output=True,
+        openblas = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libopenblas0-openmp"], capture_output=True,
                                   text=True).stdout.strip()
         if openblas:
-            found["OpenBLAS"] = [openblas + " (stheno: serial build; the peers: OpenMP build)"]
+            found["OpenBLAS"] = [openblas + " (OpenMP)"]
     except FileNotFoundError:
         pass
     return ", ".join(f"{name} {' and '.join(v)}" for name, v in found.items()) or "no peer ran"

@@ -23,7 +23,7 @@ packages=(
   python3-numpy            # numpy peers (Nielsen's network.py, per-sample and whole-batch)
   dataset-fashion-mnist    # the workloads' data, under /usr/share/datasets/fashion-mnist/
   python3-venv             # build/bench-venv for the PyPI peers (--pypi)
-  libopenblas0-serial libblis-openmp-dev libdnnl-dev  # the GEMM libraries bench/gemm_choice.py compares
+  libblis-openmp-dev libdnnl-dev  # the other GEMM libraries bench/gemm_choice.py compares
 )
 
 as_root=()

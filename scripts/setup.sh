@@ -5,8 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build ccache pkg-config
-  libopenblas-openmp-dev   # BLAS header (cblas.h); the peers' BLAS
-  libopenblas0-serial      # the BLAS stheno loads: single-threaded, stheno shares out the work itself
+  libopenblas-openmp-dev   # BLAS (chosen by bench/README.md): its header, and the OpenMP build stheno loads
   zlib1g-dev               # gzip'd IDX files
   nlohmann-json3-dev       # safetensors headers
   libgtest-dev libgmock-dev

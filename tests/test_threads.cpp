@@ -62,6 +62,24 @@ TEST(Threads, EveryPartRunsOnceAndNestedLoopsRunInline) {
   set_num_threads(original);
 }
 
+// BLAS is called from several threads at once (each part of a split product): every result must
+// equal the one-thread result, call after call. (OpenBLAS's serial build shares one packing
+// buffer between threads and fails this.)
+TEST(Threads, ConcurrentBlasCallsDoNotInterfere) {
+  const int original = num_threads();
+  Generator gen(67);
+  const Tensor x = Tensor::normal({1000, 256}, gen), w = Tensor::normal({256, 40}, gen);
+  set_num_threads(1);
+  const Tensor want = matmul(x, w);
+  set_num_threads(2);
+  const Tensor got = Tensor::empty({1000, 40});
+  for (int i = 0; i < 300; ++i) {
+    matmul(x, w, got);
+    ASSERT_TRUE(allclose(got, want, 1e-5, 1e-4)) << "call " << i;
+  }
+  set_num_threads(original);
+}
+
 // GEMM never runs an older kernel set than this CPU has (OpenBLAS falls back to SSE3 kernels on
 // CPU models its table lacks unless stheno names the set).
 TEST(Threads, GemmKernelsMatchTheCpu) {

@@ -35,10 +35,11 @@ namespace cpu {
 
 namespace {
 
-// OpenBLAS's single-threaded build first: stheno shares out the work itself, and the OpenMP and
-// pthread builds would start threads of their own. Then whichever build the system links by
-// default.
-constexpr const char* kLibraries[] = {STHENO_OPENBLAS_SERIAL, "libopenblas.so.0"};
+// OpenBLAS's OpenMP build, then whichever build the system links by default. Not the serial
+// build: without its locking option it packs every call into one shared buffer, so the calls
+// stheno's threads make side by side would corrupt each other's products (measured: wrong
+// evaluations at 2 threads).
+constexpr const char* kLibraries[] = {STHENO_OPENBLAS_LIBRARY, "libopenblas.so.0"};
 
 // OpenBLAS's kernel-set names (openblas_get_corename) by the instruction set they are written in.
 Isa isa_of_kernels(std::string_view core) {
@@ -67,7 +68,7 @@ struct Loaded {
   Blas functions{};
   GemmInfo info{};
   std::string error;  // why it could not be loaded; empty when it was
-  void (*omp_set_num_threads)(int) = nullptr;  // set only for an OpenMP build of OpenBLAS
+  void (*omp_set_num_threads)(int) = nullptr;  // null unless OpenBLAS is an OpenMP build
 };
 
 template <class F>
@@ -101,7 +102,7 @@ Loaded load() {
   std::string tried;
   void* handle = open_library(l.info.forced, tried);
   if (!handle) {
-    l.error = "stheno: cannot load OpenBLAS (" + tried + "); install Debian's libopenblas0-serial (scripts/setup.sh does)";
+    l.error = "stheno: cannot load OpenBLAS (" + tried + "); install Debian's libopenblas0-openmp (scripts/setup.sh does)";
     return l;
   }
   l.functions.sgemm = symbol<decltype(&cblas_sgemm)>(handle, "cblas_sgemm", l.error);
@@ -113,7 +114,9 @@ Loaded load() {
   // BLAS always runs on the thread that calls it: stheno splits big products between its own
   // threads, and a multi-threaded OpenBLAS call would allocate and compete for the same cores.
   set_threads(1);
-  // An OpenMP build of OpenBLAS follows the calling thread's OpenMP thread count instead.
+  // The OpenMP build follows the calling thread's OpenMP thread count instead: blas() sets it to
+  // one on every thread that calls BLAS (a program's own OpenMP loops on those threads then run
+  // on one thread unless it sets the count again).
   l.omp_set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(handle, "omp_set_num_threads"));
   l.info.library = config();
   l.info.kernels = corename();
