@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -58,7 +57,6 @@ Isa isa_of_kernels(std::string_view core) {
 // older one when its table lacks the CPU model. (Its SkylakeX set runs on every AVX-512 CPU, its
 // Haswell and Zen sets on every AVX2 one; Zen's blocking suits AMD's caches.)
 const char* kernels_for(Isa isa) {
-  __builtin_cpu_init();
   if (isa == Isa::avx512) return "SkylakeX";
   if (isa == Isa::avx2) return __builtin_cpu_is("amd") ? "Zen" : "Haswell";
   return nullptr;
@@ -141,14 +139,20 @@ const Loaded& loaded() {
 
 }  // namespace
 
+namespace {
+thread_local bool thread_prepared = false;
+}  // namespace
+
+void prepare_thread_for_blas() {
+  if (thread_prepared) return;
+  thread_prepared = true;
+  if (const Loaded& l = loaded(); l.omp_set_num_threads) l.omp_set_num_threads(1);
+}
+
 const Blas& blas() {
   const Loaded& l = loaded();
   if (!l.error.empty()) throw Error(l.error);
-  thread_local const bool single_threaded = [&] {
-    if (l.omp_set_num_threads) l.omp_set_num_threads(1);
-    return true;
-  }();
-  (void)single_threaded;
+  prepare_thread_for_blas();
   return l.functions;
 }
 

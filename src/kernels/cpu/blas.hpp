@@ -15,4 +15,10 @@ struct Blas {
 // Loads OpenBLAS on first use and throws stheno::Error naming the library if it cannot.
 const Blas& blas();
 
+// Makes BLAS calls from this thread run on this thread alone (an OpenMP build of OpenBLAS follows
+// the calling thread's OpenMP thread count, and setting it allocates that thread's OpenMP state
+// once). blas() does it on first use; stheno's workers do it as they start, so that a worker's
+// first product, whenever it comes, allocates nothing.
+void prepare_thread_for_blas();
+
 }  // namespace stheno::cpu

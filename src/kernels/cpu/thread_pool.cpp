@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/cpu/blas.hpp"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define STHENO_CPU_RELAX() _mm_pause()
@@ -115,10 +117,18 @@ class Pool {
     }
   }
 
+  // New workers are ready (their per-thread set-up done) before this returns, so that nothing
+  // they allocate for themselves happens later, in the middle of someone's measured steps.
   void ensure_workers(int wanted) {
     while (static_cast<int>(workers_.size()) < wanted) {
-      workers_.emplace_back([this, seen = generation_] { worker_loop(seen); });
+      std::atomic<bool> ready{false};
+      workers_.emplace_back([this, seen = generation_, &ready] {
+        prepare_thread_for_blas();
+        ready.store(true, std::memory_order_release);
+        worker_loop(seen);
+      });
       workers_.back().detach();  // lives as long as the process; sleeps when idle
+      for (int round = 0; !ready.load(std::memory_order_acquire); ++round) relax(round);
     }
   }
 

@@ -3,15 +3,15 @@
 #include <string>
 
 #include "kernels/cpu/simd/simd_kernels.hpp"
+#include "stheno/kernels/cpu_info.hpp"
 #include "stheno/tensor/error.hpp"
 
 namespace stheno::cpu {
 
 namespace {
 const SimdKernels* table_for(std::string_view isa) {
-  __builtin_cpu_init();
-  if (isa == "avx512") return __builtin_cpu_supports("x86-64-v4") ? &kernels_avx512() : nullptr;
-  if (isa == "avx2") return __builtin_cpu_supports("x86-64-v3") ? &kernels_avx2() : nullptr;
+  if (isa == "avx512") return cpu_isa() >= Isa::avx512 ? &kernels_avx512() : nullptr;
+  if (isa == "avx2") return cpu_isa() >= Isa::avx2 ? &kernels_avx2() : nullptr;
   if (isa == "sse2") return &kernels_sse2();
   return nullptr;
 }
