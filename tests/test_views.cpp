@@ -89,6 +89,16 @@ TEST(Views, SqueezeUnsqueeze) {
   EXPECT_EQ(x.flatten().shape(), (Shape{6}));
 }
 
+TEST(Views, EmptyTensorsAreContiguousWhateverTheirShape) {
+  for (const Shape& shape : {Shape{0}, Shape{0, 0}, Shape{3, 0, 2}, Shape{0, 4, 0}}) {
+    SCOPED_TRACE(shape.str());
+    const Tensor t = Tensor::zeros(shape);
+    EXPECT_TRUE(t.is_contiguous());
+    EXPECT_EQ(t.contiguous().storage(), t.storage());
+  }
+  EXPECT_FALSE(Tensor::zeros({2, 3}).t().is_contiguous());
+}
+
 TEST(Views, ContiguousCopiesOnlyWhenNeeded) {
   const Tensor x = iota({3, 4});
   EXPECT_EQ(x.contiguous().storage(), x.storage());

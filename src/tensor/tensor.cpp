@@ -112,6 +112,8 @@ std::int64_t Tensor::size(int axis) const {
 }
 
 bool Tensor::is_contiguous() const {
+  // No element to misplace: any strides describe an empty tensor's layout.
+  if (numel() == 0) return true;
   std::int64_t expected = 1;
   for (int i = rank() - 1; i >= 0; --i) {
     if (shape_[i] != 1 && strides_[i] != expected) return false;
