@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "allocation_counter.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
 #include "reference.hpp"
 #include "stheno/optim/lbfgs.hpp"
 #include "stheno/optim/optimizer.hpp"
@@ -99,6 +100,42 @@ TEST(Optimizers, StateIsNamedAndStepsCounted) {
   EXPECT_THROW(adam.step(f.grads), ValueError);  // 1 gradient for 2 parameters
   EXPECT_THROW(make_optimizer("adamax", {f.p}, {}), ValueError);
   EXPECT_EQ(make_optimizer("nesterov", {f.p}, {})->name(), "nesterov");
+}
+
+// The updates run vectorised over the body of a tensor and element by element over its tail, on
+// each instruction set: every element of a long float32 update must match the same update
+// applied to that element alone (and so the hand-checked formulas above).
+TEST(Optimizers, VectorisedUpdatesMatchElementByElementOnEveryInstructionSet) {
+  Generator gen(5);
+  const std::int64_t n = 1037;  // whole vectors of every width and a tail
+  const Tensor p0 = Tensor::normal({n}, gen), g = Tensor::normal({n}, gen);
+  const std::string original(cpu::simd().isa);
+  for (const char* isa : {"avx512", "avx2", "sse2"}) {
+    try {
+      cpu::use_isa(isa);
+    } catch (const ValueError&) {
+      continue;
+    }
+    for (const char* name : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}) {
+      SCOPED_TRACE(std::string(isa) + " " + name);
+      OptimizerOptions o;
+      o.lr = 0.05, o.weight_decay = 0.01;
+      const Tensor p = p0.clone();
+      auto opt = make_optimizer(name, {p}, o);
+      const std::vector<Tensor> grads{g};
+      for (int step = 0; step < 3; ++step) opt->step(grads);
+      const auto got = values(p);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const Tensor one = p0.slice(0, i, i + 1).clone();
+        auto single = make_optimizer(name, {one}, o);
+        const std::vector<Tensor> one_grad{g.slice(0, i, i + 1).clone()};
+        for (int step = 0; step < 3; ++step) single->step(one_grad);
+        const double want = one.item<double>();
+        ASSERT_NEAR(got[static_cast<std::size_t>(i)], want, 1e-6 * (1 + std::abs(want))) << "element " << i;
+      }
+    }
+  }
+  cpu::use_isa(original);
 }
 
 TEST(Optimizers, StepsAllocateNothingAfterConstruction) {

@@ -65,10 +65,12 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
 
 // Products that stheno's register-blocked kernel (gemm_small, B's rows contiguous) runs faster
 // than OpenBLAS: few rows of output, where OpenBLAS's packing of B costs more than the
-// arithmetic (10×784 by 784×30: about 50 against 22–26 GFLOP/s at one thread, AVX2), and tiny products,
-// where its call costs more (bench/gemm_choice.py measures both on the CPU at hand).
+// arithmetic (10×784 by 784×30: about 50 against 22–26 GFLOP/s at one thread, AVX2); a short
+// inner axis, where the whole product is one pass over C (a weight gradient over a batch of
+// 10, 784×10 by 10×30: 11 against 18 µs); and tiny products, where OpenBLAS's call costs more
+// (bench/gemm_choice.py measures them on the CPU at hand).
 bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k) {
-  return !trans_b && (m <= 16 || m * n * k <= 32 * 32 * 32);
+  return !trans_b && (m <= 16 || k <= 16 || m * n * k <= 32 * 32 * 32);
 }
 
 // STHENO_SMALL_GEMM=N sends every product of at most N multiply-adds to stheno's kernel, so that

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
 
 namespace stheno {
 
@@ -39,21 +40,11 @@ void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity,
   visit_floating(param.dtype(), "sgd", [&]<class T>() {
     T* p = param.data<T>();
     const T* g = grad.data<T>();
-    const auto n = param.numel();
-    const auto rate = static_cast<T>(lr), mu = static_cast<T>(momentum), wd = static_cast<T>(weight_decay);
-    if (momentum == 0) {
-      over_elements(n, [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; ++i) p[i] -= rate * (g[i] + wd * p[i]);
-      });
-      return;
-    }
-    T* v = velocity.data<T>();
-    over_elements(n, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        const T gi = g[i] + wd * p[i];
-        v[i] = mu * v[i] + gi;
-        p[i] -= rate * (nesterov ? gi + mu * v[i] : v[i]);
-      }
+    T* v = momentum != 0 ? velocity.data<T>() : nullptr;
+    const auto& update = cpu::typed_kernels<T>().sgd;
+    over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
+      update(end - begin, p + begin, g + begin, v ? v + begin : nullptr, static_cast<T>(lr), static_cast<T>(momentum),
+             nesterov, static_cast<T>(weight_decay));
     });
   });
 }
@@ -66,14 +57,11 @@ void adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_s
   visit_floating(param.dtype(), "adagrad", [&]<class T>() {
     T* p = param.data<T>();
     const T* g = grad.data<T>();
-    T* s = sum_squares.data<T>();
-    const auto rate = static_cast<T>(lr), e = static_cast<T>(eps), wd = static_cast<T>(weight_decay);
+    T* sq = sum_squares.data<T>();
+    const auto& update = cpu::typed_kernels<T>().adagrad;
     over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        const T gi = g[i] + wd * p[i];
-        s[i] += gi * gi;
-        p[i] -= rate * gi / (std::sqrt(s[i]) + e);
-      }
+      update(end - begin, p + begin, g + begin, sq + begin, static_cast<T>(lr), static_cast<T>(eps),
+             static_cast<T>(weight_decay));
     });
   });
 }
@@ -87,22 +75,12 @@ void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& squar
   visit_floating(param.dtype(), "rmsprop", [&]<class T>() {
     T* p = param.data<T>();
     const T* g = grad.data<T>();
-    T* a = square_avg.data<T>();
-    T* b = momentum != 0 ? momentum_buffer.data<T>() : nullptr;
-    const auto rate = static_cast<T>(lr), al = static_cast<T>(alpha), e = static_cast<T>(eps);
-    const auto mu = static_cast<T>(momentum), wd = static_cast<T>(weight_decay);
+    T* avg = square_avg.data<T>();
+    T* buf = momentum != 0 ? momentum_buffer.data<T>() : nullptr;
+    const auto& update = cpu::typed_kernels<T>().rmsprop;
     over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        const T gi = g[i] + wd * p[i];
-        a[i] = al * a[i] + (T(1) - al) * gi * gi;
-        const T step = gi / (std::sqrt(a[i]) + e);
-        if (b) {
-          b[i] = mu * b[i] + step;
-          p[i] -= rate * b[i];
-        } else {
-          p[i] -= rate * step;
-        }
-      }
+      update(end - begin, p + begin, g + begin, avg + begin, buf ? buf + begin : nullptr, static_cast<T>(lr),
+             static_cast<T>(alpha), static_cast<T>(eps), static_cast<T>(momentum), static_cast<T>(weight_decay));
     });
   });
 }
@@ -121,18 +99,14 @@ void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const
     const T* g = grad.data<T>();
     T* pm = m.data<T>();
     T* pv = v.data<T>();
-    const auto rate = static_cast<T>(lr), b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
-    const auto e = static_cast<T>(eps), wd = static_cast<T>(weight_decay);
-    const auto inv_c1 = static_cast<T>(1.0 / c1), inv_sqrt_c2 = static_cast<T>(1.0 / std::sqrt(c2));
-    const T shrink = decoupled ? T(1) - rate * wd : T(1);
-    const T l2 = decoupled ? T(0) : wd;
+    const auto rate = static_cast<T>(lr);
+    const T shrink = decoupled ? T(1) - rate * static_cast<T>(weight_decay) : T(1);
+    const T l2 = decoupled ? T(0) : static_cast<T>(weight_decay);
+    const auto& update = cpu::typed_kernels<T>().adam;
     over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        const T gi = g[i] + l2 * p[i];
-        pm[i] = b1 * pm[i] + (T(1) - b1) * gi;
-        pv[i] = b2 * pv[i] + (T(1) - b2) * gi * gi;
-        p[i] = p[i] * shrink - rate * (pm[i] * inv_c1) / (std::sqrt(pv[i]) * inv_sqrt_c2 + e);
-      }
+      update(end - begin, p + begin, g + begin, pm + begin, pv + begin, rate, static_cast<T>(beta1),
+             static_cast<T>(beta2), static_cast<T>(eps), static_cast<T>(1.0 / c1), static_cast<T>(1.0 / std::sqrt(c2)),
+             shrink, l2);
     });
   });
 }

@@ -39,13 +39,22 @@ struct TypedKernels {
   void (*gru_cell)(std::int64_t h, const T* gx, const T* gh, const T* h_prev, T* h_out);
   void (*gru_cell_backward)(std::int64_t h, const T* gx, const T* gh, const T* h_prev, const T* dh, T* dgx, T* dgh,
                             T* dh_prev);
+
+  // Optimizer updates of n contiguous parameters in place (update_rows.hpp has the formulas).
+  // A null velocity (sgd) or momentum buffer (rmsprop) means no momentum.
+  void (*sgd)(std::int64_t n, T* p, const T* g, T* velocity, T rate, T momentum, bool nesterov, T weight_decay);
+  void (*adagrad)(std::int64_t n, T* p, const T* g, T* sum_squares, T rate, T eps, T weight_decay);
+  void (*rmsprop)(std::int64_t n, T* p, const T* g, T* square_avg, T* momentum_buffer, T rate, T alpha, T eps,
+                  T momentum, T weight_decay);
+  void (*adam)(std::int64_t n, T* p, const T* g, T* m, T* v, T rate, T beta1, T beta2, T eps, T inv_c1,
+               T inv_sqrt_c2, T shrink, T l2);
 };
 
 struct SimdKernels {
   std::string_view isa;
   TypedKernels<float> f32;
   TypedKernels<double> f64;
-  TypedKernels<std::int32_t> i32;  // exp_shift_sum, gemm_small and the cells are null: float-only
+  TypedKernels<std::int32_t> i32;  // only the elementwise and reduction entries: the rest is float-only
 };
 
 const SimdKernels& kernels_avx512();
