@@ -65,8 +65,9 @@ TEST(Matmul, TwoDimensionalAllLayoutsAndOddSizes) {
 }
 
 // The register-blocked kernel that takes products with few rows or a short inner axis: every
-// row-block size, full and partial column tiles, B as a slice of wider rows (its rows' overhang read but never used) and
-// as a narrow matrix (padded), A transposed, and accumulation into C, on every instruction set.
+// row-block size, full and partial column tiles, B as a slice of wider rows (its rows' overhang
+// read but never used), as a narrow matrix (padded) and transposed (copied into rows), A
+// row-major and transposed, and accumulation into C, on every instruction set.
 TEST(Matmul, FewRowProductsOnEveryInstructionSet) {
   Generator gen(37);
   const std::string original(cpu::simd().isa);
@@ -80,13 +81,13 @@ TEST(Matmul, FewRowProductsOnEveryInstructionSet) {
       for (std::int64_t m : {1, 2, 3, 5, 7, 12, 13, 16, 40})
         for (std::int64_t n : {1, 7, 8, 15, 17, 32, 33, 70})
           for (std::int64_t k : {1, 3, 10, 40})
-            for (int lb : {0, 1}) {
+            for (int lb : {0, 1, 2}) {
               const int la = (m + n) % 2 ? 2 : 0;  // A row-major or transposed: both kernel layouts
               SCOPED_TRACE(std::string(isa) + " " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
-                           " a " + layout_name(la) + " b " + layout_name(lb) + " " + std::string(dtype_name(dtype)));
+                           " a " + layout_name(la) + " b " + (lb == 1 ? "slice" : layout_name(lb)) + " " + std::string(dtype_name(dtype)));
               const Tensor a = random_tensor({m, k}, dtype, gen, la);
               const Tensor wide = random_tensor({k, n + 5}, dtype, gen);
-              const Tensor b = lb ? wide.slice(1, 2, 2 + n) : random_tensor({k, n}, dtype, gen);
+              const Tensor b = lb == 1 ? wide.slice(1, 2, 2 + n) : random_tensor({k, n}, dtype, gen, lb);
               expect_close_to_reference(matmul(a, b), a, b);
               const Tensor c = Tensor::ones({m, n}, dtype);
               matmul(a, b, c, 2.0, 0.5);

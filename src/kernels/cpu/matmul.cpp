@@ -68,9 +68,10 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
 // arithmetic (10×784 by 784×30: about 50 against 22–26 GFLOP/s at one thread, AVX2); a short
 // inner axis, where the whole product is one pass over C (a weight gradient over a batch of
 // 10, 784×10 by 10×30: 11 against 18 µs); and tiny products, where OpenBLAS's call costs more
-// (bench/gemm_choice.py measures them on the CPU at hand).
+// (bench/gemm_choice.py measures them on the CPU at hand). A transposed B is copied into rows
+// first when it is small (gemm_small).
 bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k) {
-  return !trans_b && (m <= 16 || k <= 16 || m * n * k <= 32 * 32 * 32);
+  return (!trans_b || k * n <= cpu::kMaxPackedB) && (m <= 16 || k <= 16 || m * n * k <= 32 * 32 * 32);
 }
 
 // STHENO_SMALL_GEMM=N sends every product of at most N multiply-adds to stheno's kernel, so that

@@ -423,7 +423,12 @@ template <class T>
 void gemm_small(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs,
                 const T* b, std::int64_t b_rs, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs) {
   if (b_cs == 1 || n == 1) gemm_rows(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
-  else if (b_rs == 1) gemm_dots(m, n, k, alpha, a, a_rs, a_cs, b, b_cs, beta, c, c_rs);
+  else if (k * n <= kMaxPackedB) {
+    T* packed = part_scratch<T>(ScratchSlot::gemm_packed_b, k * n);
+    for (std::int64_t p = 0; p < k; ++p)
+      for (std::int64_t j = 0; j < n; ++j) packed[p * n + j] = b[p * b_rs + j * b_cs];
+    gemm_rows(m, n, k, alpha, a, a_rs, a_cs, packed, n, beta, c, c_rs);
+  } else if (b_rs == 1) gemm_dots(m, n, k, alpha, a, a_rs, a_cs, b, b_cs, beta, c, c_rs);
   else {  // neither axis of B is contiguous: gather nothing, just loop
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = 0; j < n; ++j) {

@@ -50,6 +50,11 @@ struct TypedKernels {
                T inv_sqrt_c2, T shrink, T l2);
 };
 
+// gemm_small copies a B whose rows are not contiguous (B transposed: the input gradient g·Wᵀ of
+// a small layer) into rows when it has at most this many elements, so that it runs on the
+// register-blocked kernel; past this size the copy costs more than it saves.
+inline constexpr std::int64_t kMaxPackedB = 16384;
+
 struct SimdKernels {
   std::string_view isa;
   TypedKernels<float> f32;
