@@ -188,17 +188,17 @@ def measure(args, data):
     """{(workload, program name, setting): Outcome} and {threads: sgemm Outcome}. A setting that
     both core counts try, such as (1, 1), runs once and serves both."""
     jobs = {}
-    for workload in WORKLOADS:
+    for workload in args.workloads:
         for program in programs(args):
             if workload in program.workloads and available(program):
-                for cores in (1, 2):
+                for cores in args.cores:
                     for setting in program.settings(cores):
                         jobs[(workload, program.name, setting)] = program
     outcomes, sgemm = {}, {}
     for run in range(args.runs):
         log(f"--- run {run + 1} of {args.runs}")
         if args.stheno:
-            for threads in (1, 2):
+            for threads in args.cores:
                 outcome = sgemm.setdefault(threads, Outcome())
                 if not outcome.error:
                     run_once([args.stheno, "--workload", "sgemm"], (threads, threads), outcome)
@@ -310,6 +310,21 @@ def report(args, outcomes, sgemm):
                    "not a measurement.")
     notes = []
 
+    if "W1" in args.workloads:
+        w1_section(args, out, notes, outcomes, progs, peak, n_train)
+    if "W2" in args.workloads:
+        w2_section(args, out, notes, outcomes, progs, peak)
+    if "W3" in args.workloads:
+        w3_section(args, out, notes, outcomes, progs, peak)
+    if "W4" in args.workloads:
+        w4_section(args, out, notes, outcomes, progs, peak)
+    if notes:
+        out.append("\nNotes:\n")
+        out.extend(f"- {note}" for note in dict.fromkeys(notes))
+    return "\n".join(out) + "\n"
+
+
+def w1_section(args, out, notes, outcomes, progs, peak, n_train):
     out.append(f"\n## W1: 784-30-10 sigmoid, quadratic cost, SGD η = 3.0, batch 10, one epoch of {n_train:,} "
                "images\n")
     out.append("Seconds per epoch: the shuffle and the training loop, no loading or evaluation. FLOP floor: "
@@ -317,7 +332,7 @@ def report(args, outcomes, sgemm):
     out.append("| cores | program | setting | s/epoch | test accuracy | allocations/step | FLOP floor (s) "
                "| stheno tape × | stheno eager × |")
     out.append("|---|---|---|---|---|---|---|---|---|")
-    for cores in (1, 2):
+    for cores in args.cores:
         floor = n_train * 6 * W1_PARAMS / (peak[cores] * 1e9) if peak[cores] else None
         rows = {p.name: best(outcomes, "W1", cores, p, "seconds_per_epoch", False) for p in progs if "W1" in p.workloads}
         tape, eager = value_of(rows.get("stheno tape")), value_of(rows.get("stheno eager"))
@@ -331,6 +346,9 @@ def report(args, outcomes, sgemm):
                        f"| {fmt(floor)} | {ratio(seconds, tape)} | {ratio(seconds, eager)} |")
             collect_note(notes, "W1", cores, name, outcome)
 
+
+
+def w2_section(args, out, notes, outcomes, progs, peak):
     out.append("\n## W2: 784-1000-10 ReLU, softmax cross-entropy, SGD 0.1, batch 128, float32\n")
     steps = 10 if args.quick else 200
     out.append(f"Training: {steps} steps after 3 warm-up steps. Inference: batches of 1,000 over the 10,000 test "
@@ -340,7 +358,7 @@ def report(args, outcomes, sgemm):
     out.append("| cores | program | train samples/s | setting | FLOP floor | stheno × | inference samples/s | setting "
                "| FLOP floor | stheno × | test accuracy |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for cores in (1, 2):
+    for cores in args.cores:
         train_floor = peak[cores] * 1e9 / (6 * W2_PARAMS) if peak[cores] else None
         infer_floor = peak[cores] * 1e9 / (2 * W2_PARAMS) if peak[cores] else None
         w2 = [p for p in progs if "W2" in p.workloads]
@@ -358,6 +376,9 @@ def report(args, outcomes, sgemm):
                        f"| {ratio(ours_infer, value_of(i))} | {fmt(accuracy)} |")
             collect_note(notes, "W2", cores, p.name, outcome)
 
+
+
+def w3_section(args, out, notes, outcomes, progs, peak):
     w3_steps = W3_QUICK_STEPS if args.quick else W3_STEPS
     rate_section(out, notes, outcomes, progs, "W3", "train samples/s", "train_samples_per_s",
                  [peak[c] * 1e9 / (6 * W3_FORWARD_MACS) if peak[c] else None for c in (1, 2)],
@@ -367,8 +388,11 @@ def report(args, outcomes, sgemm):
                  f"Training: {w3_steps} steps after {W3_WARMUP_STEPS} warm-up steps on shuffled training images. "
                  f"FLOP floor: 6·{W3_FORWARD_MACS:,} flops per sample (3× the multiply-adds of the convolutions and "
                  "linear layers) at stheno's sgemm peak; it counts the first convolution's input gradient, which no "
-                 "program computes (about 2% of it).\n")
+                 "program computes (about 2% of it).\n", None, args.cores)
 
+
+
+def w4_section(args, out, notes, outcomes, progs, peak):
     text = args.text_stats
     w4_macs = 4 * W4_HIDDEN * (W4_EMBED + W4_HIDDEN) + W4_HIDDEN * text["vocab"] if text else None
     w4_steps = W4_QUICK_STEPS if args.quick else W4_STEPS
@@ -386,15 +410,10 @@ def report(args, outcomes, sgemm):
                  f"{min(W4_LOSS_STEPS, w4_steps)} timed steps, a sanity value next to the unigram baseline, "
                  f"{baseline} nats: the entropy of the text's byte frequencies, the loss of a model that ignores "
                  "context.\n",
-                 ("loss", f"loss (unigram {baseline})"))
-
-    if notes:
-        out.append("\nNotes:\n")
-        out.extend(f"- {note}" for note in dict.fromkeys(notes))
-    return "\n".join(out) + "\n"
+                 ("loss", f"loss (unigram {baseline})"), args.cores)
 
 
-def rate_section(out, notes, outcomes, progs, workload, unit, key, floors, title, description, extra=None):
+def rate_section(out, notes, outcomes, progs, workload, unit, key, floors, title, description, extra, core_counts):
     """A section of one training rate per program and core count, with stheno's ratio against each;
     `extra` = (result key, column title) adds the median of a sanity value from the best setting."""
     out.append(title)
@@ -402,7 +421,7 @@ def rate_section(out, notes, outcomes, progs, workload, unit, key, floors, title
     extra_title = f" {extra[1]} |" if extra else ""
     out.append(f"| cores | program | {unit} | setting | FLOP floor | stheno × |{extra_title}")
     out.append("|---|---|---|---|---|---|" + ("---|" if extra else ""))
-    for cores in (1, 2):
+    for cores in core_counts:
         rows = {p.name: best(outcomes, workload, cores, p, key, True) for p in progs if workload in p.workloads}
         ours = value_of(rows.get("stheno tape"))
         for name, entry in rows.items():
@@ -449,7 +468,18 @@ def main():
     parser.add_argument("--build", default=str(ROOT / "build" / "bench-peers"), help="build directory of the C++ peers")
     parser.add_argument("--text", default=DEFAULT_TEXT, help="W4's text: a directory of plain-text files")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="which workloads, e.g. W1,W4")
+    parser.add_argument("--cores", default="1,2", help="core counts to measure: 1, 2 or 1,2")
     args = parser.parse_args()
+    args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    if not args.workloads or any(w not in WORKLOADS for w in args.workloads):
+        parser.error(f"--workloads takes names from {', '.join(WORKLOADS)}")
+    try:
+        args.cores = sorted({int(c) for c in args.cores.split(",")})
+    except ValueError:
+        args.cores = []
+    if not args.cores or any(c not in (1, 2) for c in args.cores):
+        parser.error("--cores takes 1, 2 or 1,2")
     args.text = str(Path(args.text).resolve())
     args.text_stats = text_stats(args.text)
     if args.runs < 1:
