@@ -49,3 +49,53 @@ TEST(Softmax, ErrorsAndOutForm) {
   for (double v : values(out)) EXPECT_FLOAT_EQ(v, 0.25);
   EXPECT_EQ(softmax(Tensor::zeros({3, 0})).numel(), 0);
 }
+
+// The loss kernel against log_softmax and a plain sum, for labels and for unnormalised float
+// targets, on layouts that are not contiguous, and the same total at every thread count.
+TEST(SoftmaxCrossEntropy, MatchesLogSoftmaxAndIsTheSameAtEveryThreadCount) {
+  Generator gen(43);
+  for (DType dtype : {DType::f32, DType::f64})
+    for (int layout : {0, 2}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " layout " + std::to_string(layout));
+      const std::int64_t n = 1001, c = 13;  // enough work to be split between two threads
+      const Tensor logits = random_tensor({n, c}, dtype, gen, layout, -30, 30);
+      std::vector<std::int32_t> label_values;
+      for (std::int64_t i = 0; i < n; ++i) label_values.push_back(static_cast<std::int32_t>((i * 7 + 3) % c));
+      const Tensor labels = Tensor::from(label_values);
+      const Tensor targets = random_tensor({n, c}, dtype, gen, layout, 0, 2);
+      const Tensor lp = log_softmax(logits, 1);
+      double want_labels = 0, want_targets = 0;
+      for (std::int64_t i = 0; i < n; ++i) {
+        want_labels -= lp.at({i, static_cast<std::int64_t>(label_values[static_cast<std::size_t>(i)])});
+        for (std::int64_t k = 0; k < c; ++k) want_targets -= targets.at({i, k}) * lp.at({i, k});
+      }
+      want_labels /= static_cast<double>(n), want_targets /= static_cast<double>(n);
+      const double tol = dtype == DType::f32 ? 1e-5 : 1e-12;
+      std::vector<double> by_threads;
+      const int before = num_threads();
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const Tensor out = Tensor::empty({}, dtype);
+        softmax_cross_entropy(logits, labels, out);
+        EXPECT_NEAR(out.item<double>(), want_labels, tol * std::fabs(want_labels));
+        by_threads.push_back(out.item<double>());
+        softmax_cross_entropy(logits, targets, out);
+        EXPECT_NEAR(out.item<double>(), want_targets, tol * std::fabs(want_targets));
+      }
+      set_num_threads(before);
+      EXPECT_EQ(by_threads[0], by_threads[1]);
+    }
+}
+
+TEST(SoftmaxCrossEntropy, ErrorsNameTheRowAndTheShapes) {
+  const Tensor logits = Tensor::zeros({3, 4}), out = Tensor::empty({});
+  try {
+    softmax_cross_entropy(logits, Tensor::from<std::int32_t>({0, 4, 1}), out);
+    FAIL() << "no error";
+  } catch (const IndexError& e) {
+    EXPECT_NE(std::string(e.what()).find("label 4 at row 1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(softmax_cross_entropy(logits, Tensor::from<std::int32_t>({0, 1}), out), ShapeError);
+  EXPECT_THROW(softmax_cross_entropy(logits, Tensor::zeros({3, 5}), out), ShapeError);
+  EXPECT_THROW(softmax_cross_entropy(logits, Tensor::from<std::int32_t>({0, 1, 2}), Tensor::empty({1})), ShapeError);
+}

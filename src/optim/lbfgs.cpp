@@ -42,11 +42,10 @@ class Flat {
   }
   void write(const Vec& x) const {
     std::size_t at = 0;
-    for (const Tensor& p : params_)
-      visit_floating(p.dtype(), "lbfgs", [&]<class T>() {
-        T* d = p.data<T>();
-        for (std::int64_t i = 0; i < p.numel(); ++i) d[i] = static_cast<T>(x[at++]);
-      });
+    for (const Tensor& p : params_) {
+      p.copy_from(Tensor::borrow(const_cast<double*>(x.data() + at), p.shape(), DType::f64));
+      at += static_cast<std::size_t>(p.numel());
+    }
   }
   // Loss and gradient at x.
   double evaluate(const Vec& x, const Objective& f, Vec& grad) const {

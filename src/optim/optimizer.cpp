@@ -94,20 +94,11 @@ double clip_grad_norm(std::span<const Tensor> grads, double max_norm) {
   double total = 0;
   for (const Tensor& g : grads) {
     if (!g.defined() || !g.is_contiguous()) throw ValueError("clip_grad_norm: gradients must be defined and contiguous");
-    visit_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
-      const T* p = g.data<T>();
-      for (std::int64_t i = 0; i < g.numel(); ++i) total += static_cast<double>(p[i]) * static_cast<double>(p[i]);
-    });
+    total += gradient_sum_of_squares(g);
   }
   const double norm = std::sqrt(total);
-  if (norm > max_norm) {
-    const double scale = max_norm / (norm + 1e-12);
-    for (const Tensor& g : grads)
-      visit_floating(g.dtype(), "clip_grad_norm", [&]<class T>() {
-        T* p = g.data<T>();
-        for (std::int64_t i = 0; i < g.numel(); ++i) p[i] = static_cast<T>(static_cast<double>(p[i]) * scale);
-      });
-  }
+  if (norm > max_norm)
+    for (const Tensor& g : grads) scale_gradient(g, max_norm / (norm + 1e-12));
   return norm;
 }
 

@@ -21,4 +21,9 @@ void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& squar
 void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
                  double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
 
+// Global-norm clipping's two passes: the sum of squares of a gradient (accumulated in double),
+// and scaling it in place.
+double gradient_sum_of_squares(const Tensor& grad);
+void scale_gradient(const Tensor& grad, double factor);
+
 }  // namespace stheno

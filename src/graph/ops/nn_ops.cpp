@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "stheno/graph/ops.hpp"
+#include "stheno/kernels/gather.hpp"
 #include "stheno/kernels/softmax.hpp"
 
 namespace stheno {
@@ -51,22 +52,7 @@ class OneHotOp final : public Op {
     if (classes_ < 1) op_shape_error(*this, in, "needs at least one class");
     return {Shape{in[0].shape()[0], classes_}, dtype_};
   }
-  void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    out.fill(0);
-    visit_floating(out.dtype(), "one_hot", [&]<class T>() {
-      const Tensor labels = in[0];
-      const std::int32_t* l = labels.data<std::int32_t>();
-      const std::int64_t stride = labels.strides()[0];
-      T* o = out.data<T>();
-      for (std::int64_t i = 0; i < labels.shape()[0]; ++i) {
-        const std::int32_t c = l[i * stride];
-        if (c < 0 || c >= classes_)
-          throw IndexError("one_hot: label " + std::to_string(c) + " at row " + std::to_string(i) +
-                           " is outside [0, " + std::to_string(classes_) + ")");
-        o[i * classes_ + c] = T(1);
-      }
-    });
-  }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { stheno::one_hot(in[0], out); }
   std::vector<Node> backward(const Node&, std::span<const Node>, const Node&, std::span<const bool>) const override { return {Node()}; }
 
  private:
@@ -91,32 +77,7 @@ class SoftmaxCrossEntropyOp final : public Op {
     return {Shape{}, logits.dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    const Tensor& logits = in[0];
-    const std::int64_t n = logits.shape()[0], c = logits.shape()[1];
-    if (!scratch_.defined() || scratch_.shape() != logits.shape() || scratch_.dtype() != logits.dtype())
-      scratch_ = Tensor::empty(logits.shape(), logits.dtype());  // once per shape
-    log_softmax(logits, 1, scratch_);
-    visit_floating(logits.dtype(), "softmax_cross_entropy", [&]<class T>() {
-      const T* lp = scratch_.data<T>();
-      double total = 0;
-      if (in[1].dtype() == DType::i32) {
-        const std::int32_t* l = in[1].data<std::int32_t>();
-        const std::int64_t stride = in[1].strides()[0];
-        for (std::int64_t i = 0; i < n; ++i) {
-          const std::int32_t k = l[i * stride];
-          if (k < 0 || k >= c)
-            throw IndexError("softmax_cross_entropy: label " + std::to_string(k) + " at row " + std::to_string(i) +
-                             " is outside [0, " + std::to_string(c) + ")");
-          total -= static_cast<double>(lp[i * c + k]);
-        }
-      } else {
-        const Tensor t = in[1];
-        for (std::int64_t i = 0; i < n; ++i)
-          for (std::int64_t k = 0; k < c; ++k)
-            total -= t.at({i, k}) * static_cast<double>(lp[i * c + k]);
-      }
-      out.data<T>()[0] = static_cast<T>(n == 0 ? 0.0 : total / static_cast<double>(n));
-    });
+    stheno::softmax_cross_entropy(in[0], in[1], out);
   }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const Node& logits = in[0];
@@ -130,9 +91,6 @@ class SoftmaxCrossEntropyOp final : public Op {
     const Node g_logits = (softmax(logits, 1) * sum(labels, 1, true) - labels) * scale;
     return {g_logits, -log_softmax(logits, 1) * scale};
   }
-
- private:
-  mutable Tensor scratch_;
 };
 
 class DropoutMaskOp final : public Op {

@@ -73,17 +73,7 @@ class BatchNormStatsOp final : public Op {
     const std::int64_t count = in[0].numel() / in[0].shape()[1];
     // The running variance is the unbiased estimate, as the layer will see it at evaluation.
     const double unbias = count > 1 ? static_cast<double>(count) / static_cast<double>(count - 1) : 1.0;
-    visit_floating(out.dtype(), "batch_norm_stats", [&]<class T>() {
-      const T* m = mean.data<T>();
-      const T* v = variance.data<T>();
-      T* rm = s.running_mean.data<T>();
-      T* rv = s.running_var.data<T>();
-      const auto keep = static_cast<T>(1 - s.momentum), take = static_cast<T>(s.momentum);
-      for (std::int64_t k = 0; k < mean.numel(); ++k) {
-        rm[k] = keep * rm[k] + take * m[k];
-        rv[k] = keep * rv[k] + take * static_cast<T>(unbias) * v[k];
-      }
-    });
+    update_running_moments(mean, variance, s.running_mean, s.running_var, s.momentum, unbias);
   }
   // In training mode d mean/dx = 1/M and d var/dx = 2(x - mean)/M over each channel's M values;
   // in evaluation mode the statistics are constants. The mode is only known at run time, so the

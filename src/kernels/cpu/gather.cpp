@@ -69,4 +69,27 @@ void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& o
   });
 }
 
+void one_hot(const Tensor& labels, const Tensor& out) {
+  if (!labels.defined() || !out.defined()) throw ValueError("one_hot: undefined tensor");
+  if (labels.dtype() != DType::i32 || labels.rank() != 1)
+    throw DTypeError("one_hot: labels must be an int32 vector, got " + labels.shape().str() + " " +
+                     std::string(dtype_name(labels.dtype())));
+  if (!is_floating(out.dtype()) || out.rank() != 2 || out.shape()[0] != labels.shape()[0] || !out.is_contiguous())
+    throw ShapeError("one_hot: out must be a contiguous float (N, C) for " + labels.shape().str() + " labels, got " +
+                     out.shape().str() + " " + std::string(dtype_name(out.dtype())));
+  const std::int64_t n = labels.shape()[0], classes = out.shape()[1], stride = labels.strides()[0];
+  const std::int32_t* l = labels.data<std::int32_t>();
+  out.fill(0);
+  visit_floating(out.dtype(), "one_hot", [&]<class T>() {
+    T* o = out.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int32_t c = l[i * stride];
+      if (c < 0 || c >= classes)
+        throw IndexError("one_hot: label " + std::to_string(c) + " at row " + std::to_string(i) + " is outside [0, " +
+                         std::to_string(classes) + ")");
+      o[i * classes + c] = T(1);
+    }
+  });
+}
+
 }  // namespace stheno

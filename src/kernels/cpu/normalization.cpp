@@ -43,4 +43,28 @@ void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance
   });
 }
 
+void update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
+                            const Tensor& running_var, double momentum, double variance_scale) {
+  for (const Tensor* t : {&mean, &variance, &running_mean, &running_var})
+    if (!t->defined() || t->rank() != 1 || t->shape() != running_mean.shape() || t->dtype() != running_mean.dtype() ||
+        !is_floating(t->dtype()))
+      throw ShapeError("update_running_moments: mean, variance and the running statistics must all be (C,) of one "
+                       "float dtype");
+  if (!running_mean.is_contiguous() || !running_var.is_contiguous())
+    throw ValueError("update_running_moments: the running statistics must be contiguous");
+  visit_floating(mean.dtype(), "update_running_moments", [&]<class T>() {
+    T* rm = running_mean.data<T>();
+    T* rv = running_var.data<T>();
+    const T* m = mean.data<T>();
+    const T* v = variance.data<T>();
+    const std::int64_t sm = mean.strides()[0], sv = variance.strides()[0];
+    const auto keep = static_cast<T>(1 - momentum), take = static_cast<T>(momentum);
+    const auto unbias = static_cast<T>(variance_scale);
+    for (std::int64_t c = 0; c < running_mean.numel(); ++c) {
+      rm[c] = keep * rm[c] + take * m[c * sm];
+      rv[c] = keep * rv[c] + take * unbias * v[c * sv];
+    }
+  });
+}
+
 }  // namespace stheno

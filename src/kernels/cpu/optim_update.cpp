@@ -111,4 +111,24 @@ void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const
   });
 }
 
+double gradient_sum_of_squares(const Tensor& grad) {
+  require_param("clip_grad_norm", grad);
+  double total = 0;
+  visit_floating(grad.dtype(), "clip_grad_norm", [&]<class T>() {
+    const T* g = grad.data<T>();
+    for (std::int64_t i = 0; i < grad.numel(); ++i) total += static_cast<double>(g[i]) * static_cast<double>(g[i]);
+  });
+  return total;
+}
+
+void scale_gradient(const Tensor& grad, double factor) {
+  require_param("clip_grad_norm", grad);
+  visit_floating(grad.dtype(), "clip_grad_norm", [&]<class T>() {
+    T* g = grad.data<T>();
+    over_elements(grad.numel(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) g[i] = static_cast<T>(static_cast<double>(g[i]) * factor);
+    });
+  });
+}
+
 }  // namespace stheno
