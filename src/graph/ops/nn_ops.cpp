@@ -3,6 +3,7 @@
 
 #include "stheno/graph/ops.hpp"
 #include "stheno/kernels/gather.hpp"
+#include "stheno/kernels/random.hpp"
 #include "stheno/kernels/softmax.hpp"
 
 namespace stheno {
@@ -104,12 +105,7 @@ class DropoutMaskOp final : public Op {
       out.fill(1);
       return;
     }
-    const double keep = 1.0 - state_->p;
-    visit_floating(out.dtype(), "dropout_mask", [&]<class T>() {
-      T* o = out.data<T>();
-      const auto scale = static_cast<T>(1.0 / keep);
-      for (std::int64_t i = 0; i < out.numel(); ++i) o[i] = state_->generator.uniform() < keep ? scale : T(0);
-    });
+    stheno::dropout_mask(state_->generator, 1.0 - state_->p, out);
   }
   std::vector<Node> backward(const Node&, std::span<const Node>, const Node&, std::span<const bool>) const override { return {}; }
 

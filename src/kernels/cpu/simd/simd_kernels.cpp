@@ -372,8 +372,14 @@ void gemm_rows(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T*
         last = padded;
       } else {  // rows narrower than a tile: pad every row
         T* packed = part_scratch<T>(ScratchSlot::gemm_panel, k * kTile);
-        for (std::int64_t p = 0; p < k; ++p)
-          for (int j = 0; j < kTile; ++j) packed[p * kTile + j] = j < width ? panel[p * b_rs + j] : T(0);
+        using V = Vec<T>;
+        const int first = width < L ? width : L;
+        for (std::int64_t p = 0; p < k; ++p) {
+          const V lo = load_first<V>(panel + p * b_rs, first);
+          const V hi = width > L ? load_first<V>(panel + p * b_rs + L, width - L) : broadcast<V>(T(0));
+          std::memcpy(packed + p * kTile, &lo, sizeof lo);
+          std::memcpy(packed + p * kTile + L, &hi, sizeof hi);
+        }
         panel = packed;
         panel_rs = kTile;
         last = panel + (k - 1) * kTile;
