@@ -4,6 +4,9 @@
 # finds a crash; the input is left in build/fuzz/crashes/<target>/, and once the bug is fixed it
 # belongs in fuzz/corpus/<target>/, which every test run replays.
 # Usage: scripts/fuzz.sh [seconds] [target...]   (targets: idx safetensors checkpoint text)
+# FUZZ_SEED=N fixes libFuzzer's random seed, so that a run explores the same inputs every time
+# (CI does this, so that a submission is not failed by a bug it did not touch; a longer run with
+# a random seed, the default, is how new bugs are found).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -25,7 +28,9 @@ for target in "${targets[@]}"; do
   mkdir -p "$work/corpus" "$build/crashes/$target"
   cp fuzz/corpus/"$target"/* "$work/corpus/"
   echo "== fuzz_$target for $seconds s"
-  if "$build/fuzz/fuzz_$target" "$work/corpus" -dict="fuzz/$target.dict" -max_total_time="$seconds" \
+  seed_flag=()
+  if [ -n "${FUZZ_SEED:-}" ]; then seed_flag=(-seed="$FUZZ_SEED"); fi
+  if "$build/fuzz/fuzz_$target" "$work/corpus" -dict="fuzz/$target.dict" -max_total_time="$seconds" "${seed_flag[@]}" \
        -max_len=65536 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$build/crashes/$target/" \
        >"$work/log" 2>&1; then
     grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$work/log" || true

@@ -14,7 +14,7 @@ void log_softmax(const Tensor& x, int axis, const Tensor& out);
 // logits (N, C); targets are int32 labels (N,), one class per row (an IndexError names a row
 // whose label is outside [0, C)), or float targets (N, C) of the logits' dtype, not necessarily
 // normalised. Each row's log-sum-exp is taken with its maximum subtracted; nothing of size
-// (N, C) is written.
+// (N, C) is written (unless the logits' rows are strided, which are copied first).
 void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out);
 
 }  // namespace stheno

@@ -90,8 +90,9 @@ void check_cross_entropy(const Tensor& logits, const Tensor& targets, const Tens
 
 void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out) {
   check_cross_entropy(logits, targets, out);
-  const Tensor x = logits.contiguous();
-  const std::int64_t n = x.shape()[0], c = x.shape()[1];
+  // Rows are read in place when their elements are adjacent (the usual (N, C) logits).
+  const Tensor x = logits.strides()[1] == 1 ? logits : logits.contiguous();
+  const std::int64_t n = x.shape()[0], c = x.shape()[1], row_stride = x.strides()[0];
   const bool labels = targets.dtype() == DType::i32;
   visit_floating(x.dtype(), "softmax_cross_entropy", [&]<class T>() {
     const auto& k = cpu::typed_kernels<T>();
@@ -105,7 +106,7 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Te
       for (std::int64_t chunk = first; chunk < last; ++chunk) {
         double total = 0;
         for (std::int64_t i = n * chunk / chunks; i < n * (chunk + 1) / chunks; ++i) {
-          const T* row = px + i * c;
+          const T* row = px + i * row_stride;
           const double lse = c > 0 ? log_sum_exp(k, c, row) : 0.0;
           if (labels) {
             const std::int32_t label = targets.data<std::int32_t>()[i * targets.strides()[0]];
