@@ -3,27 +3,13 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/cpu/simd/simd_kernels.hpp"
+#include "isa.hpp"
 #include "reference.hpp"
 
 using namespace stheno;
 using namespace stheno::testing;
 
 namespace {
-
-// Every instruction set this CPU can run; each test runs the kernels of each.
-std::vector<std::string> supported_isas() {
-  std::vector<std::string> isas;
-  for (const char* isa : {"avx512", "avx2", "sse2"}) {
-    try {
-      cpu::use_isa(isa);
-      isas.push_back(isa);
-    } catch (const ValueError&) {
-    }
-  }
-  cpu::use_isa(isas.front());
-  return isas;
-}
 
 double unary_reference(UnaryOp op, double x) {
   switch (op) {
