@@ -169,11 +169,16 @@ Shape matmul_shape(const Shape& a, const Shape& b) {
 
 namespace {
 
-// One product, split into blocks of rows (or columns) between threads when it is big enough.
+// Threads for `count` products of m·n·k multiply-adds each: products are shared out whole, and
+// a single big one is split into one block of rows (or columns) per thread.
+int product_threads(std::int64_t count, std::int64_t macs) {
+  return cpu::threads_for(count * macs / 8, std::max<std::int64_t>(count, macs >= (1 << 18) ? 2 : 1));
+}
+
+// One product, split between threads when it is big enough.
 template <class T>
 void run_product(const GemmCall<T>& call) {
-  const std::int64_t work = call.m * call.n * call.k;
-  const int threads = cpu::threads_for(work / 8, work >= (1 << 18) ? 2 : 1);
+  const int threads = product_threads(1, call.m * call.n * call.k);
   if (threads <= 1) return call.run_part(0, 1);
   cpu::parallel_for(threads, threads, [&](std::int64_t begin, std::int64_t end, int) {
     for (std::int64_t part = begin; part < end; ++part) call.run_part(static_cast<int>(part), threads);
@@ -243,9 +248,8 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, d
       const T* xa = pa.data<T>();
       const T* xb = pb.data<T>();
       const std::int64_t count = batch.numel();
-      // A big single product is split into one block of rows (or columns) per thread; many
-      // products are shared out whole. BLAS itself always runs on the calling thread.
-      const int threads = cpu::threads_for(count * m * n * k / 8, std::max<std::int64_t>(count, m * n * k >= (1 << 18) ? 2 : 1));
+      // BLAS itself always runs on the calling thread.
+      const int threads = product_threads(count, m * n * k);
       const std::int64_t parts = count >= threads ? 1 : threads;
       cpu::parallel_for(count * parts, threads, [&](std::int64_t begin, std::int64_t end, int) {
         for (std::int64_t unit = begin; unit < end; ++unit) {

@@ -14,21 +14,27 @@ namespace {
 
 constexpr std::int64_t kLossChunks = 64;
 
+// log Σ exp(x), its maximum shifted out; the exponentials go to the part's row scratch.
+template <class T>
+double log_sum_exp(const cpu::TypedKernels<T>& k, std::int64_t n, const T* x) {
+  const T shift = k.max(n, x);
+  T* scratch = cpu::part_scratch<T>(cpu::ScratchSlot::softmax_row, n);
+  return static_cast<double>(shift) + std::log(k.exp_shift_sum(n, x, shift, scratch));
+}
+
 // One row; y may be x itself (in place).
 template <class T>
 void softmax_row(const cpu::TypedKernels<T>& k, std::int64_t n, const T* x, T* y, bool log_form) {
   if (n == 0) return;
-  const T shift = k.max(n, x);
   if (!log_form) {
+    const T shift = k.max(n, x);
     const T inv = static_cast<T>(1.0 / k.exp_shift_sum(n, x, shift, y));
     k.binary(BinaryOp::mul, n, y, 1, &inv, 0, y, 1);
     return;
   }
-  // log softmax = x - (max + log(sum)), taken from x rather than log(y) to keep tiny
+  // log softmax = x - log Σ exp(x), taken from x rather than log(y) to keep tiny
   // probabilities exact; the exponentials go to scratch so that x survives when y is x.
-  T* scratch = cpu::part_scratch<T>(cpu::ScratchSlot::softmax_row, n);
-  const double total = k.exp_shift_sum(n, x, shift, scratch);
-  const T offset = static_cast<T>(static_cast<double>(shift) + std::log(total));
+  const auto offset = static_cast<T>(log_sum_exp(k, n, x));
   k.binary(BinaryOp::sub, n, x, 1, &offset, 0, y, 1);
 }
 
@@ -59,14 +65,6 @@ void run(const Tensor& x, int axis, const Tensor& out, bool log_form) {
     });
   });
   if (!direct) out.copy_from(dst.transpose(ax, -1));
-}
-
-// log Σ exp(x), its maximum shifted out; the exponentials go to the part's row scratch.
-template <class T>
-double log_sum_exp(const cpu::TypedKernels<T>& k, std::int64_t n, const T* x) {
-  const T shift = k.max(n, x);
-  T* scratch = cpu::part_scratch<T>(cpu::ScratchSlot::softmax_row, n);
-  return static_cast<double>(shift) + std::log(k.exp_shift_sum(n, x, shift, scratch));
 }
 
 void check_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out) {
