@@ -15,6 +15,9 @@ packages=(
   python3-torch            # the gradient comparison with PyTorch (tests/torch/)
   gnuplot-nox              # stheno train draws its loss and accuracy curves with it
   clang libclang-rt-14-dev libomp-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizers
+  ocl-icd-opencl-dev opencl-headers        # the OpenCL backend: the ICD loader and headers
+  libclblast-dev                           # its GEMM
+  pocl-opencl-icd clinfo                   # a CPU OpenCL platform, so its tests run without a GPU
 )
 
 as_root=()

@@ -172,6 +172,7 @@ void print_axis(std::string& out, const Tensor& t, const Layout& l, std::vector<
 
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
+  if (!device().is_host()) return to(Device::cpu()).str() + " on " + device().str();
   const std::string dtype = "dtype=" + std::string(dtype_name(dtype_));
   if (numel() == 0) return "tensor([], shape=" + shape_.str() + ", " + dtype + ")";
   const Layout l = measure(*this, numel() > kSummariseAbove);

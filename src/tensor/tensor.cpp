@@ -28,33 +28,34 @@ void Tensor::require_defined(const char* what) const {
   if (!defined()) throw ValueError(std::string(what) + ": the tensor is undefined");
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (std::int64_t d : shape)
     if (d < 0) throw ShapeError("empty: shape " + shape.str() + " has a negative dimension");
   const auto bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
   try {
-    return Tensor(Storage::allocate(bytes), 0, shape, contiguous_strides(shape), dtype);
+    return Tensor(Storage::allocate(bytes, device), 0, shape, contiguous_strides(shape), dtype);
   } catch (const OutOfMemoryError&) {
-    throw OutOfMemoryError(bytes, "a " + std::string(dtype_name(dtype)) + " tensor of shape " + shape.str());
+    throw OutOfMemoryError(bytes, "a " + std::string(dtype_name(dtype)) + " tensor of shape " + shape.str() +
+                                      (device.is_host() ? "" : " on " + device.str()));
   }
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype) {
-  return full(shape, 0.0, dtype);
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 0.0, dtype, device);
 }
 
-Tensor Tensor::ones(const Shape& shape, DType dtype) {
-  return full(shape, 1.0, dtype);
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 1.0, dtype, device);
 }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   t.fill(value);
   return t;
 }
 
-Tensor Tensor::scalar(double value, DType dtype) {
-  return full(Shape{}, value, dtype);
+Tensor Tensor::scalar(double value, DType dtype, Device device) {
+  return full(Shape{}, value, dtype, device);
 }
 
 Tensor Tensor::arange(double start, double stop, double step, DType dtype) {
@@ -105,6 +106,14 @@ Tensor Tensor::normal(const Shape& shape, Generator& gen, double mean, double st
 Tensor Tensor::borrow(void* data, const Shape& shape, DType dtype) {
   const auto bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
   return Tensor(Storage::borrow(data, bytes), 0, shape, contiguous_strides(shape), dtype);
+}
+
+Tensor Tensor::over(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype) {
+  const auto bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
+  if (!storage || bytes > storage->bytes())
+    throw ValueError("Tensor::over: a " + std::string(dtype_name(dtype)) + " tensor of shape " + shape.str() +
+                     " needs " + std::to_string(bytes) + " bytes, more than the storage holds");
+  return Tensor(std::move(storage), 0, shape, contiguous_strides(shape), dtype);
 }
 
 std::int64_t Tensor::size(int axis) const {
@@ -163,6 +172,7 @@ template std::int32_t Tensor::item<std::int32_t>() const;
 
 double Tensor::at(std::span<const std::int64_t> index) const {
   require_defined("at");
+  if (!device().is_host()) return to(Device::cpu()).at(index);
   if (static_cast<int>(index.size()) != rank())
     throw IndexError("at: " + std::to_string(index.size()) + " indices for a tensor of shape " +
                      shape_.str());
@@ -179,7 +189,7 @@ double Tensor::at(std::span<const std::int64_t> index) const {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  const Tensor c = to(dtype_of<T>()).contiguous();
+  const Tensor c = to(Device::cpu()).to(dtype_of<T>()).contiguous();
   const T* p = c.data<T>();
   return std::vector<T>(p, p + numel());
 }
@@ -194,7 +204,7 @@ Tensor Tensor::contiguous() const {
 
 Tensor Tensor::clone() const {
   require_defined("clone");
-  Tensor t = empty(shape_, dtype_);
+  Tensor t = empty(shape_, dtype_, device());
   t.copy_from(*this);
   return t;
 }
@@ -202,14 +212,62 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(DType dtype) const {
   require_defined("to");
   if (dtype == dtype_) return *this;
-  Tensor t = empty(shape_, dtype);
+  Tensor t = empty(shape_, dtype, device());
   t.copy_from(*this);
   return t;
 }
 
+Tensor Tensor::to(Device device) const {
+  require_defined("to");
+  if (device == this->device()) return *this;
+  Tensor t = empty(shape_, dtype_, device);
+  t.copy_from(*this);
+  return t;
+}
+
+namespace {
+// Bytes of a contiguous tensor, from its first element, in its storage.
+std::size_t first_byte(const Tensor& t) {
+  return t.storage()->byte_offset() + static_cast<std::size_t>(t.offset()) * itemsize(t.dtype());
+}
+std::size_t byte_size(const Tensor& t) { return static_cast<std::size_t>(t.numel()) * itemsize(t.dtype()); }
+
+// A copy between the host and a device, or between two devices: the bytes move only between
+// contiguous tensors of one dtype and shape; anything else is arranged on either side first.
+void copy_across_devices(const Tensor& src, const Tensor& dst) {
+  const bool direct = src.dtype() == dst.dtype() && src.shape() == dst.shape() && src.is_contiguous() && dst.is_contiguous();
+  if (!direct) {
+    // Convert and lay out on the source's side, then move; if dst is strided, land in a staging copy.
+    Tensor arranged = Tensor::empty(dst.shape(), dst.dtype(), src.device());
+    arranged.copy_from(src);
+    if (dst.is_contiguous()) {
+      copy_across_devices(arranged, dst);
+    } else {
+      const Tensor staged = arranged.to(dst.device());
+      dst.copy_from(staged);
+    }
+    return;
+  }
+  if (byte_size(src) == 0) return;
+  if (src.device().is_host()) {
+    device_runtime(dst.device()).upload(dst.storage()->handle(), first_byte(dst), src.raw_data(), byte_size(src));
+  } else if (dst.device().is_host()) {
+    device_runtime(src.device()).download(src.storage()->handle(), first_byte(src), dst.raw_data(), byte_size(src));
+  } else {
+    const Tensor host = src.to(Device::cpu());
+    copy_across_devices(host, dst);
+  }
+}
+}  // namespace
+
 void Tensor::copy_from(const Tensor& src) const {
   require_defined("copy_from");
   src.require_defined("copy_from");
+  if (src.device() != device()) return copy_across_devices(src, *this);
+  if (!device().is_host()) {
+    const Tensor safe = shares_storage(src) && !same_elements(src) ? src.clone() : src;
+    return device_runtime(device()).copy(safe.shape() == shape_ ? safe : safe.expand(shape_), *this);
+  }
   // A source that overlaps this tensor in another layout (t.copy_from(t.t())) is copied first.
   const Tensor safe = shares_storage(src) && !same_elements(src) ? src.clone() : src;
   const Tensor from = safe.shape() == shape_ ? safe : safe.expand(shape_);
@@ -235,6 +293,7 @@ void Tensor::copy_from(const Tensor& src) const {
 
 void Tensor::fill(double value) const {
   require_defined("fill");
+  if (!device().is_host()) return device_runtime(device()).fill(*this, value);
   const auto loop = detail::make_strided_loop<1>(shape_, {&strides_});
   visit_dtype(dtype_, [&]<class T>() {
     T* out = data<T>();

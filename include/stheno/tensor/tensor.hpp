@@ -21,11 +21,12 @@ class Tensor {
   Tensor() = default;
 
   // --- creation -------------------------------------------------------------------------
-  static Tensor empty(const Shape& shape, DType dtype = DType::f32);
-  static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
-  static Tensor ones(const Shape& shape, DType dtype = DType::f32);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
-  static Tensor scalar(double value, DType dtype = DType::f32);
+  // On the host unless a device is given; values made on the host move with to(device).
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor scalar(double value, DType dtype = DType::f32, Device device = Device::cpu());
   // start, start+step, ... up to but excluding stop (NumPy's arange).
   static Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::f32);
   // Copies `values` into a new tensor of `shape` (default: 1-D); sizes must agree.
@@ -50,6 +51,8 @@ class Tensor {
                        DType dtype = DType::f32);
   // A view of memory owned elsewhere (not copied, not freed).
   static Tensor borrow(void* data, const Shape& shape, DType dtype);
+  // A contiguous tensor over the first bytes of `storage` (host or device).
+  static Tensor over(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype);
 
   // --- metadata -------------------------------------------------------------------------
   bool defined() const { return storage_ != nullptr; }
@@ -62,6 +65,7 @@ class Tensor {
   std::int64_t offset() const { return offset_; }
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
+  Device device() const { return storage_ ? storage_->device() : Device::cpu(); }
   bool shares_storage(const Tensor& other) const;
   // The same elements of the same storage in the same order: same storage, offset, dtype and
   // shape, and equal strides on every axis longer than 1 (a size-1 axis's stride is arbitrary).
@@ -69,14 +73,16 @@ class Tensor {
   bool same_elements(const Tensor& other) const;
 
   // --- element access -------------------------------------------------------------------
-  // Pointer to the first element; throws DTypeError if T does not match dtype().
+  // Pointer to the first element; throws DTypeError if T does not match dtype() and DeviceError
+  // if the tensor is not on the host.
   template <class T>
   T* data() const;
   void* raw_data() const;
   // The single element of a one-element tensor.
   template <class T>
   T item() const;
-  // The element at `index` (one index per axis), converted to double. For tests and printing.
+  // The element at `index` (one index per axis), converted to double. For tests and printing;
+  // a device tensor is copied to the host first.
   double at(std::span<const std::int64_t> index) const;
   double at(std::initializer_list<std::int64_t> index) const {
     return at(std::span<const std::int64_t>(index.begin(), index.size()));
@@ -112,6 +118,8 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;
+  // This tensor if already on `device`, else a contiguous copy there.
+  Tensor to(Device device) const;
   // Writes `src` (broadcast to this shape, converted to this dtype) into this tensor's elements.
   void copy_from(const Tensor& src) const;
   void fill(double value) const;

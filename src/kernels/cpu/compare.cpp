@@ -1,12 +1,14 @@
 #include "stheno/kernels/compare.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <cmath>
 
 #include "tensor/strided_loop.hpp"
 
 namespace stheno {
 
-bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+bool cpu::allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
   if (!a.defined() || !b.defined()) throw ValueError("allclose: undefined tensor");
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), "allclose");
   const Tensor pa = a.expand(shape), pb = b.expand(shape);
@@ -29,7 +31,7 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool e
   return close;
 }
 
-bool all_finite(const Tensor& t) {
+bool cpu::all_finite(const Tensor& t) {
   if (!t.defined()) throw ValueError("all_finite: undefined tensor");
   if (!is_floating(t.dtype())) return true;
   const auto loop = detail::make_strided_loop<1>(t.shape(), {&t.strides()});

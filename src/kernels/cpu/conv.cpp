@@ -6,6 +6,8 @@
 #include "kernels/cpu/parallel.hpp"
 #include "stheno/kernels/conv.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 namespace stheno {
 
 std::int64_t Conv2dGeometry::out_h() const {
@@ -125,7 +127,7 @@ void per_channel(const Conv2dGeometry& g, std::int64_t batch, T* image, T* colum
 
 }  // namespace
 
-void im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns) {
+void cpu::im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns) {
   check_image("im2col", image, g);
   const bool batched = image.rank() == 4;
   const Shape expected = columns_shape(g, batched, batched ? image.size(0) : 1);
@@ -140,14 +142,8 @@ void im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns)
   if (!dst.shares_storage(columns)) columns.copy_from(dst);
 }
 
-Tensor im2col(const Tensor& image, const Conv2dGeometry& g) {
-  check_image("im2col", image, g);
-  Tensor columns = Tensor::empty(columns_shape(g, image.rank() == 4, image.rank() == 4 ? image.size(0) : 1), image.dtype());
-  im2col(image, g, columns);
-  return columns;
-}
 
-void col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image) {
+void cpu::col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image) {
   check_image("col2im", image, g);
   const bool batched = image.rank() == 4;
   const Shape expected = columns_shape(g, batched, batched ? image.size(0) : 1);
@@ -163,14 +159,6 @@ void col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image)
   if (!dst.shares_storage(image)) image.copy_from(dst);
 }
 
-Tensor col2im(const Tensor& columns, const Conv2dGeometry& g) {
-  if (!columns.defined()) throw ValueError("col2im: undefined tensor");
-  Shape shape{g.channels, g.height, g.width};
-  if (columns.rank() == 3) shape.insert(0, columns.size(0));
-  Tensor image = Tensor::empty(shape, columns.dtype());
-  col2im(columns, g, image);
-  return image;
-}
 
 }  // namespace stheno
 
@@ -247,7 +235,7 @@ void columns_to_image(const Conv2dGeometry& g, const T* columns, T* image) {
 
 }  // namespace
 
-void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g, const Tensor& out) {
+void cpu::conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g, const Tensor& out) {
   const ConvShapes s = conv_shapes("conv2d", x, weight, out, g);
   if (bias.defined() && (bias.shape() != Shape{s.f} || bias.dtype() != x.dtype() || !bias.is_contiguous()))
     throw ShapeError("conv2d: the bias must be (" + std::to_string(s.f) + ",), got " + bias.shape().str());
@@ -267,7 +255,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   });
 }
 
-void conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2dGeometry& g, const Tensor& dx) {
+void cpu::conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2dGeometry& g, const Tensor& dx) {
   const ConvShapes s = conv_shapes("conv2d_backward_input", dx, weight, grad, g);
   visit_floating(dx.dtype(), "conv2d_backward_input", [&]<class T>() {
     const T* pg = grad.data<T>();
@@ -281,7 +269,7 @@ void conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2
   });
 }
 
-void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g, const Tensor& dweight) {
+void cpu::conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g, const Tensor& dweight) {
   const ConvShapes s = conv_shapes("conv2d_backward_weight", x, dweight, grad, g);
   visit_floating(x.dtype(), "conv2d_backward_weight", [&]<class T>() {
     const T* px = x.data<T>();

@@ -1,6 +1,8 @@
 // Checks operands once, then hands rows to the per-ISA loops, which do no checking.
 #include "stheno/kernels/elementwise.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
 
@@ -54,7 +56,7 @@ std::int64_t cost(UnaryOp op) {
 
 }  // namespace
 
-void unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+void cpu::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
   const std::string_view name = op_name(op);
   require_defined(name, x, "input");
   require_defined(name, out, "out");
@@ -76,14 +78,8 @@ void unary(UnaryOp op, const Tensor& x, const Tensor& out) {
   });
 }
 
-Tensor unary(UnaryOp op, const Tensor& x) {
-  require_defined(op_name(op), x, "input");
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  unary(op, x, out);
-  return out;
-}
 
-void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+void cpu::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   const std::string_view name = op_name(op);
   require_defined(name, a, "first operand");
   require_defined(name, b, "second operand");
@@ -114,12 +110,5 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   });
 }
 
-Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
-  require_defined(op_name(op), a, "first operand");
-  require_defined(op_name(op), b, "second operand");
-  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), op_name(op)), a.dtype());
-  binary(op, a, b, out);
-  return out;
-}
 
 }  // namespace stheno

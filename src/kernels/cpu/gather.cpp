@@ -1,5 +1,7 @@
 #include "stheno/kernels/gather.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <cstring>
 #include <string>
 
@@ -39,7 +41,7 @@ Tensor checked_indices(const char* op, const Tensor& indices, std::int64_t table
 
 }  // namespace
 
-void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) {
+void cpu::gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) {
   const std::int64_t d = check("gather_rows", table, indices, out);
   const Tensor idx = checked_indices("gather_rows", indices, table.shape()[0]);
   const std::int32_t* ix = idx.data<std::int32_t>();
@@ -53,7 +55,7 @@ void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) 
   });
 }
 
-void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) {
+void cpu::scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) {
   const std::int64_t d = check("scatter_add_rows", out, indices, grad);
   const Tensor idx = checked_indices("scatter_add_rows", indices, out.shape()[0]);
   const std::int32_t* ix = idx.data<std::int32_t>();
@@ -69,7 +71,7 @@ void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& o
   });
 }
 
-void one_hot(const Tensor& labels, const Tensor& out) {
+void cpu::one_hot(const Tensor& labels, const Tensor& out) {
   if (!labels.defined() || !out.defined()) throw ValueError("one_hot: undefined tensor");
   if (labels.dtype() != DType::i32 || labels.rank() != 1)
     throw DTypeError("one_hot: labels must be an int32 vector, got " + labels.shape().str() + " " +

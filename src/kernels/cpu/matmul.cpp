@@ -2,6 +2,8 @@
 #include <cstdlib>
 
 #include "stheno/kernels/elementwise.hpp"
+
+#include "kernels/cpu/cpu_kernels.hpp"
 #include "stheno/kernels/linalg.hpp"
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -206,7 +208,7 @@ bool plain_product(const Tensor& a, const Tensor& b, const Tensor& out, double a
 
 }  // namespace
 
-void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) {
+void cpu::matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) {
   if (!a.defined() || !b.defined() || !out.defined()) throw ValueError("matmul: undefined tensor");
   if (a.dtype() != b.dtype() || a.dtype() != out.dtype())
     throw DTypeError("matmul: dtypes differ: a is " + std::string(dtype_name(a.dtype())) + ", b is " +
@@ -268,29 +270,8 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, d
   if (!direct) c.copy_from(dst);
 }
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
-  if (!a.defined() || !b.defined()) throw ValueError("matmul: undefined tensor");
-  Tensor out = Tensor::empty(matmul_shape(a.shape(), b.shape()), a.dtype());
-  matmul(a, b, out);
-  return out;
-}
 
-Tensor matvec(const Tensor& a, const Tensor& x) {
-  if (a.rank() != 2 || x.rank() != 1)
-    throw ShapeError("matvec: expected a matrix and a vector, got shapes " + a.shape().str() + " and " + x.shape().str());
-  return matmul(a, x);
-}
 
-void outer(const Tensor& a, const Tensor& b, const Tensor& out) {
-  if (a.rank() != 1 || b.rank() != 1)
-    throw ShapeError("outer: expected two vectors, got shapes " + a.shape().str() + " and " + b.shape().str());
-  mul(a.unsqueeze(1), b.unsqueeze(0), out);
-}
 
-Tensor outer(const Tensor& a, const Tensor& b) {
-  if (a.rank() != 1 || b.rank() != 1)
-    throw ShapeError("outer: expected two vectors, got shapes " + a.shape().str() + " and " + b.shape().str());
-  return mul(a.unsqueeze(1), b.unsqueeze(0));
-}
 
 }  // namespace stheno

@@ -1,12 +1,14 @@
 #include "stheno/kernels/normalization.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <string>
 
 #include "kernels/cpu/parallel.hpp"
 
 namespace stheno {
 
-void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance) {
+void cpu::channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance) {
   if (!x.defined() || x.rank() < 2) throw ShapeError("channel_moments: x must be (N, C, ...)");
   const std::int64_t n = x.shape()[0], c = x.shape()[1], inner = n == 0 || c == 0 ? 0 : x.numel() / (n * c);
   for (const Tensor* t : {&mean, &variance})
@@ -43,7 +45,7 @@ void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance
   });
 }
 
-void update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
+void cpu::update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
                             const Tensor& running_var, double momentum, double variance_scale) {
   for (const Tensor* t : {&mean, &variance, &running_mean, &running_var})
     if (!t->defined() || t->rank() != 1 || t->shape() != running_mean.shape() || t->dtype() != running_mean.dtype() ||

@@ -1,5 +1,7 @@
 #include "stheno/kernels/optim_update.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <cmath>
 
 #include "kernels/cpu/parallel.hpp"
@@ -32,7 +34,7 @@ void require_param(const char* op, const Tensor& param) {
 
 }  // namespace
 
-void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr, double momentum,
+void cpu::sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr, double momentum,
                 bool nesterov, double weight_decay) {
   require_param("sgd", param);
   require_match("sgd", param, grad, "gradient");
@@ -49,7 +51,7 @@ void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity,
   });
 }
 
-void adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr, double eps,
+void cpu::adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr, double eps,
                     double weight_decay) {
   require_param("adagrad", param);
   require_match("adagrad", param, grad, "gradient");
@@ -66,7 +68,7 @@ void adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_s
   });
 }
 
-void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
+void cpu::rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
                     double lr, double alpha, double eps, double momentum, double weight_decay) {
   require_param("rmsprop", param);
   require_match("rmsprop", param, grad, "gradient");
@@ -85,7 +87,7 @@ void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& squar
   });
 }
 
-void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
+void cpu::adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
                  double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) {
   require_param("adam", param);
   require_match("adam", param, grad, "gradient");
@@ -111,7 +113,7 @@ void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const
   });
 }
 
-double gradient_sum_of_squares(const Tensor& grad) {
+double cpu::gradient_sum_of_squares(const Tensor& grad) {
   require_param("clip_grad_norm", grad);
   double total = 0;
   visit_floating(grad.dtype(), "clip_grad_norm", [&]<class T>() {
@@ -121,7 +123,7 @@ double gradient_sum_of_squares(const Tensor& grad) {
   return total;
 }
 
-void scale_gradient(const Tensor& grad, double factor) {
+void cpu::scale_gradient(const Tensor& grad, double factor) {
   require_param("clip_grad_norm", grad);
   visit_floating(grad.dtype(), "clip_grad_norm", [&]<class T>() {
     T* g = grad.data<T>();

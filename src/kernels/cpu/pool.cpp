@@ -1,5 +1,7 @@
 #include "stheno/kernels/pool.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <algorithm>
 #include <limits>
 
@@ -91,7 +93,7 @@ std::int64_t first_maximum(const T* plane, const PoolShape& s, const Pool2dWindo
 
 }  // namespace
 
-void max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) {
+void cpu::max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) {
   const PoolShape s = check("max_pool2d", x, window, out);
   visit_floating(x.dtype(), "max_pool2d", [&]<class T>() {
     const T* px = x.data<T>();
@@ -102,7 +104,7 @@ void max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) 
   });
 }
 
-void max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, const Pool2dWindow& window,
+void cpu::max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, const Pool2dWindow& window,
                          const Tensor& dx) {
   const PoolShape s = check("max_pool2d_backward", x, window, grad);
   if (pooled.shape() != grad.shape() || pooled.dtype() != x.dtype() || !pooled.is_contiguous())

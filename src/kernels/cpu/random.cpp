@@ -1,10 +1,12 @@
 #include "stheno/kernels/random.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <string>
 
 namespace stheno {
 
-void dropout_mask(Generator& gen, double keep, const Tensor& out) {
+void cpu::dropout_mask(Generator& gen, double keep, const Tensor& out) {
   if (!out.defined() || !out.is_contiguous() || !is_floating(out.dtype()))
     throw ValueError("dropout_mask: out must be a defined, contiguous float tensor");
   if (!(keep > 0 && keep <= 1)) throw ValueError("dropout_mask: keep must be in (0, 1], got " + std::to_string(keep));

@@ -1,5 +1,7 @@
 #include "stheno/kernels/recurrent.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <string>
 #include <utility>
 
@@ -49,7 +51,7 @@ void over_rows(std::int64_t n, std::int64_t cost, Body&& body) {
 
 }  // namespace
 
-void lstm_cell(const Tensor& gates, const Tensor& c_prev, const Tensor& state) {
+void cpu::lstm_cell(const Tensor& gates, const Tensor& c_prev, const Tensor& state) {
   const char* op = "lstm_cell";
   const auto [n, h] = batch_and_hidden(op, "gates", gates, 4);
   const DType dt = gates.dtype();
@@ -63,7 +65,7 @@ void lstm_cell(const Tensor& gates, const Tensor& c_prev, const Tensor& state) {
   });
 }
 
-void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor& state, const Tensor& dstate,
+void cpu::lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor& state, const Tensor& dstate,
                         const Tensor& out) {
   const char* op = "lstm_cell_backward";
   const auto [n, h] = batch_and_hidden(op, "gates", gates, 4);
@@ -80,7 +82,7 @@ void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor&
   });
 }
 
-void gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& h_out) {
+void cpu::gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& h_out) {
   const char* op = "gru_cell";
   const auto [n, h] = batch_and_hidden(op, "gx", gx, 3);
   const DType dt = gx.dtype();
@@ -92,7 +94,7 @@ void gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Te
   });
 }
 
-void gru_cell_backward(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& dh, const Tensor& out) {
+void cpu::gru_cell_backward(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& dh, const Tensor& out) {
   const char* op = "gru_cell_backward";
   const auto [n, h] = batch_and_hidden(op, "gx", gx, 3);
   const DType dt = gx.dtype();

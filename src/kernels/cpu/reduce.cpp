@@ -3,6 +3,8 @@
 // last with one copy.
 #include "stheno/kernels/reduce.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -161,7 +163,7 @@ Shape reduced_shape(const Shape& shape, const Axes& axes, bool keepdims, std::st
   return out;
 }
 
-void reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) {
+void cpu::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) {
   const std::string_view opname = name(op);
   if (!x.defined() || !out.defined()) throw ValueError(std::string(opname) + ": undefined tensor");
   if (op == ReduceOp::mean && !is_floating(x.dtype()))
@@ -180,12 +182,6 @@ void reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const
   if (!dst.shares_storage(out)) out.copy_from(dst);
 }
 
-Tensor reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims) {
-  if (!x.defined()) throw ValueError(std::string(name(op)) + ": undefined tensor");
-  Tensor out = Tensor::empty(reduced_shape(x.shape(), axes, keepdims, name(op)), x.dtype());
-  reduce(op, x, axes, keepdims, out);
-  return out;
-}
 
 namespace {
 template <class T>
@@ -203,7 +199,7 @@ std::int32_t argmax_strided(const T* x, std::int64_t n, std::int64_t stride) {
 }
 }  // namespace
 
-void argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out) {
+void cpu::argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out) {
   if (!x.defined() || !out.defined()) throw ValueError("argmax: undefined tensor");
   const int ax = normalize_axis(axis, x.rank(), "argmax");
   if (x.shape()[ax] == 0) throw ValueError("argmax: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
@@ -225,20 +221,6 @@ void argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out) {
   if (!dst.shares_storage(out)) out.copy_from(dst);
 }
 
-Tensor argmax(const Tensor& x, int axis, bool keepdims) {
-  if (!x.defined()) throw ValueError("argmax: undefined tensor");
-  const int ax = normalize_axis(axis, x.rank(), "argmax");
-  Tensor out = Tensor::empty(reduced_shape(x.shape(), Axes{ax}, keepdims, "argmax"), DType::i32);
-  argmax(x, ax, keepdims, out);
-  return out;
-}
 
-Tensor argmax(const Tensor& x) {
-  if (!x.defined()) throw ValueError("argmax: undefined tensor");
-  if (x.numel() == 0) throw ValueError("argmax: the tensor is empty (shape " + x.shape().str() + ")");
-  if (x.numel() > INT32_MAX) throw ValueError("argmax: tensor larger than int32 indices can count");
-  const Tensor flat = x.contiguous().reshape(Shape{x.numel()});
-  return argmax(flat, 0).reshape(Shape{});
-}
 
 }  // namespace stheno

@@ -1,5 +1,7 @@
 #include "stheno/kernels/softmax.hpp"
 
+#include "kernels/cpu/cpu_kernels.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -86,7 +88,7 @@ void check_cross_entropy(const Tensor& logits, const Tensor& targets, const Tens
 
 }  // namespace
 
-void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out) {
+void cpu::softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out) {
   check_cross_entropy(logits, targets, out);
   // Rows are read in place when their elements are adjacent (the usual (N, C) logits).
   const Tensor x = logits.strides()[1] == 1 ? logits : logits.contiguous();
@@ -132,21 +134,9 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Te
   });
 }
 
-void softmax(const Tensor& x, int axis, const Tensor& out) { run(x, axis, out, false); }
-void log_softmax(const Tensor& x, int axis, const Tensor& out) { run(x, axis, out, true); }
+void cpu::softmax(const Tensor& x, int axis, const Tensor& out) { run(x, axis, out, false); }
+void cpu::log_softmax(const Tensor& x, int axis, const Tensor& out) { run(x, axis, out, true); }
 
-Tensor softmax(const Tensor& x, int axis) {
-  if (!x.defined()) throw ValueError("softmax: undefined tensor");
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  run(x, axis, out, false);
-  return out;
-}
 
-Tensor log_softmax(const Tensor& x, int axis) {
-  if (!x.defined()) throw ValueError("log_softmax: undefined tensor");
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  run(x, axis, out, true);
-  return out;
-}
 
 }  // namespace stheno
