@@ -145,6 +145,29 @@ Tensor Tensor::expand(const Shape& shape) const {
   return v;
 }
 
+Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, std::int64_t offset) const {
+  require_defined("as_strided");
+  if (strides.rank() != shape.rank())
+    throw ShapeError("as_strided: " + std::to_string(strides.rank()) + " strides for shape " + shape.str());
+  // Every element must lie inside the storage: the lowest and the highest offset reached.
+  std::int64_t low = offset, high = offset;
+  for (int i = 0; i < shape.rank(); ++i) {
+    if (shape[i] < 0) throw ShapeError("as_strided: shape " + shape.str() + " has a negative dimension");
+    if (shape[i] == 0) low = high = offset;
+    const std::int64_t reach = (shape[i] - 1) * strides[i];
+    (reach < 0 ? low : high) += reach;
+  }
+  const auto elements = static_cast<std::int64_t>(storage_->bytes() / itemsize(dtype_));
+  if (shape.numel() > 0 && (low < 0 || high >= elements))
+    throw ShapeError("as_strided: shape " + shape.str() + " with strides " + strides.str() + " from element " +
+                     std::to_string(offset) + " reaches outside the storage's " + std::to_string(elements) + " elements");
+  Tensor v = *this;
+  v.shape_ = shape;
+  v.strides_ = strides;
+  v.offset_ = offset;
+  return v;
+}
+
 Tensor Tensor::unsqueeze(int axis) const {
   require_defined("unsqueeze");
   const int ax = normalize_axis(axis, rank() + 1, "unsqueeze");

@@ -109,6 +109,9 @@ class Tensor {
   Tensor view(const Shape& shape) const;
   // Broadcasts size-1 (or missing leading) axes to `shape` with stride 0.
   Tensor expand(const Shape& shape) const;
+  // Any layout over the same storage, from element `offset`; throws ShapeError if an element
+  // would lie outside the storage.
+  Tensor as_strided(const Shape& shape, const Strides& strides, std::int64_t offset) const;
   Tensor unsqueeze(int axis) const;
   Tensor squeeze(int axis) const;
   Tensor flatten() const { return reshape(Shape{numel()}); }

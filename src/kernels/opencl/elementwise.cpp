@@ -1,0 +1,92 @@
+// Unary and binary elementwise kernels with NumPy broadcasting, float32 and float64.
+#include "kernels/opencl/opencl_backend.hpp"
+
+namespace stheno::opencl {
+
+// Op codes are the UnaryOp and BinaryOp enumerators' values.
+const char* const kElementwiseSource = R"CLC(
+inline T unary_op(int op, T x) {
+  switch (op) {
+    case 0: return -x;
+    case 1: return fabs(x);
+    case 2: return exp(x);
+    case 3: return log(x);
+    case 4: return sqrt(x);
+    case 5: return x * x;
+    case 6: return tanh(x);
+    case 7: return (T)1 / ((T)1 + exp(-x));
+    case 8: return x > (T)0 ? x : (T)0;
+    case 9: return x > (T)0 ? (T)1 : x < (T)0 ? (T)-1 : (T)0;
+    default: return x > (T)0 ? (T)1 : (T)0;
+  }
+}
+inline T binary_op(int op, T a, T b) {
+  switch (op) {
+    case 0: return a + b;
+    case 1: return a - b;
+    case 2: return a * b;
+    case 3: return a / b;
+    case 4: return pow(a, b);
+    case 5: return a != a || b != b ? a + b : fmax(a, b);
+    case 6: return a != a || b != b ? a + b : fmin(a, b);
+    case 7: return b * a * ((T)1 - a);
+    case 8: return b * ((T)1 - a * a);
+    default: return a > (T)0 ? b : (T)0;
+  }
+}
+kernel void unary(int op, global T* y, View yv, global const T* x, View xv, long n) {
+  const long i = get_global_id(0);
+  if (i < n) y[at(&yv, i)] = unary_op(op, x[at(&xv, i)]);
+}
+kernel void binary(int op, global T* y, View yv, global const T* a, View av, global const T* b, View bv, long n) {
+  const long i = get_global_id(0);
+  if (i < n) y[at(&yv, i)] = binary_op(op, a[at(&av, i)], b[at(&bv, i)]);
+}
+)CLC";
+
+namespace {
+void require_float(std::string_view op, const Tensor& t, Device device) {
+  if (!is_floating(t.dtype()))
+    throw DTypeError(std::string(op) + ": " + device.str() + " runs elementwise ops on float32 and float64 only, not " +
+                     std::string(dtype_name(t.dtype())));
+}
+void require_same(std::string_view op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    throw DTypeError(std::string(op) + ": dtypes " + std::string(dtype_name(a.dtype())) + " and " +
+                     std::string(dtype_name(b.dtype())) + " differ; convert one with to()");
+}
+// A kernel that reads one layout of a buffer and writes another layout of it would race.
+Tensor unaliased(const Tensor& in, const Tensor& out) {
+  return in.shares_storage(out) && !in.same_elements(out) ? in.clone() : in;
+}
+}  // namespace
+
+void OpenclBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  const std::string_view name = op_name(op);
+  require_float(name, x, device());
+  require_same(name, x, out);
+  if (out.shape() != x.shape())
+    throw ShapeError(std::string(name) + ": out has shape " + out.shape().str() + " but the result has shape " + x.shape().str());
+  const Tensor in = unaliased(x, out);
+  const cl_int code = static_cast<cl_int>(op);
+  const cl_long n = out.numel();
+  launch(kernel(kElementwiseSource, "unary", x.dtype()), static_cast<std::size_t>(n), code, buffer_of(out), view_of(out),
+         buffer_of(in), view_of(in), n);
+}
+
+void OpenclBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const std::string_view name = op_name(op);
+  require_float(name, a, device());
+  require_same(name, a, b);
+  require_same(name, a, out);
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  if (out.shape() != shape)
+    throw ShapeError(std::string(name) + ": out has shape " + out.shape().str() + " but the result has shape " + shape.str());
+  const Tensor pa = unaliased(a, out), pb = unaliased(b, out);
+  const cl_int code = static_cast<cl_int>(op);
+  const cl_long n = out.numel();
+  launch(kernel(kElementwiseSource, "binary", a.dtype()), static_cast<std::size_t>(n), code, buffer_of(out), view_of(out),
+         buffer_of(pa), view_of(pa, shape), buffer_of(pb), view_of(pb, shape), n);
+}
+
+}  // namespace stheno::opencl

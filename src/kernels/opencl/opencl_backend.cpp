@@ -1,0 +1,302 @@
+#include "kernels/opencl/opencl_backend.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "stheno/tensor/dtype.hpp"
+
+namespace stheno::opencl {
+
+namespace {
+
+const char* error_name(cl_int status) {
+  switch (status) {
+    case CL_DEVICE_NOT_FOUND: return "CL_DEVICE_NOT_FOUND";
+    case CL_DEVICE_NOT_AVAILABLE: return "CL_DEVICE_NOT_AVAILABLE";
+    case CL_MEM_OBJECT_ALLOCATION_FAILURE: return "CL_MEM_OBJECT_ALLOCATION_FAILURE";
+    case CL_OUT_OF_RESOURCES: return "CL_OUT_OF_RESOURCES";
+    case CL_OUT_OF_HOST_MEMORY: return "CL_OUT_OF_HOST_MEMORY";
+    case CL_BUILD_PROGRAM_FAILURE: return "CL_BUILD_PROGRAM_FAILURE";
+    case CL_INVALID_VALUE: return "CL_INVALID_VALUE";
+    case CL_INVALID_MEM_OBJECT: return "CL_INVALID_MEM_OBJECT";
+    case CL_INVALID_KERNEL_ARGS: return "CL_INVALID_KERNEL_ARGS";
+    case CL_INVALID_ARG_SIZE: return "CL_INVALID_ARG_SIZE";
+    case CL_INVALID_WORK_GROUP_SIZE: return "CL_INVALID_WORK_GROUP_SIZE";
+    case CL_INVALID_BUFFER_SIZE: return "CL_INVALID_BUFFER_SIZE";
+    case CL_INVALID_KERNEL_NAME: return "CL_INVALID_KERNEL_NAME";
+    case -1001: return "CL_PLATFORM_NOT_FOUND_KHR (no OpenCL platform is installed)";
+    default: return "OpenCL error";
+  }
+}
+
+std::string device_string(cl_device_id id, cl_device_info what) {
+  std::size_t size = 0;
+  clGetDeviceInfo(id, what, 0, nullptr, &size);
+  std::string s(size, '\0');
+  clGetDeviceInfo(id, what, size, s.data(), nullptr);
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  return s;
+}
+
+// Every device of every platform, in platform order: opencl:N is the N-th.
+std::vector<std::pair<cl_platform_id, cl_device_id>> all_devices() {
+  cl_uint platforms = 0;
+  std::vector<std::pair<cl_platform_id, cl_device_id>> out;
+  if (clGetPlatformIDs(0, nullptr, &platforms) != CL_SUCCESS || platforms == 0) return out;
+  std::vector<cl_platform_id> ids(platforms);
+  clGetPlatformIDs(platforms, ids.data(), nullptr);
+  for (cl_platform_id p : ids) {
+    cl_uint n = 0;
+    if (clGetDeviceIDs(p, CL_DEVICE_TYPE_ALL, 0, nullptr, &n) != CL_SUCCESS || n == 0) continue;
+    std::vector<cl_device_id> devices(n);
+    clGetDeviceIDs(p, CL_DEVICE_TYPE_ALL, n, devices.data(), nullptr);
+    for (cl_device_id d : devices) out.emplace_back(p, d);
+  }
+  return out;
+}
+
+// What every kernel source starts with: the View type and the element offset of index i.
+constexpr const char* kPrelude = R"CLC(
+#ifdef USE_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+typedef double ACC;
+#else
+typedef float ACC;
+#endif
+typedef struct { long offset; long size[8]; long stride[8]; } View;
+inline long at(const View* v, long i) {
+  long off = v->offset;
+  for (int d = 7; d >= 0 && i > 0; --d) {
+    const long s = v->size[d];
+    if (s == 1) continue;
+    const long q = i / s;
+    off += (i - q * s) * v->stride[d];
+    i = q;
+  }
+  return off;
+}
+)CLC";
+
+constexpr std::size_t kGroup = 64;
+
+}  // namespace
+
+void check(cl_int status, const char* what, Device device) {
+  if (status != CL_SUCCESS)
+    throw DeviceError(std::string(what) + " failed on " + device.str() + ": " + error_name(status) + " (" +
+                      std::to_string(status) + ")");
+}
+
+View view_of(const Tensor& t) { return view_of(t, t.shape()); }
+
+View view_of(const Tensor& t, const Shape& shape) {
+  const Tensor e = t.shape() == shape ? t : t.expand(shape);
+  View v{};
+  v.offset = static_cast<cl_long>(t.storage()->byte_offset() / itemsize(t.dtype())) + t.offset();
+  const int pad = kMaxRank - e.rank();
+  for (int d = 0; d < kMaxRank; ++d) {
+    v.size[d] = d < pad ? 1 : e.shape()[d - pad];
+    v.stride[d] = d < pad ? 0 : e.strides()[d - pad];
+  }
+  return v;
+}
+
+cl_mem buffer_of(const Tensor& t) { return static_cast<cl_mem>(t.storage()->handle()); }
+
+OpenclBackend& backend_of(const Tensor& t) { return static_cast<OpenclBackend&>(backend(t.device())); }
+
+OpenclBackend::OpenclBackend(int index) : index_(index) {
+  const auto devices = all_devices();
+  if (devices.empty())
+    throw DeviceError("opencl:" + std::to_string(index) +
+                      ": no OpenCL platform found (install an ICD, e.g. Debian's pocl-opencl-icd, or a GPU driver)");
+  if (index >= static_cast<int>(devices.size()))
+    throw DeviceError("opencl:" + std::to_string(index) + ": there are only " + std::to_string(devices.size()) +
+                      " OpenCL devices (opencl:0 to opencl:" + std::to_string(devices.size() - 1) + ")");
+  device_id_ = devices[static_cast<std::size_t>(index)].second;
+  name_ = device_string(device_id_, CL_DEVICE_NAME) + " (" + device_string(device_id_, CL_DEVICE_VERSION) + ")";
+  fp64_ = device_string(device_id_, CL_DEVICE_EXTENSIONS).find("cl_khr_fp64") != std::string::npos;
+  cl_int status = CL_SUCCESS;
+  context_ = clCreateContext(nullptr, 1, &device_id_, nullptr, nullptr, &status);
+  check(status, "clCreateContext", device());
+  queue_ = clCreateCommandQueue(context_, device_id_, 0, &status);
+  check(status, "clCreateCommandQueue", device());
+  error_flags_ = static_cast<cl_mem>(allocate(sizeof(cl_int)));
+  const cl_int none = 0;
+  upload(error_flags_, 0, &none, sizeof none);
+}
+
+OpenclBackend::~OpenclBackend() {
+  for (auto& [key, k] : kernels_) clReleaseKernel(k);
+  for (auto& [key, p] : programs_) clReleaseProgram(p);
+  for (auto& [buffer, size] : scratch_)
+    if (buffer) clReleaseMemObject(buffer);
+  if (error_flags_) clReleaseMemObject(error_flags_);
+  if (queue_) clReleaseCommandQueue(queue_);
+  if (context_) clReleaseContext(context_);
+}
+
+void* OpenclBackend::allocate(std::size_t bytes) {
+  cl_int status = CL_SUCCESS;
+  // A zero-byte buffer is invalid in OpenCL; views of empty tensors still need a handle.
+  cl_mem m = clCreateBuffer(context_, CL_MEM_READ_WRITE, bytes == 0 ? 64 : bytes, nullptr, &status);
+  if (status == CL_MEM_OBJECT_ALLOCATION_FAILURE || status == CL_OUT_OF_RESOURCES || status == CL_OUT_OF_HOST_MEMORY ||
+      status == CL_INVALID_BUFFER_SIZE)
+    throw OutOfMemoryError(bytes, "a buffer on " + device().str() + " (" + name_ + ")");
+  check(status, "clCreateBuffer", device());
+  allocations_.fetch_add(1, std::memory_order_relaxed);
+  return m;
+}
+
+void OpenclBackend::deallocate(void* handle) noexcept { clReleaseMemObject(static_cast<cl_mem>(handle)); }
+
+void OpenclBackend::upload(void* handle, std::size_t offset, const void* host, std::size_t bytes) {
+  // Blocking: the caller may reuse its host memory as soon as this returns.
+  check(clEnqueueWriteBuffer(queue_, static_cast<cl_mem>(handle), CL_TRUE, offset, bytes, host, 0, nullptr, nullptr),
+        "clEnqueueWriteBuffer", device());
+}
+
+void OpenclBackend::download(const void* handle, std::size_t offset, void* host, std::size_t bytes) {
+  read(static_cast<cl_mem>(const_cast<void*>(handle)), offset, host, bytes);
+}
+
+void OpenclBackend::read(cl_mem buffer, std::size_t offset, void* host, std::size_t bytes) {
+  synchronizations_.fetch_add(1, std::memory_order_relaxed);
+  check(clEnqueueReadBuffer(queue_, buffer, CL_TRUE, offset, bytes, host, 0, nullptr, nullptr), "clEnqueueReadBuffer",
+        device());
+  check_error_flags();
+}
+
+void OpenclBackend::synchronize() {
+  synchronizations_.fetch_add(1, std::memory_order_relaxed);
+  check(clFinish(queue_), "clFinish", device());
+  check_error_flags();
+}
+
+void OpenclBackend::check_error_flags() {
+  if (!errors_possible_) return;
+  // The queue has just drained, so this read waits for nothing.
+  cl_int flags = 0;
+  check(clEnqueueReadBuffer(queue_, error_flags_, CL_TRUE, 0, sizeof flags, &flags, 0, nullptr, nullptr),
+        "clEnqueueReadBuffer", device());
+  if (flags == 0) return;
+  const cl_int none = 0;
+  upload(error_flags_, 0, &none, sizeof none);
+  std::string kernels;
+  if (flags & 1) kernels += "softmax_cross_entropy";
+  if (flags & 2) kernels += std::string(kernels.empty() ? "" : " and ") + "one_hot";
+  throw IndexError(kernels + " on " + device().str() + " got a class label outside [0, C) (found when the device was "
+                   "synchronised, so the results since the last synchronisation are not valid)");
+}
+
+void OpenclBackend::require_dtype(std::string_view kernel, DType dtype) const {
+  if (dtype == DType::f64 && !fp64_)
+    throw DeviceError(std::string(kernel) + ": " + device().str() + " (" + name_ +
+                      ") has no cl_khr_fp64, so no float64; use float32");
+}
+
+cl_kernel OpenclBackend::kernel(const char* source, const char* name, DType dtype) {
+  std::lock_guard lock(mutex_);
+  const auto key = std::make_pair(std::string(name), dtype);
+  if (auto it = kernels_.find(key); it != kernels_.end()) return it->second;
+  require_dtype(name, dtype);
+  cl_int status = CL_SUCCESS;
+  cl_kernel k = clCreateKernel(program(source, name, dtype), name, &status);
+  check(status, (std::string("clCreateKernel ") + name).c_str(), device());
+  kernels_.emplace(key, k);
+  return k;
+}
+
+cl_program OpenclBackend::program(const char* source, const char* name, DType dtype) {
+  cl_program& program = programs_[{source, dtype}];
+  if (!program) {
+    const char* parts[] = {kPrelude, source};
+    cl_int status = CL_SUCCESS;
+    cl_program p = clCreateProgramWithSource(context_, 2, parts, nullptr, &status);
+    check(status, "clCreateProgramWithSource", device());
+    std::string options = "-cl-std=CL1.2 -D I=int";
+    options += dtype == DType::f64 ? " -D T=double" : " -D T=float";
+    if (fp64_) options += " -D USE_FP64";
+    status = clBuildProgram(p, 1, &device_id_, options.c_str(), nullptr, nullptr);
+    if (status != CL_SUCCESS) {
+      std::size_t size = 0;
+      clGetProgramBuildInfo(p, device_id_, CL_PROGRAM_BUILD_LOG, 0, nullptr, &size);
+      std::string log(size, '\0');
+      clGetProgramBuildInfo(p, device_id_, CL_PROGRAM_BUILD_LOG, size, log.data(), nullptr);
+      clReleaseProgram(p);
+      throw DeviceError("building the OpenCL program with kernel " + std::string(name) + " for " +
+                        std::string(dtype_name(dtype)) + " failed on " + device().str() + " (" + name_ + "): " +
+                        error_name(status) + "\nbuild log:\n" + log);
+    }
+    program = p;
+  }
+  return program;
+}
+
+void OpenclBackend::set_arg(cl_kernel k, cl_uint index, std::size_t size, const void* value) {
+  check(clSetKernelArg(k, index, size, value), "clSetKernelArg", device());
+}
+
+void OpenclBackend::enqueue(cl_kernel k, std::size_t global) {
+  // OpenCL 1.2 needs the global size to be a multiple of the work-group size; kernels guard
+  // their index against the true count.
+  const std::size_t rounded = (global + kGroup - 1) / kGroup * kGroup;
+  const std::size_t local = kGroup;
+  check(clEnqueueNDRangeKernel(queue_, k, 1, nullptr, &rounded, &local, 0, nullptr, nullptr), "clEnqueueNDRangeKernel",
+        device());
+  count_launch();
+}
+
+cl_mem OpenclBackend::scratch(int slot, std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  auto& [buffer, size] = scratch_[static_cast<std::size_t>(slot)];
+  if (size < bytes) {
+    if (buffer) clReleaseMemObject(buffer);
+    buffer = nullptr;
+    buffer = static_cast<cl_mem>(allocate(bytes));
+    size = bytes;
+  }
+  return buffer;
+}
+
+void OpenclBackend::warm_up() {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    if (dtype == DType::f64 && !fp64_) continue;
+    for (const char* source : {kCopySource, kElementwiseSource, kReduceSource, kSoftmaxSource, kUpdateSource}) {
+      std::lock_guard lock(mutex_);
+      program(source, "warm_up", dtype);
+    }
+  }
+}
+
+bool OpenclBackend::supports(OpKind kind, DType dtype) const {
+  if (dtype == DType::f64 && !fp64_) return false;
+  switch (kind) {
+    case OpKind::unary: case OpKind::binary: case OpKind::matmul: case OpKind::matmul_add: case OpKind::reduce:
+    case OpKind::argmax: case OpKind::softmax: case OpKind::log_softmax: case OpKind::one_hot:
+    case OpKind::softmax_cross_entropy: case OpKind::reshape: case OpKind::permute: case OpKind::slice:
+    case OpKind::unslice: case OpKind::unslice_add: case OpKind::concat: case OpKind::broadcast: case OpKind::sum_to:
+      return true;
+    default:
+      return false;
+  }
+}
+
+namespace {
+// Started on first use and kept for the life of the process, as the host's thread pool is.
+const bool registered = [] {
+  register_device_kind(DeviceKind::opencl, [](int index) -> DeviceRuntime& {
+    // Never destroyed: tensors in static storage may outlive any destructor order.
+    static std::mutex mutex;
+    static auto* started = new std::map<int, OpenclBackend*>;
+    std::lock_guard lock(mutex);
+    OpenclBackend*& b = (*started)[index];
+    if (!b) b = new OpenclBackend(index);
+    return *b;
+  });
+  return true;
+}();
+}  // namespace
+
+}  // namespace stheno::opencl

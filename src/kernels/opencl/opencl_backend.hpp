@@ -1,0 +1,149 @@
+#pragma once
+// The OpenCL backend: one context and one in-order queue per device, programs built once per
+// (source, dtype) and kept, and kernels for every op the MLP, the CNN and the char-LSTM use.
+// Kernel sources are OpenCL C 1.2 (no fp16, no subgroups, no work-group collectives), so that
+// they run on PoCL's CPU device as on a GPU; float64 only where the device has cl_khr_fp64.
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <string>
+#include <vector>
+
+#include "stheno/kernels/backend.hpp"
+
+namespace stheno::opencl {
+
+// A tensor as the kernels see it: element offset, then sizes and strides (in elements) of
+// kMaxRank axes, leading axes padded with size 1. Passed by value; every field is 64-bit so
+// that host and device agree on the layout.
+struct View {
+  cl_long offset;
+  cl_long size[kMaxRank];
+  cl_long stride[kMaxRank];
+};
+// `t`'s elements; `shape` (default: t's) must be t's shape or one t broadcasts to.
+View view_of(const Tensor& t);
+View view_of(const Tensor& t, const Shape& shape);
+cl_mem buffer_of(const Tensor& t);
+// "f32", "f64" or "i32": how kernel names spell dtypes.
+constexpr const char* dtype_suffix(DType dtype) {
+  return dtype == DType::f32 ? "f32" : dtype == DType::f64 ? "f64" : "i32";
+}
+
+// Throws DeviceError "<what> failed on <device>: <OpenCL error name> (<code>)" unless CL_SUCCESS.
+void check(cl_int status, const char* what, Device device);
+
+class OpenclBackend final : public Backend {
+ public:
+  explicit OpenclBackend(int index);
+  ~OpenclBackend() override;
+
+  // DeviceRuntime
+  Device device() const override { return {DeviceKind::opencl, index_}; }
+  std::string name() const override { return name_; }
+  void* allocate(std::size_t bytes) override;
+  void deallocate(void* handle) noexcept override;
+  void upload(void* handle, std::size_t offset, const void* host, std::size_t bytes) override;
+  void download(const void* handle, std::size_t offset, void* host, std::size_t bytes) override;
+  void copy(const Tensor& src, const Tensor& dst) override;
+  void fill(const Tensor& dst, double value) override;
+  void synchronize() override;
+  std::int64_t allocations() const override { return allocations_.load(); }
+  std::int64_t synchronizations() const override { return synchronizations_.load(); }
+  // Kernel launches so far (CLBlast's calls count as one each).
+  std::int64_t launches() const { return launches_.load(); }
+
+  // Backend
+  bool supports(OpKind kind, DType dtype) const override;
+  void unary(UnaryOp op, const Tensor& x, const Tensor& out) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) override;
+  void argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out) override;
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) override;
+  void softmax(const Tensor& x, int axis, const Tensor& out, bool log_form) override;
+  void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out) override;
+  void one_hot(const Tensor& labels, const Tensor& out) override;
+  bool all_finite(const Tensor& t) override;
+  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr, double momentum,
+                  bool nesterov, double weight_decay) override;
+  void adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr, double eps,
+                      double weight_decay) override;
+  void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
+                      double lr, double alpha, double eps, double momentum, double weight_decay) override;
+  void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
+                   double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) override;
+  double gradient_sum_of_squares(const Tensor& grad) override;
+  void scale_gradient(const Tensor& grad, double factor) override;
+
+  // For the kernel files: the kernel `name` of `source` built for `dtype` (the source sees it as
+  // T, and int32 as I), built on first request and kept. Building every kernel a program needs
+  // before its first step is warm_up()'s job.
+  cl_kernel kernel(const char* source, const char* name, DType dtype);
+  // Sets the arguments and enqueues a 1-D range of `global` work-items (no-op when 0).
+  template <class... Args>
+  void launch(cl_kernel k, std::size_t global, const Args&... args) {
+    if (global == 0) return;
+    cl_uint i = 0;
+    (set_arg(k, i++, sizeof(Args), &args), ...);
+    enqueue(k, global);
+  }
+  cl_command_queue queue() { return queue_; }
+  cl_context context() { return context_; }
+  bool has_fp64() const { return fp64_; }
+  // A device buffer of at least `bytes`, reused between calls (it grows, never shrinks).
+  cl_mem scratch(int slot, std::size_t bytes);
+  void count_launch() { launches_.fetch_add(1, std::memory_order_relaxed); }
+  // An int on the device whose bits kernels set when their input is invalid (a label out of
+  // range); read() checks it when it synchronises and throws IndexError naming the kernel.
+  cl_mem error_flags() {
+    errors_possible_ = true;
+    return error_flags_;
+  }
+  // Reads `bytes` from a buffer, waiting for it: one host synchronisation.
+  void read(cl_mem buffer, std::size_t offset, void* host, std::size_t bytes);
+  // Builds every program this backend has, for every dtype the device runs, now rather than at
+  // a first step.
+  void warm_up();
+
+ private:
+  void set_arg(cl_kernel k, cl_uint index, std::size_t size, const void* value);
+  void enqueue(cl_kernel k, std::size_t global);
+  void require_dtype(std::string_view kernel, DType dtype) const;
+  // Builds `source` for `dtype` on first use (the caller holds mutex_); `name` is for messages.
+  cl_program program(const char* source, const char* name, DType dtype);
+
+  int index_;
+  std::string name_;
+  cl_device_id device_id_ = nullptr;
+  cl_context context_ = nullptr;
+  cl_command_queue queue_ = nullptr;
+  bool fp64_ = false;
+  std::mutex mutex_;  // guards the program cache and scratch buffers
+  std::map<std::pair<const char*, DType>, cl_program> programs_;
+  std::map<std::pair<std::string, DType>, cl_kernel> kernels_;
+  std::array<std::pair<cl_mem, std::size_t>, 4> scratch_{};
+  cl_mem error_flags_ = nullptr;
+  bool errors_possible_ = false;
+  void check_error_flags();
+  std::atomic<std::int64_t> allocations_{0}, synchronizations_{0}, launches_{0};
+};
+
+// The backend of an OpenCL tensor's device.
+OpenclBackend& backend_of(const Tensor& t);
+
+// The OpenCL C sources of each kernel family (one file each), for warm_up().
+extern const char* const kCopySource;
+extern const char* const kElementwiseSource;
+extern const char* const kReduceSource;
+extern const char* const kSoftmaxSource;
+extern const char* const kUpdateSource;
+
+}  // namespace stheno::opencl

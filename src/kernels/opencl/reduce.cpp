@@ -1,0 +1,151 @@
+// Reductions over any axes, argmax, and the whole-tensor sums behind gradient clipping and the
+// NaN watch. One work-item per output element walks the reduced elements in order, so results
+// do not depend on how work is shared out.
+#include <vector>
+
+#include "kernels/opencl/opencl_backend.hpp"
+
+namespace stheno::opencl {
+
+const char* const kReduceSource = R"CLC(
+kernel void reduce(int op, global T* y, View yv, global const T* x, View kept, View reduced, long outer, long r) {
+  const long i = get_global_id(0);
+  if (i >= outer) return;
+  const long base = at(&kept, i);
+  ACC acc = op == 2 ? (ACC)x[base] : (ACC)0;
+  for (long j = 0; j < r; ++j) {
+    const ACC v = x[base + at(&reduced, j)];
+    if (op == 2) { if (v > acc || v != v) acc = v; }
+    else acc += v;
+  }
+  if (op == 1) acc = acc / (ACC)r;
+  y[at(&yv, i)] = (T)acc;
+}
+kernel void argmax(global int* y, View yv, global const T* x, View kept, View reduced, long outer, long r) {
+  const long i = get_global_id(0);
+  if (i >= outer) return;
+  const long base = at(&kept, i);
+  long best = 0;
+  T best_value = x[base];
+  for (long j = 1; j < r && best_value == best_value; ++j) {
+    const T v = x[base + at(&reduced, j)];
+    if (v > best_value || v != v) { best = j; best_value = v; }
+  }
+  y[at(&yv, i)] = (int)best;
+}
+// Part p of `parts` sums the squares of elements p, p + parts, ... (sum_squares) or counts
+// the elements that are not finite (non_finite).
+kernel void sum_squares(global ACC* partial, global const T* x, View xv, long n, long parts) {
+  const long p = get_global_id(0);
+  if (p >= parts) return;
+  ACC acc = 0;
+  for (long i = p; i < n; i += parts) { const ACC v = x[at(&xv, i)]; acc += v * v; }
+  partial[p] = acc;
+}
+kernel void non_finite(global ACC* partial, global const T* x, View xv, long n, long parts) {
+  const long p = get_global_id(0);
+  if (p >= parts) return;
+  ACC count = 0;
+  for (long i = p; i < n; i += parts) { const T v = x[at(&xv, i)]; if (!isfinite(v)) count += 1; }
+  partial[p] = count;
+}
+)CLC";
+
+namespace {
+constexpr cl_long kParts = 256;
+
+// x's kept and reduced axes as two views: the first walks the kept elements in row-major
+// order (the output's order), the second the reduced elements relative to a kept one.
+std::pair<View, View> split(const Tensor& x, const std::vector<bool>& reduced_axis) {
+  View kept = view_of(x), reduced = view_of(x);
+  reduced.offset = 0;
+  const int pad = kMaxRank - x.rank();
+  for (int d = 0; d < x.rank(); ++d) {
+    if (reduced_axis[static_cast<std::size_t>(d)]) kept.size[pad + d] = 1;
+    else reduced.size[pad + d] = 1;
+  }
+  return {kept, reduced};
+}
+
+std::vector<bool> reduced_axes(const Axes& axes, int rank, std::string_view op) {
+  std::vector<bool> mask(static_cast<std::size_t>(rank), axes.empty());
+  for (int a : axes) mask[static_cast<std::size_t>(normalize_axis(a, rank, op))] = true;
+  return mask;
+}
+}  // namespace
+
+void OpenclBackend::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) {
+  const char* name = op == ReduceOp::sum ? "sum" : op == ReduceOp::mean ? "mean" : "max";
+  if (!is_floating(x.dtype()))
+    throw DTypeError(std::string(name) + ": " + device().str() + " reduces float32 and float64 only, not " +
+                     std::string(dtype_name(x.dtype())));
+  const Shape result = reduced_shape(x.shape(), axes, keepdims, name);
+  if (out.shape() != result || out.dtype() != x.dtype())
+    throw ShapeError(std::string(name) + ": out is " + std::string(dtype_name(out.dtype())) + " " + out.shape().str() +
+                     " but the result is " + std::string(dtype_name(x.dtype())) + " " + result.str());
+  const auto mask = reduced_axes(axes, x.rank(), name);
+  cl_long r = 1;
+  for (int d = 0; d < x.rank(); ++d)
+    if (mask[static_cast<std::size_t>(d)]) r *= x.shape()[d];
+  if (op == ReduceOp::max && r == 0)
+    throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
+  const Tensor in = x.shares_storage(out) ? x.clone() : x;
+  const auto [kept, reduced] = split(in, mask);
+  const cl_int code = static_cast<cl_int>(op);
+  const cl_long outer = out.numel();
+  launch(kernel(kReduceSource, "reduce", x.dtype()), static_cast<std::size_t>(outer), code, buffer_of(out), view_of(out),
+         buffer_of(in), kept, reduced, outer, r);
+}
+
+void OpenclBackend::argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out) {
+  if (!is_floating(x.dtype()))
+    throw DTypeError("argmax: " + device().str() + " runs argmax on float32 and float64 only");
+  const int ax = normalize_axis(axis, x.rank(), "argmax");
+  if (x.shape()[ax] == 0) throw ValueError("argmax: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
+  const Shape result = reduced_shape(x.shape(), Axes{ax}, keepdims, "argmax");
+  if (out.shape() != result || out.dtype() != DType::i32)
+    throw ShapeError("argmax: out is " + std::string(dtype_name(out.dtype())) + " " + out.shape().str() +
+                     " but the result is int32 " + result.str());
+  std::vector<bool> mask(static_cast<std::size_t>(x.rank()), false);
+  mask[static_cast<std::size_t>(ax)] = true;
+  const auto [kept, reduced] = split(x, mask);
+  const cl_long outer = out.numel(), r = x.shape()[ax];
+  launch(kernel(kReduceSource, "argmax", x.dtype()), static_cast<std::size_t>(outer), buffer_of(out), view_of(out),
+         buffer_of(x), kept, reduced, outer, r);
+}
+
+namespace {
+// Runs one of the chunked whole-tensor kernels and adds its parts up on the host.
+double chunked_total(OpenclBackend& b, const char* name, const Tensor& x) {
+  const std::size_t acc = b.has_fp64() ? sizeof(cl_double) : sizeof(cl_float);
+  const cl_mem partial = b.scratch(0, static_cast<std::size_t>(kParts) * acc);
+  const cl_long n = x.numel(), parts = kParts;
+  b.launch(b.kernel(kReduceSource, name, x.dtype()), static_cast<std::size_t>(kParts), partial, buffer_of(x), view_of(x), n,
+           parts);
+  double total = 0;
+  if (b.has_fp64()) {
+    cl_double host[kParts];
+    b.read(partial, 0, host, sizeof host);
+    for (double v : host) total += v;
+  } else {
+    cl_float host[kParts];
+    b.read(partial, 0, host, sizeof host);
+    for (float v : host) total += v;
+  }
+  return total;
+}
+}  // namespace
+
+bool OpenclBackend::all_finite(const Tensor& t) {
+  if (!is_floating(t.dtype()) || t.numel() == 0) return true;
+  return chunked_total(*this, "non_finite", t) == 0;
+}
+
+double OpenclBackend::gradient_sum_of_squares(const Tensor& grad) {
+  if (!is_floating(grad.dtype()))
+    throw DTypeError("gradient_sum_of_squares: gradients must be float32 or float64, not " +
+                     std::string(dtype_name(grad.dtype())));
+  return chunked_total(*this, "sum_squares", grad);
+}
+
+}  // namespace stheno::opencl

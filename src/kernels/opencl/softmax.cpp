@@ -1,0 +1,134 @@
+// Softmax and log-softmax along an axis, softmax cross-entropy, and one-hot rows.
+#include "kernels/opencl/opencl_backend.hpp"
+
+namespace stheno::opencl {
+
+const char* const kSoftmaxSource = R"CLC(
+// One work-item per row: the maximum, then Σ exp(x − max), then the outputs.
+kernel void softmax(int log_form, global T* y, View ykept, View yrow, global const T* x, View xkept, View xrow,
+                    long rows, long n) {
+  const long i = get_global_id(0);
+  if (i >= rows) return;
+  const long xb = at(&xkept, i), yb = at(&ykept, i);
+  T shift = x[xb];
+  for (long j = 1; j < n; ++j) shift = fmax(shift, x[xb + at(&xrow, j)]);
+  ACC total = 0;
+  for (long j = 0; j < n; ++j) total += exp((ACC)(x[xb + at(&xrow, j)] - shift));
+  const ACC log_total = log(total);
+  for (long j = 0; j < n; ++j) {
+    const ACC z = (ACC)(x[xb + at(&xrow, j)] - shift);
+    y[yb + at(&yrow, j)] = (T)(log_form ? z - log_total : exp(z) / total);
+  }
+}
+inline ACC row_log_sum_exp(global const T* x, long n) {
+  T shift = x[0];
+  for (long j = 1; j < n; ++j) shift = fmax(shift, x[j]);
+  ACC total = 0;
+  for (long j = 0; j < n; ++j) total += exp((ACC)(x[j] - shift));
+  return (ACC)shift + log(total);
+}
+// Row losses of logits (N, C) with unit-stride rows `ld` apart; then their mean. A label
+// outside [0, C) sets bit 0 of *error.
+kernel void xent_labels(global ACC* loss, global const T* x, long x0, long ld, global const int* labels, long l0,
+                        long ls, long c, long rows, global int* error) {
+  const long i = get_global_id(0);
+  if (i >= rows) return;
+  global const T* row = x + x0 + i * ld;
+  const int label = labels[l0 + i * ls];
+  if (label < 0 || label >= c) { atomic_or(error, 1); loss[i] = NAN; return; }
+  loss[i] = row_log_sum_exp(row, c) - (ACC)row[label];
+}
+kernel void xent_targets(global ACC* loss, global const T* x, long x0, long ld, global const T* t, View tv, long c,
+                         long rows) {
+  const long i = get_global_id(0);
+  if (i >= rows) return;
+  global const T* row = x + x0 + i * ld;
+  const ACC lse = row_log_sum_exp(row, c);
+  ACC acc = 0;
+  for (long j = 0; j < c; ++j) acc += (ACC)t[at(&tv, i * c + j)] * (lse - (ACC)row[j]);
+  loss[i] = acc;
+}
+kernel void mean_of(global T* out, long o0, global const ACC* loss, long rows) {
+  if (get_global_id(0) != 0) return;
+  ACC total = 0;
+  for (long i = 0; i < rows; ++i) total += loss[i];
+  out[o0] = (T)(rows == 0 ? 0 : total / (ACC)rows);
+}
+kernel void one_hot(global T* out, View ov, global const int* labels, View lv, long c, long n, global int* error) {
+  const long i = get_global_id(0);
+  if (i >= n) return;
+  const long row = i / c, col = i - row * c;
+  const int label = labels[at(&lv, row)];
+  if (col == 0 && (label < 0 || label >= c)) atomic_or(error, 2);
+  out[at(&ov, i)] = label == col ? (T)1 : (T)0;
+}
+)CLC";
+
+namespace {
+// x's rows along `axis`: a view over the other axes (one element per row) and one along it.
+std::pair<View, View> rows_along(const Tensor& x, int axis) {
+  View kept = view_of(x), row = view_of(x);
+  row.offset = 0;
+  const int pad = kMaxRank - x.rank();
+  for (int d = 0; d < x.rank(); ++d) (d == axis ? kept : row).size[pad + d] = 1;
+  return {kept, row};
+}
+}  // namespace
+
+void OpenclBackend::softmax(const Tensor& x, int axis, const Tensor& out, bool log_form) {
+  const char* name = log_form ? "log_softmax" : "softmax";
+  if (!is_floating(x.dtype())) throw DTypeError(std::string(name) + ": expected float32 or float64");
+  const int ax = normalize_axis(axis, x.rank(), name);
+  if (out.shape() != x.shape() || out.dtype() != x.dtype())
+    throw ShapeError(std::string(name) + ": out is " + out.shape().str() + " but the result is " + x.shape().str());
+  const Tensor in = x.shares_storage(out) && !x.same_elements(out) ? x.clone() : x;
+  const auto [xkept, xrow] = rows_along(in, ax);
+  const auto [ykept, yrow] = rows_along(out, ax);
+  const cl_long n = x.shape()[ax], rows = n == 0 ? 0 : x.numel() / n;
+  const cl_int form = log_form ? 1 : 0;
+  launch(kernel(kSoftmaxSource, "softmax", x.dtype()), static_cast<std::size_t>(rows), form, buffer_of(out), ykept, yrow,
+         buffer_of(in), xkept, xrow, rows, n);
+}
+
+void OpenclBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out) {
+  if (logits.rank() != 2 || !is_floating(logits.dtype()))
+    throw ShapeError("softmax_cross_entropy: logits must be float (N, C), got " + std::string(dtype_name(logits.dtype())) +
+                     " " + logits.shape().str());
+  const cl_long rows = logits.size(0), c = logits.size(1);
+  const bool labels = targets.dtype() == DType::i32;
+  if (labels ? targets.shape() != Shape{rows} : targets.shape() != logits.shape() || targets.dtype() != logits.dtype())
+    throw ShapeError("softmax_cross_entropy: targets " + std::string(dtype_name(targets.dtype())) + " " +
+                     targets.shape().str() + " do not fit logits " + logits.shape().str() +
+                     " (expected int32 labels (N,) or float targets (N, C))");
+  if (out.numel() != 1 || out.dtype() != logits.dtype())
+    throw ShapeError("softmax_cross_entropy: out must be one " + std::string(dtype_name(logits.dtype())) + " element");
+  const Tensor x = logits.strides()[1] == 1 ? logits : logits.contiguous();
+  const std::size_t acc = has_fp64() ? sizeof(cl_double) : sizeof(cl_float);
+  const cl_mem loss = scratch(1, static_cast<std::size_t>(std::max<cl_long>(rows, 1)) * acc);
+  const View xv = view_of(x);
+  const cl_long x0 = xv.offset, ld = rows > 1 ? x.strides()[0] : c;
+  if (labels) {
+    const View lv = view_of(targets);
+    const cl_long ls = rows > 1 ? targets.strides()[0] : 1;
+    launch(kernel(kSoftmaxSource, "xent_labels", x.dtype()), static_cast<std::size_t>(rows), loss, buffer_of(x), x0, ld,
+           buffer_of(targets), lv.offset, ls, c, rows, error_flags());
+  } else {
+    launch(kernel(kSoftmaxSource, "xent_targets", x.dtype()), static_cast<std::size_t>(rows), loss, buffer_of(x), x0, ld,
+           buffer_of(targets), view_of(targets), c, rows);
+  }
+  const cl_long o0 = view_of(out).offset;
+  launch(kernel(kSoftmaxSource, "mean_of", x.dtype()), 1, buffer_of(out), o0, loss, rows);
+}
+
+void OpenclBackend::one_hot(const Tensor& labels, const Tensor& out) {
+  if (labels.dtype() != DType::i32 || labels.rank() != 1 || out.rank() != 2 || out.size(0) != labels.size(0) ||
+      !is_floating(out.dtype()))
+    throw ShapeError("one_hot: expected int32 labels (N,) and float out (N, C), got labels " +
+                     std::string(dtype_name(labels.dtype())) + " " + labels.shape().str() + " and out " +
+                     std::string(dtype_name(out.dtype())) + " " + out.shape().str());
+  const cl_long c = out.size(1), n = out.numel();
+  launch(kernel(kSoftmaxSource, "one_hot", out.dtype()), static_cast<std::size_t>(n), buffer_of(out), view_of(out),
+         buffer_of(labels), view_of(labels), c, n, error_flags());
+}
+
+}  // namespace stheno::opencl

@@ -1,0 +1,292 @@
+// The comparison suite: every kernel a device backend has, run on that device and on the host
+// from the same inputs, with per-kernel tolerances; strided, transposed and broadcast operands
+// and size-0/size-1 edges included. Devices that are not present are skipped, not passed.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "reference.hpp"
+#include "stheno/kernels/backend.hpp"
+#include "stheno/stheno.hpp"
+
+namespace stheno {
+namespace {
+
+using testing::random_tensor;
+
+// The devices to compare against the host: every OpenCL device the build and machine have.
+std::vector<Device> devices_under_test() {
+  std::vector<Device> out;
+  try {
+    backend(Device{DeviceKind::opencl, 0});
+    out.push_back(Device{DeviceKind::opencl, 0});
+  } catch (const DeviceError&) {
+  }
+  return out;
+}
+
+class Backends : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    devices_ = devices_under_test();
+    if (devices_.empty()) GTEST_SKIP() << "no device backend here (no OpenCL platform or built without OpenCL)";
+  }
+  // Runs `fn` on host tensors and on copies of them on each device, and compares every result.
+  void compare(const std::string& what, const std::vector<Tensor>& inputs,
+               const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& fn, double rtol = 1e-5,
+               double atol = 1e-6) {
+    const std::vector<Tensor> expected = fn(inputs);
+    for (Device d : devices_) {
+      std::vector<Tensor> moved;
+      for (const Tensor& t : inputs) moved.push_back(on(t, d));
+      const std::vector<Tensor> got = fn(moved);
+      ASSERT_EQ(got.size(), expected.size());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i].device(), d) << what << ": result " << i << " left the device";
+        const Tensor host = got[i].to(Device::cpu());
+        ASSERT_EQ(host.shape(), expected[i].shape()) << what;
+        ASSERT_EQ(host.dtype(), expected[i].dtype()) << what;
+        EXPECT_TRUE(allclose(host, expected[i], rtol, atol, true))
+            << what << " on " << d.str() << ", result " << i << ":\n  device " << host << "\n  host   " << expected[i];
+      }
+    }
+  }
+  // A copy on `d` with the same strides as `t` where `t` is a view (so that layouts survive).
+  static Tensor on(const Tensor& t, Device d) {
+    if (t.is_contiguous()) return t.to(d);
+    // Rebuild the view over a device copy of its whole storage.
+    const std::int64_t elements = static_cast<std::int64_t>(t.storage()->bytes() / itemsize(t.dtype()));
+    const Tensor whole = Tensor::borrow(t.storage()->data(), Shape{elements}, t.dtype()).to(d);
+    return whole.as_strided(t.shape(), t.strides(), t.offset());
+  }
+  std::vector<Device> devices_;
+  Generator gen_{7};
+};
+
+TEST_F(Backends, CopiesConvertAndFill) {
+  for (DType from : {DType::f32, DType::f64, DType::i32})
+    for (DType to : {DType::f32, DType::f64, DType::i32})
+      for (int layout : {0, 1, 2})
+        compare(std::string("copy ") + std::string(dtype_name(from)) + " to " + std::string(dtype_name(to)),
+                {random_tensor({3, 5}, from == DType::i32 ? DType::f64 : from, gen_, layout, -50, 50).to(from)},
+                [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0].to(to)}; });
+  compare("fill of a strided slice", {Tensor::zeros({4, 6})}, [](const std::vector<Tensor>& in) {
+    Tensor t = in[0].clone();
+    t.slice(1, 1, 6, 2).fill(2.5);
+    return std::vector<Tensor>{t};
+  });
+  compare("broadcast copy_from", {Tensor::zeros({3, 4}), random_tensor({4}, DType::f32, gen_)},
+          [](const std::vector<Tensor>& in) {
+            Tensor t = in[0].clone();
+            t.copy_from(in[1]);
+            return std::vector<Tensor>{t};
+          });
+  compare("transposing copy within one storage", {random_tensor({4, 4}, DType::f32, gen_)}, [](const std::vector<Tensor>& in) {
+    Tensor t = in[0].clone();
+    t.copy_from(t.t());
+    return std::vector<Tensor>{t};
+  });
+}
+
+TEST_F(Backends, UnaryOps) {
+  for (UnaryOp op : {UnaryOp::neg, UnaryOp::abs, UnaryOp::exp, UnaryOp::log, UnaryOp::sqrt, UnaryOp::square,
+                     UnaryOp::tanh, UnaryOp::sigmoid, UnaryOp::relu, UnaryOp::sign, UnaryOp::step})
+    for (DType dtype : {DType::f32, DType::f64})
+      for (int layout : {0, 1, 2}) {
+        const bool positive = op == UnaryOp::log || op == UnaryOp::sqrt;
+        compare(std::string(op_name(op)), {random_tensor({5, 7}, dtype, gen_, layout, positive ? 0.1 : -3, 3)},
+                [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{unary(op, in[0])}; });
+      }
+  compare("relu of size 0 and size 1", {Tensor::zeros({0, 3}), Tensor::full({1, 1}, -2.0)},
+          [](const std::vector<Tensor>& in) { return std::vector<Tensor>{relu(in[0]), relu(in[1])}; });
+  compare("sigmoid in place on a transposed view", {random_tensor({4, 6}, DType::f32, gen_)}, [](const std::vector<Tensor>& in) {
+    Tensor t = in[0].clone();
+    sigmoid_(t.t());
+    return std::vector<Tensor>{t};
+  });
+}
+
+TEST_F(Backends, BinaryOpsBroadcast) {
+  for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::pow, BinaryOp::maximum,
+                      BinaryOp::minimum, BinaryOp::sigmoid_grad, BinaryOp::tanh_grad, BinaryOp::relu_grad})
+    for (DType dtype : {DType::f32, DType::f64}) {
+      const double lo = op == BinaryOp::pow ? 0.2 : -3;
+      compare(std::string(op_name(op)) + " (N, C) with (C,)",
+              {random_tensor({6, 5}, dtype, gen_, 2, lo, 3), random_tensor({5}, dtype, gen_, 0, 0.5, 2)},
+              [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{binary(op, in[0], in[1])}; });
+      compare(std::string(op_name(op)) + " (3, 1) with (1, 4)",
+              {random_tensor({3, 1}, dtype, gen_, 0, 0.5, 2), random_tensor({1, 4}, dtype, gen_, 1, lo, 3)},
+              [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{binary(op, in[0], in[1])}; });
+    }
+  compare("add into a strided out, in place", {random_tensor({4, 6}, DType::f32, gen_), random_tensor({6}, DType::f32, gen_)},
+          [](const std::vector<Tensor>& in) {
+            Tensor t = in[0].clone();
+            add_(t, in[1]);
+            Tensor u = Tensor::zeros({4, 12}, DType::f32, t.device());
+            add(t, in[1], u.slice(1, 0, 12, 2));
+            return std::vector<Tensor>{t, u};
+          });
+}
+
+TEST_F(Backends, Reductions) {
+  for (ReduceOp op : {ReduceOp::sum, ReduceOp::mean, ReduceOp::max})
+    for (const Axes& axes : {Axes{}, Axes{0}, Axes{1}, Axes{-1}, Axes{0, 2}})
+      for (bool keepdims : {false, true})
+        for (int layout : {0, 2})
+          compare("reduce", {random_tensor({4, 3, 5}, DType::f32, gen_, layout)},
+                  [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{reduce(op, in[0], axes, keepdims)}; },
+                  1e-5, 1e-5);
+  compare("sum over an empty axis", {Tensor::zeros({0, 3})},
+          [](const std::vector<Tensor>& in) { return std::vector<Tensor>{sum(in[0], 0)}; });
+  for (int axis : {0, 1})
+    compare("argmax", {random_tensor({6, 9}, DType::f64, gen_, 2)},
+            [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{argmax(in[0], axis), argmax(in[0])}; });
+  const Tensor with_nan = Tensor::from<float>({1, 2, 0, 3}, {2, 2});
+  with_nan.data<float>()[2] = NAN;
+  compare("max and argmax with NaN", {with_nan},
+          [](const std::vector<Tensor>& in) { return std::vector<Tensor>{max(in[0], 1), argmax(in[0], 1)}; });
+}
+
+TEST_F(Backends, MatrixProducts) {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const double tol = dtype == DType::f32 ? 1e-4 : 1e-10;
+    for (int la : {0, 1, 2})
+      for (int lb : {0, 1, 2})
+        compare("matmul (5, 7)·(7, 3)", {random_tensor({5, 7}, dtype, gen_, la), random_tensor({7, 3}, dtype, gen_, lb)},
+                [](const std::vector<Tensor>& in) { return std::vector<Tensor>{matmul(in[0], in[1])}; }, tol, tol);
+    compare("batched, broadcast", {random_tensor({2, 5, 7}, dtype, gen_), random_tensor({7, 3}, dtype, gen_)},
+            [](const std::vector<Tensor>& in) { return std::vector<Tensor>{matmul(in[0], in[1]), matmul(in[1].t(), in[0].transpose(1, 2))}; },
+            tol, tol);
+    compare("vectors", {random_tensor({5, 7}, dtype, gen_), random_tensor({7}, dtype, gen_), random_tensor({5}, dtype, gen_)},
+            [](const std::vector<Tensor>& in) {
+              return std::vector<Tensor>{matmul(in[0], in[1]), matmul(in[2], in[0]), matmul(in[1], in[1]), outer(in[2], in[1])};
+            },
+            tol, tol);
+    compare("alpha and beta into a strided out", {random_tensor({5, 7}, dtype, gen_), random_tensor({7, 3}, dtype, gen_),
+                                                  random_tensor({3, 5}, dtype, gen_)},
+            [](const std::vector<Tensor>& in) {
+              Tensor c = in[2].clone();
+              matmul(in[0], in[1], c.t(), 0.5, 2.0);
+              return std::vector<Tensor>{c};
+            },
+            tol, tol);
+    compare("k = 0 and m = 0", {Tensor::zeros({3, 0}, dtype), Tensor::zeros({0, 4}, dtype), Tensor::zeros({0, 3}, dtype)},
+            [](const std::vector<Tensor>& in) { return std::vector<Tensor>{matmul(in[0], in[1]), matmul(in[2], in[0].t().t())}; });
+  }
+}
+
+TEST_F(Backends, SoftmaxAndLosses) {
+  for (bool log_form : {false, true})
+    for (int axis : {0, 1, -1})
+      for (int layout : {0, 2})
+        compare(log_form ? "log_softmax" : "softmax", {random_tensor({5, 8}, DType::f32, gen_, layout, -30, 30)},
+                [&](const std::vector<Tensor>& in) {
+                  return std::vector<Tensor>{log_form ? log_softmax(in[0], axis) : softmax(in[0], axis)};
+                });
+  const Tensor labels = Tensor::from<std::int32_t>({3, 0, 9, 4, 4, 1});
+  for (DType dtype : {DType::f32, DType::f64}) {
+    compare("softmax_cross_entropy with labels", {random_tensor({6, 10}, dtype, gen_, 0, -20, 20), labels},
+            [&](const std::vector<Tensor>& in) {
+              Tensor out = Tensor::empty({}, dtype, in[0].device());
+              softmax_cross_entropy(in[0], in[1], out);
+              Tensor hot = Tensor::empty({6, 10}, dtype, in[0].device());
+              one_hot(in[1], hot);
+              return std::vector<Tensor>{out, hot};
+            });
+    compare("softmax_cross_entropy with soft targets", {random_tensor({6, 10}, dtype, gen_, 1), random_tensor({6, 10}, dtype, gen_, 2, 0, 1)},
+            [&](const std::vector<Tensor>& in) {
+              Tensor out = Tensor::empty({}, dtype, in[0].device());
+              softmax_cross_entropy(in[0], in[1], out);
+              return std::vector<Tensor>{out};
+            });
+  }
+}
+
+TEST_F(Backends, LabelsOutOfRangeAreAnErrorAtTheNextSynchronisation) {
+  for (Device d : devices_) {
+    const Tensor logits = Tensor::zeros({2, 3}, DType::f32, d);
+    const Tensor bad = Tensor::from<std::int32_t>({1, 3}).to(d);
+    Tensor out = Tensor::empty({}, DType::f32, d);
+    softmax_cross_entropy(logits, bad, out);
+    EXPECT_THROW(out.item<float>(), IndexError);
+    // The flag is cleared once reported.
+    softmax_cross_entropy(logits, Tensor::from<std::int32_t>({1, 2}).to(d), out);
+    EXPECT_NEAR(out.item<float>(), std::log(3.0), 1e-6);
+  }
+}
+
+TEST_F(Backends, OptimizerUpdates) {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const auto state = [&] {
+      return std::vector<Tensor>{random_tensor({7, 3}, dtype, gen_), random_tensor({7, 3}, dtype, gen_),
+                                 random_tensor({7, 3}, dtype, gen_, 0, 0, 1), random_tensor({7, 3}, dtype, gen_, 0, 0, 1)};
+    };
+    const auto run = [&](const char* what, const std::function<void(const std::vector<Tensor>&)>& step) {
+      compare(what, state(), [&](const std::vector<Tensor>& in) {
+        std::vector<Tensor> s;
+        for (const Tensor& t : in) s.push_back(t.clone());
+        for (int i = 0; i < 3; ++i) step(s);
+        return s;
+      });
+    };
+    run("sgd", [](const auto& s) { sgd_update(s[0], s[1], Tensor(), 0.1, 0, false, 0.01); });
+    run("momentum", [](const auto& s) { sgd_update(s[0], s[1], s[2], 0.1, 0.9, false, 0.01); });
+    run("nesterov", [](const auto& s) { sgd_update(s[0], s[1], s[2], 0.1, 0.9, true, 0); });
+    run("adagrad", [](const auto& s) { adagrad_update(s[0], s[1], s[2], 0.1, 1e-8, 0.01); });
+    run("rmsprop", [](const auto& s) { rmsprop_update(s[0], s[1], s[2], s[3], 0.01, 0.99, 1e-8, 0.9, 0); });
+    run("adam", [](const auto& s) { adam_update(s[0], s[1], s[2], s[3], 1e-3, 0.9, 0.999, 1e-8, 0, false, 3); });
+    run("adamw", [](const auto& s) { adam_update(s[0], s[1], s[2], s[3], 1e-3, 0.9, 0.999, 1e-8, 0.1, true, 1); });
+    compare("gradient clipping", {random_tensor({300, 7}, dtype, gen_)}, [](const std::vector<Tensor>& in) {
+      Tensor g = in[0].clone();
+      const double total = gradient_sum_of_squares(g);
+      scale_gradient(g, 0.5);
+      return std::vector<Tensor>{g, Tensor::scalar(total, DType::f64, g.device())};
+    });
+  }
+}
+
+TEST_F(Backends, FinitenessChecks) {
+  for (Device d : devices_) {
+    Tensor t = Tensor::ones({1000}, DType::f32, d);
+    EXPECT_TRUE(all_finite(t));
+    t.slice(0, 999, 1000).fill(INFINITY);
+    EXPECT_FALSE(all_finite(t));
+  }
+}
+
+TEST_F(Backends, OperandsOnDifferentDevicesAreAnErrorNamingBoth) {
+  for (Device d : devices_) {
+    const Tensor a = Tensor::ones({2, 2}), b = Tensor::ones({2, 2}, DType::f32, d);
+    try {
+      (void)add(a, b);
+      FAIL() << "add across devices did not throw";
+    } catch (const DeviceError& e) {
+      EXPECT_NE(std::string(e.what()).find("first operand is on cpu"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("second operand on " + d.str()), std::string::npos) << e.what();
+    }
+    EXPECT_THROW((void)b.data<float>(), DeviceError);
+    EXPECT_NE(b.str().find("on " + d.str()), std::string::npos);
+    EXPECT_DOUBLE_EQ(b.at({1, 1}), 1.0);
+  }
+}
+
+TEST(Devices, ParseAndPrint) {
+  EXPECT_EQ(Device::parse("cpu"), Device::cpu());
+  EXPECT_EQ(Device::parse("opencl"), (Device{DeviceKind::opencl, 0}));
+  EXPECT_EQ(Device::parse("opencl:2").str(), "opencl:2");
+  EXPECT_EQ(Device::parse("cuda:1"), (Device{DeviceKind::cuda, 1}));
+  for (const char* bad : {"gpu", "opencl:", "opencl:x", "opencl:-1", "cpu:1", "cuda:1a"}) EXPECT_THROW(Device::parse(bad), ValueError) << bad;
+  EXPECT_EQ(Tensor::ones({2}).device(), Device::cpu());
+}
+
+TEST(Devices, AnAbsentDeviceSaysWhy) {
+  try {
+    Tensor::zeros({2}, DType::f32, Device{DeviceKind::opencl, 99});
+    FAIL() << "opencl:99 should not exist";
+  } catch (const DeviceError& e) {
+    EXPECT_NE(std::string(e.what()).find("opencl:99"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace stheno
