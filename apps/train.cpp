@@ -131,7 +131,8 @@ struct Position {
 
 class Trainer {
  public:
-  explicit Trainer(const TrainConfig& c) : c_(c), log_(c.json ? stderr : stdout), progress_(log_, isatty(fileno(log_))) {}
+  explicit Trainer(const TrainConfig& c)
+      : c_(c), device_(Device::parse(c.device)), log_(c.json ? stderr : stdout), progress_(log_, isatty(fileno(log_))) {}
   int run();
 
  private:
@@ -148,6 +149,7 @@ class Trainer {
   }
 
   const TrainConfig& c_;
+  Device device_;
   std::FILE* log_;
   Progress progress_;
   data::Mnist data_;
@@ -188,6 +190,10 @@ void Trainer::load_data() {
 void Trainer::compile() {
   const std::int64_t features = data_.train.images.size(1);
   model_ = build_model(c_, features);
+  if (!device_.is_host()) {
+    say("device: " + device_.str() + " (" + device_runtime(device_).name() + ")");
+    model_.net.to(device_);
+  }
   params_ = model_.net.trainable_parameters();
   optim::OptimizerOptions o;
   o.lr = c_.lr;
@@ -205,13 +211,18 @@ void Trainer::compile() {
 
 double Trainer::train_step(const data::Batch& batch) {
   if (train_step_) {
-    train_step_->machine().bind(x_, batch.inputs);  // the loader keeps the batch until the next one
-    train_step_->machine().bind(labels_, batch.labels);
+    if (device_.is_host()) {
+      train_step_->machine().bind(x_, batch.inputs);  // the loader keeps the batch until the next one
+      train_step_->machine().bind(labels_, batch.labels);
+    } else {
+      train_step_->machine().let(x_, batch.inputs);  // uploaded into the program's own input buffers
+      train_step_->machine().let(labels_, batch.labels);
+    }
     return train_step_->run();
   }
   // The eager machine: a new graph for every batch, differentiated as it stands.
   Graph g(Graph::Mode::eager);
-  const Node loss = build_loss(c_, model_.net(g.input("x", batch.inputs)), g.input("labels", batch.labels));
+  const Node loss = build_loss(c_, model_.net(g.input("x", batch.inputs.to(device_))), g.input("labels", batch.labels.to(device_)));
   std::vector<Tensor> grads;
   for (const Tensor& t : backward(loss, nn::nodes_of(g, params_))) grads.push_back(t.contiguous());
   if (c_.clip > 0) optim::clip_grad_norm(grads, c_.clip);
@@ -251,11 +262,17 @@ std::pair<double, double> Trainer::evaluate() {
     const std::int64_t size = std::min<std::int64_t>(eval_batch, n - start);
     EvalProgram& p = eval_program(size);
     const Tensor xb = images.slice(0, start, start + size), yb = labels.slice(0, start, start + size);
-    p.machine->bind(p.x, xb);
-    p.machine->bind(p.labels, yb);
+    if (device_.is_host()) {
+      p.machine->bind(p.x, xb);
+      p.machine->bind(p.labels, yb);
+    } else {
+      p.machine->let(p.x, xb);
+      p.machine->let(p.labels, yb);
+    }
     p.machine->run();
     loss_sum += p.machine->value(p.loss).item<double>() * static_cast<double>(size);
-    const std::int32_t* predicted = p.machine->value(p.predicted).data<std::int32_t>();
+    const Tensor predicted_classes = p.machine->value(p.predicted).to(Device::cpu());
+    const std::int32_t* predicted = predicted_classes.data<std::int32_t>();
     const std::int32_t* truth = yb.data<std::int32_t>();
     for (std::int64_t i = 0; i < size; ++i) correct += predicted[i] == truth[i];
     progress_.evaluating(start + size, n);
@@ -334,8 +351,8 @@ int Trainer::run() {
   say("stheno train: " + c_.model + " " + std::to_string(data_.train.images.size(1)) + "-" + layers +
       (c_.model == "cnn" ? "-" : "") + std::to_string(kClasses) + " " + c_.activation + ", " + c_.loss +
       " loss, " + c_.optimizer + " lr " + std::to_string(c_.lr) + ", batch " + std::to_string(c_.batch) + ", " +
-      std::to_string(train_set_->size()) + " training images, " + c_.machine + " machine, " + std::to_string(num_threads()) +
-      " threads, " + std::to_string(model_.net.parameter_count()) + " parameters");
+      std::to_string(train_set_->size()) + " training images, " + c_.machine + " machine on " + device_.str() + ", " +
+      std::to_string(num_threads()) + " threads, " + std::to_string(model_.net.parameter_count()) + " parameters");
 
   double train_seconds = 0, first_loss = 0;
   std::int64_t trained_epochs = 0;
@@ -404,11 +421,11 @@ int Trainer::run() {
     if (measured_steps_ > 0 && testing::allocation_counting_available())
       std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_allocations_) / static_cast<double>(measured_steps_));
     std::printf("{\"epochs\": %lld, \"train_seconds_per_epoch\": %.4f, \"test_accuracy\": %.6f, \"test_loss\": %.6f, "
-                "\"allocations_per_step\": %s, \"steps\": %lld, \"machine\": \"%s\", \"threads\": %d, %s, "
+                "\"allocations_per_step\": %s, \"steps\": %lld, \"machine\": \"%s\", \"device\": \"%s\", \"threads\": %d, %s, "
                 "\"out\": \"%s\"}\n",
                 static_cast<long long>(c_.epochs), trained_epochs ? train_seconds / static_cast<double>(trained_epochs) : 0.0,
                 last.test_accuracy, last.test_loss, per_step, static_cast<long long>(optimizer_->steps_taken()),
-                c_.machine.c_str(), num_threads(), gemm_json().c_str(), out_.string().c_str());
+                c_.machine.c_str(), device_.str().c_str(), num_threads(), gemm_json().c_str(), out_.string().c_str());
   }
   return 0;
 }

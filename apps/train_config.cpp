@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "stheno/tensor/device.hpp"
+
 namespace stheno::cli {
 
 std::vector<long long> TrainConfig::hidden_sizes() const {
@@ -51,6 +53,9 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   f.add_int("threads", &c.threads, "threads (0: one per core)", 0, 1024);
   f.add_int("seed", &c.seed, "seed of initialisation, shuffling and dropout", 0, 1LL << 62);
   f.add_int("train-limit", &c.train_limit, "use only the first N training images (0: all)", 0, 1'000'000'000);
+  if (const char* env = std::getenv("STHENO_DEVICE"); env && *env) c.device = env;
+  f.add_string("device", &c.device, "where to train: cpu, opencl or opencl:N (the N-th OpenCL device; default: "
+               "$STHENO_DEVICE, else cpu)");
   f.add_string("machine", &c.machine, "tape: compile once, run many; eager: build the graph each step", {"tape", "eager"});
   f.add_string("out", &c.out,
                "directory for model.safetensors, checkpoint.safetensors, metrics.csv and curves.png; made if missing, "
@@ -67,6 +72,11 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
          f.help();
   if (!f.parse(args)) return false;
   c.hidden_sizes();  // validates
+  try {
+    Device::parse(c.device);
+  } catch (const ValueError& e) {
+    throw UsageError(std::string("--device: ") + e.what());
+  }
   // Flags that the chosen model has no use for are mistakes, not defaults to ignore.
   if (c.model == "cnn")
     for (const char* name : {"hidden", "bias-init"})

@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include "allocation_counter.hpp"
 #include "reference.hpp"
 #include "stheno/kernels/backend.hpp"
 #include "stheno/stheno.hpp"
@@ -267,6 +268,65 @@ TEST_F(Backends, OperandsOnDifferentDevicesAreAnErrorNamingBoth) {
     EXPECT_THROW((void)b.data<float>(), DeviceError);
     EXPECT_NE(b.str().find("on " + d.str()), std::string::npos);
     EXPECT_DOUBLE_EQ(b.at({1, 1}), 1.0);
+  }
+}
+
+// A small MLP trained for a few steps on the host and on each device from the same start.
+struct MlpRun {
+  std::vector<double> losses;
+  std::vector<Tensor> params;
+  std::int64_t device_allocations_in_later_steps = -1, host_allocations_in_later_steps = -1;
+};
+
+MlpRun train_mlp(Device device, int steps, const char* optimizer) {
+  Generator gen(3);
+  nn::Sequential net;
+  net.add(std::make_shared<nn::Linear>(20, 16, gen, nn::Init::he_uniform)).add(nn::activation(UnaryOp::relu))
+      .add(std::make_shared<nn::Linear>(16, 5, gen));
+  net.to(device);
+  Graph g;
+  const Node x = g.input("x", {8, 20}), y = g.input("labels", {8}, DType::i32);
+  const Node loss = nn::cross_entropy(net(x), y);
+  const auto params = net.trainable_parameters();
+  std::unique_ptr<optim::Optimizer> opt;
+  if (std::string(optimizer) == "adam") opt = std::make_unique<optim::Adam>(nn::values_of(params), 1e-2);
+  else opt = std::make_unique<optim::SGD>(nn::values_of(params), 0.1, 0.9);
+  optim::TrainingStep step(loss, nn::nodes_of(g, params), *opt);
+  const Tensor inputs = Tensor::normal({8, 20}, gen).to(device);
+  const Tensor labels = Tensor::from<std::int32_t>({0, 1, 2, 3, 4, 0, 1, 2}).to(device);
+  step.machine().bind(x, inputs);
+  step.machine().bind(y, labels);
+  MlpRun run;
+  std::int64_t device_before = 0;
+  std::optional<testing::AllocationCounter> host;
+  for (int i = 0; i < steps; ++i) {
+    if (i == 2) {
+      device_before = device.is_host() ? 0 : device_runtime(device).allocations();
+      host.emplace();
+    }
+    run.losses.push_back(step.run());
+  }
+  if (host) {
+    run.host_allocations_in_later_steps = host->count();
+    run.device_allocations_in_later_steps = device.is_host() ? 0 : device_runtime(device).allocations() - device_before;
+  }
+  for (const nn::Parameter* p : params) run.params.push_back(p->value.to(Device::cpu()));
+  return run;
+}
+
+TEST_F(Backends, TrainingStepsMatchTheHostAndAllocateNothingOnTheDevice) {
+  for (const char* optimizer : {"adam", "momentum"}) {
+    const MlpRun host = train_mlp(Device::cpu(), 6, optimizer);
+    for (Device d : devices_) {
+      const MlpRun dev = train_mlp(d, 6, optimizer);
+      for (std::size_t i = 0; i < host.losses.size(); ++i) EXPECT_NEAR(dev.losses[i], host.losses[i], 1e-4) << optimizer << " step " << i;
+      for (std::size_t i = 0; i < host.params.size(); ++i)
+        EXPECT_TRUE(allclose(dev.params[i], host.params[i], 1e-4, 1e-5)) << optimizer << " parameter " << i;
+      EXPECT_LT(host.losses.back(), host.losses.front()) << "the test's model must learn something";
+      EXPECT_EQ(dev.device_allocations_in_later_steps, 0) << d.str();
+      std::cout << optimizer << " on " << d.str() << ": " << dev.host_allocations_in_later_steps
+                << " host allocations in 4 steps\n";
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "stheno/kernels/backend.hpp"
 #include "stheno/kernels/compare.hpp"
 
 namespace stheno {
@@ -51,6 +52,34 @@ std::size_t assign_offsets(std::vector<Interval>& buffers) {
     placed.push_back(i);
   }
   return arena;
+}
+
+// The program's device: the one asked for, else the parameters' (which must agree).
+Device choose_device(Graph& graph, const std::vector<bool>& needed, std::optional<Device> wanted) {
+  std::optional<Device> device = wanted;
+  std::string first;
+  for (int i = 0; i < graph.size(); ++i) {
+    const Node node = graph.node(i);
+    if (!needed[static_cast<std::size_t>(i)] || node.kind() != NodeKind::parameter) continue;
+    const Device d = node.value().device();
+    if (!device) {
+      device = d;
+      first = node.describe();
+    } else if (d != *device) {
+      throw DeviceError("TapeMachine: parameter " + node.describe() + " is on " + d.str() + " but " +
+                        (first.empty() ? std::string("the program was asked to run") : "parameter " + first + " is") +
+                        " on " + device->str() + "; move the model with to(device) first");
+    }
+  }
+  return device.value_or(Device::cpu());
+}
+
+void require_supported(const Node& node, Device device) {
+  const DType dtype = node.num_inputs() > 0 ? node.input(0).dtype() : node.dtype();
+  if (device_supports(device, node.op()->kind(), dtype)) return;
+  throw DeviceError("TapeMachine: " + device.str() + " (" + device_runtime(device).name() + ") cannot run " +
+                    node.op()->describe() + " on " + std::string(dtype_name(dtype)) + ", needed for node %" +
+                    std::to_string(node.id()) + " " + node.describe());
 }
 }  // namespace
 
@@ -107,6 +136,7 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
   for (int i = n - 1; i >= 0; --i)
     if (needed[static_cast<std::size_t>(i)])
       for (int in : inputs_of(i)) needed[static_cast<std::size_t>(in)] = true;
+  device_ = choose_device(graph, needed, options.device);
 
   // 2. Roles, and layouts on placeholder memory: views are decided on the real strides.
   std::vector<int> base(static_cast<std::size_t>(n), -1);  // node whose buffer holds the data
@@ -118,16 +148,20 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
     switch (node.kind()) {
       case NodeKind::input:
         r.role = Register::Role::input;
-        r.tensor = r.own = Tensor::zeros(node.shape(), node.dtype());
+        r.tensor = r.own = Tensor::zeros(node.shape(), node.dtype(), device_);
         continue;
       case NodeKind::parameter:
-      case NodeKind::constant:
-        r.role = node.kind() == NodeKind::parameter ? Register::Role::parameter : Register::Role::constant;
+        r.role = Register::Role::parameter;
         r.tensor = node.value();
+        continue;
+      case NodeKind::constant:
+        r.role = Register::Role::constant;
+        r.tensor = node.value().to(device_);
         continue;
       case NodeKind::op:
         break;
     }
+    require_supported(node, device_);
     if (node.op()->is_view()) {
       try {
         r.tensor = node.op()->view(reg(node.input(0).id()).tensor);
@@ -202,9 +236,10 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
   // 5. Real memory: one arena; every buffer gets its own Storage over its slice, so kernels see
   //    different buffers as unrelated.
   try {
-    arena_ = Storage::allocate(std::max<std::size_t>(arena_bytes_, 1));
+    arena_ = Storage::allocate(std::max<std::size_t>(arena_bytes_, 1), device_);
   } catch (const OutOfMemoryError&) {
-    throw OutOfMemoryError(arena_bytes_, "the compiled program's buffers (" + std::to_string(buffers.size()) + " intermediate results)");
+    throw OutOfMemoryError(arena_bytes_, "the compiled program's buffers (" + std::to_string(buffers.size()) +
+                                             " intermediate results) on " + device_.str());
   }
   for (int i : order_) {
     Register& r = reg(i);
@@ -215,8 +250,8 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
         r.tensor = reg(node.input(node.op()->inplace_input()).id()).tensor.view(node.shape());
       } else {
         const std::size_t at = buffers[static_cast<std::size_t>(group[static_cast<std::size_t>(i)])].offset;
-        r.tensor = Tensor::borrow(static_cast<char*>(arena_->data()) + at, node.shape(),
-                                  node.dtype());
+        r.tensor = Tensor::over(Storage::slice(arena_, at, aligned_bytes(node.shape(), node.dtype())), node.shape(),
+                                node.dtype());
       }
       r.buffer = i;
     } else if (r.role == Register::Role::view) {
@@ -343,7 +378,6 @@ std::string TapeMachine::listing() const {
   std::snprintf(line, sizeof line, "%-4s %-22s %-30s %-18s %-22s %s\n", "#", "instruction", "inputs", "output", "type", "memory");
   os << line;
   int index = 0;
-  const char* base = arena_ ? static_cast<const char*>(arena_->data()) : nullptr;
   for (int i : order_) {
     const Register& r = registers_[static_cast<std::size_t>(i)];
     const Node node = graph_.node(i);
@@ -352,7 +386,10 @@ std::string TapeMachine::listing() const {
     switch (r.role) {
       case Register::Role::input: what = "load input"; memory = "own " + std::to_string(aligned_bytes(node.shape(), node.dtype())) + " B"; break;
       case Register::Role::parameter: what = "load parameter"; memory = "parameter"; break;
-      case Register::Role::constant: what = "load constant"; memory = "constant"; break;
+      case Register::Role::constant:
+        what = "load constant";
+        memory = node.value().device() == device_ ? "constant" : "constant, copied to " + device_.str() + " once";
+        break;
       case Register::Role::view:
         what = node.op()->describe();
         inputs = ref(node.input(0).id());
@@ -363,7 +400,8 @@ std::string TapeMachine::listing() const {
         what = node.op()->describe();
         inputs.clear();
         for (int k = 0; k < node.num_inputs(); ++k) inputs += (k ? ", " : "") + ref(node.input(k).id());
-        const auto off = static_cast<std::size_t>(static_cast<const char*>(r.tensor.raw_data()) - base);
+        const std::size_t off = r.tensor.storage()->byte_offset() +
+                                static_cast<std::size_t>(r.tensor.offset()) * itemsize(r.tensor.dtype()) - arena_->byte_offset();
         memory = "arena [" + std::to_string(off) + ", " + std::to_string(off + aligned_bytes(node.shape(), node.dtype())) + ")";
         if (r.inplace) memory += " in-place";
         break;
@@ -375,7 +413,7 @@ std::string TapeMachine::listing() const {
                   ref(i).c_str(), type(i).c_str(), memory.c_str());
     os << line;
   }
-  os << program_.size() << " instructions; arena " << arena_bytes_ << " bytes for intermediates that would need "
+  os << program_.size() << " instructions on " << device_.str() << "; arena " << arena_bytes_ << " bytes for intermediates that would need "
      << unplanned_bytes_ << " bytes unshared\n";
   return os.str();
 }

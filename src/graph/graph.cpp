@@ -125,6 +125,20 @@ Node Graph::add_leaf(NodeKind kind, std::string name, TypeInfo type, const Tenso
 }
 
 namespace {
+// Where an eager op runs: where its non-constant inputs are, which must agree.
+Device eager_device(const Op& op, std::span<const Node> inputs) {
+  const Node* first = nullptr;
+  for (const Node& n : inputs) {
+    if (n.kind() == NodeKind::constant) continue;
+    if (!first) first = &n;
+    else if (n.value().device() != first->value().device())
+      throw DeviceError(op.name() + ": input " + first->describe() + " is on " + first->value().device().str() + " but input " +
+                        n.describe() + " is on " + n.value().device().str() + "; move one with to(device)");
+  }
+  if (first) return first->value().device();
+  return inputs.empty() ? Device::cpu() : inputs.front().value().device();
+}
+
 void require_value(const Tensor& value, const char* what, const std::string& name) {
   if (!value.defined()) throw ValueError(std::string("graph: ") + what + " '" + name + "' has an undefined value");
 }
@@ -192,7 +206,13 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
     if (inputs.size() > kInline) many_values.resize(inputs.size());
     const std::span<Tensor> values = inputs.size() > kInline ? std::span<Tensor>(many_values)
                                                              : std::span<Tensor>(inline_values.data(), inputs.size());
-    for (std::size_t k = 0; k < inputs.size(); ++k) values[k] = inputs[k].value();
+    const Device device = eager_device(*op, inputs);
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      NodeData& in = data(inputs[k].id());
+      // Constants that gradient rules make on the host follow the values they meet, once.
+      if (in.kind == NodeKind::constant && in.value.device() != device) in.value = in.value.to(device);
+      values[k] = in.value;
+    }
     if (op->is_view()) {
       try {
         d.value = op->view(values[0]);
@@ -201,7 +221,7 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
       }
     }
     if (!d.value.defined()) {
-      d.value = Tensor::empty(d.type.shape, d.type.dtype);
+      d.value = Tensor::empty(d.type.shape, d.type.dtype, device);
       op->forward(values, d.value);
     }
   }

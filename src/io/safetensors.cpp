@@ -208,7 +208,7 @@ std::string encode_header(const std::vector<NamedTensor>& tensors,
 }
 
 void append_row_major_bytes(std::string& out, const Tensor& tensor) {
-  const Tensor dense = tensor.contiguous();
+  const Tensor dense = tensor.to(Device::cpu()).contiguous();
   out.append(static_cast<const char*>(dense.raw_data()), byte_count(dense));
 }
 

@@ -18,6 +18,10 @@ std::vector<Parameter*> parameters_of(std::initializer_list<Module*> modules) {
   return out;
 }
 
+void Module::to(Device device) {
+  for (Parameter* p : parameters()) p->value = p->value.to(device);
+}
+
 std::vector<Tensor> values_of(const std::vector<Parameter*>& params) {
   std::vector<Tensor> out;
   for (const Parameter* p : params) out.push_back(p->value);

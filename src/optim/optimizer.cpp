@@ -23,7 +23,7 @@ void Optimizer::set_learning_rate(double lr) {
 std::vector<Tensor> Optimizer::add_state(const std::string& kind) {
   std::vector<Tensor> out;
   for (std::size_t i = 0; i < params_.size(); ++i) {
-    out.push_back(Tensor::zeros(params_[i].shape(), params_[i].dtype()));
+    out.push_back(Tensor::zeros(params_[i].shape(), params_[i].dtype(), params_[i].device()));
     state_.push_back({std::to_string(i) + "." + kind, out.back()});
   }
   return out;

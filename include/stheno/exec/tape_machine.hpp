@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct CompileOptions {
   // After every instruction, check its result for NaN or Inf and stop with an error that names
   // the instruction and its node.
   bool watch_nan = false;
+  // Where the program runs: its arena, inputs and constants live there. By default, the device
+  // of the graph's parameters (the host when there are none). Every parameter must already be
+  // there (move a model with Module::to); constants are copied there once, when compiling.
+  std::optional<Device> device = std::nullopt;
 };
 
 class TapeMachine {
@@ -58,6 +63,8 @@ class TapeMachine {
   // Bytes the intermediates would need if none shared memory.
   std::size_t unplanned_bytes() const;
   int num_instructions() const;
+  // The device the program runs on.
+  Device device() const { return device_; }
 
  private:
   struct Register;
@@ -68,6 +75,7 @@ class TapeMachine {
 
   Graph& graph_;
   CompileOptions options_;
+  Device device_;
   std::vector<Instruction> program_;
   std::vector<Register> registers_;  // indexed by node id; unused for dead nodes
   std::vector<int> order_;           // node ids in program order (including loads and views)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "stheno/graph/node.hpp"
+#include "stheno/kernels/op_kind.hpp"
 
 namespace stheno {
 
@@ -21,6 +22,9 @@ class Op {
  public:
   virtual ~Op() = default;
 
+  // The op's identity is its kind and its attributes (what describe() prints); backends
+  // declare which kinds they run.
+  virtual OpKind kind() const = 0;
   // Short name used in listings, e.g. "sigmoid".
   virtual std::string name() const = 0;
   // Name with attributes, e.g. "sum(axes=(0,), keepdims)".

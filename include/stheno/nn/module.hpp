@@ -41,6 +41,9 @@ class Module {
   std::int64_t parameter_count();
   void freeze();
   void unfreeze();
+  // Moves every parameter (and buffer) to `device`, before the model's first use in a graph:
+  // the one-line switch between the host and a device.
+  void to(Device device);
   // One line per parameter: name, shape, dtype, trainable.
   std::string summary();
 

@@ -11,6 +11,7 @@ class Im2colOp final : public Op {
  public:
   Im2colOp(Conv2dGeometry g, bool inverse) : g_(g), inverse_(inverse) {}
   std::string name() const override { return inverse_ ? "col2im" : "im2col"; }
+  OpKind kind() const override { return inverse_ ? OpKind::col2im : OpKind::im2col; }
   std::string describe() const override { return name() + "(" + g_.str() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");
@@ -55,6 +56,7 @@ class Conv2dInputGradOp final : public Op {
  public:
   explicit Conv2dInputGradOp(Conv2dGeometry g, std::int64_t batch) : g_(g), batch_(batch) {}
   std::string name() const override { return "conv2d_input_grad"; }
+  OpKind kind() const override { return OpKind::conv2d_input_grad; }
   TypeInfo infer(std::span<const Node> in) const override {
     return {Shape{batch_, g_.channels, g_.height, g_.width}, in[0].dtype()};
   }
@@ -71,6 +73,7 @@ class Conv2dWeightGradOp final : public Op {
  public:
   explicit Conv2dWeightGradOp(Conv2dGeometry g, Shape weight) : g_(g), weight_(weight) {}
   std::string name() const override { return "conv2d_weight_grad"; }
+  OpKind kind() const override { return OpKind::conv2d_weight_grad; }
   TypeInfo infer(std::span<const Node> in) const override { return {weight_, in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
     conv2d_backward_weight(dense_images(in[0]), dense_images(in[1]), g_, out);
@@ -88,6 +91,7 @@ class Conv2dOp final : public Op {
  public:
   explicit Conv2dOp(Conv2dGeometry g) : g_(g) {}
   std::string name() const override { return "conv2d"; }
+  OpKind kind() const override { return OpKind::conv2d; }
   std::string describe() const override { return "conv2d(" + g_.str() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);
@@ -126,6 +130,7 @@ class MaxPool2dGradOp final : public Op {
  public:
   explicit MaxPool2dGradOp(Pool2dWindow window) : window_(window) {}
   std::string name() const override { return "max_pool2d_grad"; }
+  OpKind kind() const override { return OpKind::max_pool2d_grad; }
   TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
     max_pool2d_backward(dense(in[0]), dense(in[1]), dense(in[2]), window_, out);
@@ -141,6 +146,7 @@ class MaxPool2dOp final : public Op {
  public:
   explicit MaxPool2dOp(Pool2dWindow window) : window_(window) {}
   std::string name() const override { return "max_pool2d"; }
+  OpKind kind() const override { return OpKind::max_pool2d; }
   std::string describe() const override { return "max_pool2d(" + window_.str() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");

@@ -10,6 +10,7 @@ class UnaryNodeOp final : public Op {
  public:
   explicit UnaryNodeOp(UnaryOp op) : op_(op) {}
   std::string name() const override { return std::string(op_name(op_)); }
+  OpKind kind() const override { return OpKind::unary; }
 
   TypeInfo infer(std::span<const Node> in) const override {
     const bool float_only = !(op_ == UnaryOp::neg || op_ == UnaryOp::abs || op_ == UnaryOp::square ||
@@ -48,6 +49,7 @@ class BinaryNodeOp final : public Op {
  public:
   explicit BinaryNodeOp(BinaryOp op) : op_(op) {}
   std::string name() const override { return std::string(op_name(op_)); }
+  OpKind kind() const override { return OpKind::binary; }
 
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);

@@ -18,6 +18,7 @@ class EmbeddingGradOp final : public Op {
  public:
   explicit EmbeddingGradOp(std::int64_t rows) : rows_(rows) {}
   std::string name() const override { return "embedding_grad"; }
+  OpKind kind() const override { return OpKind::embedding_grad; }
   std::string describe() const override { return "embedding_grad(rows=" + std::to_string(rows_) + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     const Shape& g = in[0].shape();
@@ -35,6 +36,7 @@ class EmbeddingGradOp final : public Op {
 class EmbeddingOp final : public Op {
  public:
   std::string name() const override { return "embedding"; }
+  OpKind kind() const override { return OpKind::embedding; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "the table must be float32 or float64");
     if (in[1].dtype() != DType::i32) op_dtype_error(*this, in, "the indices must be int32");

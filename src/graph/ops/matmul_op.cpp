@@ -11,6 +11,7 @@ namespace {
 class MatmulAddOp final : public Op {
  public:
   std::string name() const override { return "matmul_add"; }
+  OpKind kind() const override { return OpKind::matmul_add; }
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);
     if (!is_floating(dtype)) op_dtype_error(*this, in, "needs float32 or float64");
@@ -44,6 +45,7 @@ class MatmulOp final : public Op {
     return matmul_add(sum, a, b);
   }
   std::string name() const override { return "matmul"; }
+  OpKind kind() const override { return OpKind::matmul; }
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);
     if (!is_floating(dtype)) op_dtype_error(*this, in, "needs float32 or float64");

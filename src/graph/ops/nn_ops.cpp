@@ -18,6 +18,7 @@ class SoftmaxOp final : public Op {
  public:
   SoftmaxOp(int axis, bool log_form) : axis_(axis), log_(log_form) {}
   std::string name() const override { return log_ ? "log_softmax" : "softmax"; }
+  OpKind kind() const override { return log_ ? OpKind::log_softmax : OpKind::softmax; }
   std::string describe() const override { return name() + "(axis=" + std::to_string(axis_) + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     require_float(*this, in, 0);
@@ -46,6 +47,7 @@ class OneHotOp final : public Op {
  public:
   OneHotOp(std::int64_t classes, DType dtype) : classes_(classes), dtype_(dtype) {}
   std::string name() const override { return "one_hot"; }
+  OpKind kind() const override { return OpKind::one_hot; }
   std::string describe() const override { return "one_hot(" + std::to_string(classes_) + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (in[0].dtype() != DType::i32) op_dtype_error(*this, in, "labels must be int32");
@@ -65,6 +67,7 @@ class OneHotOp final : public Op {
 class SoftmaxCrossEntropyOp final : public Op {
  public:
   std::string name() const override { return "softmax_cross_entropy"; }
+  OpKind kind() const override { return OpKind::softmax_cross_entropy; }
   TypeInfo infer(std::span<const Node> in) const override {
     require_float(*this, in, 0);
     const Node& logits = in[0];
@@ -98,6 +101,7 @@ class DropoutMaskOp final : public Op {
  public:
   DropoutMaskOp(std::shared_ptr<DropoutState> state, TypeInfo type) : state_(std::move(state)), type_(type) {}
   std::string name() const override { return "dropout_mask"; }
+  OpKind kind() const override { return OpKind::dropout_mask; }
   std::string describe() const override { return "dropout_mask(p=" + std::to_string(state_->p) + ")"; }
   TypeInfo infer(std::span<const Node>) const override { return type_; }
   void forward(std::span<const Tensor>, const Tensor& out) const override {

@@ -22,6 +22,7 @@ class TrainingGateOp final : public Op {
  public:
   explicit TrainingGateOp(std::shared_ptr<BatchNormState> state) : state_(std::move(state)) {}
   std::string name() const override { return "batch_norm_training_gate"; }
+  OpKind kind() const override { return OpKind::batch_norm_training_gate; }
   TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
     if (!state_->training) out.fill(0);
@@ -47,6 +48,7 @@ class BatchNormStatsOp final : public Op {
  public:
   explicit BatchNormStatsOp(std::shared_ptr<BatchNormState> state) : state_(std::move(state)) {}
   std::string name() const override { return "batch_norm_stats"; }
+  OpKind kind() const override { return OpKind::batch_norm_stats; }
   std::string describe() const override {
     return "batch_norm_stats(momentum=" + std::to_string(state_->momentum) + ")";
   }

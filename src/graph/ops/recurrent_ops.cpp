@@ -21,6 +21,7 @@ Tensor rows_of(const Tensor& t) { return t.rank() == 2 && t.strides()[1] == 1 ? 
 class LstmCellGradOp final : public Op {
  public:
   std::string name() const override { return "lstm_cell_grad"; }
+  OpKind kind() const override { return OpKind::lstm_cell_grad; }
   TypeInfo infer(std::span<const Node> in) const override {
     const std::int64_t n = in[1].shape()[0], h = in[1].shape()[1];
     return {Shape{n, 5 * h}, in[0].dtype()};
@@ -33,6 +34,7 @@ class LstmCellGradOp final : public Op {
 class LstmCellOp final : public Op {
  public:
   std::string name() const override { return "lstm_cell"; }
+  OpKind kind() const override { return OpKind::lstm_cell; }
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);
     if (!is_floating(dtype)) op_dtype_error(*this, in, "needs float32 or float64");
@@ -54,6 +56,7 @@ class LstmCellOp final : public Op {
 class GruCellGradOp final : public Op {
  public:
   std::string name() const override { return "gru_cell_grad"; }
+  OpKind kind() const override { return OpKind::gru_cell_grad; }
   TypeInfo infer(std::span<const Node> in) const override {
     const std::int64_t n = in[2].shape()[0], h = in[2].shape()[1];
     return {Shape{n, 7 * h}, in[0].dtype()};
@@ -66,6 +69,7 @@ class GruCellGradOp final : public Op {
 class GruCellOp final : public Op {
  public:
   std::string name() const override { return "gru_cell"; }
+  OpKind kind() const override { return OpKind::gru_cell; }
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);
     if (!is_floating(dtype)) op_dtype_error(*this, in, "needs float32 or float64");

@@ -13,6 +13,7 @@ class ReshapeOp final : public Op {
  public:
   explicit ReshapeOp(Shape shape) : shape_(shape) {}
   std::string name() const override { return "reshape"; }
+  OpKind kind() const override { return OpKind::reshape; }
   std::string describe() const override { return "reshape" + shape_.str(); }
   TypeInfo infer(std::span<const Node> in) const override {
     try {
@@ -36,6 +37,7 @@ class PermuteOp final : public Op {
  public:
   explicit PermuteOp(std::vector<int> order) : order_(std::move(order)) {}
   std::string name() const override { return "permute"; }
+  OpKind kind() const override { return OpKind::permute; }
   std::string describe() const override {
     std::string s = "permute(";
     for (std::size_t i = 0; i < order_.size(); ++i) s += (i ? "," : "") + std::to_string(order_[i]);
@@ -72,6 +74,7 @@ class SliceOp final : public Op {
   SliceOp(int axis, std::int64_t start, std::int64_t stop, std::int64_t step)
       : axis_(axis), start_(start), stop_(stop), step_(step) {}
   std::string name() const override { return "slice"; }
+  OpKind kind() const override { return OpKind::slice; }
   std::string describe() const override {
     return "slice(axis=" + std::to_string(axis_) + ", " + std::to_string(start_) + ":" + std::to_string(stop_) + ":" +
            std::to_string(step_) + ")";
@@ -101,6 +104,7 @@ class SliceGradOp final : public Op {
  public:
   SliceGradOp(Shape input_shape, std::shared_ptr<const SliceOp> slice) : input_shape_(input_shape), slice_(std::move(slice)) {}
   std::string name() const override { return "unslice"; }
+  OpKind kind() const override { return OpKind::unslice; }
   std::string describe() const override { return "unslice" + input_shape_.str(); }
   TypeInfo infer(std::span<const Node> in) const override { return {input_shape_, in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
@@ -124,6 +128,7 @@ class SliceAccumulateOp final : public Op {
  public:
   explicit SliceAccumulateOp(std::shared_ptr<const SliceOp> slice) : slice_(std::move(slice)) {}
   std::string name() const override { return "unslice_add"; }
+  OpKind kind() const override { return OpKind::unslice_add; }
   std::string describe() const override { return "unslice_add(" + slice_->describe() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), common_dtype(*this, in)}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
@@ -154,6 +159,7 @@ class ConcatOp final : public Op {
  public:
   explicit ConcatOp(int axis) : axis_(axis) {}
   std::string name() const override { return "concat"; }
+  OpKind kind() const override { return OpKind::concat; }
   std::string describe() const override { return "concat(axis=" + std::to_string(axis_) + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (in.empty()) throw ValueError("concat: needs at least one input");
@@ -203,6 +209,7 @@ class BroadcastToOp final : public Op {
  public:
   explicit BroadcastToOp(Shape shape) : shape_(shape) {}
   std::string name() const override { return "broadcast"; }
+  OpKind kind() const override { return OpKind::broadcast; }
   std::string describe() const override { return "broadcast" + shape_.str(); }
   TypeInfo infer(std::span<const Node> in) const override {
     try {
@@ -227,6 +234,7 @@ class SumToOp final : public Op {
  public:
   explicit SumToOp(Shape shape) : shape_(shape) {}
   std::string name() const override { return "sum_to"; }
+  OpKind kind() const override { return OpKind::sum_to; }
   std::string describe() const override { return "sum_to" + shape_.str(); }
   TypeInfo infer(std::span<const Node> in) const override {
     try {

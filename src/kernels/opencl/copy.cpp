@@ -31,9 +31,13 @@ FILL(fill_f64, double)
 )CLC";
 
 void OpenclBackend::copy(const Tensor& src, const Tensor& dst) {
-  const std::string name = std::string("copy_") + dtype_suffix(dst.dtype()) + "_" + dtype_suffix(src.dtype());
+  // Indexed by (destination, source) dtype, in DType's order (f32, f64, i32).
+  static constexpr const char* kNames[3][3] = {{"copy_f32_f32", "copy_f32_f64", "copy_f32_i32"},
+                                               {"copy_f64_f32", "copy_f64_f64", "copy_f64_i32"},
+                                               {"copy_i32_f32", "copy_i32_f64", "copy_i32_i32"}};
+  const char* name = kNames[static_cast<int>(dst.dtype())][static_cast<int>(src.dtype())];
   // The copy program holds every dtype pair; it is built once (under the float32 key).
-  cl_kernel k = kernel(kCopySource, name.c_str(), DType::f32);
+  cl_kernel k = kernel(kCopySource, name, DType::f32);
   const View dv = view_of(dst), sv = view_of(src, dst.shape());
   const cl_mem d = buffer_of(dst), s = buffer_of(src);
   const cl_long n = dst.numel();

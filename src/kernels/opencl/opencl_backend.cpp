@@ -198,7 +198,7 @@ void OpenclBackend::require_dtype(std::string_view kernel, DType dtype) const {
 
 cl_kernel OpenclBackend::kernel(const char* source, const char* name, DType dtype) {
   std::lock_guard lock(mutex_);
-  const auto key = std::make_pair(std::string(name), dtype);
+  const auto key = std::make_pair(name, dtype);
   if (auto it = kernels_.find(key); it != kernels_.end()) return it->second;
   require_dtype(name, dtype);
   cl_int status = CL_SUCCESS;

@@ -83,7 +83,8 @@ class OpenclBackend final : public Backend {
   double gradient_sum_of_squares(const Tensor& grad) override;
   void scale_gradient(const Tensor& grad, double factor) override;
 
-  // For the kernel files: the kernel `name` of `source` built for `dtype` (the source sees it as
+  // For the kernel files: the kernel `name` (a string literal: the cache keys on its address) of
+  // `source` built for `dtype` (the source sees it as
   // T, and int32 as I), built on first request and kept. Building every kernel a program needs
   // before its first step is warm_up()'s job.
   cl_kernel kernel(const char* source, const char* name, DType dtype);
@@ -128,7 +129,7 @@ class OpenclBackend final : public Backend {
   bool fp64_ = false;
   std::mutex mutex_;  // guards the program cache and scratch buffers
   std::map<std::pair<const char*, DType>, cl_program> programs_;
-  std::map<std::pair<std::string, DType>, cl_kernel> kernels_;
+  std::map<std::pair<const char*, DType>, cl_kernel> kernels_;  // names are string literals
   std::array<std::pair<cl_mem, std::size_t>, 4> scratch_{};
   cl_mem error_flags_ = nullptr;
   bool errors_possible_ = false;
