@@ -26,6 +26,15 @@ std::vector<Device> devices_under_test() {
   return out;
 }
 
+// Values rounded to multiples of 0.5, on the tensor's device: pooling windows then hold ties.
+Tensor round_to_halves(const Tensor& t) {
+  const Tensor host = t.to(Device::cpu()).contiguous();
+  Tensor r = host.clone();
+  float* p = r.data<float>();
+  for (std::int64_t i = 0; i < r.numel(); ++i) p[i] = std::round(p[i] * 2) / 2;
+  return r.to(t.device());
+}
+
 class Backends : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -201,6 +210,60 @@ TEST_F(Backends, SoftmaxAndLosses) {
               return std::vector<Tensor>{out};
             });
   }
+}
+
+TEST_F(Backends, ConvolutionsAndTheirAdjoints) {
+  Conv2dGeometry g;
+  g.channels = 3, g.height = 9, g.width = 8, g.kernel_h = 3, g.kernel_w = 2, g.stride_h = 2, g.stride_w = 1,
+  g.pad_h = 1, g.pad_w = 1, g.dilation_h = 1, g.dilation_w = 2;
+  const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const double tol = dtype == DType::f32 ? 1e-4 : 1e-10;
+    compare("im2col and col2im, batched and single", {random_tensor({2, 3, 9, 8}, dtype, gen_)},
+            [&](const std::vector<Tensor>& in) {
+              const Tensor cols = im2col(in[0], g);
+              return std::vector<Tensor>{cols, col2im(cols, g), im2col(in[0].select(0, 1), g)};
+            }, tol, tol);
+    compare("conv2d forward and gradients",
+            {random_tensor({4, 3, 9, 8}, dtype, gen_), random_tensor({5, k}, dtype, gen_), random_tensor({5}, dtype, gen_),
+             random_tensor({4, 5, p}, dtype, gen_)},
+            [&](const std::vector<Tensor>& in) {
+              const Device d = in[0].device();
+              Tensor y = Tensor::empty({4, 5, p}, dtype, d), dx = Tensor::empty({4, 3, 9, 8}, dtype, d),
+                     dw = Tensor::empty({5, k}, dtype, d), y0 = Tensor::empty({4, 5, p}, dtype, d);
+              conv2d_forward(in[0], in[1], in[2], g, y);
+              conv2d_forward(in[0], in[1], Tensor(), g, y0);
+              conv2d_backward_input(in[3], in[1], g, dx);
+              conv2d_backward_weight(in[0], in[3], g, dw);
+              return std::vector<Tensor>{y, y0, dx, dw};
+            }, tol, tol);
+  }
+}
+
+TEST_F(Backends, MaxPoolingAndChannelMoments) {
+  for (const Pool2dWindow& w : {Pool2dWindow::of(2, 0, 0), Pool2dWindow::of(3, 2, 1), Pool2dWindow::of({3, 2}, 1, {1, 0})})
+    compare("max_pool2d " + w.str(), {random_tensor({2, 3, 7, 6}, DType::f32, gen_), random_tensor({2, 3, 7, 6}, DType::f32, gen_)},
+            [&](const std::vector<Tensor>& in) {
+              const Device d = in[0].device();
+              // Ties: a quantised input has repeated maxima, which must go to the same (first) tap.
+              const Tensor x = round_to_halves(in[0]);
+              Tensor y = Tensor::empty({2, 3, w.out_h(7), w.out_w(6)}, DType::f32, d);
+              max_pool2d(x, w, y);
+              Tensor dx = Tensor::empty(x.shape(), DType::f32, d);
+              max_pool2d_backward(x, y, in[1].slice(2, 0, w.out_h(7)).slice(3, 0, w.out_w(6)).contiguous(), w, dx);
+              return std::vector<Tensor>{y, dx};
+            });
+  compare("channel moments and running statistics",
+          {random_tensor({4, 3, 5, 5}, DType::f32, gen_, 0, 100, 102), Tensor::zeros({3}), Tensor::ones({3})},
+          [](const std::vector<Tensor>& in) {
+            const Device d = in[0].device();
+            Tensor stats = Tensor::empty({2, 3}, DType::f32, d);
+            channel_moments(in[0], stats.select(0, 0), stats.select(0, 1));
+            Tensor rm = in[1].clone(), rv = in[2].clone();
+            update_running_moments(stats.select(0, 0), stats.select(0, 1), rm, rv, 0.1, 100.0 / 99.0);
+            return std::vector<Tensor>{stats, rm, rv};
+          },
+          1e-5, 1e-4);
 }
 
 TEST_F(Backends, LabelsOutOfRangeAreAnErrorAtTheNextSynchronisation) {

@@ -139,6 +139,9 @@ BatchNorm::BatchNorm(std::int64_t channels, double momentum, double eps, DType d
 }
 
 Node BatchNorm::forward(const Node& x) {
+  // The buffers may have moved (to(device), loading a checkpoint) since the state last saw them.
+  state_->running_mean = running_mean_.value;
+  state_->running_var = running_var_.value;
   const std::int64_t c = weight_.value.shape()[0];
   if (x.rank() < 2 || x.shape()[1] != c)
     throw ShapeError("BatchNorm(" + std::to_string(c) + "): input " + x.describe() + " must be (batch, " + std::to_string(c) +

@@ -26,7 +26,7 @@ class TrainingGateOp final : public Op {
   TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
     if (!state_->training) out.fill(0);
-    else if (out.raw_data() != in[0].raw_data()) out.copy_from(in[0]);
+    else if (!out.same_elements(in[0])) out.copy_from(in[0]);
   }
   std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
     return {training_gate(g, state_)};

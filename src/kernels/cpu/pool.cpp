@@ -1,6 +1,7 @@
 #include "stheno/kernels/pool.hpp"
 
 #include "kernels/cpu/cpu_kernels.hpp"
+#include "kernels/pool_checks.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -27,20 +28,6 @@ void Pool2dWindow::validate(std::string_view op, std::int64_t height, std::int64
 
 namespace {
 
-struct PoolShape {
-  std::int64_t planes, h, w, oh, ow;
-};
-
-PoolShape check(const char* op, const Tensor& x, const Pool2dWindow& win, const Tensor& pooled) {
-  if (!x.defined() || x.rank() != 4) throw ShapeError(std::string(op) + ": expects (N, C, H, W) images");
-  const std::int64_t h = x.shape()[2], w = x.shape()[3];
-  win.validate(op, h, w);
-  const PoolShape s{x.shape()[0] * x.shape()[1], h, w, win.out_h(h), win.out_w(w)};
-  if (pooled.shape() != Shape{x.shape()[0], x.shape()[1], s.oh, s.ow} || pooled.dtype() != x.dtype())
-    throw ShapeError(std::string(op) + ": pooled values must be " + Shape{x.shape()[0], x.shape()[1], s.oh, s.ow}.str());
-  if (!x.is_contiguous() || !pooled.is_contiguous()) throw ShapeError(std::string(op) + ": operands must be contiguous");
-  return s;
-}
 
 // NaN wins, so that it propagates like the max reduction's.
 template <class T>
@@ -94,7 +81,7 @@ std::int64_t first_maximum(const T* plane, const PoolShape& s, const Pool2dWindo
 }  // namespace
 
 void cpu::max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) {
-  const PoolShape s = check("max_pool2d", x, window, out);
+  const PoolShape s = check_pool("max_pool2d", x, window, out);
   visit_floating(x.dtype(), "max_pool2d", [&]<class T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
@@ -106,7 +93,7 @@ void cpu::max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& 
 
 void cpu::max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, const Pool2dWindow& window,
                          const Tensor& dx) {
-  const PoolShape s = check("max_pool2d_backward", x, window, grad);
+  const PoolShape s = check_pool("max_pool2d_backward", x, window, grad);
   if (pooled.shape() != grad.shape() || pooled.dtype() != x.dtype() || !pooled.is_contiguous())
     throw ShapeError("max_pool2d_backward: the pooled values must be contiguous " + grad.shape().str());
   if (dx.shape() != x.shape() || dx.dtype() != x.dtype() || !dx.is_contiguous())

@@ -263,7 +263,7 @@ cl_mem OpenclBackend::scratch(int slot, std::size_t bytes) {
 void OpenclBackend::warm_up() {
   for (DType dtype : {DType::f32, DType::f64}) {
     if (dtype == DType::f64 && !fp64_) continue;
-    for (const char* source : {kCopySource, kElementwiseSource, kReduceSource, kSoftmaxSource, kUpdateSource}) {
+    for (const char* source : {kConvSource, kCopySource, kElementwiseSource, kReduceSource, kSoftmaxSource, kUpdateSource}) {
       std::lock_guard lock(mutex_);
       program(source, "warm_up", dtype);
     }
@@ -277,6 +277,9 @@ bool OpenclBackend::supports(OpKind kind, DType dtype) const {
     case OpKind::argmax: case OpKind::softmax: case OpKind::log_softmax: case OpKind::one_hot:
     case OpKind::softmax_cross_entropy: case OpKind::reshape: case OpKind::permute: case OpKind::slice:
     case OpKind::unslice: case OpKind::unslice_add: case OpKind::concat: case OpKind::broadcast: case OpKind::sum_to:
+    case OpKind::im2col: case OpKind::col2im: case OpKind::conv2d: case OpKind::conv2d_input_grad:
+    case OpKind::conv2d_weight_grad: case OpKind::max_pool2d: case OpKind::max_pool2d_grad: case OpKind::batch_norm_stats:
+    case OpKind::batch_norm_training_gate:
       return true;
     default:
       return false;

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <utility>
 #include <string>
@@ -81,6 +82,18 @@ class OpenclBackend final : public Backend {
   void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
                    double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) override;
   double gradient_sum_of_squares(const Tensor& grad) override;
+  void im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns) override;
+  void col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image) override;
+  void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g,
+                      const Tensor& out) override;
+  void conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2dGeometry& g, const Tensor& dx) override;
+  void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g, const Tensor& dweight) override;
+  void max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) override;
+  void max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, const Pool2dWindow& window,
+                           const Tensor& dx) override;
+  void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance) override;
+  void update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
+                              const Tensor& running_var, double momentum, double variance_scale) override;
   void scale_gradient(const Tensor& grad, double factor) override;
 
   // For the kernel files: the kernel `name` (a string literal: the cache keys on its address) of
@@ -101,6 +114,9 @@ class OpenclBackend final : public Backend {
   bool has_fp64() const { return fp64_; }
   // A device buffer of at least `bytes`, reused between calls (it grows, never shrinks).
   cl_mem scratch(int slot, std::size_t bytes);
+  // The same as a tensor, for kernels that call other kernels (a convolution's columns).
+  Tensor scratch_tensor(int slot, const Shape& shape, DType dtype);
+  static constexpr int kColumnsScratch = 0;
   void count_launch() { launches_.fetch_add(1, std::memory_order_relaxed); }
   // An int on the device whose bits kernels set when their input is invalid (a label out of
   // range); read() checks it when it synchronises and throws IndexError naming the kernel.
@@ -131,6 +147,7 @@ class OpenclBackend final : public Backend {
   std::map<std::pair<const char*, DType>, cl_program> programs_;
   std::map<std::pair<const char*, DType>, cl_kernel> kernels_;  // names are string literals
   std::array<std::pair<cl_mem, std::size_t>, 4> scratch_{};
+  std::array<std::shared_ptr<Storage>, 2> scratch_storage_{};
   cl_mem error_flags_ = nullptr;
   bool errors_possible_ = false;
   void check_error_flags();
@@ -141,6 +158,7 @@ class OpenclBackend final : public Backend {
 OpenclBackend& backend_of(const Tensor& t);
 
 // The OpenCL C sources of each kernel family (one file each), for warm_up().
+extern const char* const kConvSource;
 extern const char* const kCopySource;
 extern const char* const kElementwiseSource;
 extern const char* const kReduceSource;
