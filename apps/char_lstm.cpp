@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
@@ -27,6 +28,7 @@ struct CharConfig {
   long long sample = 400, seed = 1, threads = 0;
   std::string prime = "The ";
   std::string out = "stheno-run";
+  std::string device = "cpu";
   bool json = false;
 };
 
@@ -47,6 +49,8 @@ bool parse(const std::vector<std::string>& args, CharConfig& c, std::string& hel
   f.add_string("prime", &c.prime, "text that starts the generated sample (only bytes that occur in --text)");
   f.add_int("seed", &c.seed, "seed of initialisation, windows and sampling", 0, 1LL << 62);
   f.add_int("threads", &c.threads, "threads (0: one per core)", 0, 1024);
+  if (const char* env = std::getenv("STHENO_DEVICE"); env && *env) c.device = env;
+  f.add_string("device", &c.device, "where to train: cpu, opencl or opencl:N (default: $STHENO_DEVICE, else cpu)");
   f.add_string("out", &c.out,
                "directory for char-lstm.safetensors (the trained weights); made if missing, checked for writing before "
                "training, and an earlier run's file there is replaced (the first line says so)");
@@ -66,6 +70,9 @@ struct CharModel {
       : embed(vocabulary, c.embed, gen), lstm(c.embed, c.hidden, gen), head(c.hidden, vocabulary, gen) {}
 
   std::vector<nn::Parameter*> parameters() { return nn::parameters_of({&embed, &lstm, &head}); }
+  void to(Device device) {
+    for (nn::Module* m : std::initializer_list<nn::Module*>{&embed, &lstm, &head}) m->to(device);
+  }
   // Every parameter under its checkpoint name ("lstm.weight_hh").
   std::vector<io::NamedTensor> named_tensors() {
     std::vector<io::NamedTensor> all;
@@ -98,7 +105,7 @@ std::string json_string(const std::string& s) {
 class CharTrainer {
  public:
   explicit CharTrainer(const CharConfig& c)
-      : c_(c), log_(c.json ? stderr : stdout), progress_(log_, isatty(fileno(log_)), "chars") {}
+      : c_(c), device_(Device::parse(c.device)), log_(c.json ? stderr : stdout), progress_(log_, isatty(fileno(log_)), "chars") {}
 
   int run() {
     if (c_.threads > 0) set_num_threads(static_cast<int>(c_.threads));
@@ -125,6 +132,10 @@ class CharTrainer {
 
     Generator gen(static_cast<std::uint64_t>(c_.seed));
     CharModel model(vocabulary.size(), c_, gen);
+    if (!device_.is_host()) {
+      say("device: " + device_.str() + " (" + device_runtime(device_).name() + ")");
+      model.to(device_);
+    }
     const double train_loss = fit(model, train);
     save(model);
     const double validation_loss = evaluate(model, validation);
@@ -140,9 +151,9 @@ class CharTrainer {
       if (c_.steps > 1 && testing::allocation_counting_available())
         std::snprintf(per_step, sizeof per_step, "%.3f", allocations_per_step_);
       std::printf("{\"model\": \"char-lstm\", \"train_loss\": %.5f, \"validation_loss\": %.5f, \"unigram_loss\": %.5f, "
-                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %s, \"threads\": %d, %s, \"sample\": %s, "
+                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %s, \"device\": \"%s\", \"threads\": %d, %s, \"sample\": %s, "
                   "\"out\": %s}\n",
-                  train_loss, validation_loss, unigram, chars_per_s_, per_step, num_threads(), gemm_json().c_str(),
+                  train_loss, validation_loss, unigram, chars_per_s_, per_step, device_.str().c_str(), num_threads(), gemm_json().c_str(),
                   json_string(sample).c_str(),
                   json_string(c_.out).c_str());
     }
@@ -182,8 +193,10 @@ class CharTrainer {
     optim::TrainingStep step(loss, nn::nodes_of(g, params), adam);
     step.set_clip_norm(c_.clip);
     const Tensor x = Tensor::empty({c_.batch, c_.seq}, DType::i32), y = Tensor::empty({c_.batch * c_.seq}, DType::i32);
-    step.machine().bind(tokens, x);
-    step.machine().bind(targets, y);
+    if (device_.is_host()) {  // the windows are written straight into the bound tensors
+      step.machine().bind(tokens, x);
+      step.machine().bind(targets, y);
+    }
 
     Generator windows(static_cast<std::uint64_t>(c_.seed) * 7919 + 1);
     const long long tail = std::max(1LL, c_.steps / 10);
@@ -195,6 +208,10 @@ class CharTrainer {
     for (long long s = 0; s < c_.steps; ++s) {
       testing::AllocationCounter counter;
       data::sample_windows(train, windows, x, y);
+      if (!device_.is_host()) {
+        step.machine().let(tokens, x);
+        step.machine().let(targets, y);
+      }
       const double value = step.run();
       if (s > 0) allocations += counter.count();
       if (!std::isfinite(value))
@@ -298,6 +315,7 @@ class CharTrainer {
   }
 
   CharConfig c_;
+  Device device_;
   std::FILE* log_;
   Progress progress_;
   double chars_per_s_ = 0, allocations_per_step_ = 0;

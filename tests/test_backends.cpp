@@ -266,6 +266,48 @@ TEST_F(Backends, MaxPoolingAndChannelMoments) {
           1e-5, 1e-4);
 }
 
+TEST_F(Backends, RecurrentCellsAndEmbeddings) {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const double tol = dtype == DType::f32 ? 1e-5 : 1e-12;
+    // Row-strided operands: each is a column slice of a wider matrix.
+    compare("lstm cell and its gradient",
+            {random_tensor({3, 23}, dtype, gen_), random_tensor({3, 7}, dtype, gen_), random_tensor({3, 10}, dtype, gen_)},
+            [&](const std::vector<Tensor>& in) {
+              const Device d = in[0].device();
+              Tensor state = Tensor::empty({3, 10}, dtype, d), out = Tensor::zeros({3, 30}, dtype, d);
+              const Tensor gates = in[0].slice(1, 2, 22);
+              lstm_cell(gates, in[1].slice(1, 0, 5), state);
+              lstm_cell_backward(gates, in[1].slice(1, 2, 7), state, in[2], out.slice(1, 1, 26));
+              return std::vector<Tensor>{state, out};
+            }, tol, tol);
+    compare("gru cell and its gradient",
+            {random_tensor({4, 12}, dtype, gen_), random_tensor({4, 12}, dtype, gen_), random_tensor({4, 4}, dtype, gen_),
+             random_tensor({4, 4}, dtype, gen_)},
+            [&](const std::vector<Tensor>& in) {
+              const Device d = in[0].device();
+              Tensor h = Tensor::empty({4, 4}, dtype, d), out = Tensor::empty({4, 28}, dtype, d);
+              gru_cell(in[0], in[1], in[2], h);
+              gru_cell_backward(in[0], in[1], in[2], in[3], out);
+              return std::vector<Tensor>{h, out};
+            }, tol, tol);
+    compare("gather and scatter-add rows, repeated indices",
+            {random_tensor({6, 5}, dtype, gen_), Tensor::from<std::int32_t>({5, 0, 2, 2, 5, 1}, {2, 3}), random_tensor({6, 5}, dtype, gen_)},
+            [&](const std::vector<Tensor>& in) {
+              const Device d = in[0].device();
+              Tensor rows = Tensor::empty({2, 3, 5}, dtype, d), table = Tensor::empty({6, 5}, dtype, d);
+              gather_rows(in[0], in[1], rows);
+              scatter_add_rows(in[2], in[1], table);
+              return std::vector<Tensor>{rows, table};
+            }, tol, tol);
+  }
+  for (Device d : devices_) {
+    Tensor rows = Tensor::empty({2, 5}, DType::f32, d);
+    gather_rows(Tensor::ones({3, 5}, DType::f32, d), Tensor::from<std::int32_t>({0, 3}).to(d), rows);
+    EXPECT_THROW(rows.item<float>(), Error) << "an index outside the table must not pass unnoticed";
+    EXPECT_THROW(device_runtime(d).synchronize(), IndexError);
+  }
+}
+
 TEST_F(Backends, LabelsOutOfRangeAreAnErrorAtTheNextSynchronisation) {
   for (Device d : devices_) {
     const Tensor logits = Tensor::zeros({2, 3}, DType::f32, d);

@@ -1,6 +1,7 @@
 #include "stheno/kernels/gather.hpp"
 
 #include "kernels/cpu/cpu_kernels.hpp"
+#include "kernels/gather_checks.hpp"
 
 #include <cstring>
 #include <string>
@@ -12,21 +13,6 @@ namespace stheno {
 
 namespace {
 
-// Checks the operands; returns the row width D.
-std::int64_t check(const char* op, const Tensor& table, const Tensor& indices, const Tensor& rows) {
-  if (!table.defined() || !indices.defined() || !rows.defined()) throw ValueError(std::string(op) + ": undefined tensor");
-  if (indices.dtype() != DType::i32)
-    throw DTypeError(std::string(op) + ": indices must be int32, got " + std::string(dtype_name(indices.dtype())));
-  if (table.rank() != 2) throw ShapeError(std::string(op) + ": the table " + table.shape().str() + " must be (V, D)");
-  if (rows.dtype() != table.dtype()) throw DTypeError(std::string(op) + ": the table and the rows differ in dtype");
-  const std::int64_t d = table.shape()[1];
-  if (rows.numel() != indices.numel() * d)
-    throw ShapeError(std::string(op) + ": " + std::to_string(indices.numel()) + " indices of rows of " + std::to_string(d) +
-                     " need " + Shape{indices.numel(), d}.str() + " values, got " + rows.shape().str());
-  if (!table.is_contiguous() || !rows.is_contiguous())
-    throw ShapeError(std::string(op) + ": the table and the rows must be contiguous");
-  return d;
-}
 
 // The indices, contiguous, after checking each lies in [0, table_rows).
 Tensor checked_indices(const char* op, const Tensor& indices, std::int64_t table_rows) {
@@ -42,7 +28,7 @@ Tensor checked_indices(const char* op, const Tensor& indices, std::int64_t table
 }  // namespace
 
 void cpu::gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) {
-  const std::int64_t d = check("gather_rows", table, indices, out);
+  const std::int64_t d = check_gather("gather_rows", table, indices, out);
   const Tensor idx = checked_indices("gather_rows", indices, table.shape()[0]);
   const std::int32_t* ix = idx.data<std::int32_t>();
   const std::int64_t n = idx.numel();
@@ -56,7 +42,7 @@ void cpu::gather_rows(const Tensor& table, const Tensor& indices, const Tensor& 
 }
 
 void cpu::scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) {
-  const std::int64_t d = check("scatter_add_rows", out, indices, grad);
+  const std::int64_t d = check_gather("scatter_add_rows", out, indices, grad);
   const Tensor idx = checked_indices("scatter_add_rows", indices, out.shape()[0]);
   const std::int32_t* ix = idx.data<std::int32_t>();
   const std::int64_t n = idx.numel();

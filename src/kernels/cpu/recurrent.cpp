@@ -1,6 +1,7 @@
 #include "stheno/kernels/recurrent.hpp"
 
 #include "kernels/cpu/cpu_kernels.hpp"
+#include "kernels/recurrent_checks.hpp"
 
 #include <string>
 #include <utility>
@@ -21,26 +22,9 @@ struct Rows {
 };
 
 Rows rows(const char* op, const char* what, const Tensor& t, std::int64_t n, std::int64_t width, DType dtype) {
-  if (!t.defined()) throw ValueError(std::string(op) + ": " + what + " is undefined");
-  if (t.dtype() != dtype)
-    throw DTypeError(std::string(op) + ": " + what + " has dtype " + std::string(dtype_name(t.dtype())) + ", expected " +
-                     std::string(dtype_name(dtype)));
-  if (t.shape() != Shape{n, width})
-    throw ShapeError(std::string(op) + ": " + what + " has shape " + t.shape().str() + ", expected " +
-                     Shape{n, width}.str());
-  // Rows with a gap between them are fine; scattered elements within a row are not.
-  if (width > 1 && t.strides()[1] != 1)
-    throw ShapeError(std::string(op) + ": " + what + " must have unit stride along its last axis");
-  return {t, n > 1 ? t.strides()[0] : width};
+  return {t, row_stride(op, what, t, n, width, dtype)};
 }
 
-// The batch size N and hidden size H of gate pre-activations (N, gates·H).
-std::pair<std::int64_t, std::int64_t> batch_and_hidden(const char* op, const char* what, const Tensor& t, std::int64_t gates) {
-  if (!t.defined() || t.rank() != 2 || t.shape()[1] % gates != 0)
-    throw ShapeError(std::string(op) + ": " + what + " must be (N, " + std::to_string(gates) + "H), got " +
-                     (t.defined() ? t.shape().str() : std::string("undefined")));
-  return {t.shape()[0], t.shape()[1] / gates};
-}
 
 template <class Body>
 void over_rows(std::int64_t n, std::int64_t cost, Body&& body) {

@@ -185,9 +185,11 @@ void OpenclBackend::check_error_flags() {
   upload(error_flags_, 0, &none, sizeof none);
   std::string kernels;
   if (flags & 1) kernels += "softmax_cross_entropy";
-  if (flags & 2) kernels += std::string(kernels.empty() ? "" : " and ") + "one_hot";
-  throw IndexError(kernels + " on " + device().str() + " got a class label outside [0, C) (found when the device was "
-                   "synchronised, so the results since the last synchronisation are not valid)");
+  if (flags & 2) kernels += std::string(kernels.empty() ? "" : ", ") + "one_hot";
+  if (flags & 3) kernels += " got a class label outside [0, C)";
+  if (flags & 12) kernels += std::string(kernels.empty() ? "" : "; ") + "gather_rows or scatter_add_rows got an index outside the table";
+  throw IndexError(kernels + " on " + device().str() + " (found when the device was synchronised, so the results since the "
+                   "last synchronisation are not valid)");
 }
 
 void OpenclBackend::require_dtype(std::string_view kernel, DType dtype) const {
@@ -263,7 +265,7 @@ cl_mem OpenclBackend::scratch(int slot, std::size_t bytes) {
 void OpenclBackend::warm_up() {
   for (DType dtype : {DType::f32, DType::f64}) {
     if (dtype == DType::f64 && !fp64_) continue;
-    for (const char* source : {kConvSource, kCopySource, kElementwiseSource, kReduceSource, kSoftmaxSource, kUpdateSource}) {
+    for (const char* source : {kConvSource, kCopySource, kElementwiseSource, kRecurrentSource, kReduceSource, kSoftmaxSource, kUpdateSource}) {
       std::lock_guard lock(mutex_);
       program(source, "warm_up", dtype);
     }
@@ -279,7 +281,8 @@ bool OpenclBackend::supports(OpKind kind, DType dtype) const {
     case OpKind::unslice: case OpKind::unslice_add: case OpKind::concat: case OpKind::broadcast: case OpKind::sum_to:
     case OpKind::im2col: case OpKind::col2im: case OpKind::conv2d: case OpKind::conv2d_input_grad:
     case OpKind::conv2d_weight_grad: case OpKind::max_pool2d: case OpKind::max_pool2d_grad: case OpKind::batch_norm_stats:
-    case OpKind::batch_norm_training_gate:
+    case OpKind::batch_norm_training_gate: case OpKind::lstm_cell: case OpKind::lstm_cell_grad: case OpKind::gru_cell:
+    case OpKind::gru_cell_grad: case OpKind::embedding: case OpKind::embedding_grad:
       return true;
     default:
       return false;

@@ -92,6 +92,14 @@ class OpenclBackend final : public Backend {
   void max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, const Pool2dWindow& window,
                            const Tensor& dx) override;
   void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance) override;
+  void lstm_cell(const Tensor& gates, const Tensor& c_prev, const Tensor& state) override;
+  void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor& state, const Tensor& dstate,
+                          const Tensor& out) override;
+  void gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& h) override;
+  void gru_cell_backward(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& dh,
+                         const Tensor& out) override;
+  void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) override;
+  void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) override;
   void update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
                               const Tensor& running_var, double momentum, double variance_scale) override;
   void scale_gradient(const Tensor& grad, double factor) override;
@@ -161,6 +169,7 @@ OpenclBackend& backend_of(const Tensor& t);
 extern const char* const kConvSource;
 extern const char* const kCopySource;
 extern const char* const kElementwiseSource;
+extern const char* const kRecurrentSource;
 extern const char* const kReduceSource;
 extern const char* const kSoftmaxSource;
 extern const char* const kUpdateSource;
