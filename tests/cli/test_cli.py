@@ -476,6 +476,75 @@ class CliAccuracy(unittest.TestCase):
         self.assertGreaterEqual(statistics.median(fifth), 0.80)
 
 
+def opencl_missing():
+    """Why `stheno train --device opencl` cannot run here, or None when it can."""
+    probe = run("--device", "opencl", "--model", "char-lstm", "--steps", "1", "--sample", "0", "--text", "/nonexistent")
+    for why in ("no OpenCL platform", "has no opencl backend", "there are only"):
+        if why in probe.stderr:
+            return probe.stderr.strip()
+    return None
+
+
+@unittest.skipUnless(DATA.exists(), "Fashion-MNIST (dataset-fashion-mnist) is not installed")
+class CliDevices(unittest.TestCase):
+    """The one-flag switch: the same runs on the host and on OpenCL (PoCL in CI) reach the same
+    test accuracy."""
+
+    def setUp(self):
+        why = opencl_missing()
+        if why:
+            self.skipTest(why)
+
+    def accuracy(self, device, *args):
+        with tempfile.TemporaryDirectory() as out:
+            result = run(*args, "--device", device, "--out", out, "--json", "--plot=false", check=True, timeout=1200)
+            report = json.loads(result.stdout)
+            self.assertEqual(report["device"], "opencl:0" if device == "opencl" else "cpu")
+            return report["test_accuracy"]
+
+    def test_default_mlp(self):
+        cpu, dev = self.accuracy("cpu", "--epochs", "1"), self.accuracy("opencl", "--epochs", "1")
+        print(f"default MLP, 1 epoch: cpu {cpu:.4f}, opencl {dev:.4f}")
+        self.assertLessEqual(abs(cpu - dev), 0.005)
+        self.assertGreaterEqual(dev, 0.80)
+
+    def test_cnn_with_batch_norm(self):
+        args = ("--model", "cnn", "--batch-norm", "--train-limit", "5000", "--epochs", "1")
+        cpu, dev = self.accuracy("cpu", *args), self.accuracy("opencl", *args)
+        print(f"CNN with batch norm, 5,000 images, 1 epoch: cpu {cpu:.4f}, opencl {dev:.4f}")
+        self.assertLessEqual(abs(cpu - dev), 0.005)
+
+    def test_seeds_network(self):
+        """SGD at rate 3.0 on batches of 10 is chaotic: rounding differences of an ulp grow into
+        different runs, on the host too (seeds 1-4 span 77-80%). Each device run must learn as
+        well as the host's runs do."""
+        args = ("--hidden", "30", "--activation", "sigmoid", "--loss", "quadratic", "--optimizer", "sgd", "--lr", "3.0",
+                "--batch", "10", "--train-limit", "50000", "--init", "normal", "--bias-init", "normal", "--epochs", "1")
+        for seed in ("1", "2"):
+            cpu, dev = self.accuracy("cpu", *args, "--seed", seed), self.accuracy("opencl", *args, "--seed", seed)
+            print(f"seeds' network, seed {seed}, 1 epoch: cpu {cpu:.4f}, opencl {dev:.4f}")
+            self.assertGreaterEqual(dev, 0.74)
+
+    def test_char_lstm_matches_the_host(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            text = tiny_text(Path(tmp))
+            reports = []
+            for device in ("cpu", "opencl"):
+                result = run(*tiny_char_lstm(text, Path(tmp) / device, "--steps", "40", "--json", "--device", device),
+                             check=True)
+                reports.append(json.loads(result.stdout))
+            self.assertAlmostEqual(reports[0]["train_loss"], reports[1]["train_loss"], places=3)
+            self.assertEqual(reports[1]["device"], "opencl:0")
+
+    def test_unknown_and_absent_devices(self):
+        result = run("--device", "gpu")
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("unknown device 'gpu'", result.stderr)
+        result = run("--device", "opencl:99", "--epochs", "1")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("opencl:99", result.stderr)
+
+
 if __name__ == "__main__":
     STHENO = os.path.abspath(sys.argv.pop(1))
     result = unittest.main(verbosity=2, exit=False).result

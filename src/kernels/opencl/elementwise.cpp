@@ -9,12 +9,12 @@ inline T unary_op(int op, T x) {
   switch (op) {
     case 0: return -x;
     case 1: return fabs(x);
-    case 2: return exp(x);
-    case 3: return log(x);
+    case 2: return vm_exp(x);
+    case 3: return vm_log(x);
     case 4: return sqrt(x);
     case 5: return x * x;
-    case 6: return tanh(x);
-    case 7: return (T)1 / ((T)1 + exp(-x));
+    case 6: return vm_tanh(x);
+    case 7: return vm_sigmoid(x);
     case 8: return x > (T)0 ? x : (T)0;
     case 9: return x > (T)0 ? (T)1 : x < (T)0 ? (T)-1 : (T)0;
     default: return x > (T)0 ? (T)1 : (T)0;
@@ -27,8 +27,8 @@ inline T binary_op(int op, T a, T b) {
     case 2: return a * b;
     case 3: return a / b;
     case 4: return pow(a, b);
-    case 5: return a != a || b != b ? a + b : fmax(a, b);
-    case 6: return a != a || b != b ? a + b : fmin(a, b);
+    case 5: return a != a ? a : (a > b ? a : b);
+    case 6: return a != a ? a : (a < b ? a : b);
     case 7: return b * a * ((T)1 - a);
     case 8: return b * ((T)1 - a * a);
     default: return a > (T)0 ? b : (T)0;

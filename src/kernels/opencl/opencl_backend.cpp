@@ -1,6 +1,8 @@
 #include "kernels/opencl/opencl_backend.hpp"
 
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <memory>
 
@@ -56,8 +58,13 @@ std::vector<std::pair<cl_platform_id, cl_device_id>> all_devices() {
   return out;
 }
 
-// What every kernel source starts with: the View type and the element offset of index i.
+// What every kernel source starts with: the View type, the element offset of index i, and
+// exp, log, tanh and sigmoid in the host's algorithm (kernels/cpu/simd/vmath.hpp, step for
+// step, with the same constants), so that a device's values stay within an ulp or two of the
+// host's. Not bit for bit: the host's compiler fuses some of these multiply-adds into FMAs,
+// depending on the instruction set; here none are fused.
 constexpr const char* kPrelude = R"CLC(
+#pragma OPENCL FP_CONTRACT OFF
 #ifdef USE_FP64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double ACC;
@@ -76,7 +83,113 @@ inline long at(const View* v, long i) {
   }
   return off;
 }
+#ifdef T_IS_DOUBLE
+typedef ulong BITS;
+typedef long SBITS;
+#define AS_BITS as_ulong
+#define AS_T as_double
+#else
+typedef uint BITS;
+typedef int SBITS;
+#define AS_BITS as_uint
+#define AS_T as_float
+#endif
+constant T kExpCoeffs[] = {VM_EXP_COEFFS};
+inline T vm_expm1_poly(T r) {
+  T p = kExpCoeffs[VM_EXP_TERMS];
+  for (int j = VM_EXP_TERMS - 1; j >= 1; --j) p = p * r + kExpCoeffs[j];
+  return p * r;
+}
+inline T vm_pow2(SBITS k) { return AS_T((BITS)(k + VM_BIAS) << VM_MANTISSA); }
+inline T vm_reduce_exp(T x, SBITS* k) {
+  const T shifted = x * VM_LOG2E + VM_ROUND_MAGIC;
+  const T kf = shifted - VM_ROUND_MAGIC;
+  *k = (SBITS)(AS_BITS(shifted) - AS_BITS(VM_ROUND_MAGIC));
+  return (x - kf * VM_LN2_HI) - kf * VM_LN2_LO;
+}
+inline T vm_exp(T x) {
+  const T xc = x > VM_EXP_MAX ? VM_EXP_MAX : (x < VM_EXP_MIN ? VM_EXP_MIN : x);
+  SBITS k;
+  const T r = vm_reduce_exp(xc, &k);
+  const SBITS k1 = k >> 1;
+  T y = ((T)1 + vm_expm1_poly(r)) * vm_pow2(k1) * vm_pow2(k - k1);
+  y = x > VM_EXP_MAX ? (T)INFINITY : y;
+  y = x < VM_EXP_MIN ? (T)0 : y;
+  return y;
+}
+inline T vm_expm1_moderate(T x) {
+  SBITS k;
+  const T r = vm_reduce_exp(x, &k);
+  const T scale = vm_pow2(k);
+  return scale * vm_expm1_poly(r) + (scale - (T)1);
+}
+inline T vm_log(T x) {
+  const bool sub = x < VM_TINY;
+  const T xs = sub ? x * VM_UPSCALE : x;
+  const SBITS i = (SBITS)(AS_BITS(xs) - AS_BITS(VM_SQRT_HALF));
+  const SBITS k = i >> VM_MANTISSA;
+  const T m = AS_T((((BITS)i) & ((((BITS)1) << VM_MANTISSA) - 1)) + AS_BITS(VM_SQRT_HALF));
+  const T ke = (T)k - (sub ? (T)VM_MANTISSA : (T)0);
+  const T f = m - (T)1;
+  const T s = f / ((T)2 + f);
+  const T s2 = s * s;
+  T p = (T)1 / (T)(2 * VM_LOG_TERMS - 1);
+  for (int j = VM_LOG_TERMS - 2; j >= 0; --j) p = (T)1 / (T)(2 * j + 1) + s2 * p;
+  const T log_m = (T)2 * s * p;
+  T y = ke * VM_LN2_HI + (log_m + ke * VM_LN2_LO);
+  y = x == (T)INFINITY ? x : y;
+  y = x == (T)0 ? -(T)INFINITY : y;
+  y = x < (T)0 ? (T)NAN : y;
+  y = x != x ? x : y;
+  return y;
+}
+inline T vm_tanh(T x) {
+  const T a = x < (T)0 ? -x : x;
+  const T ac = a > VM_TANH_CLAMP ? VM_TANH_CLAMP : a;
+  const T e = vm_expm1_moderate((T)2 * ac);
+  const T t = e / (e + (T)2);
+  const T y = x < (T)0 ? -t : t;
+  return x != x ? x : y;
+}
+inline T vm_sigmoid(T x) {
+  const T e = vm_exp(x < (T)0 ? x : -x);
+  const T s = (T)1 / ((T)1 + e);
+  return x < (T)0 ? e * s : s;
+}
 )CLC";
+
+// The constants of the prelude's exp and log for T, as the host computes them, in hexadecimal
+// so that they reach the device bit for bit.
+template <class T>
+std::string vmath_options() {
+  const bool single = sizeof(T) == 4;
+  auto hex = [&](T v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, single ? "%af" : "%a", static_cast<double>(v));
+    return std::string(buf);
+  };
+  const int terms = single ? 7 : 13;
+  std::string coeffs;
+  long double f = 1;
+  for (int j = 0; j <= terms; ++j) {
+    if (j > 0) f *= j;
+    coeffs += (j ? "," : "") + hex(static_cast<T>(1.0L / f));
+  }
+  std::string o = " -D VM_EXP_COEFFS=" + coeffs + " -D VM_EXP_TERMS=" + std::to_string(terms);
+  o += " -D VM_LOG_TERMS=" + std::to_string(single ? 5 : 11);
+  o += " -D VM_MANTISSA=" + std::to_string(single ? 23 : 52) + " -D VM_BIAS=" + std::to_string(single ? 127 : 1023);
+  o += " -D VM_LOG2E=" + hex(static_cast<T>(1.4426950408889634));
+  o += " -D VM_ROUND_MAGIC=" + hex(single ? T(12582912.0f) : T(6755399441055744.0));
+  o += " -D VM_LN2_HI=" + hex(single ? T(0.693145751953125f) : T(6.93147180369123816490e-01));
+  o += " -D VM_LN2_LO=" + hex(single ? T(1.428606765330187e-06f) : T(1.90821492927058770002e-10));
+  o += " -D VM_EXP_MAX=" + hex(single ? T(88.72283f) : T(709.782712893384));
+  o += " -D VM_EXP_MIN=" + hex(single ? T(-103.97208f) : T(-745.1332191019412));
+  o += " -D VM_TANH_CLAMP=" + hex(single ? T(9.5f) : T(19.5));
+  o += " -D VM_TINY=" + hex(std::numeric_limits<T>::min());
+  o += " -D VM_UPSCALE=" + hex(single ? T(8388608.0) : T(4503599627370496.0));
+  o += " -D VM_SQRT_HALF=" + hex(static_cast<T>(0.70710678118654752440));
+  return o;
+}
 
 constexpr std::size_t kGroup = 64;
 
@@ -217,8 +330,9 @@ cl_program OpenclBackend::program(const char* source, const char* name, DType dt
     cl_int status = CL_SUCCESS;
     cl_program p = clCreateProgramWithSource(context_, 2, parts, nullptr, &status);
     check(status, "clCreateProgramWithSource", device());
-    std::string options = "-cl-std=CL1.2 -D I=int";
-    options += dtype == DType::f64 ? " -D T=double" : " -D T=float";
+    // Correctly rounded float division and square root, as on the host.
+    std::string options = "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt -D I=int";
+    options += dtype == DType::f64 ? " -D T=double -D T_IS_DOUBLE" + vmath_options<double>() : " -D T=float" + vmath_options<float>();
     if (fp64_) options += " -D USE_FP64";
     status = clBuildProgram(p, 1, &device_id_, options.c_str(), nullptr, nullptr);
     if (status != CL_SUCCESS) {

@@ -7,7 +7,6 @@
 namespace stheno::opencl {
 
 const char* const kRecurrentSource = R"CLC(
-inline T sig(T x) { return (T)1 / ((T)1 + exp(-x)); }
 // Work-item e = (row i, unit j); every operand is rows of unit stride, `*s` apart from `*0`.
 kernel void lstm_cell(global const T* g, long g0, long gs, global const T* cp, long c0, long cs, global T* st, long s0,
                       long ss, long h, long n) {
@@ -15,10 +14,10 @@ kernel void lstm_cell(global const T* g, long g0, long gs, global const T* cp, l
   if (e >= n) return;
   const long i = e / h, j = e % h;
   global const T* gr = g + g0 + i * gs;
-  const T c = sig(gr[h + j]) * cp[c0 + i * cs + j] + sig(gr[j]) * tanh(gr[2 * h + j]);
+  const T c = vm_sigmoid(gr[h + j]) * cp[c0 + i * cs + j] + vm_sigmoid(gr[j]) * vm_tanh(gr[2 * h + j]);
   global T* sr = st + s0 + i * ss;
   sr[h + j] = c;
-  sr[j] = sig(gr[3 * h + j]) * tanh(c);
+  sr[j] = vm_sigmoid(gr[3 * h + j]) * vm_tanh(c);
 }
 kernel void lstm_cell_grad(global const T* g, long g0, long gs, global const T* cp, long c0, long cs, global const T* st,
                            long s0, long ss, global const T* ds, long d0, long dss, global T* out, long o0, long os,
@@ -27,8 +26,8 @@ kernel void lstm_cell_grad(global const T* g, long g0, long gs, global const T* 
   if (e >= n) return;
   const long r = e / h, j = e % h;
   global const T* gr = g + g0 + r * gs;
-  const T i = sig(gr[j]), f = sig(gr[h + j]), gg = tanh(gr[2 * h + j]), o = sig(gr[3 * h + j]);
-  const T tc = tanh(st[s0 + r * ss + h + j]);
+  const T i = vm_sigmoid(gr[j]), f = vm_sigmoid(gr[h + j]), gg = vm_tanh(gr[2 * h + j]), o = vm_sigmoid(gr[3 * h + j]);
+  const T tc = vm_tanh(st[s0 + r * ss + h + j]);
   const T dh = ds[d0 + r * dss + j], dc = ds[d0 + r * dss + h + j];
   const T dcell = dc + dh * o * ((T)1 - tc * tc);
   global T* orow = out + o0 + r * os;
@@ -45,8 +44,8 @@ kernel void gru_cell(global const T* gx, long x0, long xs, global const T* gh, l
   const long i = e / h, j = e % h;
   global const T* a = gx + x0 + i * xs;
   global const T* b = gh + h0 + i * hs;
-  const T r = sig(a[j] + b[j]), z = sig(a[h + j] + b[h + j]);
-  const T nn = tanh(a[2 * h + j] + r * b[2 * h + j]);
+  const T r = vm_sigmoid(a[j] + b[j]), z = vm_sigmoid(a[h + j] + b[h + j]);
+  const T nn = vm_tanh(a[2 * h + j] + r * b[2 * h + j]);
   ho[q0 + i * qs + j] = nn + z * (hp[p0 + i * ps + j] - nn);
 }
 kernel void gru_cell_grad(global const T* gx, long x0, long xs, global const T* gh, long h0, long hs, global const T* hp,
@@ -57,8 +56,8 @@ kernel void gru_cell_grad(global const T* gx, long x0, long xs, global const T* 
   const long i = e / h, j = e % h;
   global const T* a = gx + x0 + i * xs;
   global const T* b = gh + h0 + i * hs;
-  const T r = sig(a[j] + b[j]), z = sig(a[h + j] + b[h + j]);
-  const T nn = tanh(a[2 * h + j] + r * b[2 * h + j]);
+  const T r = vm_sigmoid(a[j] + b[j]), z = vm_sigmoid(a[h + j] + b[h + j]);
+  const T nn = vm_tanh(a[2 * h + j] + r * b[2 * h + j]);
   const T d = dh[d0 + i * ds + j];
   const T dn = d * ((T)1 - z) * ((T)1 - nn * nn);
   const T dz = d * (hp[p0 + i * ps + j] - nn) * z * ((T)1 - z);

@@ -8,18 +8,35 @@
 namespace stheno::opencl {
 
 const char* const kReduceSource = R"CLC(
-kernel void reduce(int op, global T* y, View yv, global const T* x, View kept, View reduced, long outer, long r) {
+// op: 0 sum, 1 mean, 2 max. As on the host: when kept axes follow the reduced ones, rows are
+// combined in T, in blocks of 64 rows whose results are combined in turn (`blocked`); otherwise
+// sums accumulate in ACC and are scaled once.
+inline T combine(int op, T p, T q) { return op == 2 ? (p != p ? p : (p > q ? p : q)) : p + q; }
+kernel void reduce(int op, int blocked, T scale, global T* y, View yv, global const T* x, View kept, View reduced,
+                   long outer, long r) {
   const long i = get_global_id(0);
   if (i >= outer) return;
   const long base = at(&kept, i);
-  ACC acc = op == 2 ? (ACC)x[base] : (ACC)0;
-  for (long j = 0; j < r; ++j) {
-    const ACC v = x[base + at(&reduced, j)];
-    if (op == 2) { if (v > acc || v != v) acc = v; }
-    else acc += v;
+  if (blocked) {
+    T total = 0;
+    for (long j0 = 0; j0 < r; j0 += 64) {
+      const long j1 = min(r, j0 + 64);
+      T acc = x[base + at(&reduced, j0)];
+      for (long j = j0 + 1; j < j1; ++j) acc = combine(op, acc, x[base + at(&reduced, j)]);
+      total = j0 == 0 ? acc : combine(op, total, acc);
+    }
+    y[at(&yv, i)] = op == 1 ? total * scale : total;
+    return;
   }
-  if (op == 1) acc = acc / (ACC)r;
-  y[at(&yv, i)] = (T)acc;
+  if (op == 2) {
+    T best = x[base];
+    for (long j = 1; j < r; ++j) best = combine(2, best, x[base + at(&reduced, j)]);
+    y[at(&yv, i)] = best;
+    return;
+  }
+  ACC acc = 0;
+  for (long j = 0; j < r; ++j) acc += (ACC)x[base + at(&reduced, j)];
+  y[at(&yv, i)] = (T)(acc * (ACC)scale);
 }
 kernel void argmax(global int* y, View yv, global const T* x, View kept, View reduced, long outer, long r) {
   const long i = get_global_id(0);
@@ -91,10 +108,25 @@ void OpenclBackend::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool 
     throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
   const Tensor in = x.shares_storage(out) ? x.clone() : x;
   const auto [kept, reduced] = split(in, mask);
-  const cl_int code = static_cast<cl_int>(op);
+  int lo = -1, hi = -1, count = 0;
+  std::int64_t inner = 1;
+  for (int d = 0; d < x.rank(); ++d)
+    if (mask[static_cast<std::size_t>(d)]) {
+      if (lo < 0) lo = d;
+      hi = d;
+      ++count;
+    }
+  for (int d = hi + 1; d < x.rank(); ++d) inner *= x.shape()[d];
+  const cl_int code = static_cast<cl_int>(op), blocked = hi - lo + 1 == count && inner > 1 ? 1 : 0;
+  const double scale = op == ReduceOp::mean ? 1.0 / static_cast<double>(r) : 1.0;
   const cl_long outer = out.numel();
-  launch(kernel(kReduceSource, "reduce", x.dtype()), static_cast<std::size_t>(outer), code, buffer_of(out), view_of(out),
-         buffer_of(in), kept, reduced, outer, r);
+  cl_kernel k = kernel(kReduceSource, "reduce", x.dtype());
+  if (x.dtype() == DType::f64)
+    launch(k, static_cast<std::size_t>(outer), code, blocked, scale, buffer_of(out), view_of(out), buffer_of(in), kept,
+           reduced, outer, r);
+  else
+    launch(k, static_cast<std::size_t>(outer), code, blocked, static_cast<cl_float>(scale), buffer_of(out), view_of(out),
+           buffer_of(in), kept, reduced, outer, r);
 }
 
 void OpenclBackend::argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out) {
