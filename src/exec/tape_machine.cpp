@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "stheno/exec/buffer_plan.hpp"
 #include "stheno/kernels/backend.hpp"
 #include "stheno/kernels/compare.hpp"
 
@@ -19,40 +20,6 @@ std::size_t aligned_bytes(const Shape& shape, DType dtype) {
   return (bytes + kAlign - 1) / kAlign * kAlign;
 }
 
-// A buffer of the arena: live from instruction `first` to `last` (inclusive), `size` bytes.
-struct Interval {
-  int first, last;
-  std::size_t size, offset;
-};
-
-// Places buffers in one arena so that buffers whose lifetimes overlap never share bytes. Greedy
-// by size: the largest buffer first, each at the lowest offset that clears every already placed
-// buffer live at the same time. Returns the arena's size.
-std::size_t assign_offsets(std::vector<Interval>& buffers) {
-  std::vector<std::size_t> order(buffers.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return buffers[a].size > buffers[b].size; });
-  std::vector<std::size_t> placed;
-  std::size_t arena = 0;
-  for (std::size_t i : order) {
-    Interval& x = buffers[i];
-    std::vector<std::pair<std::size_t, std::size_t>> taken;  // (offset, end) of overlapping buffers
-    for (std::size_t j : placed) {
-      const Interval& y = buffers[j];
-      if (x.first <= y.last && y.first <= x.last) taken.emplace_back(y.offset, y.offset + y.size);
-    }
-    std::sort(taken.begin(), taken.end());
-    std::size_t at = 0;
-    for (const auto& [begin, end] : taken) {
-      if (begin >= at + x.size) break;
-      at = std::max(at, end);
-    }
-    x.offset = at;
-    arena = std::max(arena, at + x.size);
-    placed.push_back(i);
-  }
-  return arena;
-}
 
 // The program's device: the one asked for, else the parameters' (which must agree).
 Device choose_device(Graph& graph, const std::vector<bool>& needed, std::optional<Device> wanted) {
@@ -201,13 +168,12 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
   //    instruction (in place); such chains share one buffer, live from the first definition to
   //    the last use of the last member.
   std::vector<int> group(static_cast<std::size_t>(n), -1);
-  std::vector<Interval> buffers;  // indexed by group
+  BufferPlan plan;  // buffers indexed by group
   for (std::size_t p = 0; p < order_.size(); ++p) {
     const int i = order_[p];
     if (reg(i).role != Register::Role::intermediate) continue;
     const Node node = graph.node(i);
     const std::size_t bytes = aligned_bytes(node.shape(), node.dtype());
-    unplanned_bytes_ += bytes;
     int donor = -1;
     if (const int k = node.op()->inplace_input(); k >= 0 && k < node.num_inputs()) {
       const Node in = node.input(k);
@@ -224,21 +190,23 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
     if (donor >= 0) {
       const int g = group[static_cast<std::size_t>(donor)];
       group[static_cast<std::size_t>(i)] = g;
-      buffers[static_cast<std::size_t>(g)].last = lu;
+      plan.extend(g, lu);
       reg(i).inplace = true;
+      unplanned_bytes_ += bytes;
     } else {
-      group[static_cast<std::size_t>(i)] = static_cast<int>(buffers.size());
-      buffers.push_back({static_cast<int>(p), lu, bytes, 0});
+      group[static_cast<std::size_t>(i)] = plan.add(static_cast<int>(p), lu, bytes);
     }
   }
-  arena_bytes_ = assign_offsets(buffers);
+  plan.place();
+  arena_bytes_ = plan.arena_bytes();
+  unplanned_bytes_ += plan.unshared_bytes();
 
   // 5. Real memory: one arena; every buffer gets its own Storage over its slice, so kernels see
   //    different buffers as unrelated.
   try {
     arena_ = Storage::allocate(std::max<std::size_t>(arena_bytes_, 1), device_);
   } catch (const OutOfMemoryError&) {
-    throw OutOfMemoryError(arena_bytes_, "the compiled program's buffers (" + std::to_string(buffers.size()) +
+    throw OutOfMemoryError(arena_bytes_, "the compiled program's buffers (" + std::to_string(plan.size()) +
                                              " intermediate results) on " + device_.str());
   }
   for (int i : order_) {
@@ -249,7 +217,7 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
         // The donor's own Storage, so that kernels see true in-place work, not an overlap.
         r.tensor = reg(node.input(node.op()->inplace_input()).id()).tensor.view(node.shape());
       } else {
-        const std::size_t at = buffers[static_cast<std::size_t>(group[static_cast<std::size_t>(i)])].offset;
+        const std::size_t at = plan.offset(group[static_cast<std::size_t>(i)]);
         r.tensor = Tensor::over(Storage::slice(arena_, at, aligned_bytes(node.shape(), node.dtype())), node.shape(),
                                 node.dtype());
       }
