@@ -2,6 +2,7 @@
 // libtorch, dlib and numpy). Prints one JSON object.
 //
 //   stheno_workloads --workload W1|W2|W3|W4|sgemm --data DIR [--text DIR] [--threads N] [--machine tape|eager] [--quick]
+//                    [--device cpu|opencl[:N]] (W1 and W2)
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -22,18 +23,37 @@ struct Options {
   int threads = 1;
   bool quick = false;
   bool profile = false;  // print the tape machine's per-instruction profile to stderr
+  Device device;         // W1 and W2 run on any device; the others on the host
   std::uint64_t seed = 1;
 };
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-double accuracy(nn::Module& net, const Tensor& images, const Tensor& labels) {
+double accuracy(nn::Module& net, const Tensor& images, const Tensor& labels, Device device = Device::cpu()) {
   Graph g(Graph::Mode::eager);
-  const Tensor predicted = argmax(net(g.input("x", images)).value(), 1);
+  const Tensor predicted = argmax(net(g.input("x", images.to(device))).value(), 1);
   const auto p = predicted.to_vector<std::int32_t>(), y = labels.to_vector<std::int32_t>();
   std::int64_t correct = 0;
   for (std::size_t i = 0; i < y.size(); ++i) correct += p[i] == y[i];
   return static_cast<double>(correct) / static_cast<double>(y.size());
+}
+
+// Kernel launches and host synchronisations of a device so far (zeros on the host).
+std::pair<std::int64_t, std::int64_t> device_counters(Device device) {
+  if (device.is_host()) return {0, 0};
+  const DeviceRuntime& r = device_runtime(device);
+  return {r.launches(), r.synchronizations()};
+}
+
+// ", "launches_per_step": L, "synchronizations_per_step": S' for a device, nothing on the host.
+std::string per_step_counters(Device device, std::pair<std::int64_t, std::int64_t> before, std::int64_t steps) {
+  if (device.is_host()) return "";
+  const auto [launches, syncs] = device_counters(device);
+  char buf[160];
+  std::snprintf(buf, sizeof buf, ", \"device\": \"%s\", \"launches_per_step\": %.1f, \"synchronizations_per_step\": %.2f",
+                device.str().c_str(), static_cast<double>(launches - before.first) / static_cast<double>(steps),
+                static_cast<double>(syncs - before.second) / static_cast<double>(steps));
+  return buf;
 }
 
 using LossOf = std::function<Node(nn::Module&, const Node& x, const Node& labels)>;
@@ -54,7 +74,8 @@ data::LoaderOptions shuffled_batches(std::int64_t batch, std::uint64_t seed) {
 // A classifier's training step on batches of flat images, compiled once on the tape machine.
 class TrainingProgram {
  public:
-  TrainingProgram(nn::Module& net, optim::Optimizer& opt, std::int64_t batch, const LossOf& loss_of, bool profile = false) {
+  TrainingProgram(nn::Module& net, optim::Optimizer& opt, std::int64_t batch, const LossOf& loss_of, bool profile = false)
+      : device_(net.parameters().front()->value.device()) {
     x_ = g_.input("x", {batch, 784});
     y_ = g_.input("labels", {batch}, DType::i32);
     const Node loss = loss_of(net, x_, y_);
@@ -67,12 +88,18 @@ class TrainingProgram {
     if (profiled_) std::fputs(step_->machine().profile_report().c_str(), stderr);
   }
   void step(const data::Batch& b) {
-    step_->machine().bind(x_, b.inputs);
-    step_->machine().bind(y_, b.labels);
+    if (device_.is_host()) {
+      step_->machine().bind(x_, b.inputs);
+      step_->machine().bind(y_, b.labels);
+    } else {
+      step_->machine().let(x_, b.inputs);
+      step_->machine().let(y_, b.labels);
+    }
     step_->run();
   }
 
  private:
+  Device device_;
   Graph g_;
   Node x_, y_;
   std::unique_ptr<optim::TrainingStep> step_;
@@ -87,6 +114,7 @@ void w1(const Options& o, const data::Mnist& d) {
       .add(nn::activation(UnaryOp::sigmoid))
       .add(std::make_shared<nn::Linear>(30, 10, gen, nn::Init::standard_normal, true, DType::f32, nn::Init::standard_normal))
       .add(nn::activation(UnaryOp::sigmoid));
+  net.to(o.device);
   optim::SGD sgd(nn::values_of(net.parameters()), 3.0);
   constexpr std::int64_t kBatch = 10;
   const data::TensorDataset train(d.train.images, d.train.labels, o.quick ? 2000 : 50000);
@@ -101,6 +129,7 @@ void w1(const Options& o, const data::Mnist& d) {
 
   std::int64_t steps = 0, allocations = 0;
   loader.start_epoch(0);
+  const auto counters = device_counters(o.device);
   const auto start = Clock::now();
   while (const data::Batch* b = loader.next()) {
     testing::AllocationCounter counter;
@@ -108,15 +137,17 @@ void w1(const Options& o, const data::Mnist& d) {
       program.step(*b);
     } else {
       Graph e(Graph::Mode::eager);
-      const Node l = loss_of(net, e.input("x", b->inputs), e.input("labels", b->labels));
+      const Node l = loss_of(net, e.input("x", b->inputs.to(o.device)), e.input("labels", b->labels.to(o.device)));
       sgd.step(backward(l, nn::nodes_of(e, net.parameters())));
     }
     if (steps++ > 0) allocations += counter.count();  // the first step warms up
   }
   const double seconds = seconds_since(start);
+  const std::string counted = per_step_counters(o.device, counters, steps);
   const std::int64_t test_n = o.quick ? 1000 : 10000;
-  const double acc = accuracy(net, d.test.images.slice(0, 0, test_n), d.test.labels.slice(0, 0, test_n));
-  std::printf("{\"seconds_per_epoch\": %.6f, \"test_accuracy\": %.4f, \"allocations_per_step\": ", seconds, acc);
+  const double acc = accuracy(net, d.test.images.slice(0, 0, test_n), d.test.labels.slice(0, 0, test_n), o.device);
+  std::printf("{\"seconds_per_epoch\": %.6f, \"test_accuracy\": %.4f%s, \"allocations_per_step\": ", seconds, acc,
+              counted.c_str());
   if (testing::allocation_counting_available()) std::printf("%.3f}\n", static_cast<double>(allocations) / static_cast<double>(steps - 1));
   else std::printf("null}\n");
 }
@@ -128,6 +159,7 @@ void w2(const Options& o, const data::Mnist& d) {
   net.add(std::make_shared<nn::Linear>(784, 1000, gen, nn::Init::he_uniform))
       .add(nn::activation(UnaryOp::relu))
       .add(std::make_shared<nn::Linear>(1000, 10, gen, nn::Init::he_uniform));
+  net.to(o.device);
   optim::SGD sgd(nn::values_of(net.parameters()), 0.1);
   constexpr std::int64_t kBatch = 128, kEvalBatch = 1000;
   const std::int64_t steps = o.quick ? 10 : 200;
@@ -138,9 +170,11 @@ void w2(const Options& o, const data::Mnist& d) {
   loader.start_epoch(0);
   auto step = [&](const data::Batch& b) { program.step(b); };
   for (int i = 0; i < 3; ++i) step(*loader.next());
+  const auto counters = device_counters(o.device);
   auto start = Clock::now();
   for (std::int64_t i = 0; i < steps; ++i) step(*loader.next());
   const double train_rate = static_cast<double>(steps * kBatch) / seconds_since(start);
+  const std::string counted = per_step_counters(o.device, counters, steps);
 
   Graph eg;
   const Node ex = eg.input("x", {kEvalBatch, 784});
@@ -157,8 +191,8 @@ void w2(const Options& o, const data::Mnist& d) {
     infer.run();
   }
   const double infer_rate = static_cast<double>(batches * kEvalBatch) / seconds_since(start);
-  std::printf("{\"train_samples_per_s\": %.1f, \"inference_samples_per_s\": %.1f, \"test_accuracy\": %.4f}\n", train_rate,
-              infer_rate, accuracy(net, d.test.images, d.test.labels));
+  std::printf("{\"train_samples_per_s\": %.1f, \"inference_samples_per_s\": %.1f, \"test_accuracy\": %.4f%s}\n", train_rate,
+              infer_rate, accuracy(net, d.test.images, d.test.labels, o.device), counted.c_str());
 }
 
 // The CNN: conv 32 5x5 pad 2, ReLU, max-pool 2, conv 64 5x5 pad 2, ReLU, max-pool 2, dense 128,
@@ -284,6 +318,7 @@ int main(int argc, char** argv) {
     else if (a == "--seed") o.seed = std::stoull(value());
     else if (a == "--quick") o.quick = true;
     else if (a == "--profile") o.profile = true;
+    else if (a == "--device") o.device = Device::parse(value());
     else {
       std::fprintf(stderr, "stheno_workloads: unknown argument %s\n", a.c_str());
       return 2;
@@ -296,6 +331,8 @@ int main(int argc, char** argv) {
       else sgemm(o);
       return 0;
     }
+    if (!o.device.is_host() && o.workload != "W1" && o.workload != "W2")
+      throw ValueError("--device: " + o.workload + " runs on the host only here (W1 and W2 run on devices)");
     const data::Mnist d = data::load_mnist(o.data);
     if (o.workload == "W1") w1(o, d);
     else if (o.workload == "W2") w2(o, d);

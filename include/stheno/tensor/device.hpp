@@ -55,9 +55,11 @@ class DeviceRuntime {
   virtual void fill(const Tensor& dst, double value) = 0;
   // Waits until every queued operation has finished.
   virtual void synchronize() = 0;
-  // Counters for tests and benchmarks: allocations made and host synchronisations so far.
+  // Counters for tests and benchmarks: allocations made, host synchronisations (waits for the
+  // device) and kernel launches so far.
   virtual std::int64_t allocations() const = 0;
   virtual std::int64_t synchronizations() const = 0;
+  virtual std::int64_t launches() const = 0;
 };
 
 // The runtime of `device`, started on first use; throws DeviceError saying why a device is

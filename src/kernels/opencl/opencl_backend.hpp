@@ -59,8 +59,8 @@ class OpenclBackend final : public Backend {
   void synchronize() override;
   std::int64_t allocations() const override { return allocations_.load(); }
   std::int64_t synchronizations() const override { return synchronizations_.load(); }
-  // Kernel launches so far (CLBlast's calls count as one each).
-  std::int64_t launches() const { return launches_.load(); }
+  // CLBlast's calls count as one launch each.
+  std::int64_t launches() const override { return launches_.load(); }
 
   // Backend
   bool supports(OpKind kind, DType dtype) const override;
