@@ -54,6 +54,16 @@ void register_device_kind(DeviceKind kind, std::function<DeviceRuntime&(int)> st
   r.start[static_cast<std::size_t>(kind)] = std::move(start);
 }
 
+bool is_available(Device device) {
+  if (device.is_host()) return true;
+  try {
+    device_runtime(device);
+    return true;
+  } catch (const DeviceError&) {
+    return false;
+  }
+}
+
 DeviceRuntime& device_runtime(Device device) {
   if (device.is_host()) throw DeviceError("device_runtime: the host has no device runtime");
   Registry& r = registry();

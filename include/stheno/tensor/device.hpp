@@ -65,6 +65,8 @@ class DeviceRuntime {
 // The runtime of `device`, started on first use; throws DeviceError saying why a device is
 // unavailable (no backend compiled in, no platform, index out of range). Not for the host.
 DeviceRuntime& device_runtime(Device device);
+// Whether `device` can be used here (the host always can); starts it if needed.
+bool is_available(Device device);
 // Backends register how to start a device of their kind; the factory throws DeviceError when
 // the device is unavailable.
 void register_device_kind(DeviceKind kind, std::function<DeviceRuntime&(int index)> start);
