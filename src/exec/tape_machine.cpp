@@ -59,6 +59,8 @@ struct TapeMachine::Register {
   bool output = false;
   bool inplace = false;   // computed over its input's buffer
   Tensor own;             // inputs: the machine's own buffer, which let() copies into
+  Tensor spare;           // inputs on a device: the buffer stage() uploads the next value into
+  bool staged = false;    // stage() has started an upload into spare for the next run
   std::vector<int> views;                      // view registers made from this one
   std::vector<std::pair<int, int>> uses;       // (instruction, input slot) that read this register
 };
@@ -286,6 +288,20 @@ void TapeMachine::bind(const Node& input, const Tensor& value) {
   refresh(input.id());
 }
 
+void TapeMachine::stage(const Node& input, const Tensor& value) {
+  if (device_.is_host()) return let(input, value);
+  Register* r = input_register("stage", input, value);
+  if (!r) return;
+  if (!value.device().is_host() || !value.is_contiguous())
+    throw ValueError("stage: the value for input " + input.describe() + " must be a contiguous host tensor; use let()");
+  if (!r->spare.defined()) r->spare = Tensor::empty(input.shape(), input.dtype(), device_);
+  const std::size_t bytes = static_cast<std::size_t>(value.numel()) * itemsize(value.dtype());
+  device_runtime(device_).upload_async(r->spare.storage()->handle(), r->spare.storage()->byte_offset(), value.raw_data(), bytes);
+  r->staged = true;
+  r->bound = true;
+  staged_ = true;
+}
+
 void TapeMachine::check_instruction(const Instruction& ins) const {
   if (all_finite(ins.out)) return;
   const Node node = graph_.node(ins.node);
@@ -304,6 +320,18 @@ void TapeMachine::run() {
         throw ValueError("run: input " + graph_.node(i).describe() + " has no value; bind it with let()");
     }
   }
+  if (staged_) {
+    // The staged uploads become this run's inputs; the kernels wait for them on the device.
+    device_runtime(device_).order_after_uploads();
+    for (int i : order_) {
+      Register& r = registers_[static_cast<std::size_t>(i)];
+      if (r.role != Register::Role::input || !r.staged) continue;
+      std::swap(r.own, r.spare);
+      r.tensor = r.own;
+      r.staged = false;
+      refresh(i);
+    }
+  }
   for (Instruction& ins : program_) {
     if (options_.profile) {
       const auto start = std::chrono::steady_clock::now();
@@ -314,6 +342,11 @@ void TapeMachine::run() {
       ins.op->forward(ins.inputs, ins.out);
     }
     if (options_.watch_nan) check_instruction(ins);
+  }
+  if (staged_) {
+    // Long finished, as a rule (they ran beside the previous step): the callers' host memory is free again.
+    device_runtime(device_).finish_uploads();
+    staged_ = false;
   }
   ++runs_;
 }

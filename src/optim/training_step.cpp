@@ -31,11 +31,19 @@ TrainingStep::TrainingStep(const Node& loss, const std::vector<Node>& parameters
 }
 
 double TrainingStep::run() {
+  launch();
+  return finish();
+}
+
+void TrainingStep::launch() {
   machine_->run();
   if (gradient_values_.empty())
     for (const Node& g : gradients_) gradient_values_.push_back(machine_->value(g));
   if (clip_norm_ > 0) clip_grad_norm(gradient_values_, clip_norm_);
   optimizer_.step(gradient_values_);
+}
+
+double TrainingStep::finish() {
   const Tensor& loss = machine_->value(loss_);
   return loss.dtype() == DType::f64 ? loss.item<double>() : static_cast<double>(loss.item<float>());
 }

@@ -47,6 +47,12 @@ class TapeMachine {
   // Uses `value` (contiguous, same shape and dtype) as the input without copying it; the caller
   // keeps it unchanged until the runs that read it are done. Allocation-free.
   void bind(const Node& input, const Tensor& value);
+  // For the next run(): on a device, starts uploading `value` (host, contiguous, the input's
+  // shape and dtype) into a second buffer of the input and returns at once, so that the next
+  // batch travels while this run's kernels work; the next run() switches to that buffer, its
+  // kernels waiting for the upload on the device. `value` must stay unchanged until that run()
+  // returns. On the host it is let().
+  void stage(const Node& input, const Tensor& value);
   void run();
 
   // The value of an output, input, parameter or constant after the last run. It is a view of
@@ -82,6 +88,7 @@ class TapeMachine {
   std::shared_ptr<Storage> arena_;
   std::size_t arena_bytes_ = 0, unplanned_bytes_ = 0;
   std::int64_t runs_ = 0;
+  bool staged_ = false;  // some input has a staged upload for the next run
 };
 
 }  // namespace stheno

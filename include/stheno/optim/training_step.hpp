@@ -31,6 +31,11 @@ class TrainingStep {
   void set_clip_norm(double max_norm) { clip_norm_ = max_norm; }
   // Runs the program, steps the optimizer and returns the loss.
   double run();
+  // run() in two halves: launch() runs the program and the update (on a device: queues them and
+  // returns), finish() returns the loss, waiting for it. Between the two, machine().stage() can
+  // send the next batch while this step computes.
+  void launch();
+  double finish();
   const std::vector<Node>& gradients() const { return gradients_; }
 
  private:

@@ -50,6 +50,14 @@ class DeviceRuntime {
   virtual void deallocate(void* handle) noexcept = 0;
   virtual void upload(void* handle, std::size_t offset, const void* host, std::size_t bytes) = 0;
   virtual void download(const void* handle, std::size_t offset, void* host, std::size_t bytes) = 0;
+  // Starts copying host bytes into a buffer on the device's copy queue and returns at once; the
+  // host bytes must stay unchanged until finish_uploads() returns.
+  virtual void upload_async(void* handle, std::size_t offset, const void* host, std::size_t bytes) = 0;
+  // Kernels queued from now on wait, on the device, for every upload started so far; the host
+  // does not wait.
+  virtual void order_after_uploads() = 0;
+  // Waits on the host for every upload started so far (not for kernels).
+  virtual void finish_uploads() = 0;
   // dst's elements = src's (same device, src broadcast to dst's shape, any strides and dtypes).
   virtual void copy(const Tensor& src, const Tensor& dst) = 0;
   virtual void fill(const Tensor& dst, double value) = 0;

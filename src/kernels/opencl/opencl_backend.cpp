@@ -235,6 +235,9 @@ OpenclBackend::OpenclBackend(int index) : index_(index) {
   check(status, "clCreateContext", device());
   queue_ = clCreateCommandQueue(context_, device_id_, 0, &status);
   check(status, "clCreateCommandQueue", device());
+  copy_queue_ = clCreateCommandQueue(context_, device_id_, 0, &status);
+  check(status, "clCreateCommandQueue", device());
+  uploads_.reserve(16);
   error_flags_ = static_cast<cl_mem>(allocate(sizeof(cl_int)));
   const cl_int none = 0;
   upload(error_flags_, 0, &none, sizeof none);
@@ -246,6 +249,8 @@ OpenclBackend::~OpenclBackend() {
   for (auto& [buffer, size] : scratch_)
     if (buffer) clReleaseMemObject(buffer);
   if (error_flags_) clReleaseMemObject(error_flags_);
+  for (cl_event e : uploads_) clReleaseEvent(e);
+  if (copy_queue_) clReleaseCommandQueue(copy_queue_);
   if (queue_) clReleaseCommandQueue(queue_);
   if (context_) clReleaseContext(context_);
 }
@@ -268,6 +273,28 @@ void OpenclBackend::upload(void* handle, std::size_t offset, const void* host, s
   // Blocking: the caller may reuse its host memory as soon as this returns.
   check(clEnqueueWriteBuffer(queue_, static_cast<cl_mem>(handle), CL_TRUE, offset, bytes, host, 0, nullptr, nullptr),
         "clEnqueueWriteBuffer", device());
+}
+
+void OpenclBackend::upload_async(void* handle, std::size_t offset, const void* host, std::size_t bytes) {
+  cl_event done = nullptr;
+  check(clEnqueueWriteBuffer(copy_queue_, static_cast<cl_mem>(handle), CL_FALSE, offset, bytes, host, 0, nullptr, &done),
+        "clEnqueueWriteBuffer", device());
+  uploads_.push_back(done);
+  check(clFlush(copy_queue_), "clFlush", device());
+}
+
+void OpenclBackend::order_after_uploads() {
+  if (uploads_.empty()) return;
+  check(clEnqueueBarrierWithWaitList(queue_, static_cast<cl_uint>(uploads_.size()), uploads_.data(), nullptr),
+        "clEnqueueBarrierWithWaitList", device());
+}
+
+void OpenclBackend::finish_uploads() {
+  if (uploads_.empty()) return;
+  const cl_int status = clWaitForEvents(static_cast<cl_uint>(uploads_.size()), uploads_.data());
+  for (cl_event e : uploads_) clReleaseEvent(e);
+  uploads_.clear();
+  check(status, "clWaitForEvents (uploads)", device());
 }
 
 void OpenclBackend::download(const void* handle, std::size_t offset, void* host, std::size_t bytes) {

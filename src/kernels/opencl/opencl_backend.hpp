@@ -54,6 +54,9 @@ class OpenclBackend final : public Backend {
   void deallocate(void* handle) noexcept override;
   void upload(void* handle, std::size_t offset, const void* host, std::size_t bytes) override;
   void download(const void* handle, std::size_t offset, void* host, std::size_t bytes) override;
+  void upload_async(void* handle, std::size_t offset, const void* host, std::size_t bytes) override;
+  void order_after_uploads() override;
+  void finish_uploads() override;
   void copy(const Tensor& src, const Tensor& dst) override;
   void fill(const Tensor& dst, double value) override;
   void synchronize() override;
@@ -150,6 +153,8 @@ class OpenclBackend final : public Backend {
   cl_device_id device_id_ = nullptr;
   cl_context context_ = nullptr;
   cl_command_queue queue_ = nullptr;
+  cl_command_queue copy_queue_ = nullptr;  // uploads that overlap the kernels of queue_
+  std::vector<cl_event> uploads_;          // started and not yet waited for
   bool fp64_ = false;
   std::mutex mutex_;  // guards the program cache and scratch buffers
   std::map<std::pair<const char*, DType>, cl_program> programs_;
