@@ -435,6 +435,53 @@ TEST_F(Backends, TrainingStepsMatchTheHostAndAllocateNothingOnTheDevice) {
   }
 }
 
+// Batches that change every step, fed with let() before each step or staged during the step
+// before (uploaded while it runs): the same losses, and staging allocates nothing after its first use.
+TEST_F(Backends, StagedBatchesGiveTheSameStepsAsCopiedOnes) {
+  for (Device d : devices_) {
+    std::vector<double> losses[2];
+    std::int64_t allocations_after_warmup = -1;
+    for (int staged = 0; staged < 2; ++staged) {
+      Generator gen(5);
+      nn::Linear layer(12, 4, gen);
+      layer.to(d);
+      Graph g;
+      const Node x = g.input("x", {6, 12}), y = g.input("labels", {6}, DType::i32);
+      std::vector<nn::Parameter*> params = layer.parameters();
+      optim::SGD sgd(nn::values_of(params), 0.5);
+      optim::TrainingStep step(nn::cross_entropy(layer(x), y), nn::nodes_of(g, params), sgd);
+      std::vector<Tensor> inputs, labels;
+      for (int i = 0; i < 5; ++i) {
+        inputs.push_back(Tensor::normal({6, 12}, gen));
+        labels.push_back(Tensor::from<std::int32_t>({i % 4, 1, 2, 3, 0, (i + 1) % 4}));
+      }
+      step.machine().let(x, inputs[0]);
+      step.machine().let(y, labels[0]);
+      for (int i = 0; i < 5; ++i) {
+        if (i == 2) allocations_after_warmup = device_runtime(d).allocations();
+        if (staged) {
+          step.launch();
+          if (i + 1 < 5) {
+            step.machine().stage(x, inputs[static_cast<std::size_t>(i + 1)]);
+            step.machine().stage(y, labels[static_cast<std::size_t>(i + 1)]);
+          }
+          losses[staged].push_back(step.finish());
+        } else {
+          losses[staged].push_back(step.run());
+          if (i + 1 < 5) {
+            step.machine().let(x, inputs[static_cast<std::size_t>(i + 1)]);
+            step.machine().let(y, labels[static_cast<std::size_t>(i + 1)]);
+          }
+        }
+      }
+      if (staged) {
+        EXPECT_EQ(device_runtime(d).allocations(), allocations_after_warmup) << "staging allocated on " << d.str();
+      }
+    }
+    EXPECT_EQ(losses[0], losses[1]) << d.str();
+  }
+}
+
 TEST(Devices, ParseAndPrint) {
   EXPECT_EQ(Device::parse("cpu"), Device::cpu());
   EXPECT_EQ(Device::parse("opencl"), (Device{DeviceKind::opencl, 0}));
