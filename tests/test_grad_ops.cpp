@@ -108,6 +108,10 @@ std::vector<GradientCase> cases() {
   c.push_back({"flatten", {{2, 3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(flatten(p[0])); }});
   c.push_back({"reshape", {{3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(reshape(p[0], {2, -1, 2})); }});
   c.push_back({"reshape_of_transpose", {{3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(reshape(transpose(p[0]), {12})); }});
+  // A layout requirement that a transpose does not meet: a planned copy, whose gradient passes through.
+  c.push_back({"laid_out_copy", {{3, 4}}, [](Graph&, const std::vector<Node>& p) {
+                 return weighted(laid_out(transpose(p[0]), Layout::contiguous) * laid_out(transpose(p[0]), Layout::unit_rows));
+               }});
   c.push_back({"permute", {{2, 3, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(permute(p[0], {2, 0, 1})); }});
   c.push_back({"slice", {{5, 4}}, [](Graph&, const std::vector<Node>& p) { return weighted(slice(p[0], 0, 1, 5, 2)); }});
   c.push_back({"slice_of_slice", {{5, 6}}, [](Graph&, const std::vector<Node>& p) { return weighted(slice(slice(p[0], 1, 1, 6), 0, 0, 3)); }});

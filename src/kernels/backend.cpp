@@ -7,13 +7,13 @@
 namespace stheno {
 
 namespace {
-constexpr std::array<std::string_view, 34> kOpKindNames = {
+constexpr std::array<std::string_view, 35> kOpKindNames = {
     "unary", "binary", "matmul", "matmul_add", "reduce", "argmax", "softmax", "log_softmax", "one_hot",
     "softmax_cross_entropy", "dropout_mask", "im2col", "col2im", "conv2d", "conv2d_input_grad", "conv2d_weight_grad",
     "max_pool2d", "max_pool2d_grad", "embedding", "embedding_grad", "batch_norm_stats", "batch_norm_training_gate",
     "lstm_cell", "lstm_cell_grad", "gru_cell", "gru_cell_grad", "reshape", "permute", "slice", "unslice",
-    "unslice_add", "concat", "broadcast", "sum_to"};
-static_assert(kOpKindNames.size() == static_cast<std::size_t>(OpKind::sum_to) + 1);
+    "unslice_add", "concat", "broadcast", "sum_to", "laid_out"};
+static_assert(kOpKindNames.size() == static_cast<std::size_t>(OpKind::laid_out) + 1);
 }  // namespace
 
 std::string_view op_kind_name(OpKind kind) { return kOpKindNames[static_cast<std::size_t>(kind)]; }

@@ -113,6 +113,13 @@ Node permute(const Node& x, std::vector<int> order);
 Node slice(const Node& x, int axis, std::int64_t start, std::int64_t stop, std::int64_t step = 1);
 Node concat(const std::vector<Node>& parts, int axis);
 Node broadcast_to(const Node& x, const Shape& shape);
+// What a kernel needs of an operand's memory: contiguous; each image of a batch contiguous (a
+// channel slice of a batch qualifies); or rows of unit stride.
+enum class Layout { contiguous, contiguous_images, unit_rows };
+// x itself, as a free view, when its layout meets `layout` in the compiled program (or the eager
+// value); otherwise a contiguous copy that the tape machine plans like any other instruction,
+// rather than a copy made inside an op at every run.
+Node laid_out(const Node& x, Layout layout);
 // Sums x over the axes along which `shape` was broadcast to x's shape (the adjoint of broadcast_to).
 Node sum_to(const Node& x, const Shape& shape);
 

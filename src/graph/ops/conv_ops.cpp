@@ -46,11 +46,11 @@ class Im2colOp final : public Op {
   bool inverse_;
 };
 
-// Tensors the direct kernels can take: contiguous (views the graph builds usually are).
-Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
-// Images (N, C, H, W) and per-image outputs (N, F, P) need only be contiguous one by one: a
-// channel slice of a batch (a group of a grouped convolution, or its gradient) is used as it is.
-Tensor dense_images(const Tensor& t) { return t.shape()[0] > 0 && t.select(0, 0).is_contiguous() ? t : t.contiguous(); }
+// The direct kernels take contiguous weights and pooling operands, and images (N, C, H, W) and
+// per-image outputs (N, F, P) contiguous one by one: a channel slice of a batch (a group of a
+// grouped convolution, or its gradient) is used as it is. laid_out() nodes see to it.
+Node images(const Node& x) { return laid_out(x, Layout::contiguous_images); }
+Node dense(const Node& x) { return laid_out(x, Layout::contiguous); }
 
 class Conv2dInputGradOp final : public Op {
  public:
@@ -61,7 +61,7 @@ class Conv2dInputGradOp final : public Op {
     return {Shape{batch_, g_.channels, g_.height, g_.width}, in[0].dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    conv2d_backward_input(dense_images(in[0]), dense(in[1]), g_, out);
+    conv2d_backward_input(in[0], in[1], g_, out);
   }
 
  private:
@@ -76,7 +76,7 @@ class Conv2dWeightGradOp final : public Op {
   OpKind kind() const override { return OpKind::conv2d_weight_grad; }
   TypeInfo infer(std::span<const Node> in) const override { return {weight_, in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    conv2d_backward_weight(dense_images(in[0]), dense_images(in[1]), g_, out);
+    conv2d_backward_weight(in[0], in[1], g_, out);
   }
 
  private:
@@ -111,13 +111,13 @@ class Conv2dOp final : public Op {
     return {Shape{in[0].shape()[0], in[1].shape()[0], g_.out_h() * g_.out_w()}, dtype};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    conv2d_forward(dense_images(in[0]), dense(in[1]), in.size() > 2 ? dense(in[2]) : Tensor(), g_, out);
+    conv2d_forward(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), g_, out);
   }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
     Graph& graph = g.graph();
     std::vector<Node> grads(in.size());
-    if (wanted[0]) grads[0] = graph.apply(std::make_shared<Conv2dInputGradOp>(g_, in[0].shape()[0]), {g, in[1]});
-    if (wanted[1]) grads[1] = graph.apply(std::make_shared<Conv2dWeightGradOp>(g_, in[1].shape()), {in[0], g});
+    if (wanted[0]) grads[0] = graph.apply(std::make_shared<Conv2dInputGradOp>(g_, in[0].shape()[0]), {images(g), dense(in[1])});
+    if (wanted[1]) grads[1] = graph.apply(std::make_shared<Conv2dWeightGradOp>(g_, in[1].shape()), {images(in[0]), images(g)});
     if (in.size() > 2 && wanted[2]) grads[2] = sum(g, Axes{0, 2});
     return grads;
   }
@@ -133,7 +133,7 @@ class MaxPool2dGradOp final : public Op {
   OpKind kind() const override { return OpKind::max_pool2d_grad; }
   TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    max_pool2d_backward(dense(in[0]), dense(in[1]), dense(in[2]), window_, out);
+    max_pool2d_backward(in[0], in[1], in[2], window_, out);
   }
 
  private:
@@ -159,9 +159,9 @@ class MaxPool2dOp final : public Op {
     }
     return {Shape{s[0], s[1], window_.out_h(s[2]), window_.out_w(s[3])}, in[0].dtype()};
   }
-  void forward(std::span<const Tensor> in, const Tensor& out) const override { max_pool2d(dense(in[0]), window_, out); }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { max_pool2d(in[0], window_, out); }
   std::vector<Node> backward(const Node& self, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
-    return {g.graph().apply(std::make_shared<MaxPool2dGradOp>(window_), {in[0], self, g})};
+    return {g.graph().apply(std::make_shared<MaxPool2dGradOp>(window_), {dense(in[0]), dense(self), dense(g)})};
   }
 
  private:
@@ -171,12 +171,12 @@ class MaxPool2dOp final : public Op {
 }  // namespace
 
 Node max_pool2d(const Node& x, Size2 kernel, Size2 stride, Size2 padding) {
-  return x.graph().apply(std::make_shared<MaxPool2dOp>(Pool2dWindow::of(kernel, stride, padding)), {x});
+  return x.graph().apply(std::make_shared<MaxPool2dOp>(Pool2dWindow::of(kernel, stride, padding)), {dense(x)});
 }
 
 Node conv2d_columns(const Node& x, const Node& weight, const Node& bias, const Conv2dGeometry& geometry) {
-  std::vector<Node> inputs{x, weight};
-  if (bias.defined()) inputs.push_back(bias);
+  std::vector<Node> inputs{images(x), dense(weight)};
+  if (bias.defined()) inputs.push_back(dense(bias));
   return x.graph().apply(std::make_shared<Conv2dOp>(geometry), inputs);
 }
 

@@ -24,7 +24,7 @@ class EmbeddingGradOp final : public Op {
     const Shape& g = in[0].shape();
     return {Shape{rows_, g.rank() > 0 ? g[g.rank() - 1] : 1}, in[0].dtype()};
   }
-  void forward(std::span<const Tensor> in, const Tensor& out) const override { scatter_add_rows(in[0].contiguous(), in[1], out); }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { scatter_add_rows(in[0], in[1], out); }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     return {embedding(g, in[1]), Node()};
   }
@@ -45,7 +45,7 @@ class EmbeddingOp final : public Op {
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { gather_rows(in[0], in[1], out); }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
-    return {g.graph().apply(std::make_shared<EmbeddingGradOp>(in[0].shape()[0]), {g, in[1]}), Node()};
+    return {g.graph().apply(std::make_shared<EmbeddingGradOp>(in[0].shape()[0]), {laid_out(g, Layout::contiguous), in[1]}), Node()};
   }
 };
 

@@ -14,9 +14,13 @@ void require_rows(const Op& op, std::span<const Node> in, std::int64_t n, const 
       op_shape_error(op, in, "input " + std::to_string(k) + " must be " + Shape{n, widths[k]}.str());
 }
 
-// Makes a tensor usable by the row kernels (unit stride along the last axis). Views the graph
-// hands to the cells already are, so this copies only in unusual graphs.
-Tensor rows_of(const Tensor& t) { return t.rank() == 2 && t.strides()[1] == 1 ? t : t.contiguous(); }
+// The row kernels need unit stride along the last axis. Views the graph hands to the cells
+// already have it, so these copy only in unusual graphs.
+std::vector<Node> rows(std::initializer_list<Node> nodes) {
+  std::vector<Node> out;
+  for (const Node& n : nodes) out.push_back(laid_out(n, Layout::unit_rows));
+  return out;
+}
 
 class LstmCellGradOp final : public Op {
  public:
@@ -27,7 +31,7 @@ class LstmCellGradOp final : public Op {
     return {Shape{n, 5 * h}, in[0].dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    lstm_cell_backward(rows_of(in[0]), rows_of(in[1]), rows_of(in[2]), rows_of(in[3]), out);
+    lstm_cell_backward(in[0], in[1], in[2], in[3], out);
   }
 };
 
@@ -44,10 +48,10 @@ class LstmCellOp final : public Op {
     return {Shape{n, 2 * h}, dtype};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    lstm_cell(rows_of(in[0]), rows_of(in[1]), out);
+    lstm_cell(in[0], in[1], out);
   }
   std::vector<Node> backward(const Node& self, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
-    const Node both = g.graph().apply(std::make_shared<LstmCellGradOp>(), {in[0], in[1], self, g});
+    const Node both = g.graph().apply(std::make_shared<LstmCellGradOp>(), rows({in[0], in[1], self, g}));
     const std::int64_t h = in[1].shape()[1];
     return {slice(both, 1, 0, 4 * h), slice(both, 1, 4 * h, 5 * h)};
   }
@@ -62,7 +66,7 @@ class GruCellGradOp final : public Op {
     return {Shape{n, 7 * h}, in[0].dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    gru_cell_backward(rows_of(in[0]), rows_of(in[1]), rows_of(in[2]), rows_of(in[3]), out);
+    gru_cell_backward(in[0], in[1], in[2], in[3], out);
   }
 };
 
@@ -79,10 +83,10 @@ class GruCellOp final : public Op {
     return {Shape{n, h}, dtype};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    gru_cell(rows_of(in[0]), rows_of(in[1]), rows_of(in[2]), out);
+    gru_cell(in[0], in[1], in[2], out);
   }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
-    const Node all = g.graph().apply(std::make_shared<GruCellGradOp>(), {in[0], in[1], in[2], g});
+    const Node all = g.graph().apply(std::make_shared<GruCellGradOp>(), rows({in[0], in[1], in[2], g}));
     const std::int64_t h = in[2].shape()[1];
     return {slice(all, 1, 0, 3 * h), slice(all, 1, 3 * h, 6 * h), slice(all, 1, 6 * h, 7 * h)};
   }
@@ -91,11 +95,11 @@ class GruCellOp final : public Op {
 }  // namespace
 
 Node lstm_cell(const Node& gates, const Node& c_prev) {
-  return gates.graph().apply(std::make_shared<LstmCellOp>(), {gates, c_prev});
+  return gates.graph().apply(std::make_shared<LstmCellOp>(), rows({gates, c_prev}));
 }
 
 Node gru_cell(const Node& gx, const Node& gh, const Node& h_prev) {
-  return gx.graph().apply(std::make_shared<GruCellOp>(), {gx, gh, h_prev});
+  return gx.graph().apply(std::make_shared<GruCellOp>(), rows({gx, gh, h_prev}));
 }
 
 }  // namespace stheno

@@ -265,7 +265,44 @@ class SumToOp final : public Op {
   Shape shape_;
 };
 
+// A layout requirement: a view when met, a copy otherwise (the tape machine and eager graphs
+// turn a view that throws into a computed copy).
+class LaidOutOp final : public Op {
+ public:
+  explicit LaidOutOp(Layout layout) : layout_(layout) {}
+  std::string name() const override { return "laid_out"; }
+  OpKind kind() const override { return OpKind::laid_out; }
+  std::string describe() const override {
+    return layout_ == Layout::contiguous ? "contiguous" : layout_ == Layout::contiguous_images ? "contiguous(images)" : "contiguous(rows)";
+  }
+  TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override { out.copy_from(in[0]); }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
+    return {g};
+  }
+  bool is_view() const override { return true; }
+  Tensor view(const Tensor& x) const override {
+    if (meets(x)) return x;
+    throw ShapeError(describe() + ": " + x.shape().str() + " with strides " + x.strides().str() + " needs a copy");
+  }
+
+ private:
+  bool meets(const Tensor& x) const {
+    switch (layout_) {
+      case Layout::contiguous: return x.is_contiguous();
+      case Layout::contiguous_images: return x.numel() == 0 || (x.rank() > 0 && x.select(0, 0).is_contiguous());
+      case Layout::unit_rows: return x.rank() == 2 && (x.shape()[1] <= 1 || x.strides()[1] == 1);
+    }
+    return false;
+  }
+  Layout layout_;
+};
+
 }  // namespace
+
+Node laid_out(const Node& x, Layout layout) {
+  return x.graph().apply(std::make_shared<LaidOutOp>(layout), {x});
+}
 
 Node reshape(const Node& x, const Shape& shape) {
   if (x.shape() == shape) return x;
