@@ -20,7 +20,7 @@ std::string_view op_kind_name(OpKind kind) { return kOpKindNames[static_cast<std
 
 Backend& backend(Device device) { return static_cast<Backend&>(device_runtime(device)); }
 
-Device common_device(std::string_view kernel, std::initializer_list<std::pair<const char*, const Tensor*>> operands) {
+Device operands_device(std::string_view kernel, std::initializer_list<std::pair<const char*, const Tensor*>> operands) {
   const std::pair<const char*, const Tensor*>* first = nullptr;
   for (const auto& operand : operands) {
     if (!operand.second->defined()) continue;

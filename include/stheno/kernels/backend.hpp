@@ -72,8 +72,14 @@ class Backend : public DeviceRuntime {
 // The backend of a device other than the host (every registered device runtime is one).
 Backend& backend(Device device);
 // The device every operand is on (undefined tensors are skipped); throws DeviceError naming the
-// kernel and two operands on different devices.
-Device common_device(std::string_view kernel, std::initializer_list<std::pair<const char*, const Tensor*>> operands);
+// kernel and two operands on different devices. Inline for the host's sake: every kernel call
+// asks, and on the host the answer is a few loads.
+Device operands_device(std::string_view kernel, std::initializer_list<std::pair<const char*, const Tensor*>> operands);
+inline Device common_device(std::string_view kernel, std::initializer_list<std::pair<const char*, const Tensor*>> operands) {
+  for (const auto& operand : operands)
+    if (operand.second->defined() && !operand.second->storage()->device().is_host()) return operands_device(kernel, operands);
+  return Device::cpu();
+}
 // Whether `device` runs ops of `kind` in `dtype` (always true on the host).
 bool device_supports(Device device, OpKind kind, DType dtype);
 
