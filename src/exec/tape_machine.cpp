@@ -106,6 +106,15 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
     if (needed[static_cast<std::size_t>(i)])
       for (int in : inputs_of(i)) needed[static_cast<std::size_t>(in)] = true;
   device_ = choose_device(graph, needed, options.device);
+  if (!device_.is_host()) {
+    // The device's programs for the dtypes this program computes in are built now, when it is
+    // compiled, not at its first run.
+    bool uses[3] = {};
+    for (int i = 0; i < n; ++i)
+      if (needed[static_cast<std::size_t>(i)]) uses[static_cast<int>(graph.node(i).dtype())] = true;
+    for (DType dtype : {DType::f32, DType::f64})
+      if (uses[static_cast<int>(dtype)]) backend(device_).prepare(dtype);
+  }
 
   // 2. Roles, and layouts on placeholder memory: views are decided on the real strides.
   std::vector<int> base(static_cast<std::size_t>(n), -1);  // node whose buffer holds the data

@@ -121,15 +121,18 @@ Node Graph::add_leaf(NodeKind kind, std::string name, TypeInfo type, const Tenso
   d.kind = kind;
   d.type = std::move(type);
   d.value = value;
+  d.from_constants = kind == NodeKind::constant;
   return add_node(std::move(d), named);
 }
 
 namespace {
-// Where an eager op runs: where its non-constant inputs are, which must agree.
-Device eager_device(const Op& op, std::span<const Node> inputs) {
+// Where an eager op runs: where its inputs that do not come from constants alone are, which
+// must agree.
+Device eager_device(const Op& op, std::span<const Node> inputs, const std::vector<bool>& from_constants) {
   const Node* first = nullptr;
-  for (const Node& n : inputs) {
-    if (n.kind() == NodeKind::constant) continue;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const Node& n = inputs[k];
+    if (from_constants[k]) continue;
     if (!first) first = &n;
     else if (n.value().device() != first->value().device())
       throw DeviceError(op.name() + ": input " + first->describe() + " is on " + first->value().device().str() + " but input " +
@@ -198,6 +201,8 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
   d.name = unique_name(std::move(name), op->name());
   d.kind = NodeKind::op;
   for (const Node& n : inputs) d.inputs.push_back(n.id());
+  d.from_constants = !inputs.empty();
+  for (const Node& n : inputs) d.from_constants = d.from_constants && data(n.id()).from_constants;
   if (eager()) {
     // Handles to the input values; most ops have one or two, kept on the stack.
     constexpr std::size_t kInline = 4;
@@ -206,11 +211,13 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
     if (inputs.size() > kInline) many_values.resize(inputs.size());
     const std::span<Tensor> values = inputs.size() > kInline ? std::span<Tensor>(many_values)
                                                              : std::span<Tensor>(inline_values.data(), inputs.size());
-    const Device device = eager_device(*op, inputs);
+    std::vector<bool> from_constants(inputs.size());
+    for (std::size_t k = 0; k < inputs.size(); ++k) from_constants[k] = data(inputs[k].id()).from_constants;
+    const Device device = eager_device(*op, inputs, from_constants);
     for (std::size_t k = 0; k < inputs.size(); ++k) {
       NodeData& in = data(inputs[k].id());
       // Constants that gradient rules make on the host follow the values they meet, once.
-      if (in.kind == NodeKind::constant && in.value.device() != device) in.value = in.value.to(device);
+      if (in.from_constants && in.value.device() != device) in.value = in.value.to(device);
       values[k] = in.value;
     }
     if (op->is_view()) {

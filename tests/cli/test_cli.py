@@ -508,6 +508,12 @@ class CliDevices(unittest.TestCase):
         self.assertLessEqual(abs(cpu - dev), 0.005)
         self.assertGreaterEqual(dev, 0.80)
 
+    def test_eager_machine(self):
+        args = ("--machine", "eager", "--epochs", "1", "--train-limit", "5000")
+        cpu, dev = self.accuracy("cpu", *args), self.accuracy("opencl", *args)
+        print(f"default MLP on the eager machine, 5,000 images, 1 epoch: cpu {cpu:.4f}, opencl {dev:.4f}")
+        self.assertLessEqual(abs(cpu - dev), 0.005)
+
     def test_cnn_with_batch_norm(self):
         args = ("--model", "cnn", "--batch-norm", "--train-limit", "5000", "--epochs", "1")
         cpu, dev = self.accuracy("cpu", *args), self.accuracy("opencl", *args)

@@ -77,6 +77,9 @@ class Graph {
     Tensor value;
     bool gradient = false;
     bool named_by_user = false;
+    // A constant, or computed from constants only (a gradient rule's scalar arithmetic): in an
+    // eager graph such values follow the device of the values they meet.
+    bool from_constants = false;
   };
   Node add_node(NodeData data, bool named_by_user);
   int generated_id(std::string_view name) const;

@@ -22,6 +22,9 @@ namespace stheno {
 class Backend : public DeviceRuntime {
  public:
   virtual bool supports(OpKind kind, DType dtype) const = 0;
+  // Builds (compiles, loads) whatever the device's kernels for `dtype` need, so that a program
+  // compiled for the device does that work when it is compiled, not at its first step.
+  virtual void prepare(DType dtype) = 0;
 
   virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out);
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);

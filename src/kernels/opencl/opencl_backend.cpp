@@ -403,14 +403,13 @@ cl_mem OpenclBackend::scratch(int slot, std::size_t bytes) {
   return buffer;
 }
 
-void OpenclBackend::warm_up() {
-  for (DType dtype : {DType::f32, DType::f64}) {
-    if (dtype == DType::f64 && !fp64_) continue;
-    for (const char* source : {kConvSource, kCopySource, kElementwiseSource, kRecurrentSource, kReduceSource, kSoftmaxSource, kUpdateSource}) {
-      std::lock_guard lock(mutex_);
-      program(source, "warm_up", dtype);
-    }
-  }
+void OpenclBackend::prepare(DType dtype) {
+  require_dtype("prepare", dtype);
+  std::lock_guard lock(mutex_);
+  // The copy program holds every dtype pair and is built under the float32 key.
+  program(kCopySource, "prepare", DType::f32);
+  for (const char* source : {kConvSource, kElementwiseSource, kRecurrentSource, kReduceSource, kSoftmaxSource, kUpdateSource})
+    program(source, "prepare", dtype == DType::i32 ? DType::f32 : dtype);
 }
 
 bool OpenclBackend::supports(OpKind kind, DType dtype) const {

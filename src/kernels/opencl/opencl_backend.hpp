@@ -110,7 +110,7 @@ class OpenclBackend final : public Backend {
   // For the kernel files: the kernel `name` (a string literal: the cache keys on its address) of
   // `source` built for `dtype` (the source sees it as
   // T, and int32 as I), built on first request and kept. Building every kernel a program needs
-  // before its first step is warm_up()'s job.
+  // before its first step is prepare()'s job.
   cl_kernel kernel(const char* source, const char* name, DType dtype);
   // Sets the arguments and enqueues a 1-D range of `global` work-items (no-op when 0).
   template <class... Args>
@@ -137,9 +137,8 @@ class OpenclBackend final : public Backend {
   }
   // Reads `bytes` from a buffer, waiting for it: one host synchronisation.
   void read(cl_mem buffer, std::size_t offset, void* host, std::size_t bytes);
-  // Builds every program this backend has, for every dtype the device runs, now rather than at
-  // a first step.
-  void warm_up();
+  // Builds every program this backend has for `dtype` (the same build is then reused).
+  void prepare(DType dtype) override;
 
  private:
   void set_arg(cl_kernel k, cl_uint index, std::size_t size, const void* value);
@@ -170,7 +169,7 @@ class OpenclBackend final : public Backend {
 // The backend of an OpenCL tensor's device.
 OpenclBackend& backend_of(const Tensor& t);
 
-// The OpenCL C sources of each kernel family (one file each), for warm_up().
+// The OpenCL C sources of each kernel family (one file each), for prepare().
 extern const char* const kConvSource;
 extern const char* const kCopySource;
 extern const char* const kElementwiseSource;
