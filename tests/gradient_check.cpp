@@ -75,4 +75,54 @@ GradientReport check_gradients(const GradientCase& c, std::uint64_t seed) {
   return report;
 }
 
+namespace {
+// The cost and every gradient, on the host.
+std::vector<Tensor> results(const Built& b, TapeMachine* m) {
+  std::vector<Tensor> out;
+  out.push_back((m ? m->value(b.cost) : b.cost.value()).to(Device::cpu()).clone());
+  for (const Node& d : b.grads) out.push_back((m ? m->value(d) : d.value()).to(Device::cpu()).clone());
+  return out;
+}
+
+double largest_difference(const std::vector<Tensor>& got, const std::vector<Tensor>& want) {
+  double worst = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const Tensor diff = div(abs(sub(got[i], want[i])), add(abs(want[i]), Tensor::scalar(1.0, DType::f64)));
+    worst = std::max(worst, diff.numel() ? max(diff).item<double>() : 0.0);
+    if (!all_finite(got[i]) && all_finite(want[i])) worst = INFINITY;
+  }
+  return worst;
+}
+}  // namespace
+
+double device_vs_host(const GradientCase& c, Device device, std::uint64_t seed) {
+  Generator gen(seed);
+  std::vector<Tensor> values, moved;
+  for (const Shape& s : c.shapes) values.push_back(Tensor::uniform(s, gen, c.low, c.high, DType::f64));
+  for (const Tensor& v : values) moved.push_back(v.to(device));
+
+  Graph host;
+  const Built h = build(host, c, values);
+  std::vector<Node> outputs = h.grads;
+  outputs.push_back(h.cost);
+  TapeMachine hm(host, outputs);
+  c.before_run();
+  hm.run();
+  const std::vector<Tensor> want = results(h, &hm);
+
+  Graph on_device;
+  const Built d = build(on_device, c, moved);
+  outputs = d.grads;
+  outputs.push_back(d.cost);
+  TapeMachine dm(on_device, outputs);
+  c.before_run();
+  dm.run();
+  double worst = largest_difference(results(d, &dm), want);
+
+  Graph eager(Graph::Mode::eager);
+  c.before_run();
+  const Built e = build(eager, c, moved);
+  return std::max(worst, largest_difference(results(e, nullptr), want));
+}
+
 }  // namespace stheno::testing

@@ -33,4 +33,8 @@ inline void PrintTo(const GradientCase& c, std::ostream* os) { *os << c.name; }
 // eager machine's values and gradients with the tape machine's.
 GradientReport check_gradients(const GradientCase& c, std::uint64_t seed = 1);
 
+// The case's cost and gradients computed on `device`, by the tape machine and by an eager graph,
+// against the host's: the largest |device - host| / (1 + |host|).
+double device_vs_host(const GradientCase& c, Device device, std::uint64_t seed = 1);
+
 }  // namespace stheno::testing

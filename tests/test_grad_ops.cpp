@@ -160,8 +160,10 @@ std::vector<GradientCase> cases() {
   // evaluation mode, where the running statistics are constants.
   auto bn = [](const Node& x, const Node& gamma, const Node& beta, bool training = true) {
     auto state = std::make_shared<BatchNormState>();
-    state->running_mean = Tensor::from<double>(std::vector<double>(static_cast<std::size_t>(x.shape()[1]), 0.3));
-    state->running_var = Tensor::from<double>(std::vector<double>(static_cast<std::size_t>(x.shape()[1]), 1.7));
+    // On x's device: the cases run on device backends too (x is a parameter, so it has a value).
+    const Device device = x.value().device();
+    state->running_mean = Tensor::full({x.shape()[1]}, 0.3, DType::f64, device);
+    state->running_var = Tensor::full({x.shape()[1]}, 1.7, DType::f64, device);
     state->training = training;
     return batch_norm(x, gamma, beta, state);
   };
@@ -254,3 +256,21 @@ TEST_P(GradientTable, MatchesCentralDifferencesAndEagerMatchesTape) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, GradientTable, ::testing::ValuesIn(cases()), [](const auto& info) { return info.param.name; });
+
+// The same table on every device backend against the host, in float64: the comparison suite's
+// graph-level half (forward and gradient of every op, through both machines).
+class BackendsGradientTable : public ::testing::TestWithParam<GradientCase> {};
+
+TEST_P(BackendsGradientTable, DevicesMatchTheHost) {
+  const Device opencl{DeviceKind::opencl, 0};
+  if (!is_available(opencl)) GTEST_SKIP() << "no device backend here (no OpenCL platform or built without OpenCL)";
+  try {
+    EXPECT_LT(stheno::testing::device_vs_host(GetParam(), opencl), 1e-9);
+  } catch (const DeviceError& e) {
+    // An op the device does not run is refused when the program is compiled; say which.
+    if (std::string(e.what()).find("cannot run") == std::string::npos) throw;
+    GTEST_SKIP() << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, BackendsGradientTable, ::testing::ValuesIn(cases()), [](const auto& info) { return info.param.name; });

@@ -201,7 +201,9 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
   d.name = unique_name(std::move(name), op->name());
   d.kind = NodeKind::op;
   for (const Node& n : inputs) d.inputs.push_back(n.id());
-  d.from_constants = !inputs.empty();
+  // An op without inputs (a dropout mask) is made where eager values default to, the host, and
+  // follows the values it meets like a constant.
+  d.from_constants = true;
   for (const Node& n : inputs) d.from_constants = d.from_constants && data(n.id()).from_constants;
   if (eager()) {
     // Handles to the input values; most ops have one or two, kept on the stack.

@@ -102,6 +102,7 @@ class OpenclBackend final : public Backend {
   void gru_cell_backward(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& dh,
                          const Tensor& out) override;
   void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) override;
+  void dropout_mask(Generator& gen, double keep, const Tensor& out) override;
   void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) override;
   void update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
                               const Tensor& running_var, double momentum, double variance_scale) override;
@@ -160,6 +161,7 @@ class OpenclBackend final : public Backend {
   std::map<std::pair<const char*, DType>, cl_kernel> kernels_;  // names are string literals
   std::array<std::pair<cl_mem, std::size_t>, 4> scratch_{};
   std::array<std::shared_ptr<Storage>, 2> scratch_storage_{};
+  std::shared_ptr<Storage> host_staging_;  // host memory that dropout masks are drawn into
   cl_mem error_flags_ = nullptr;
   bool errors_possible_ = false;
   void check_error_flags();
