@@ -521,15 +521,14 @@ class CliDevices(unittest.TestCase):
         self.assertLessEqual(abs(cpu - dev), 0.005)
 
     def test_seeds_network(self):
-        """SGD at rate 3.0 on batches of 10 is chaotic: rounding differences of an ulp grow into
-        different runs, on the host too (seeds 1-4 span 77-80%). Each device run must learn as
-        well as the host's runs do."""
+        """SGD at rate 3.0 on batches of 10 is chaotic: an ulp of difference grows into another
+        run (seeds 1-4 span 75-80%). The device computes the host's bits, so the runs agree."""
         args = ("--hidden", "30", "--activation", "sigmoid", "--loss", "quadratic", "--optimizer", "sgd", "--lr", "3.0",
                 "--batch", "10", "--train-limit", "50000", "--init", "normal", "--bias-init", "normal", "--epochs", "1")
         for seed in ("1", "2"):
             cpu, dev = self.accuracy("cpu", *args, "--seed", seed), self.accuracy("opencl", *args, "--seed", seed)
             print(f"seeds' network, seed {seed}, 1 epoch: cpu {cpu:.4f}, opencl {dev:.4f}")
-            self.assertGreaterEqual(dev, 0.74)
+            self.assertLessEqual(abs(cpu - dev), 0.005)
 
     def test_char_lstm_matches_the_host(self):
         with tempfile.TemporaryDirectory() as tmp:

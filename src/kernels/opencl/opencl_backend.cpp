@@ -60,9 +60,8 @@ std::vector<std::pair<cl_platform_id, cl_device_id>> all_devices() {
 
 // What every kernel source starts with: the View type, the element offset of index i, and
 // exp, log, tanh and sigmoid in the host's algorithm (kernels/cpu/simd/vmath.hpp, step for
-// step, with the same constants), so that a device's values stay within an ulp or two of the
-// host's. Not bit for bit: the host's compiler fuses some of these multiply-adds into FMAs,
-// depending on the instruction set; here none are fused.
+// step, with the same constants, and like the host's compiled without fused multiply-adds), so
+// that a device computes the same bits as the host.
 constexpr const char* kPrelude = R"CLC(
 #pragma OPENCL FP_CONTRACT OFF
 #ifdef USE_FP64
