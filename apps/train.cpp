@@ -138,7 +138,8 @@ class Trainer {
  private:
   void load_data();
   void compile();
-  double train_step(const data::Batch& batch);
+  // One step on `batch`; leaves the loader's following batch (or nullptr) in `next`.
+  double train_step(const data::Batch& batch, data::DataLoader& loader, const data::Batch*& next);
   std::pair<double, double> evaluate();
   void save_checkpoint(const Position& at);
   Position resume(std::int64_t batches_per_epoch);
@@ -162,6 +163,8 @@ class Trainer {
   Graph train_graph_;
   Node x_, labels_;
   std::unique_ptr<optim::TrainingStep> train_step_;  // the tape machine's compiled step
+  bool staged_ = false;  // on a device: the next batch is already on its way
+  double host_or_eager_step(const data::Batch& batch);
   struct EvalProgram {
     std::int64_t size = 0;
     Graph graph;
@@ -209,15 +212,31 @@ void Trainer::compile() {
   }
 }
 
-double Trainer::train_step(const data::Batch& batch) {
-  if (train_step_) {
-    if (device_.is_host()) {
-      train_step_->machine().bind(x_, batch.inputs);  // the loader keeps the batch until the next one
-      train_step_->machine().bind(labels_, batch.labels);
-    } else {
-      train_step_->machine().let(x_, batch.inputs);  // uploaded into the program's own input buffers
+double Trainer::train_step(const data::Batch& batch, data::DataLoader& loader, const data::Batch*& next) {
+  if (train_step_ && !device_.is_host()) {
+    // The batch was staged during the previous step (uploaded while it ran), except an epoch's first.
+    if (!staged_) {
+      train_step_->machine().let(x_, batch.inputs);
       train_step_->machine().let(labels_, batch.labels);
     }
+    train_step_->launch();
+    next = loader.next();
+    if (next) {
+      train_step_->machine().stage(x_, next->inputs);
+      train_step_->machine().stage(labels_, next->labels);
+    }
+    staged_ = next != nullptr;
+    return train_step_->finish();
+  }
+  const double loss = host_or_eager_step(batch);
+  next = loader.next();
+  return loss;
+}
+
+double Trainer::host_or_eager_step(const data::Batch& batch) {
+  if (train_step_) {
+    train_step_->machine().bind(x_, batch.inputs);  // the loader keeps the batch until the next one
+    train_step_->machine().bind(labels_, batch.labels);
     return train_step_->run();
   }
   // The eager machine: a new graph for every batch, differentiated as it stands.
@@ -364,11 +383,14 @@ int Trainer::run() {
     loader.start_epoch(epoch, first);
     progress_.start_epoch(epoch);
     const auto start = std::chrono::steady_clock::now();
-    while (const data::Batch* batch = loader.next()) {
+    const data::Batch* batch = loader.next();
+    while (batch) {
       optimizer_->set_learning_rate(schedule_->at(optimizer_->steps_taken()));
       const bool measure = optimizer_->steps_taken() > 0 || epoch > 0;  // the first step warms up
       testing::AllocationCounter counter;
-      const double loss = train_step(*batch);
+      const std::int64_t index = batch->index;  // the batch is gone once the next one is taken
+      const data::Batch* next = nullptr;
+      const double loss = train_step(*batch, loader, next);
       if (measure) {
         measured_allocations_ += counter.count();
         ++measured_steps_;
@@ -376,14 +398,15 @@ int Trainer::run() {
       if (!std::isfinite(loss))
         throw ValueError(std::string("training diverged: the loss became ") + (std::isnan(loss) ? "NaN" : "infinite") + " at step " +
                          std::to_string(optimizer_->steps_taken()) + " (epoch " + std::to_string(epoch + 1) + ", batch " +
-                         std::to_string(batch->index + 1) + " of " + std::to_string(steps_per_epoch) +
+                         std::to_string(index + 1) + " of " + std::to_string(steps_per_epoch) +
                          "); try a smaller --lr (now " + format_number(c_.lr) + ") or --clip");
       if (first_loss == 0) first_loss = loss;
       loss_sum += loss;
       ++loss_count;
-      progress_.update(batch->index, c_.batch, loss);
-      if (c_.save_every > 0 && optimizer_->steps_taken() % c_.save_every == 0 && batch->index + 1 < steps_per_epoch)
-        save_checkpoint({epoch, batch->index + 1, optimizer_->steps_taken(), loss_sum, loss_count});
+      progress_.update(index, c_.batch, loss);
+      if (c_.save_every > 0 && optimizer_->steps_taken() % c_.save_every == 0 && index + 1 < steps_per_epoch)
+        save_checkpoint({epoch, index + 1, optimizer_->steps_taken(), loss_sum, loss_count});
+      batch = next;
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     train_seconds += seconds;
