@@ -34,10 +34,6 @@ struct View {
 View view_of(const Tensor& t);
 View view_of(const Tensor& t, const Shape& shape);
 cl_mem buffer_of(const Tensor& t);
-// "f32", "f64" or "i32": how kernel names spell dtypes.
-constexpr const char* dtype_suffix(DType dtype) {
-  return dtype == DType::f32 ? "f32" : dtype == DType::f64 ? "f64" : "i32";
-}
 
 // Throws DeviceError "<what> failed on <device>: <OpenCL error name> (<code>)" unless CL_SUCCESS.
 void check(cl_int status, const char* what, Device device);
@@ -109,9 +105,8 @@ class OpenclBackend final : public Backend {
   void scale_gradient(const Tensor& grad, double factor) override;
 
   // For the kernel files: the kernel `name` (a string literal: the cache keys on its address) of
-  // `source` built for `dtype` (the source sees it as
-  // T, and int32 as I), built on first request and kept. Building every kernel a program needs
-  // before its first step is prepare()'s job.
+  // `source` built for `dtype` (the source sees it as T, and int32 as I), made on first request
+  // and kept; prepare() builds the programs before a compiled program's first step.
   cl_kernel kernel(const char* source, const char* name, DType dtype);
   // Sets the arguments and enqueues a 1-D range of `global` work-items (no-op when 0).
   template <class... Args>
@@ -124,9 +119,11 @@ class OpenclBackend final : public Backend {
   cl_command_queue queue() { return queue_; }
   cl_context context() { return context_; }
   bool has_fp64() const { return fp64_; }
-  // A device buffer of at least `bytes`, reused between calls (it grows, never shrinks).
+  // A device buffer of at least `bytes`, reused between calls (it grows, never shrinks); the
+  // in-order queue keeps its users apart. Slots: 0 partial sums, 1 loss rows, 2 CLBlast's
+  // temporary buffer.
   cl_mem scratch(int slot, std::size_t bytes);
-  // The same as a tensor, for kernels that call other kernels (a convolution's columns).
+  // A grow-only device tensor, for kernels that call other kernels (a convolution's columns).
   Tensor scratch_tensor(int slot, const Shape& shape, DType dtype);
   static constexpr int kColumnsScratch = 0;
   void count_launch() { launches_.fetch_add(1, std::memory_order_relaxed); }
