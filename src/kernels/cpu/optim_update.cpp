@@ -3,7 +3,6 @@
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/update_checks.hpp"
 
-#include <cmath>
 
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
@@ -77,26 +76,17 @@ void cpu::rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& 
 
 void cpu::adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
                  double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) {
-  require_param("adam", param);
-  require_match("adam", param, grad, "gradient");
-  require_match("adam", param, m, "first moment");
-  require_match("adam", param, v, "second moment");
-  if (t < 1) throw ValueError("adam: the step count starts at 1, got " + std::to_string(t));
-  const double c1 = 1.0 - std::pow(beta1, static_cast<double>(t));
-  const double c2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  require_adam(param, grad, m, v, t);
   visit_floating(param.dtype(), "adam", [&]<class T>() {
     T* p = param.data<T>();
     const T* g = grad.data<T>();
     T* pm = m.data<T>();
     T* pv = v.data<T>();
-    const auto rate = static_cast<T>(lr);
-    const T shrink = decoupled ? T(1) - rate * static_cast<T>(weight_decay) : T(1);
-    const T l2 = decoupled ? T(0) : static_cast<T>(weight_decay);
+    const AdamTerms<T> a = adam_terms<T>(lr, beta1, beta2, eps, weight_decay, decoupled, t);
     const auto& update = cpu::typed_kernels<T>().adam;
     over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
-      update(end - begin, p + begin, g + begin, pm + begin, pv + begin, rate, static_cast<T>(beta1),
-             static_cast<T>(beta2), static_cast<T>(eps), static_cast<T>(1.0 / c1), static_cast<T>(1.0 / std::sqrt(c2)),
-             shrink, l2);
+      update(end - begin, p + begin, g + begin, pm + begin, pv + begin, a.rate, a.beta1, a.beta2, a.eps, a.inv_c1,
+             a.inv_sqrt_c2, a.shrink, a.l2);
     });
   });
 }

@@ -1,7 +1,5 @@
 // Optimizer updates, one pass over a parameter, its gradient and its state, in the same
 // arithmetic as the host's (kernels/cpu/simd/update_rows.hpp); and scaling a gradient.
-#include <cmath>
-
 #include "kernels/opencl/opencl_backend.hpp"
 #include "kernels/update_checks.hpp"
 
@@ -113,22 +111,13 @@ void OpenclBackend::rmsprop_update(const Tensor& param, const Tensor& grad, cons
 void OpenclBackend::adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
                                 double beta1, double beta2, double eps, double weight_decay, bool decoupled,
                                 std::int64_t t) {
-  require_param("adam", param);
-  require_match("adam", param, grad, "gradient");
-  require_match("adam", param, m, "first moment");
-  require_match("adam", param, v, "second moment");
-  if (t < 1) throw ValueError("adam: the step count starts at 1, got " + std::to_string(t));
-  const double c1 = 1.0 - std::pow(beta1, static_cast<double>(t));
-  const double c2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  require_adam(param, grad, m, v, t);
   const cl_long n = param.numel();
   typed(param, [&]<class T>(T) {
-    const auto rate = static_cast<T>(lr);
-    const T shrink = decoupled ? T(1) - rate * static_cast<T>(weight_decay) : T(1);
-    const T l2 = decoupled ? T(0) : static_cast<T>(weight_decay);
+    const AdamTerms<T> a = adam_terms<T>(lr, beta1, beta2, eps, weight_decay, decoupled, t);
     launch(kernel(kUpdateSource, "adam", param.dtype()), static_cast<std::size_t>(n), buffer_of(param), first(param),
-           buffer_of(grad), first(grad), buffer_of(m), first(m), buffer_of(v), first(v), rate, static_cast<T>(beta1),
-           static_cast<T>(beta2), static_cast<T>(eps), static_cast<T>(1.0 / c1), static_cast<T>(1.0 / std::sqrt(c2)),
-           shrink, l2, n);
+           buffer_of(grad), first(grad), buffer_of(m), first(m), buffer_of(v), first(v), a.rate, a.beta1, a.beta2, a.eps,
+           a.inv_c1, a.inv_sqrt_c2, a.shrink, a.l2, n);
   });
 }
 
