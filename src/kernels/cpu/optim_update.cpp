@@ -3,7 +3,6 @@
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/update_checks.hpp"
 
-
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
 
