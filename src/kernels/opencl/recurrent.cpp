@@ -37,16 +37,22 @@ kernel void lstm_cell_grad(global const T* g, long g0, long gs, global const T* 
   orow[3 * h + j] = dh * tc * o * ((T)1 - o);
   orow[4 * h + j] = dcell * f;
 }
+// A GRU unit's reset and update gates and candidate, from its rows a = gx and b = gh.
+typedef struct { T r, z, n; } GruGates;
+inline GruGates gru_gates(global const T* a, global const T* b, long h, long j) {
+  GruGates g;
+  g.r = vm_sigmoid(a[j] + b[j]);
+  g.z = vm_sigmoid(a[h + j] + b[h + j]);
+  g.n = vm_tanh(a[2 * h + j] + g.r * b[2 * h + j]);
+  return g;
+}
 kernel void gru_cell(global const T* gx, long x0, long xs, global const T* gh, long h0, long hs, global const T* hp,
                      long p0, long ps, global T* ho, long q0, long qs, long h, long n) {
   const long e = get_global_id(0);
   if (e >= n) return;
   const long i = e / h, j = e % h;
-  global const T* a = gx + x0 + i * xs;
-  global const T* b = gh + h0 + i * hs;
-  const T r = vm_sigmoid(a[j] + b[j]), z = vm_sigmoid(a[h + j] + b[h + j]);
-  const T nn = vm_tanh(a[2 * h + j] + r * b[2 * h + j]);
-  ho[q0 + i * qs + j] = nn + z * (hp[p0 + i * ps + j] - nn);
+  const GruGates g = gru_gates(gx + x0 + i * xs, gh + h0 + i * hs, h, j);
+  ho[q0 + i * qs + j] = g.n + g.z * (hp[p0 + i * ps + j] - g.n);
 }
 kernel void gru_cell_grad(global const T* gx, long x0, long xs, global const T* gh, long h0, long hs, global const T* hp,
                           long p0, long ps, global const T* dh, long d0, long ds, global T* out, long o0, long os, long h,
@@ -54,10 +60,9 @@ kernel void gru_cell_grad(global const T* gx, long x0, long xs, global const T* 
   const long e = get_global_id(0);
   if (e >= n) return;
   const long i = e / h, j = e % h;
-  global const T* a = gx + x0 + i * xs;
   global const T* b = gh + h0 + i * hs;
-  const T r = vm_sigmoid(a[j] + b[j]), z = vm_sigmoid(a[h + j] + b[h + j]);
-  const T nn = vm_tanh(a[2 * h + j] + r * b[2 * h + j]);
+  const GruGates g = gru_gates(gx + x0 + i * xs, b, h, j);
+  const T r = g.r, z = g.z, nn = g.n;
   const T d = dh[d0 + i * ds + j];
   const T dn = d * ((T)1 - z) * ((T)1 - nn * nn);
   const T dz = d * (hp[p0 + i * ps + j] - nn) * z * ((T)1 - z);
