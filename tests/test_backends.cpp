@@ -482,6 +482,21 @@ TEST_F(Backends, StagedBatchesGiveTheSameStepsAsCopiedOnes) {
   }
 }
 
+TEST_F(Backends, AValueGivenAfterAStageReplacesIt) {
+  for (Device d : devices_) {
+    Graph g;
+    const Node x = g.input("x", {4});
+    const Node w = g.parameter("w", Tensor::ones({4}, DType::f32, d));
+    const Node y = mul(x, w);
+    TapeMachine m(g, {y});
+    m.let(x, Tensor::zeros({4}));
+    m.stage(x, Tensor::full({4}, 2.0));
+    m.let(x, Tensor::full({4}, 3.0));
+    m.run();
+    EXPECT_EQ(m.value(y).to_vector<float>(), std::vector<float>(4, 3.0f)) << d.str();
+  }
+}
+
 TEST(Devices, ParseAndPrint) {
   EXPECT_EQ(Device::parse("cpu"), Device::cpu());
   EXPECT_EQ(Device::parse("opencl"), (Device{DeviceKind::opencl, 0}));

@@ -286,6 +286,7 @@ void TapeMachine::let(const Node& input, const Tensor& value) {
   }
   r->tensor.copy_from(value);
   r->bound = true;
+  r->staged = false;  // the latest value wins over an earlier stage()
 }
 
 void TapeMachine::bind(const Node& input, const Tensor& value) {
@@ -294,6 +295,7 @@ void TapeMachine::bind(const Node& input, const Tensor& value) {
   if (!value.is_contiguous()) throw ValueError("bind: the value for input " + input.describe() + " must be contiguous; use let() to copy it");
   r->tensor = value;
   r->bound = true;
+  r->staged = false;  // the latest value wins over an earlier stage()
   refresh(input.id());
 }
 
