@@ -128,11 +128,12 @@ Node Graph::add_leaf(NodeKind kind, std::string name, TypeInfo type, const Tenso
 namespace {
 // Where an eager op runs: where its inputs that do not come from constants alone are, which
 // must agree.
-Device eager_device(const Op& op, std::span<const Node> inputs, const std::vector<bool>& from_constants) {
+template <class FromConstants>
+Device eager_device(const Op& op, std::span<const Node> inputs, FromConstants from_constants) {
   const Node* first = nullptr;
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const Node& n = inputs[k];
-    if (from_constants[k]) continue;
+    if (from_constants(k)) continue;
     if (!first) first = &n;
     else if (n.value().device() != first->value().device())
       throw DeviceError(op.name() + ": input " + first->describe() + " is on " + first->value().device().str() + " but input " +
@@ -213,9 +214,8 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
     if (inputs.size() > kInline) many_values.resize(inputs.size());
     const std::span<Tensor> values = inputs.size() > kInline ? std::span<Tensor>(many_values)
                                                              : std::span<Tensor>(inline_values.data(), inputs.size());
-    std::vector<bool> from_constants(inputs.size());
-    for (std::size_t k = 0; k < inputs.size(); ++k) from_constants[k] = data(inputs[k].id()).from_constants;
-    const Device device = eager_device(*op, inputs, from_constants);
+    const Device device =
+        eager_device(*op, inputs, [&](std::size_t k) { return data(inputs[k].id()).from_constants; });
     for (std::size_t k = 0; k < inputs.size(); ++k) {
       NodeData& in = data(inputs[k].id());
       // Constants that gradient rules make on the host follow the values they meet, once.
