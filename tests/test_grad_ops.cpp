@@ -183,6 +183,29 @@ std::vector<GradientCase> cases() {
   c.push_back({"embedding_repeated_rows", {{5, 3}}, [indices](Graph& g, const std::vector<Node>& p) {
                  return weighted(embedding(p[0], indices(g, {0, 2, 2, 4, 0, 1}, {2, 3})));
                }});
+  // Sparse products: a 3×4 pattern with an empty row and room for one entry more than it holds
+  // (the spare value's gradient must be 0), checked through the values and the dense operands.
+  auto pattern = [indices](Graph& g, const Node& values) {
+    return CsrNode{indices(g, {0, 2, 2, 5}, {4}), indices(g, {0, 3, 1, 2, 3, 0}, {6}), values, 4};
+  };
+  c.push_back({"sparse_matmul", {{6}, {4, 5}}, [pattern](Graph& g, const std::vector<Node>& p) {
+                 return weighted(sparse_matmul(pattern(g, p[0]), p[1]));
+               }});
+  c.push_back({"sparse_matmul_transposed_dense", {{6}, {5, 4}}, [pattern](Graph& g, const std::vector<Node>& p) {
+                 return weighted(sparse_matmul(pattern(g, p[0]), transpose(p[1])));
+               }});
+  c.push_back({"sparse_t_matmul", {{6}, {3, 2}}, [pattern](Graph& g, const std::vector<Node>& p) {
+                 return weighted(sparse_t_matmul(pattern(g, p[0]), p[1]));
+               }});
+  c.push_back({"sparse_sampled_dot", {{3, 5}, {4, 5}}, [pattern](Graph& g, const std::vector<Node>& p) {
+                 return weighted(sparse_sampled_dot(pattern(g, Node()), p[0], p[1]));
+               }});
+  c.push_back({"sparse_second_order", {{6}, {4, 3}}, [pattern](Graph& g, const std::vector<Node>& p) {
+                 const CsrNode a = pattern(g, p[0]);
+                 const Node y = sparse_matmul(a, p[1]);
+                 const Node dvalues = grad(sum(y * y), {a.values})[0];
+                 return weighted(dvalues) + weighted(sparse_t_matmul(a, tanh(y)));
+               }});
   c.push_back({"slices_accumulated", {{3, 5}}, [](Graph&, const std::vector<Node>& p) {
                  return weighted(slice(p[0], 1, 0, 3)) + weighted(slice(p[0], 1, 2, 5) * 2.0) + weighted(p[0]) +
                         weighted(slice(p[0], 1, 1, 2));

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <cstring>
 #include <sstream>
 
 #include "stheno/exec/buffer_plan.hpp"
+#include "stheno/graph/ops.hpp"
 #include "stheno/kernels/backend.hpp"
 #include "stheno/kernels/compare.hpp"
 
@@ -287,6 +289,37 @@ void TapeMachine::let(const Node& input, const Tensor& value) {
   r->tensor.copy_from(value);
   r->bound = true;
   r->staged = false;  // the latest value wins over an earlier stage()
+}
+
+void TapeMachine::let(const CsrNode& input, const CsrMatrix& value) {
+  const auto what = [&] { return "let: sparse input " + input.values.describe(); };  // on error only: no allocation
+  if (!value.defined()) throw ValueError(what() + ": the matrix is undefined");
+  if (value.rows() != input.rows() || value.cols() != input.cols || value.dtype() != input.values.dtype())
+    throw ShapeError(what() + " is (" + std::to_string(input.rows()) + ", " + std::to_string(input.cols) + ") " +
+                     std::string(dtype_name(input.values.dtype())) + ", the matrix " + value.str(0));
+  const std::int64_t capacity = input.columns.shape().numel();
+  if (value.nnz() > capacity)
+    throw ValueError(what() + ": the matrix has " + std::to_string(value.nnz()) + " stored entries, the input room for " +
+                     std::to_string(capacity) + "; make it with a larger capacity");
+  let(input.row_offsets, value.row_offsets());
+  // The entries fill the front of the columns and values buffers; the rest is never read.
+  for (const auto& [node, part] : {std::pair{&input.columns, &value.columns()}, std::pair{&input.values, &value.values()}}) {
+    if (!node->defined() || &node->graph() != &graph_ || node->kind() != NodeKind::input)
+      throw ValueError(what() + ": " + node->describe() + " is not an input of this machine's graph");
+    Register& r = registers_[static_cast<std::size_t>(node->id())];
+    if (r.role != Register::Role::input) continue;
+    if (!r.tensor.shares_storage(r.own)) {
+      r.tensor = r.own;
+      refresh(node->id());
+    }
+    const std::size_t bytes = static_cast<std::size_t>(part->numel()) * itemsize(part->dtype());
+    const Storage& storage = *r.tensor.storage();
+    const std::size_t offset = storage.byte_offset() + static_cast<std::size_t>(r.tensor.offset()) * itemsize(part->dtype());
+    if (device_.is_host()) std::memcpy(r.tensor.raw_data(), part->raw_data(), bytes);
+    else device_runtime(device_).upload(storage.handle(), offset, part->raw_data(), bytes);
+    r.bound = true;
+    r.staged = false;
+  }
 }
 
 void TapeMachine::bind(const Node& input, const Tensor& value) {

@@ -7,13 +7,13 @@
 namespace stheno {
 
 namespace {
-constexpr std::array<std::string_view, 35> kOpKindNames = {
+constexpr std::array<std::string_view, 38> kOpKindNames = {
     "unary", "binary", "matmul", "matmul_add", "reduce", "argmax", "softmax", "log_softmax", "one_hot",
     "softmax_cross_entropy", "dropout_mask", "im2col", "col2im", "conv2d", "conv2d_input_grad", "conv2d_weight_grad",
     "max_pool2d", "max_pool2d_grad", "embedding", "embedding_grad", "batch_norm_stats", "batch_norm_training_gate",
     "lstm_cell", "lstm_cell_grad", "gru_cell", "gru_cell_grad", "reshape", "permute", "slice", "unslice",
-    "unslice_add", "concat", "broadcast", "sum_to", "laid_out"};
-static_assert(kOpKindNames.size() == static_cast<std::size_t>(OpKind::laid_out) + 1);
+    "unslice_add", "concat", "broadcast", "sum_to", "laid_out", "csr_matmul", "csr_t_matmul", "csr_sampled_dot"};
+static_assert(kOpKindNames.size() == static_cast<std::size_t>(OpKind::csr_sampled_dot) + 1);
 }  // namespace
 
 std::string_view op_kind_name(OpKind kind) { return kOpKindNames[static_cast<std::size_t>(kind)]; }
@@ -60,6 +60,15 @@ void Backend::max_pool2d(const Tensor&, const Pool2dWindow&, const Tensor&) { un
 void Backend::max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&, const Pool2dWindow&, const Tensor&) { unsupported("max_pool2d_grad"); }
 void Backend::gather_rows(const Tensor&, const Tensor&, const Tensor&) { unsupported("gather_rows"); }
 void Backend::scatter_add_rows(const Tensor&, const Tensor&, const Tensor&) { unsupported("scatter_add_rows"); }
+void Backend::csr_matmul(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  unsupported("csr_matmul");
+}
+void Backend::csr_t_matmul(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  unsupported("csr_t_matmul");
+}
+void Backend::csr_sampled_dot(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  unsupported("csr_sampled_dot");
+}
 void Backend::one_hot(const Tensor&, const Tensor&) { unsupported("one_hot"); }
 void Backend::channel_moments(const Tensor&, const Tensor&, const Tensor&) { unsupported("channel_moments"); }
 void Backend::update_running_moments(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double) { unsupported("update_running_moments"); }

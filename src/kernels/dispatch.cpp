@@ -11,6 +11,7 @@
 #include "stheno/kernels/random.hpp"
 #include "stheno/kernels/recurrent.hpp"
 #include "stheno/kernels/softmax.hpp"
+#include "stheno/kernels/sparse.hpp"
 
 namespace stheno {
 
@@ -248,6 +249,30 @@ void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) 
   backend(d).gather_rows(table, indices, out);
 }
 
+void csr_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
+                const Tensor& out) {
+  const Device d = common_device("csr_matmul", {{"row offsets", &row_offsets}, {"columns", &columns},
+                                                {"values", &values}, {"dense operand", &dense}, {"out", &out}});
+  if (d.is_host()) return cpu::csr_matmul(row_offsets, columns, values, dense, out);
+  backend(d).csr_matmul(row_offsets, columns, values, dense, out);
+}
+
+void csr_t_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
+                  const Tensor& out) {
+  const Device d = common_device("csr_t_matmul", {{"row offsets", &row_offsets}, {"columns", &columns},
+                                                  {"values", &values}, {"dense operand", &dense}, {"out", &out}});
+  if (d.is_host()) return cpu::csr_t_matmul(row_offsets, columns, values, dense, out);
+  backend(d).csr_t_matmul(row_offsets, columns, values, dense, out);
+}
+
+void csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, const Tensor& a, const Tensor& b,
+                     const Tensor& out) {
+  const Device d = common_device("csr_sampled_dot", {{"row offsets", &row_offsets}, {"columns", &columns},
+                                                     {"left operand", &a}, {"right operand", &b}, {"out", &out}});
+  if (d.is_host()) return cpu::csr_sampled_dot(row_offsets, columns, a, b, out);
+  backend(d).csr_sampled_dot(row_offsets, columns, a, b, out);
+}
+
 void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) {
   const Device d = common_device("scatter_add_rows", {{"gradient", &grad}, {"indices", &indices}, {"out", &out}});
   if (d.is_host()) return cpu::scatter_add_rows(grad, indices, out);
@@ -353,6 +378,20 @@ void gru_cell_backward(const Tensor& gx, const Tensor& gh, const Tensor& h_prev,
                                                    {"state gradient", &dh}, {"out", &out}});
   if (d.is_host()) return cpu::gru_cell_backward(gx, gh, h_prev, dh, out);
   backend(d).gru_cell_backward(gx, gh, h_prev, dh, out);
+}
+
+Tensor csr_matmul(const CsrMatrix& a, const Tensor& dense) {
+  if (!a.defined() || !dense.defined() || dense.rank() != 2) throw ShapeError("csr_matmul: expected a CSR matrix and a 2-D dense operand");
+  Tensor out = Tensor::empty(Shape{a.rows(), dense.shape()[1]}, a.dtype(), dense.device());
+  csr_matmul(a.row_offsets().to(dense.device()), a.columns().to(dense.device()), a.values().to(dense.device()), dense, out);
+  return out;
+}
+
+Tensor csr_t_matmul(const CsrMatrix& a, const Tensor& dense) {
+  if (!a.defined() || !dense.defined() || dense.rank() != 2) throw ShapeError("csr_t_matmul: expected a CSR matrix and a 2-D dense operand");
+  Tensor out = Tensor::empty(Shape{a.cols(), dense.shape()[1]}, a.dtype(), dense.device());
+  csr_t_matmul(a.row_offsets().to(dense.device()), a.columns().to(dense.device()), a.values().to(dense.device()), dense, out);
+  return out;
 }
 
 }  // namespace stheno

@@ -22,6 +22,9 @@
 
 namespace stheno {
 
+struct CsrNode;
+class CsrMatrix;
+
 struct CompileOptions {
   // Count calls and time of every instruction (profile_report()).
   bool profile = false;
@@ -47,6 +50,10 @@ class TapeMachine {
   // Uses `value` (contiguous, same shape and dtype) as the input without copying it; the caller
   // keeps it unchanged until the runs that read it are done. Allocation-free.
   void bind(const Node& input, const Tensor& value);
+  // Copies a sparse matrix into a sparse input (graph/ops.hpp csr_input): its row count, column
+  // count and dtype must match, and it may hold at most the input's capacity of entries.
+  // Allocation-free.
+  void let(const CsrNode& input, const CsrMatrix& value);
   // For the next run(): on a device, starts uploading `value` (host, contiguous, the input's
   // shape and dtype) into a second buffer of the input and returns at once, so that the next
   // batch travels while this run's kernels work; the next run() switches to that buffer, its

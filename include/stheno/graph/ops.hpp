@@ -11,6 +11,7 @@
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/pool.hpp"
 #include "stheno/kernels/reduce.hpp"
+#include "stheno/tensor/csr.hpp"
 
 namespace stheno {
 
@@ -163,6 +164,30 @@ Node batch_norm_stats(const Node& x, std::shared_ptr<BatchNormState> state);
 // Rows of a (V, D) table picked by int32 indices of any shape: (indices..., D). Its gradient
 // adds into the rows looked up and leaves every other row zero.
 Node embedding(const Node& table, const Node& indices);
+
+// --- sparse matrices (tensor/csr.hpp, kernels/sparse.hpp) -------------------------------------
+// A sparse (rows, cols) matrix in a graph, as the nodes of its CSR arrays: row offsets (rows + 1,
+// int32), columns and values (capacity, int32 and float; the first row_offsets[rows] entries are
+// used). The values are differentiable, at the matrix's pattern; offsets and columns are not.
+struct CsrNode {
+  Node row_offsets, columns, values;
+  std::int64_t cols = 0;
+  std::int64_t rows() const { return row_offsets.shape().numel() - 1; }
+};
+// A sparse input with room for `capacity` entries; TapeMachine::let(CsrNode, CsrMatrix) fills it
+// with a matrix of at most that many. The nodes are named name.row_offsets, .columns, .values.
+CsrNode csr_input(Graph& g, const std::string& name, std::int64_t rows, std::int64_t cols, std::int64_t capacity,
+                  DType dtype = DType::f32);
+// A sparse matrix held by the graph (in an eager graph: a batch's value).
+CsrNode csr_constant(Graph& g, const CsrMatrix& m, const std::string& name = "csr");
+// A·b: (rows, cols)·(cols, n) -> (rows, n). Its gradients: Aᵀ·g for b, and g·bᵀ at A's pattern
+// for A's values (computed only when asked for).
+Node sparse_matmul(const CsrNode& a, const Node& b);
+// Aᵀ·b: (cols, rows)·(rows, n) -> (cols, n).
+Node sparse_t_matmul(const CsrNode& a, const Node& b);
+// x·yᵀ at A's pattern: (capacity,), entry k = x[i]·y[j] for A's stored entry k at (i, j), and 0
+// in the spare room. x (rows, n), y (cols, n).
+Node sparse_sampled_dot(const CsrNode& a, const Node& x, const Node& y);
 
 // --- recurrent cells ----------------------------------------------------------------------------
 // LSTM: gates (N, 4H) pre-activations (input, forget, cell, output), c_prev (N, H) ->

@@ -46,6 +46,12 @@ class Backend : public DeviceRuntime {
   virtual void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out);
   virtual void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out);
   virtual void one_hot(const Tensor& labels, const Tensor& out);
+  virtual void csr_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
+                          const Tensor& out);
+  virtual void csr_t_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor& values,
+                            const Tensor& dense, const Tensor& out);
+  virtual void csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, const Tensor& a, const Tensor& b,
+                               const Tensor& out);
   virtual void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance);
   virtual void update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
                                       const Tensor& running_var, double momentum, double variance_scale);

@@ -28,6 +28,12 @@ void max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out);
 void max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, const Pool2dWindow& window,
                          const Tensor& dx);
 void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out);
+void csr_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
+                const Tensor& out);
+void csr_t_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
+                  const Tensor& out);
+void csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, const Tensor& a, const Tensor& b,
+                     const Tensor& out);
 void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out);
 void one_hot(const Tensor& labels, const Tensor& out);
 void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance);

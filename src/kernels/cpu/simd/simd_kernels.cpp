@@ -508,6 +508,84 @@ void gru_cell_backward(std::int64_t h, const T* __restrict gx, const T* __restri
   }
 }
 
+// Sparse rows (kernels/cpu/sparse.cpp). A CSR row's product with B is a sum of B's rows, scaled:
+// a tile of four vectors of C's row stays in registers while the row's entries stream past, each
+// one broadcast and four fused multiply-adds against a row of B.
+template <class T>
+std::int64_t csr_rows(std::int64_t begin, std::int64_t end, const std::int32_t* offsets, const std::int32_t* columns,
+                      const T* values, std::int64_t capacity, std::int64_t b_rows, std::int64_t n, const T* b,
+                      std::int64_t ldb, T* c, std::int64_t ldc) {
+  using V = Vec<T>;
+  constexpr int L = kVectorBytes / sizeof(T), kVectors = 4, kTile = kVectors * L;
+  for (std::int64_t row = begin; row < end; ++row) {
+    const std::int64_t k0 = offsets[row], k1 = offsets[row + 1];
+    if (k0 < 0 || k1 < k0 || k1 > capacity) return row;
+    for (std::int64_t k = k0; k < k1; ++k)
+      if (static_cast<std::uint64_t>(columns[k]) >= static_cast<std::uint64_t>(b_rows)) return row;
+    T* crow = c + row * ldc;
+    for (std::int64_t j0 = 0; j0 < n; j0 += kTile) {
+      const int width = static_cast<int>(n - j0 < kTile ? n - j0 : kTile);
+      V acc[kVectors];
+      for (int v = 0; v < kVectors; ++v) acc[v] = broadcast<V>(T(0));
+      if (width == kTile) {
+        for (std::int64_t k = k0; k < k1; ++k) {
+          const T* brow = b + columns[k] * ldb + j0;
+          const V x = broadcast<V>(values[k]);
+          for (int v = 0; v < kVectors; ++v) acc[v] = fused_multiply_add(x, load<V>(brow + v * L), acc[v]);
+        }
+        std::memcpy(crow + j0, acc, sizeof acc);
+        continue;
+      }
+      const int full = width / L, rest = width % L;
+      for (std::int64_t k = k0; k < k1; ++k) {
+        const T* brow = b + columns[k] * ldb + j0;
+        const V x = broadcast<V>(values[k]);
+        for (int v = 0; v < full; ++v) acc[v] = fused_multiply_add(x, load<V>(brow + v * L), acc[v]);
+        if (rest) acc[full] = fused_multiply_add(x, load_first<V>(brow + full * L, rest), acc[full]);
+      }
+      for (int v = 0; v < full; ++v) std::memcpy(crow + j0 + v * L, &acc[v], sizeof(V));
+      if (rest) store_first(crow + j0 + full * L, acc[full], rest);
+    }
+  }
+  return -1;
+}
+
+// Columns [j0, j1) of C += Aᵀ·G over rows [0, rows) of A (entries already checked): row i of G,
+// scaled by each entry (i, col), adds into row col of C.
+template <class T>
+void csr_t_rows(std::int64_t rows, const std::int32_t* offsets, const std::int32_t* columns, const T* values,
+                std::int64_t j0, std::int64_t j1, const T* g, std::int64_t ldg, T* c, std::int64_t ldc) {
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const T* __restrict grow = g + i * ldg;
+    for (std::int64_t k = offsets[i]; k < offsets[i + 1]; ++k) {
+      T* __restrict crow = c + columns[k] * ldc;
+      const T x = values[k];
+      for (std::int64_t j = j0; j < j1; ++j) crow[j] += x * grow[j];
+    }
+  }
+}
+
+// out[k] = (row i of A) · (row col of B) for the entries k of rows [begin, end), each row n long.
+template <class T>
+void csr_sampled_dots(std::int64_t begin, std::int64_t end, const std::int32_t* offsets, const std::int32_t* columns,
+                      std::int64_t n, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* out) {
+  constexpr int kLanes = 16;
+  for (std::int64_t i = begin; i < end; ++i) {
+    const T* arow = a + i * lda;
+    for (std::int64_t k = offsets[i]; k < offsets[i + 1]; ++k) {
+      const T* brow = b + columns[k] * ldb;
+      T acc[kLanes] = {};
+      std::int64_t j = 0;
+      for (; j + kLanes <= n; j += kLanes)
+        for (int l = 0; l < kLanes; ++l) acc[l] += arow[j + l] * brow[j + l];
+      T dot = T(0);
+      for (; j < n; ++j) dot += arow[j] * brow[j];
+      for (int l = 0; l < kLanes; ++l) dot += acc[l];
+      out[k] = dot;
+    }
+  }
+}
+
 template <class T>
 constexpr TypedKernels<T> typed() {
   if constexpr (kInt<T>) {
@@ -519,7 +597,8 @@ constexpr TypedKernels<T> typed() {
             &max<T>,       &exp_shift_sum<T>, &gemm_small<T>,
             &lstm_cell<T>, &lstm_cell_backward<T>, &gru_cell<T>,
             &gru_cell_backward<T>, &update_rows::sgd<T>, &update_rows::adagrad<T>,
-            &update_rows::rmsprop<T>, &update_rows::adam<T>};
+            &update_rows::rmsprop<T>, &update_rows::adam<T>, &csr_rows<T>,
+            &csr_t_rows<T>, &csr_sampled_dots<T>};
 }
 
 }  // namespace
