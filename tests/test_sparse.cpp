@@ -138,6 +138,23 @@ TEST(SparseKernels, MatchDenseProductsOnEveryInstructionSet) {
   set_num_threads(threads_before);
 }
 
+// Past a core's L2 cache, B's rows are taken in blocks and C's rows in chunks (several of each
+// here, and tiles of columns with partial vectors); the result is the same.
+TEST(SparseKernels, LargeOperandsAreTakenInBlocks) {
+  const int threads_before = num_threads();
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const CsrMatrix a = random_csr(1100, 5000, 0.01, dtype, 11);
+    Generator gen(12);
+    const Tensor b = Tensor::uniform({5000, 130}, gen, -1, 1, dtype);
+    const Tensor expected = matmul(a.to_dense(), b);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      EXPECT_LT(max_difference(csr_matmul(a, b), expected), dtype == DType::f32 ? 1e-5 : 1e-12) << dtype_name(dtype);
+    }
+  }
+  set_num_threads(threads_before);
+}
+
 TEST(SparseKernels, DenseOperandsMayBeRowSlicesOfWiderMatrices) {
   const CsrMatrix a = random_csr(6, 8, 0.4, DType::f32, 3);
   Generator gen(4);

@@ -3,6 +3,7 @@
 // the same templates are never merged by the linker.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -509,42 +510,87 @@ void gru_cell_backward(std::int64_t h, const T* __restrict gx, const T* __restri
 }
 
 // Sparse rows (kernels/cpu/sparse.cpp). A CSR row's product with B is a sum of B's rows, scaled:
-// a tile of four vectors of C's row stays in registers while the row's entries stream past, each
-// one broadcast and four fused multiply-adds against a row of B.
+// a tile of up to eight vectors of C's row stays in registers while the row's entries stream
+// past, each one broadcast and a fused multiply-add per vector against a row of B. B's rows are
+// visited in no order the hardware can predict, so they are taken a block at a time: for a
+// chunk of C's rows, every row adds its entries that fall in the block, then the next block.
+// Block and chunk together fit in a core's L2 cache, so each block comes from memory once per
+// chunk and C's rows stay near; the B rows a few entries ahead are fetched early.
+constexpr int kCsrTileVectors = 8;
+constexpr std::int64_t kPrefetch = 8;
+// B's rows per block, and C's rows per chunk, in bytes of the tile's columns: measured best on
+// both S1 products (bench/README.md, "Sparse") among blocks of 128 KiB to 2 MiB and chunks of
+// 128 KiB to all of C, on a core with 2 MiB of L2.
+constexpr std::size_t kCsrBlockBytes = 1024 * 1024, kCsrChunkBytes = 512 * 1024;
+
+// Columns [0, NV·L) of C's row (the last vector holding `last` lanes) = (or +=, when
+// `accumulate`) the entries [k0, k1) times B's rows.
+template <int NV, class T>
+inline void csr_tile(std::int64_t k0, std::int64_t k1, const std::int32_t* columns, const T* values, const T* b,
+                     std::int64_t ldb, T* crow, int last, bool accumulate) {
+  using V = Vec<T>;
+  constexpr int L = kVectorBytes / sizeof(T);
+  V acc[NV];
+  for (int v = 0; v < NV - 1; ++v) acc[v] = accumulate ? load<V>(crow + v * L) : broadcast<V>(T(0));
+  acc[NV - 1] = !accumulate ? broadcast<V>(T(0))
+                : last == L ? load<V>(crow + (NV - 1) * L)
+                            : load_first<V>(crow + (NV - 1) * L, last);
+  for (std::int64_t k = k0; k < k1; ++k) {
+    if (k + kPrefetch < k1) {
+      const T* ahead = b + columns[k + kPrefetch] * ldb;
+      for (int v = 0; v < NV; v += kVectorBytes >= 64 ? 1 : 64 / kVectorBytes) __builtin_prefetch(ahead + v * L);
+    }
+    const T* brow = b + columns[k] * ldb;
+    const V x = broadcast<V>(values[k]);
+    for (int v = 0; v < NV - 1; ++v) acc[v] = fused_multiply_add(x, load<V>(brow + v * L), acc[v]);
+    const V tail = last == L ? load<V>(brow + (NV - 1) * L) : load_first<V>(brow + (NV - 1) * L, last);
+    acc[NV - 1] = fused_multiply_add(x, tail, acc[NV - 1]);
+  }
+  for (int v = 0; v < NV - 1; ++v) std::memcpy(crow + v * L, &acc[v], sizeof(V));
+  if (last == L) std::memcpy(crow + (NV - 1) * L, &acc[NV - 1], sizeof(V));
+  else store_first(crow + (NV - 1) * L, acc[NV - 1], last);
+}
+
+template <class T, int NV = 1>
+inline void csr_tile_of(int vectors, std::int64_t k0, std::int64_t k1, const std::int32_t* columns, const T* values,
+                        const T* b, std::int64_t ldb, T* crow, int last, bool accumulate) {
+  if constexpr (NV < kCsrTileVectors)
+    if (vectors > NV) return csr_tile_of<T, NV + 1>(vectors, k0, k1, columns, values, b, ldb, crow, last, accumulate);
+  csr_tile<NV>(k0, k1, columns, values, b, ldb, crow, last, accumulate);
+}
+
 template <class T>
 std::int64_t csr_rows(std::int64_t begin, std::int64_t end, const std::int32_t* offsets, const std::int32_t* columns,
                       const T* values, std::int64_t capacity, std::int64_t b_rows, std::int64_t n, const T* b,
                       std::int64_t ldb, T* c, std::int64_t ldc) {
-  using V = Vec<T>;
-  constexpr int L = kVectorBytes / sizeof(T), kVectors = 4, kTile = kVectors * L;
+  constexpr int L = kVectorBytes / sizeof(T), kTile = kCsrTileVectors * L;
   for (std::int64_t row = begin; row < end; ++row) {
     const std::int64_t k0 = offsets[row], k1 = offsets[row + 1];
     if (k0 < 0 || k1 < k0 || k1 > capacity) return row;
     for (std::int64_t k = k0; k < k1; ++k)
       if (static_cast<std::uint64_t>(columns[k]) >= static_cast<std::uint64_t>(b_rows)) return row;
-    T* crow = c + row * ldc;
-    for (std::int64_t j0 = 0; j0 < n; j0 += kTile) {
-      const int width = static_cast<int>(n - j0 < kTile ? n - j0 : kTile);
-      V acc[kVectors];
-      for (int v = 0; v < kVectors; ++v) acc[v] = broadcast<V>(T(0));
-      if (width == kTile) {
-        for (std::int64_t k = k0; k < k1; ++k) {
-          const T* brow = b + columns[k] * ldb + j0;
-          const V x = broadcast<V>(values[k]);
-          for (int v = 0; v < kVectors; ++v) acc[v] = fused_multiply_add(x, load<V>(brow + v * L), acc[v]);
+  }
+  std::int64_t* cursor = part_scratch<std::int64_t>(ScratchSlot::csr_cursors, end - begin);
+  for (std::int64_t j0 = 0; j0 < n; j0 += kTile) {
+    const int width = static_cast<int>(n - j0 < kTile ? n - j0 : kTile);
+    const int vectors = (width + L - 1) / L, last = width - (vectors - 1) * L;
+    const std::size_t row_bytes = static_cast<std::size_t>(width) * sizeof(T);
+    const auto block = std::max<std::int64_t>(256, static_cast<std::int64_t>(kCsrBlockBytes / row_bytes));
+    const auto chunk = std::max<std::int64_t>(64, static_cast<std::int64_t>(kCsrChunkBytes / row_bytes));
+    for (std::int64_t chunk_begin = begin; chunk_begin < end; chunk_begin += chunk) {
+      const std::int64_t chunk_end = std::min(end, chunk_begin + chunk);
+      for (std::int64_t row = chunk_begin; row < chunk_end; ++row) cursor[row - begin] = offsets[row];
+      for (std::int64_t first = 0; first < b_rows || first == 0; first += block) {
+        const std::int64_t stop = first + block;
+        for (std::int64_t row = chunk_begin; row < chunk_end; ++row) {
+          const std::int64_t k0 = cursor[row - begin], row_end = offsets[row + 1];
+          std::int64_t k1 = k0;
+          while (k1 < row_end && columns[k1] < stop) ++k1;
+          cursor[row - begin] = k1;
+          if (first == 0 || k1 > k0)
+            csr_tile_of<T>(vectors, k0, k1, columns, values, b + j0, ldb, c + row * ldc + j0, last, first > 0);
         }
-        std::memcpy(crow + j0, acc, sizeof acc);
-        continue;
       }
-      const int full = width / L, rest = width % L;
-      for (std::int64_t k = k0; k < k1; ++k) {
-        const T* brow = b + columns[k] * ldb + j0;
-        const V x = broadcast<V>(values[k]);
-        for (int v = 0; v < full; ++v) acc[v] = fused_multiply_add(x, load<V>(brow + v * L), acc[v]);
-        if (rest) acc[full] = fused_multiply_add(x, load_first<V>(brow + full * L, rest), acc[full]);
-      }
-      for (int v = 0; v < full; ++v) std::memcpy(crow + j0 + v * L, &acc[v], sizeof(V));
-      if (rest) store_first(crow + j0 + full * L, acc[full], rest);
     }
   }
   return -1;
