@@ -636,3 +636,79 @@ TEST(TextCorpus, EmptyTextNamesTheSource) {
   EXPECT_TRUE(contains(io_error_of([&] { read_text(dir.file("empty.txt")); }), "empty.txt: holds no text"));
   EXPECT_TRUE(contains(io_error_of([&] { parse_text(nullptr, 0, "memory"); }), "memory: holds no text"));
 }
+
+namespace {
+
+std::vector<std::uint8_t> bytes_of(std::string_view text) { return {text.begin(), text.end()}; }
+
+std::string libsvm_error(std::string_view text, const LibsvmOptions& options = {}) {
+  try {
+    parse_libsvm(bytes_of(text), "t.svm", options);
+  } catch (const IOError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST(Libsvm, ReadsLabelsFeaturesQidAndComments) {
+  const SparseSamples s = parse_libsvm(bytes_of("# a comment line\n"
+                                                "+1 qid:3 1:0.5 4:2e-1   7:3\n"
+                                                "\n"
+                                                "-1 2:1 # trailing comment\n"
+                                                "+1\r\n"),
+                                       "t.svm");
+  EXPECT_EQ(s.features.rows(), 3);
+  EXPECT_EQ(s.features.cols(), 7);
+  EXPECT_EQ(s.classes, (std::vector<double>{-1, 1}));
+  EXPECT_EQ(s.labels.to_vector<std::int32_t>(), (std::vector<std::int32_t>{1, 0, 1}));
+  const Tensor expected = Tensor::from<float>({0.5f, 0, 0, 0.2f, 0, 0, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {3, 7});
+  EXPECT_TRUE(allclose(s.features.to_dense(), expected, 0, 0));
+}
+
+TEST(Libsvm, TestFilesUseTheTrainingClassesAndFeatureCount) {
+  const SparseSamples train = parse_libsvm(bytes_of("3 1:1\n7 2:1\n5 3:1\n"), "train.svm");
+  LibsvmOptions options{10, train.classes};
+  const SparseSamples test = parse_libsvm(bytes_of("7 9:1\n3 1:1\n"), "test.svm", options);
+  EXPECT_EQ(test.features.cols(), 10);
+  EXPECT_EQ(test.labels.to_vector<std::int32_t>(), (std::vector<std::int32_t>{2, 0}));
+  EXPECT_NE(libsvm_error("3 1:1\n4 1:1\n", options).find("t.svm:2: label 4 is not one of the training classes (3, 5, 7)"),
+            std::string::npos);
+  EXPECT_NE(libsvm_error("3 11:1\n", options).find("t.svm:1: index 11 is past the 10 features"), std::string::npos);
+}
+
+TEST(Libsvm, BadLinesAreRejectedNamingTheLine) {
+  EXPECT_NE(libsvm_error("1 1:1\n1 0:1\n").find("t.svm:2: index 0: indices run from 1"), std::string::npos);
+  EXPECT_NE(libsvm_error("1 3:1 2:1\n").find("t.svm:1: index 2 after index 3: indices must increase"), std::string::npos);
+  EXPECT_NE(libsvm_error("1 3:1 3:1\n").find("index 3 after index 3"), std::string::npos);
+  EXPECT_NE(libsvm_error("1 3\n").find("t.svm:1: expected index:value, got '3'"), std::string::npos);
+  EXPECT_NE(libsvm_error("1 3:x\n").find("value 'x' is not a finite number"), std::string::npos);
+  EXPECT_NE(libsvm_error("1 3:nan\n").find("value 'nan' is not a finite number"), std::string::npos);
+  EXPECT_NE(libsvm_error("a 3:1\n").find("label 'a' is not a finite number"), std::string::npos);
+  EXPECT_NE(libsvm_error("1 2.5:1\n").find("index '2.5' is not a whole number"), std::string::npos);
+  EXPECT_NE(libsvm_error("1 99999999999:1\n").find("indices run from 1 to 2^31 - 1"), std::string::npos);
+  EXPECT_NE(libsvm_error("1 1:1 qid:2\n").find("qid must come right after the label"), std::string::npos);
+  EXPECT_NE(libsvm_error("# nothing\n\n").find("t.svm: no samples"), std::string::npos);
+  EXPECT_NE(libsvm_error("").find("no samples"), std::string::npos);
+}
+
+TEST(Libsvm, ReadsAFileAndNamesItInErrors) {
+  TempDir dir;
+  const std::string path = dir.file("train.svm");
+  std::ofstream(path) << "0 1:1 3:2\n1 2:1\n";
+  const SparseSamples s = read_libsvm(path);
+  EXPECT_EQ(s.features.nnz(), 3);
+  std::ofstream(path) << "0 1:1\n1 x:1\n";
+  EXPECT_THROW(
+      {
+        try {
+          read_libsvm(path);
+        } catch (const IOError& e) {
+          EXPECT_NE(std::string(e.what()).find(path + ":2: index 'x'"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      IOError);
+  EXPECT_THROW(read_libsvm(dir.file("missing.svm")), IOError);
+}

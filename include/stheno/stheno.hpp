@@ -2,6 +2,7 @@
 // Everything stheno offers, in one include.
 #include "stheno/data/dataset.hpp"
 #include "stheno/data/idx.hpp"
+#include "stheno/data/libsvm.hpp"
 #include "stheno/data/loader.hpp"
 #include "stheno/data/mnist.hpp"
 #include "stheno/data/text.hpp"

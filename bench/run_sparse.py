@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Sparse × dense products, stheno beside PyTorch (Debian's python3-torch and, where
+scripts/setup-bench.sh --pypi made build/bench-venv, current PyTorch from PyPI) and beside the
+dense product of the same matrices (stheno's matmul on OpenBLAS), in one run. Prints markdown
+tables: S1, the issue's two products at density 0.04, and a density sweep that shows where the
+sparse product stops beating the dense one. Milliseconds per product, medians.
+
+Usage: bench/run_sparse.py [--build build/release] [--threads 1] [--runs 3] [--out FILE.md]
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV_PYTHON = ROOT / "build" / "bench-venv" / "bin" / "python"
+S1 = [(4096, 16384, 64), (1000, 50000, 128)]
+SWEEP_SHAPE = (4096, 16384, 64)
+SWEEP_DENSITIES = (0.001, 0.004, 0.01, 0.04, 0.1, 0.2, 0.3, 0.5)
+
+
+def cpu_model():
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), "unknown CPU")
+
+
+def run(command, shape, density, threads, dense=False):
+    rows, cols, n = shape
+    args = command + ["--rows", str(rows), "--cols", str(cols), "--n", str(n), "--density", str(density),
+                      "--threads", str(threads)] + (["--dense"] if dense else [])
+    env = {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(args, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        print(f"run_sparse: {' '.join(args)}: {result.stderr.strip()[-500:]}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def median_of(command, shape, density, threads, runs, dense=False):
+    results = [r for r in (run(command, shape, density, threads, dense) for _ in range(runs)) if r]
+    if not results:
+        return None
+    out = dict(results[0])
+    for key in ("sparse_ms", "dense_ms"):
+        out[key] = statistics.median(r[key] for r in results)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", default=str(ROOT / "build" / "release"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    stheno = [str(Path(args.build) / "bench" / "stheno_sparse_products")]
+    peers = {"PyTorch 1.13 (Debian)": ["/usr/bin/python3", str(HERE / "peers" / "pytorch_sparse.py")]}
+    if VENV_PYTHON.exists():
+        peers["PyTorch (PyPI)"] = [str(VENV_PYTHON), str(HERE / "peers" / "pytorch_sparse.py")]
+    lines = [f"Machine: {cpu_model()}, {args.threads} thread(s), float32, milliseconds per product "
+             f"(median of {args.runs} processes, each the median of 7 products).", ""]
+    lines += ["| product | stheno CSR | stheno dense (OpenBLAS) | " + " | ".join(f"{p} CSR" for p in peers) +
+              " | stheno ÷ best peer |", "|---" * (3 + len(peers)) + "|---|"]
+    for shape in S1:
+        mine = median_of(stheno, shape, 0.04, args.threads, args.runs, dense=True)
+        theirs = {name: median_of(cmd, shape, 0.04, args.threads, args.runs) for name, cmd in peers.items()}
+        best = min((r["sparse_ms"] for r in theirs.values() if r), default=None)
+        cells = [f"{theirs[p]['sparse_ms']:.1f}" if theirs[p] else "n/a" for p in peers]
+        speedup = f"{best / mine['sparse_ms']:.2f}× faster" if mine and best else "n/a"
+        lines.append(f"| {shape[0]}×{shape[1]} · {shape[1]}×{shape[2]}, 4% | {mine['sparse_ms']:.1f} | "
+                     f"{mine['dense_ms']:.1f} | " + " | ".join(cells) + f" | {speedup} |")
+    rows, cols, n = SWEEP_SHAPE
+    lines += ["", f"Density sweep, {rows}×{cols} · {cols}×{n}:", "",
+              "| density | stored entries | stheno CSR | stheno dense | dense ÷ CSR |", "|---|---|---|---|---|"]
+    dense_ms = None
+    for density in SWEEP_DENSITIES:
+        r = median_of(stheno, SWEEP_SHAPE, density, args.threads, 1, dense=dense_ms is None)
+        if not r:
+            continue
+        dense_ms = dense_ms or r["dense_ms"]
+        lines.append(f"| {100 * density:g}% | {r['nnz']:,} | {r['sparse_ms']:.1f} | {dense_ms:.1f} | "
+                     f"{dense_ms / r['sparse_ms']:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
