@@ -14,6 +14,7 @@
 
 #include "allocation_counter.hpp"
 #include "char_lstm.hpp"
+#include "sparse_train.hpp"
 #include "checkpoint_state.hpp"
 #include "metrics.hpp"
 #include "output_dir.hpp"
@@ -459,6 +460,7 @@ int run_train(const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < args.size(); ++i)
     if (args[i] == "--model=char-lstm" || (args[i] == "--model" && i + 1 < args.size() && args[i + 1] == "char-lstm"))
       return run_char_lstm(args);
+  if (wants_sparse_training(args)) return run_sparse_training(args);
   TrainConfig config;
   return run_command(
       "stheno train", "make the model (--hidden), the batches (--batch) or the evaluation batches (--eval-batch) smaller",

@@ -3,7 +3,7 @@
 # number of seconds (default 60) on a copy of its corpus, with its dictionary. Fails if a target
 # finds a crash; the input is left in build/fuzz/crashes/<target>/, and once the bug is fixed it
 # belongs in fuzz/corpus/<target>/, which every test run replays.
-# Usage: scripts/fuzz.sh [seconds] [target...]   (targets: idx safetensors checkpoint text)
+# Usage: scripts/fuzz.sh [seconds] [target...]   (targets: idx safetensors checkpoint text libsvm)
 # FUZZ_SEED=N fixes libFuzzer's random seed, so that a run explores the same inputs every time
 # (CI does this, so that a submission is not failed by a bug it did not touch; a longer run with
 # a random seed, the default, is how new bugs are found).
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(idx safetensors checkpoint text); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(idx safetensors checkpoint text libsvm); fi
 build=build/fuzz
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTHENO_FUZZ=ON \

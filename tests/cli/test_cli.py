@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import pty
+import random
 import re
 import select
 import shutil
@@ -425,6 +426,57 @@ class CliCharLstm(unittest.TestCase):
             result = run("--model", "char-lstm", "--seq", "0")
             self.assertEqual(result.returncode, 2)
             self.assertIn("--seq", result.stderr)
+
+
+def bag_of_words(path, samples, seed, noise=0.1):
+    """A LIBSVM file of 3-class bag-of-words samples over 2,000 features: each sample holds 4 words
+    of its class's 100 and 16 of 1,700 shared ones; a `noise` share of the labels is wrong, so
+    the best possible test accuracy is about 1 - noise."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for _ in range(samples):
+            c = rng.randrange(3)
+            words = set(rng.sample(range(c * 100 + 1, c * 100 + 101), 4)) | set(rng.sample(range(301, 2001), 16))
+            label = rng.randrange(3) if rng.random() < noise else c
+            f.write(f"{label} " + " ".join(f"{w}:{rng.choice((1, 2))}" for w in sorted(words)) + "\n")
+
+
+class CliSparse(unittest.TestCase):
+    def test_linear_and_mlp_learn_a_bag_of_words(self):
+        """Both models on sparse features, with a separate test file: at least 85% test accuracy
+        (labels are 10% noise, so about 90% is the best possible) and no allocation per step."""
+        with tempfile.TemporaryDirectory() as tmp:
+            train, test = Path(tmp) / "train.svm", Path(tmp) / "test.svm"
+            bag_of_words(train, 3000, 1)
+            bag_of_words(test, 1000, 2)
+            for model in ("linear", "mlp"):
+                result = run("--data", str(train), "--test", str(test), "--model", model, "--epochs", "5", "--out", tmp,
+                             "--json", check=True)
+                report = json.loads(result.stdout)
+                self.assertGreaterEqual(report["test_accuracy"], 0.85, result.stderr)
+                self.assertEqual(report["features"], 2000)
+                if report["allocations_per_step"] is not None:
+                    self.assertEqual(report["allocations_per_step"], 0)
+                self.assertTrue((Path(tmp) / "sparse-model.safetensors").is_file())
+                self.assertIn("test accuracy", result.stderr)
+
+    def test_bad_files_name_the_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            train, test = Path(tmp) / "train.svm", Path(tmp) / "test.svm"
+            bag_of_words(train, 200, 3)
+            test.write_text("0 1:1\n1 5:1 3:1\n")
+            result = run("--data", str(train), "--test", str(test), "--out", tmp)
+            self.assertEqual(result.returncode, 1)
+            self.assertIn("test.svm:2: index 3 after index 5: indices must increase", result.stderr)
+            test.write_text("7 1:1\n")
+            result = run("--data", str(train), "--test", str(test), "--out", tmp)
+            self.assertIn("test.svm:1: label 7 is not one of the training classes (0, 1, 2)", result.stderr)
+            test.write_text("0 2001:1\n")
+            result = run("--data", str(train), "--test", str(test), "--out", tmp)
+            self.assertIn("test.svm:1: index 2001 is past the 2000 features", result.stderr)
+            result = run("--model", "linear", "--hidden", "5", "--data", str(train))
+            self.assertEqual(result.returncode, 2)
+            self.assertIn("--hidden applies to --model mlp only", result.stderr)
 
 
 @unittest.skipUnless(DATA.exists(), "Fashion-MNIST (dataset-fashion-mnist) is not installed")

@@ -1,0 +1,14 @@
+#pragma once
+// `stheno train --data FILE.svm`: a linear model or an MLP trained on a LIBSVM/SVMlight file,
+// its features fed as a sparse (CSR) input, with the test accuracy at every epoch.
+#include <string>
+#include <vector>
+
+namespace stheno::cli {
+
+// Whether `stheno train` arguments ask for a LIBSVM file (--data ending in .svm, .libsvm or .txt,
+// or --model linear).
+bool wants_sparse_training(const std::vector<std::string>& args);
+int run_sparse_training(const std::vector<std::string>& args);
+
+}  // namespace stheno::cli
