@@ -264,6 +264,11 @@ bool wants_sparse_training(const std::vector<std::string>& args) {
     if (args[i].rfind("--data=", 0) == 0) value = args[i].substr(7);
     else if (args[i] == "--data" && i + 1 < args.size()) value = args[i + 1];
     else if (args[i] == "--model=linear" || (args[i] == "--model" && i + 1 < args.size() && args[i + 1] == "linear")) return true;
+    // The image models read a directory of IDX files; a file is a LIBSVM file whatever its name
+    // (the LIBSVM site's datasets have none), and a name with a LIBSVM suffix is meant as one
+    // even if missing (its error then names it).
+    std::error_code ignored;
+    if (!value.empty() && std::filesystem::is_regular_file(value, ignored)) return true;
     for (const char* suffix : {".svm", ".libsvm", ".svmlight"})
       if (value.size() > std::string(suffix).size() && value.ends_with(suffix)) return true;
   }

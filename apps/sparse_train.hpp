@@ -6,8 +6,8 @@
 
 namespace stheno::cli {
 
-// Whether `stheno train` arguments ask for a LIBSVM file (--data ending in .svm, .libsvm or .txt,
-// or --model linear).
+// Whether `stheno train` arguments ask for a LIBSVM file: --data names a file (not a directory of
+// IDX files) or ends in .svm, .libsvm or .svmlight, or --model is linear.
 bool wants_sparse_training(const std::vector<std::string>& args);
 int run_sparse_training(const std::vector<std::string>& args);
 

@@ -5,7 +5,8 @@ dense product of the same matrices (stheno's matmul on OpenBLAS), in one run. Pr
 tables: S1, the issue's two products at density 0.04, and a density sweep that shows where the
 sparse product stops beating the dense one. Milliseconds per product, medians.
 
-Usage: bench/run_sparse.py [--build build/release] [--threads 1] [--runs 3] [--out FILE.md]
+Usage: bench/run_sparse.py [--build build/release] [--threads 1] [--runs 3] [--quick] [--out FILE.md]
+(--quick: small products, to check that everything runs)
 """
 import argparse
 import json
@@ -54,8 +55,12 @@ def main():
     parser.add_argument("--build", default=str(ROOT / "build" / "release"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out")
     args = parser.parse_args()
+    global S1, SWEEP_SHAPE, SWEEP_DENSITIES
+    if args.quick:
+        S1, SWEEP_SHAPE, SWEEP_DENSITIES = [(64, 512, 16), (32, 1000, 8)], (64, 512, 16), (0.01, 0.2)
     stheno = [str(Path(args.build) / "bench" / "stheno_sparse_products")]
     peers = {"PyTorch 1.13 (Debian)": ["/usr/bin/python3", str(HERE / "peers" / "pytorch_sparse.py")]}
     if VENV_PYTHON.exists():

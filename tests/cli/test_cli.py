@@ -477,6 +477,11 @@ class CliSparse(unittest.TestCase):
             result = run("--model", "linear", "--hidden", "5", "--data", str(train))
             self.assertEqual(result.returncode, 2)
             self.assertIn("--hidden applies to --model mlp only", result.stderr)
+            # A file without a LIBSVM suffix is read as one too (the LIBSVM site's files have none).
+            plain = Path(tmp) / "a9a"
+            plain.write_text("1 1:1\n")
+            result = run("--model", "mlp", "--data", str(plain), "--out", tmp)
+            self.assertIn("a9a: 1 samples are too few", result.stderr)
 
 
 @unittest.skipUnless(DATA.exists(), "Fashion-MNIST (dataset-fashion-mnist) is not installed")
