@@ -151,7 +151,7 @@ class SparseTrainer {
     return Tensor::uniform(shape, gen, -bound, bound);
   }
 
-  // The logits of a batch of `size` samples with room for `room` entries.
+  // The model's logits for the sparse batch x, its weights as parameters of x's graph.
   Node logits(Graph& g, const CsrNode& x) {
     std::vector<Node> p;
     for (const io::NamedTensor& w : weights_) p.push_back(g.parameter(w.name, w.tensor));
