@@ -29,7 +29,7 @@ Tensor vector_tensor(const std::vector<T>& v) {
   return t;
 }
 
-// Sorts each row's entries by column and sums repeated columns, in place; returns the new nnz.
+// Sorts each row's entries by column and sums repeated columns, in place (the arrays shrink).
 template <class T>
 void canonicalise(std::int64_t rows, std::vector<std::int32_t>& offsets, std::vector<std::int32_t>& columns,
                   std::vector<T>& values) {
@@ -56,7 +56,7 @@ void canonicalise(std::int64_t rows, std::vector<std::int32_t>& offsets, std::ve
   values.resize(write);
 }
 
-template <class T>
+// Whether every row's columns are sorted and unique already.
 bool canonical(std::int64_t rows, const std::vector<std::int32_t>& offsets, const std::vector<std::int32_t>& columns) {
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t k = offsets[r] + 1; k < offsets[r + 1]; ++k)
@@ -110,7 +110,7 @@ CsrMatrix CsrMatrix::from_arrays(std::int64_t rows, std::int64_t cols, const Ten
   visit_floating(values.dtype(), "csr", [&]<class T>() {
     const Tensor host_values = values.to(Device::cpu()).contiguous();
     std::vector<T> vs(host_values.data<T>(), host_values.data<T>() + nnz);
-    if (!canonical<T>(rows, offs, cs)) canonicalise<T>(rows, offs, cs, vs);
+    if (!canonical(rows, offs, cs)) canonicalise<T>(rows, offs, cs, vs);
     m.values_ = vector_tensor(vs);
   });
   m.row_offsets_ = vector_tensor(offs);
