@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
-#include <cstring>
 #include <sstream>
 
 #include "stheno/exec/buffer_plan.hpp"
@@ -256,16 +255,32 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
   }
 }
 
-TapeMachine::Register* TapeMachine::input_register(const char* what, const Node& input, const Tensor& value) {
+TapeMachine::Register* TapeMachine::input_register(const char* what, const Node& input) {
   if (!input.defined() || &input.graph() != &graph_ || input.kind() != NodeKind::input)
     throw ValueError(std::string(what) + ": " + input.describe() + " is not an input of this machine's graph");
   Register& r = registers_[static_cast<std::size_t>(input.id())];
-  if (r.role != Register::Role::input) return nullptr;  // not needed by the compiled outputs
+  return r.role == Register::Role::input ? &r : nullptr;  // null: not needed by the compiled outputs
+}
+
+TapeMachine::Register* TapeMachine::input_register(const char* what, const Node& input, const Tensor& value) {
+  Register* r = input_register(what, input);
+  if (!r) return nullptr;
   if (!value.defined()) throw ValueError(std::string(what) + ": the value for input " + input.describe() + " is undefined");
   if (value.shape() != input.shape() || value.dtype() != input.dtype())
     throw ShapeError(std::string(what) + ": input " + input.describe() + " cannot take a value of shape " +
                      value.shape().str() + " " + std::string(dtype_name(value.dtype())));
-  return &r;
+  return r;
+}
+
+void TapeMachine::copy_into_own_buffer(Register& r, int id, const Tensor& value) {
+  if (!r.tensor.shares_storage(r.own)) {  // bound to a caller's tensor: back to our own buffer
+    r.tensor = r.own;
+    refresh(id);
+  }
+  if (value.numel() == r.tensor.numel()) r.tensor.copy_from(value);
+  else r.tensor.slice(0, 0, value.numel()).copy_from(value);
+  r.bound = true;
+  r.staged = false;  // the latest value wins over an earlier stage()
 }
 
 // Points every instruction operand that reads register `id`, directly or through views, at the
@@ -280,15 +295,7 @@ void TapeMachine::refresh(int id) {
 }
 
 void TapeMachine::let(const Node& input, const Tensor& value) {
-  Register* r = input_register("let", input, value);
-  if (!r) return;
-  if (!r->tensor.shares_storage(r->own)) {  // bound to a caller's tensor: back to our own buffer
-    r->tensor = r->own;
-    refresh(input.id());
-  }
-  r->tensor.copy_from(value);
-  r->bound = true;
-  r->staged = false;  // the latest value wins over an earlier stage()
+  if (Register* r = input_register("let", input, value)) copy_into_own_buffer(*r, input.id(), value);
 }
 
 void TapeMachine::let(const CsrNode& input, const CsrMatrix& value) {
@@ -303,23 +310,8 @@ void TapeMachine::let(const CsrNode& input, const CsrMatrix& value) {
                      std::to_string(capacity) + "; make it with a larger capacity");
   let(input.row_offsets, value.row_offsets());
   // The entries fill the front of the columns and values buffers; the rest is never read.
-  for (const auto& [node, part] : {std::pair{&input.columns, &value.columns()}, std::pair{&input.values, &value.values()}}) {
-    if (!node->defined() || &node->graph() != &graph_ || node->kind() != NodeKind::input)
-      throw ValueError(what() + ": " + node->describe() + " is not an input of this machine's graph");
-    Register& r = registers_[static_cast<std::size_t>(node->id())];
-    if (r.role != Register::Role::input) continue;
-    if (!r.tensor.shares_storage(r.own)) {
-      r.tensor = r.own;
-      refresh(node->id());
-    }
-    const std::size_t bytes = static_cast<std::size_t>(part->numel()) * itemsize(part->dtype());
-    const Storage& storage = *r.tensor.storage();
-    const std::size_t offset = storage.byte_offset() + static_cast<std::size_t>(r.tensor.offset()) * itemsize(part->dtype());
-    if (device_.is_host()) std::memcpy(r.tensor.raw_data(), part->raw_data(), bytes);
-    else device_runtime(device_).upload(storage.handle(), offset, part->raw_data(), bytes);
-    r.bound = true;
-    r.staged = false;
-  }
+  for (const auto& [node, part] : {std::pair{&input.columns, &value.columns()}, std::pair{&input.values, &value.values()}})
+    if (Register* r = input_register("let", *node)) copy_into_own_buffer(*r, node->id(), *part);
 }
 
 void TapeMachine::bind(const Node& input, const Tensor& value) {

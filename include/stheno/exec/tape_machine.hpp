@@ -83,7 +83,13 @@ class TapeMachine {
   struct Register;
   struct Instruction;
   void check_instruction(const Instruction& ins) const;
+  // The register of an input node of this graph (null when the compiled outputs do not need it);
+  // with a value, after checking its shape and dtype against the node's.
+  Register* input_register(const char* what, const Node& input);
   Register* input_register(const char* what, const Node& input, const Tensor& value);
+  // Copies `value` into the front of the input's own buffer (all of it, for a value of the
+  // input's shape), taking the input back from a bound caller's tensor.
+  void copy_into_own_buffer(Register& r, int id, const Tensor& value);
   void refresh(int id);
 
   Graph& graph_;
