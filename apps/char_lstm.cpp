@@ -307,12 +307,7 @@ class CharTrainer {
     say("wrote " + path + " (the trained weights)");
   }
 
-  // Flushed at once: with output redirected to a file, these lines would otherwise wait in
-  // stdio's buffer until the end of training.
-  void say(const std::string& line) const {
-    std::fputs((line + "\n").c_str(), log_);
-    std::fflush(log_);
-  }
+  void say(const std::string& line) const { say_line(log_, line); }
 
   CharConfig c_;
   Device device_;

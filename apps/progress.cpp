@@ -9,6 +9,11 @@
 
 namespace stheno::cli {
 
+void say_line(std::FILE* log, const std::string& line) {
+  std::fputs((line + "\n").c_str(), log);
+  std::fflush(log);
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

@@ -6,8 +6,13 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 
 namespace stheno::cli {
+
+// Writes one line of a command's log and flushes it at once: with output redirected to a file,
+// the lines would otherwise wait in stdio's buffer until the end of training.
+void say_line(std::FILE* log, const std::string& line);
 
 class Progress {
  public:

@@ -145,10 +145,7 @@ class Trainer {
   void save_checkpoint(const Position& at);
   Position resume(std::int64_t batches_per_epoch);
   void finish_epoch_files();
-  void say(const std::string& line) const {
-    std::fputs((line + "\n").c_str(), log_);
-    std::fflush(log_);
-  }
+  void say(const std::string& line) const { say_line(log_, line); }
 
   const TrainConfig& c_;
   Device device_;

@@ -15,17 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gemm_choice import cpu_model  # bench/ is on the path: it is this script's directory
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV_PYTHON = ROOT / "build" / "bench-venv" / "bin" / "python"
 S1 = [(4096, 16384, 64), (1000, 50000, 128)]
 SWEEP_SHAPE = (4096, 16384, 64)
 SWEEP_DENSITIES = (0.001, 0.004, 0.01, 0.04, 0.1, 0.2, 0.3, 0.5)
-
-
-def cpu_model():
-    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), "unknown CPU")
 
 
 def run(command, shape, density, threads, dense=False):
