@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <numeric>
 
 #include "allocation_counter.hpp"
@@ -180,6 +181,7 @@ class SparseTrainer {
     step.machine().bind(x.values, vals);
     step.machine().bind(labels, ys);
 
+    const std::unique_ptr<Evaluation> evaluation = compile_evaluation(test);
     std::vector<std::int64_t> order(static_cast<std::size_t>(train.features.rows()));
     std::iota(order.begin(), order.end(), 0);
     Generator shuffle(static_cast<std::uint64_t>(c_.seed) * 7919 + 3);
@@ -207,7 +209,7 @@ class SparseTrainer {
       seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       progress_.finish_epoch();
       train_loss_ = sum / static_cast<double>(steps_per_epoch);
-      accuracy_ = evaluate(test);
+      accuracy_ = evaluate(*evaluation, test);
       char line[160];
       std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f, test accuracy %.2f%%", epoch + 1, train_loss_, 100 * accuracy_);
       say(line);
@@ -218,35 +220,49 @@ class SparseTrainer {
                             : "null";
   }
 
-  // Accuracy over all test samples, in batches of up to 1000 (the last one padded with empty rows).
-  double evaluate(const data::SparseSamples& test) {
-    const std::int64_t n = test.features.rows(), batch = std::min<std::int64_t>(1000, n);
-    Graph g;
-    const CsrNode x = csr_input(g, "x", batch, test.features.cols(), room_for(test.features, batch));
-    const Node predicted = argmax(logits(g, x), 1);
-    TapeMachine m(g, {predicted});
-    const Tensor offsets = Tensor::empty(x.row_offsets.shape(), DType::i32), columns = Tensor::empty(x.columns.shape(), DType::i32),
-                 vals = Tensor::empty(x.values.shape()), ys = Tensor::empty({batch}, DType::i32);
-    m.bind(x.row_offsets, offsets);
-    m.bind(x.columns, columns);
-    m.bind(x.values, vals);
+  // The test program, compiled once: predictions for batches of up to 1000 samples (the last
+  // one padded with empty rows), the batch written into arrays bound to it.
+  struct Evaluation {
+    Graph graph;
+    CsrNode x;
+    Node predicted;
+    std::unique_ptr<TapeMachine> machine;
+    Tensor offsets, columns, values, labels;
+  };
+
+  std::unique_ptr<Evaluation> compile_evaluation(const data::SparseSamples& test) {
+    auto e = std::make_unique<Evaluation>();
+    const std::int64_t batch = std::min<std::int64_t>(1000, test.features.rows());
+    e->x = csr_input(e->graph, "x", batch, test.features.cols(), room_for(test.features, batch));
+    e->predicted = argmax(logits(e->graph, e->x), 1);
+    e->machine = std::make_unique<TapeMachine>(e->graph, std::vector<Node>{e->predicted});
+    e->offsets = Tensor::empty(e->x.row_offsets.shape(), DType::i32);
+    e->columns = Tensor::empty(e->x.columns.shape(), DType::i32);
+    e->values = Tensor::empty(e->x.values.shape());
+    e->labels = Tensor::empty({batch}, DType::i32);
+    e->machine->bind(e->x.row_offsets, e->offsets);
+    e->machine->bind(e->x.columns, e->columns);
+    e->machine->bind(e->x.values, e->values);
+    return e;
+  }
+
+  // Accuracy over all test samples.
+  double evaluate(Evaluation& e, const data::SparseSamples& test) {
+    const std::int64_t n = test.features.rows(), batch = e.labels.numel();
     std::vector<std::int64_t> rows;
     std::int64_t correct = 0;
     for (std::int64_t first = 0; first < n; first += batch) {
       rows.resize(static_cast<std::size_t>(std::min(batch, n - first)));
       std::iota(rows.begin(), rows.end(), first);
-      gather_batch(test.features, test.labels, rows, offsets, columns, vals, ys);
-      m.run();
-      const std::int32_t* p = m.value(predicted).data<std::int32_t>();
-      for (std::size_t i = 0; i < rows.size(); ++i) correct += p[i] == ys.data<std::int32_t>()[i];
+      gather_batch(test.features, test.labels, rows, e.offsets, e.columns, e.values, e.labels);
+      e.machine->run();
+      const std::int32_t* p = e.machine->value(e.predicted).data<std::int32_t>();
+      for (std::size_t i = 0; i < rows.size(); ++i) correct += p[i] == e.labels.data<std::int32_t>()[i];
     }
     return static_cast<double>(correct) / static_cast<double>(n);
   }
 
-  void say(const std::string& line) const {
-    std::fputs((line + "\n").c_str(), log_);
-    std::fflush(log_);
-  }
+  void say(const std::string& line) const { say_line(log_, line); }
 
   SparseConfig c_;
   std::FILE* log_;
