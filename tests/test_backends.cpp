@@ -490,7 +490,8 @@ TEST_F(Backends, AValueGivenAfterAStageReplacesIt) {
     const Node y = mul(x, w);
     TapeMachine m(g, {y});
     m.let(x, Tensor::zeros({4}));
-    m.stage(x, Tensor::full({4}, 2.0));
+    const Tensor staged = Tensor::full({4}, 2.0);  // stage() reads it until the next run() returns
+    m.stage(x, staged);
     m.let(x, Tensor::full({4}, 3.0));
     m.run();
     EXPECT_EQ(m.value(y).to_vector<float>(), std::vector<float>(4, 3.0f)) << d.str();
