@@ -206,6 +206,27 @@ std::vector<GradientCase> cases() {
                  const Node dvalues = grad(sum(y * y), {a.values})[0];
                  return weighted(dvalues) + weighted(sparse_t_matmul(a, tanh(y)));
                }});
+  // Row-sparse gradients: the table's gradient formed at the rows used (grad() returns its dense
+  // form), and the row-set ops themselves, differentiated through each other.
+  c.push_back({"embedding_rows_gradient", {{5, 3}}, [indices](Graph& g, const std::vector<Node>& p) {
+                 return weighted(embedding(p[0], indices(g, {0, 2, 2, 4, 0, 1}, {2, 3}), TableGradient::rows));
+               }});
+  c.push_back({"embedding_bag_rows_gradient", {{6}, {4, 5}}, [pattern](Graph& g, const std::vector<Node>& p) {
+                 return weighted(sparse_matmul(pattern(g, p[0]), p[1], TableGradient::rows));
+               }});
+  c.push_back({"sparse_t_matmul_rows", {{6}, {3, 2}}, [pattern](Graph& g, const std::vector<Node>& p) {
+                 const RowSparseNode r = sparse_t_matmul_rows(pattern(g, p[0]), p[1]);
+                 return weighted(r.values) + weighted(to_dense(r));
+               }});
+  c.push_back({"take_rows", {{5, 3}}, [indices](Graph& g, const std::vector<Node>& p) {
+                 return weighted(take_rows(tanh(p[0]), indices(g, {0, 3, 4, -1}, {4})));
+               }});
+  c.push_back({"rows_second_order", {{6}, {4, 3}}, [pattern](Graph& g, const std::vector<Node>& p) {
+                 const CsrNode a = pattern(g, p[0]);
+                 const Node y = sparse_matmul(a, p[1], TableGradient::rows);
+                 const Node dtable = grad(sum(tanh(y)), {p[1]})[0];
+                 return weighted(dtable) + weighted(y);
+               }});
   c.push_back({"slices_accumulated", {{3, 5}}, [](Graph&, const std::vector<Node>& p) {
                  return weighted(slice(p[0], 1, 0, 3)) + weighted(slice(p[0], 1, 2, 5) * 2.0) + weighted(p[0]) +
                         weighted(slice(p[0], 1, 1, 2));

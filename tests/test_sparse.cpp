@@ -267,3 +267,300 @@ TEST(SparseGraph, EagerGraphsTakeASparseConstant) {
   const Node dw = grad(sum(y * y), {w})[0];
   EXPECT_LT(max_difference(dw.value(), mul(matmul(a.to_dense().t(), y.value()), Tensor::scalar(2.0, DType::f64))), 1e-12);
 }
+
+// ---- row-sparse gradients ---------------------------------------------------------------------
+
+namespace {
+
+// The rows of `set` before its first -1.
+std::vector<std::int32_t> held_rows(const Tensor& set) {
+  std::vector<std::int32_t> out;
+  for (std::int64_t k = 0; k < set.numel() && set.data<std::int32_t>()[k] >= 0; ++k)
+    out.push_back(set.data<std::int32_t>()[k]);
+  return out;
+}
+
+Tensor column_set_of(const CsrMatrix& a, std::int64_t room) {
+  Tensor rows = Tensor::empty({room}, DType::i32);
+  csr_column_set(a.row_offsets(), a.columns(), a.cols(), rows);
+  return rows;
+}
+
+}  // namespace
+
+TEST(RowSparse, ColumnSetIsTheDistinctColumnsInOrderThenMinusOne) {
+  const CsrMatrix a = CsrMatrix::from_triplets(3, 10, std::vector<std::int32_t>{0, 0, 1, 2, 2},
+                                               std::vector<std::int32_t>{7, 2, 7, 9, 0}, std::vector<double>{1, 2, 3, 4, 5});
+  const Tensor rows = column_set_of(a, 6);
+  EXPECT_EQ(held_rows(rows), (std::vector<std::int32_t>{0, 2, 7, 9}));
+  EXPECT_EQ(rows.data<std::int32_t>()[4], -1);
+  EXPECT_EQ(rows.data<std::int32_t>()[5], -1);
+  EXPECT_NE(error_of([&] { column_set_of(a, 3); }).find("uses 4 distinct columns, but the output has room for 3"),
+            std::string::npos);
+}
+
+TEST(RowSparse, ProductAtTheColumnSetMatchesTheDenseTransposedProduct) {
+  const int threads_before = num_threads();
+  for (DType dtype : {DType::f32, DType::f64})
+    for (std::int64_t n : {1, 7, 16, 33, 130}) {
+      const CsrMatrix a = random_csr(37, 500, 0.03, dtype, 40 + static_cast<std::uint64_t>(n));
+      Generator gen(3);
+      const Tensor g = Tensor::normal({37, n}, gen, 0, 1, dtype);
+      const Tensor rows = column_set_of(a, a.nnz() + 3);
+      const Tensor expected = csr_t_matmul(a, g);
+      Tensor results[2];
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        Tensor values = Tensor::empty({rows.numel(), n}, dtype);
+        values.fill(7);  // every row is written, the ones past the set with zeros
+        csr_t_matmul_at_rows(a.row_offsets(), a.columns(), a.values(), g, rows, a.cols(), values);
+        Tensor dense = Tensor::empty({500, n}, dtype);
+        dense.fill(7);
+        rows_to_dense(rows, values, dense);
+        EXPECT_LT(max_difference(dense, expected), dtype == DType::f32 ? 1e-5 : 1e-12) << "n " << n;
+        const auto held = static_cast<std::int64_t>(held_rows(rows).size());
+        for (std::int64_t k = held; k < rows.numel(); ++k)
+          for (std::int64_t j = 0; j < n; ++j) ASSERT_EQ(values.at({k, j}), 0.0);
+        results[threads - 1] = values;
+      }
+      EXPECT_EQ(max_difference(results[0], results[1]), 0.0) << "thread counts differ at n " << n;
+    }
+  set_num_threads(threads_before);
+}
+
+TEST(RowSparse, TakeRowsIsTheAdjointOfRowsToDense) {
+  Generator gen(8);
+  const Tensor dense = Tensor::normal({6, 4}, gen);
+  const Tensor rows = ints({1, 4, 5, -1, -1});
+  Tensor taken = Tensor::empty({5, 4});
+  take_rows(dense, rows, taken);
+  Tensor back = Tensor::empty({6, 4});
+  rows_to_dense(rows, taken, back);
+  for (std::int64_t r = 0; r < 6; ++r)
+    for (std::int64_t j = 0; j < 4; ++j)
+      EXPECT_EQ(back.at({r, j}), r == 1 || r == 4 || r == 5 ? dense.at({r, j}) : 0.0);
+  for (std::int64_t j = 0; j < 4; ++j) EXPECT_EQ(taken.at({3, j}), 0.0);
+}
+
+TEST(RowSparse, BadRowSetsAreAnErrorNamingTheEntry) {
+  const CsrMatrix a = CsrMatrix::from_triplets(2, 8, std::vector<std::int32_t>{0, 1}, std::vector<std::int32_t>{3, 5},
+                                               std::vector<double>{1, 2});
+  const Tensor g = Tensor::ones({2, 3});
+  Tensor values = Tensor::empty({3, 3});
+  const auto product = [&](const Tensor& rows) {
+    return error_of([&] { csr_t_matmul_at_rows(a.row_offsets(), a.columns(), a.values(), g, rows, 8, values); });
+  };
+  EXPECT_NE(product(ints({5, 3, -1})).find("row set entry 1 is 3"), std::string::npos);
+  EXPECT_NE(product(ints({3, 8, -1})).find("row set entry 1 is 8"), std::string::npos);
+  EXPECT_NE(product(ints({3, -1, 5})).find("after the first -1 every entry must be -1"), std::string::npos);
+  EXPECT_NE(product(ints({3, 4, -1})).find("row 1 of the sparse operand has column 5, which the row set does not hold"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { rows_to_dense(ints({2, 2, -1}), values, Tensor::zeros({8, 3})); }).find("row set entry 1"),
+            std::string::npos);
+}
+
+namespace {
+
+// A parameter (6, 3), a row-sparse gradient at rows 1 and 4, and the same gradient dense.
+struct RowUpdateCase {
+  Tensor param, rows, values, dense;
+  explicit RowUpdateCase(DType dtype = DType::f32) {
+    Generator gen(21);
+    param = Tensor::normal({6, 3}, gen, 0, 1, dtype);
+    rows = ints({1, 4, -1});
+    values = Tensor::normal({3, 3}, gen, 0, 1, dtype);
+    values.select(0, 2).fill(0);
+    dense = Tensor::zeros({6, 3}, dtype);
+    rows_to_dense(rows, values, dense);
+  }
+};
+
+// Runs `steps` steps of an optimizer built by make on a copy of c.param, with the row-sparse
+// gradient (or the dense one), and returns the parameter.
+template <class Make>
+Tensor after_steps(const RowUpdateCase& c, Make make, bool row_sparse, int steps) {
+  const Tensor p = c.param.clone();
+  auto opt = make(p);
+  const optim::Gradient gradient =
+      row_sparse ? optim::Gradient::of_rows(c.rows, c.values) : optim::Gradient::of_dense(c.dense);
+  for (int i = 0; i < steps; ++i) opt->step(std::span<const optim::Gradient>(&gradient, 1));
+  return p;
+}
+
+bool rows_equal(const Tensor& a, const Tensor& b, std::int64_t row) {
+  for (std::int64_t j = 0; j < a.shape()[1]; ++j)
+    if (a.at({row, j}) != b.at({row, j})) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(RowSparse, SgdAndAdagradApplyExactlyTheDenseUpdateToTheTouchedRows) {
+  const RowUpdateCase c;
+  const auto sgd = [](const Tensor& p) { return std::make_unique<optim::SGD>(std::vector<Tensor>{p}, 0.1); };
+  const auto adagrad = [](const Tensor& p) { return std::make_unique<optim::AdaGrad>(std::vector<Tensor>{p}, 0.1); };
+  EXPECT_EQ(max_difference(after_steps(c, sgd, true, 3), after_steps(c, sgd, false, 3)), 0.0);
+  EXPECT_EQ(max_difference(after_steps(c, adagrad, true, 3), after_steps(c, adagrad, false, 3)), 0.0);
+  const Tensor moved = after_steps(c, sgd, true, 1);
+  for (std::int64_t r : {0, 2, 3, 5}) EXPECT_TRUE(rows_equal(moved, c.param, r)) << "row " << r;
+  for (std::int64_t r : {1, 4}) EXPECT_FALSE(rows_equal(moved, c.param, r)) << "row " << r;
+}
+
+TEST(RowSparse, MomentumAndSparseAdamMoveOnlyTheTouchedRows) {
+  const RowUpdateCase c(DType::f64);
+  // Step 1 at rows 1 and 4, step 2 at row 1 alone: the dense forms would move row 4 again at
+  // step 2 (its velocity or moments are not zero); the lazy forms leave it where step 1 put it.
+  const auto two_steps = [&](optim::Optimizer& opt, const Tensor& p) {
+    const optim::Gradient first = optim::Gradient::of_rows(c.rows, c.values);
+    opt.step(std::span<const optim::Gradient>(&first, 1));
+    const Tensor after_first = p.clone();
+    const Tensor values = c.values.clone();
+    values.select(0, 1).fill(0);
+    const optim::Gradient second = optim::Gradient::of_rows(ints({1, -1, -1}), values);
+    opt.step(std::span<const optim::Gradient>(&second, 1));
+    return after_first;
+  };
+  {
+    const Tensor p = c.param.clone();
+    optim::SGD momentum({p}, 0.1, 0.9);
+    const Tensor after_first = two_steps(momentum, p);
+    EXPECT_TRUE(rows_equal(p, after_first, 4));
+    EXPECT_FALSE(rows_equal(p, after_first, 1));
+    // Row 1 by the formula: v1 = g, v2 = 0.9·g + g; p = p0 − 0.1·(v1 + v2).
+    for (std::int64_t j = 0; j < 3; ++j)
+      EXPECT_NEAR(p.at({1, j}), c.param.at({1, j}) - 0.1 * (1 + 1.9) * c.values.at({0, j}), 1e-12);
+  }
+  {
+    const Tensor p = c.param.clone();
+    optim::SparseAdam adam({p}, 0.01);
+    const Tensor after_first = two_steps(adam, p);
+    EXPECT_TRUE(rows_equal(p, after_first, 4));
+    for (std::int64_t r : {0, 2, 3, 5}) EXPECT_TRUE(rows_equal(p, c.param, r)) << "row " << r;
+    // At step 1 lazy Adam equals Adam on the touched rows: p −= lr · g/(|g| + ε).
+    const Tensor q = c.param.clone();
+    optim::Adam dense({q}, 0.01);
+    const optim::Gradient g = optim::Gradient::of_dense(c.dense);
+    dense.step(std::span<const optim::Gradient>(&g, 1));
+    EXPECT_LT(max_difference(after_first, q), 1e-15);
+  }
+}
+
+TEST(RowSparse, AdamAndRmspropRefuseARowSparseGradient) {
+  const RowUpdateCase c;
+  const Tensor p = c.param.clone();
+  optim::Adam adam({p}, 0.01);
+  const optim::Gradient g = optim::Gradient::of_rows(c.rows, c.values);
+  const std::string message = error_of([&] { adam.step(std::span<const optim::Gradient>(&g, 1)); });
+  EXPECT_NE(message.find("adam: parameter 0 (6, 3) has a row-sparse gradient"), std::string::npos) << message;
+  EXPECT_NE(message.find("sparse_adam"), std::string::npos);
+  EXPECT_EQ(max_difference(p, c.param), 0.0);
+  EXPECT_EQ(adam.steps_taken(), 0);
+  optim::RMSprop rmsprop({p}, 0.01);
+  EXPECT_THROW(rmsprop.step(std::span<const optim::Gradient>(&g, 1)), ValueError);
+}
+
+namespace {
+
+// A bag-of-words classifier of `features` inputs: an embedding bag (sum) over a sparse batch,
+// ReLU, a linear layer, cross-entropy.
+struct BagModel {
+  Graph g;
+  Generator gen{17};
+  nn::EmbeddingBag bag;
+  nn::Linear head;
+  CsrNode x;
+  Node labels, loss;
+  BagModel(std::int64_t batch, std::int64_t features, std::int64_t capacity, TableGradient gradient)
+      : bag(features, 8, gen, nn::EmbeddingBag::Mode::sum, DType::f32, gradient), head(8, 3, gen),
+        x(csr_input(g, "x", batch, features, capacity)), labels(g.input("labels", {batch}, DType::i32)) {
+    loss = nn::cross_entropy(head(relu(bag(x))), labels);
+  }
+  std::vector<nn::Parameter*> params() { return nn::parameters_of({&bag, &head}); }
+};
+
+}  // namespace
+
+TEST(RowSparse, TrainingStepUpdatesOnlyTheRowsABatchUsed) {
+  const std::int64_t batch = 4, features = 200;
+  const CsrMatrix x = random_csr(batch, features, 0.02, DType::f32, 31);
+  const Tensor labels = ints({0, 2, 1, 2});
+  BagModel sparse(batch, features, 64, TableGradient::rows), dense(batch, features, 64, TableGradient::dense);
+  const Tensor table_before = sparse.bag.weight().value.clone();
+  optim::AdaGrad sparse_opt(nn::values_of(sparse.params()), 0.1), dense_opt(nn::values_of(dense.params()), 0.1);
+  optim::TrainingStep sparse_step(sparse.loss, nn::nodes_of(sparse.g, sparse.params()), sparse_opt);
+  optim::TrainingStep dense_step(dense.loss, nn::nodes_of(dense.g, dense.params()), dense_opt);
+  ASSERT_TRUE(sparse_step.rows_form(0).has_value());
+  ASSERT_FALSE(dense_step.rows_form(0).has_value());
+  const std::string listing = sparse_step.machine().listing();
+  EXPECT_NE(listing.find("csr_t_matmul_at_rows"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("rows_to_dense"), std::string::npos) << "the dense gradient is not computed\n" << listing;
+  for (optim::TrainingStep* step : {&sparse_step, &dense_step}) {
+    step->machine().let(step == &sparse_step ? sparse.x : dense.x, x);
+    step->machine().bind(step == &sparse_step ? sparse.labels : dense.labels, labels);
+    for (int i = 0; i < 3; ++i) step->run();
+  }
+  const Tensor table = sparse.bag.weight().value;
+  std::vector<bool> used(features, false);
+  for (std::int64_t k = 0; k < x.nnz(); ++k) used[static_cast<std::size_t>(x.columns().data<std::int32_t>()[k])] = true;
+  for (std::int64_t r = 0; r < features; ++r)
+    EXPECT_EQ(rows_equal(table, table_before, r), !used[static_cast<std::size_t>(r)]) << "row " << r;
+  // AdaGrad with no weight decay: the row-sparse and dense steps agree.
+  EXPECT_LT(max_difference(table, dense.bag.weight().value), 1e-6);
+  EXPECT_LT(max_difference(sparse.head.weight().value, dense.head.weight().value), 1e-6);
+}
+
+TEST(RowSparse, TrainingStepWithAdamRefusesARowSparseTable) {
+  BagModel m(2, 50, 8, TableGradient::rows);
+  optim::Adam adam(nn::values_of(m.params()), 0.01);
+  const std::string message =
+      error_of([&] { optim::TrainingStep step(m.loss, nn::nodes_of(m.g, m.params()), adam); });
+  EXPECT_NE(message.find("has a row-sparse gradient (TableGradient::rows), which adam cannot apply"), std::string::npos)
+      << message;
+}
+
+TEST(RowSparse, ABagStepAllocatesNothing) {
+  if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "allocation counting unavailable";
+  BagModel m(16, 1000, 400, TableGradient::rows);
+  optim::SGD sgd(nn::values_of(m.params()), 0.05);
+  optim::TrainingStep step(m.loss, nn::nodes_of(m.g, m.params()), sgd);
+  const CsrMatrix batches[] = {random_csr(16, 1000, 0.02, DType::f32, 1), random_csr(16, 1000, 0.01, DType::f32, 2)};
+  const Tensor labels = ints({0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0});
+  step.machine().bind(m.labels, labels);
+  const int threads_before = num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    step.machine().let(m.x, batches[0]);
+    step.run();
+    stheno::testing::AllocationCounter counter;
+    for (int i = 0; i < 6; ++i) {
+      step.machine().let(m.x, batches[i % 2]);
+      step.run();
+    }
+    EXPECT_EQ(counter.count(), 0) << "allocations in 6 steps at " << threads << " threads";
+  }
+  set_num_threads(threads_before);
+}
+
+TEST(RowSparse, EmbeddingBagSumsAndAveragesItsBags) {
+  Graph g(Graph::Mode::eager);
+  Generator gen(4);
+  for (auto mode : {nn::EmbeddingBag::Mode::sum, nn::EmbeddingBag::Mode::mean}) {
+    nn::EmbeddingBag bag(6, 2, gen, mode, DType::f64);
+    const Tensor& w = bag.weight().value;
+    // Bags {0, 5 (weight 2)}, {} and {3, 3, 1} (3 stored once, weight 2): the mean divides by the
+    // total weights 3 and 3; the empty bag is a zero row.
+    const CsrMatrix bags = CsrMatrix::from_arrays(3, 6, ints({0, 2, 2, 5}), ints({0, 5, 3, 3, 1}),
+                                                  Tensor::from<double>({1, 2, 1, 1, 1}));
+    const Tensor y = bag(csr_constant(g, bags)).value();
+    const double scale = mode == nn::EmbeddingBag::Mode::mean ? 1.0 / 3 : 1.0;
+    for (std::int64_t j = 0; j < 2; ++j) {
+      EXPECT_NEAR(y.at({0, j}), scale * (w.at({0, j}) + 2 * w.at({5, j})), 1e-12);
+      EXPECT_EQ(y.at({1, j}), 0.0);
+      EXPECT_NEAR(y.at({2, j}), scale * (2 * w.at({3, j}) + w.at({1, j})), 1e-12);
+    }
+    const Tensor fixed = bag(g.constant(ints({4, 2, 2, 0}).reshape({2, 2}))).value();
+    for (std::int64_t j = 0; j < 2; ++j)
+      EXPECT_NEAR(fixed.at({1, j}), (mode == nn::EmbeddingBag::Mode::mean ? 0.5 : 1.0) * (w.at({2, j}) + w.at({0, j})),
+                  1e-12);
+  }
+}

@@ -7,13 +7,14 @@
 namespace stheno {
 
 namespace {
-constexpr std::array<std::string_view, 38> kOpKindNames = {
+constexpr std::array<std::string_view, 42> kOpKindNames = {
     "unary", "binary", "matmul", "matmul_add", "reduce", "argmax", "softmax", "log_softmax", "one_hot",
     "softmax_cross_entropy", "dropout_mask", "im2col", "col2im", "conv2d", "conv2d_input_grad", "conv2d_weight_grad",
     "max_pool2d", "max_pool2d_grad", "embedding", "embedding_grad", "batch_norm_stats", "batch_norm_training_gate",
     "lstm_cell", "lstm_cell_grad", "gru_cell", "gru_cell_grad", "reshape", "permute", "slice", "unslice",
-    "unslice_add", "concat", "broadcast", "sum_to", "laid_out", "csr_matmul", "csr_t_matmul", "csr_sampled_dot"};
-static_assert(kOpKindNames.size() == static_cast<std::size_t>(OpKind::csr_sampled_dot) + 1);
+    "unslice_add", "concat", "broadcast", "sum_to", "laid_out", "csr_matmul", "csr_t_matmul", "csr_sampled_dot",
+    "csr_column_set", "csr_t_matmul_at_rows", "rows_to_dense", "take_rows"};
+static_assert(kOpKindNames.size() == static_cast<std::size_t>(OpKind::take_rows) + 1);
 }  // namespace
 
 std::string_view op_kind_name(OpKind kind) { return kOpKindNames[static_cast<std::size_t>(kind)]; }
@@ -69,6 +70,13 @@ void Backend::csr_t_matmul(const Tensor&, const Tensor&, const Tensor&, const Te
 void Backend::csr_sampled_dot(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   unsupported("csr_sampled_dot");
 }
+void Backend::csr_column_set(const Tensor&, const Tensor&, std::int64_t, const Tensor&) { unsupported("csr_column_set"); }
+void Backend::csr_t_matmul_at_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                   std::int64_t, const Tensor&) {
+  unsupported("csr_t_matmul_at_rows");
+}
+void Backend::rows_to_dense(const Tensor&, const Tensor&, const Tensor&) { unsupported("rows_to_dense"); }
+void Backend::take_rows(const Tensor&, const Tensor&, const Tensor&) { unsupported("take_rows"); }
 void Backend::one_hot(const Tensor&, const Tensor&) { unsupported("one_hot"); }
 void Backend::channel_moments(const Tensor&, const Tensor&, const Tensor&) { unsupported("channel_moments"); }
 void Backend::update_running_moments(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double) { unsupported("update_running_moments"); }
@@ -76,6 +84,16 @@ void Backend::sgd_update(const Tensor&, const Tensor&, const Tensor&, double, do
 void Backend::adagrad_update(const Tensor&, const Tensor&, const Tensor&, double, double, double) { unsupported("adagrad_update"); }
 void Backend::rmsprop_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double, double, double) { unsupported("rmsprop_update"); }
 void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double, double, double, bool, std::int64_t) { unsupported("adam_update"); }
+void Backend::sgd_update_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, bool, double) {
+  unsupported("sgd_update_rows");
+}
+void Backend::adagrad_update_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double) {
+  unsupported("adagrad_update_rows");
+}
+void Backend::adam_update_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double,
+                               double, double, double, bool, std::int64_t) {
+  unsupported("adam_update_rows");
+}
 double Backend::gradient_sum_of_squares(const Tensor&) { unsupported("gradient_sum_of_squares"); }
 void Backend::scale_gradient(const Tensor&, double) { unsupported("scale_gradient"); }
 void Backend::dropout_mask(Generator&, double, const Tensor&) { unsupported("dropout_mask"); }

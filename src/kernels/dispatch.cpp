@@ -301,6 +301,33 @@ void update_running_moments(const Tensor& mean, const Tensor& variance, const Te
   backend(d).update_running_moments(mean, variance, running_mean, running_var, momentum, variance_scale);
 }
 
+void csr_column_set(const Tensor& row_offsets, const Tensor& columns, std::int64_t cols, const Tensor& out) {
+  const Device d = common_device("csr_column_set", {{"row offsets", &row_offsets}, {"columns", &columns}, {"out", &out}});
+  if (d.is_host()) return cpu::csr_column_set(row_offsets, columns, cols, out);
+  backend(d).csr_column_set(row_offsets, columns, cols, out);
+}
+
+void csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
+                          const Tensor& rows, std::int64_t cols, const Tensor& out) {
+  const Device d = common_device("csr_t_matmul_at_rows", {{"row offsets", &row_offsets}, {"columns", &columns},
+                                                          {"values", &values}, {"dense operand", &dense},
+                                                          {"rows", &rows}, {"out", &out}});
+  if (d.is_host()) return cpu::csr_t_matmul_at_rows(row_offsets, columns, values, dense, rows, cols, out);
+  backend(d).csr_t_matmul_at_rows(row_offsets, columns, values, dense, rows, cols, out);
+}
+
+void rows_to_dense(const Tensor& rows, const Tensor& values, const Tensor& out) {
+  const Device d = common_device("rows_to_dense", {{"rows", &rows}, {"values", &values}, {"out", &out}});
+  if (d.is_host()) return cpu::rows_to_dense(rows, values, out);
+  backend(d).rows_to_dense(rows, values, out);
+}
+
+void take_rows(const Tensor& dense, const Tensor& rows, const Tensor& out) {
+  const Device d = common_device("take_rows", {{"dense operand", &dense}, {"rows", &rows}, {"out", &out}});
+  if (d.is_host()) return cpu::take_rows(dense, rows, out);
+  backend(d).take_rows(dense, rows, out);
+}
+
 // ---- optimizer updates ----------------------------------------------------------------------
 
 void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr, double momentum,
@@ -330,6 +357,31 @@ void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const
   const Device d = common_device("adam_update", {{"parameter", &param}, {"gradient", &grad}, {"first moment", &m}, {"second moment", &v}});
   if (d.is_host()) return cpu::adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
   backend(d).adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
+}
+
+void sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity, double lr,
+                     double momentum, bool nesterov, double weight_decay) {
+  const Device d = common_device("sgd_update_rows", {{"parameter", &param}, {"rows", &rows}, {"gradient", &grad},
+                                                     {"velocity", &velocity}});
+  if (d.is_host()) return cpu::sgd_update_rows(param, rows, grad, velocity, lr, momentum, nesterov, weight_decay);
+  backend(d).sgd_update_rows(param, rows, grad, velocity, lr, momentum, nesterov, weight_decay);
+}
+
+void adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& sum_squares,
+                         double lr, double eps, double weight_decay) {
+  const Device d = common_device("adagrad_update_rows", {{"parameter", &param}, {"rows", &rows}, {"gradient", &grad},
+                                                         {"sum of squares", &sum_squares}});
+  if (d.is_host()) return cpu::adagrad_update_rows(param, rows, grad, sum_squares, lr, eps, weight_decay);
+  backend(d).adagrad_update_rows(param, rows, grad, sum_squares, lr, eps, weight_decay);
+}
+
+void adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m, const Tensor& v,
+                      double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                      std::int64_t t) {
+  const Device d = common_device("adam_update_rows", {{"parameter", &param}, {"rows", &rows}, {"gradient", &grad},
+                                                      {"first moment", &m}, {"second moment", &v}});
+  if (d.is_host()) return cpu::adam_update_rows(param, rows, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
+  backend(d).adam_update_rows(param, rows, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
 }
 
 double gradient_sum_of_squares(const Tensor& grad) {

@@ -32,7 +32,8 @@ Node named(const char* kind, std::int64_t input, std::int64_t hidden, Fn&& fn) {
 
 }  // namespace
 
-Embedding::Embedding(std::int64_t vocabulary, std::int64_t dim, Generator& gen, DType dtype) {
+Embedding::Embedding(std::int64_t vocabulary, std::int64_t dim, Generator& gen, DType dtype, TableGradient gradient)
+    : gradient_(gradient) {
   if (vocabulary < 1 || dim < 1)
     throw ShapeError("Embedding(" + std::to_string(vocabulary) + ", " + std::to_string(dim) + "): sizes must be positive");
   weight_ = {"weight", Tensor::normal({vocabulary, dim}, gen, 0.0, 1.0, dtype)};
@@ -42,7 +43,43 @@ Node Embedding::forward(const Node& indices) {
   if (indices.dtype() != DType::i32)
     throw DTypeError("Embedding(" + std::to_string(weight_.value.shape()[0]) + ", " +
                      std::to_string(weight_.value.shape()[1]) + "): indices " + indices.describe() + " must be int32");
-  return embedding(node_of(weight_, indices), indices);
+  return embedding(node_of(weight_, indices), indices, gradient_);
+}
+
+EmbeddingBag::EmbeddingBag(std::int64_t vocabulary, std::int64_t dim, Generator& gen, Mode mode, DType dtype,
+                           TableGradient gradient)
+    : mode_(mode), gradient_(gradient) {
+  if (vocabulary < 1 || dim < 1)
+    throw ShapeError("EmbeddingBag(" + std::to_string(vocabulary) + ", " + std::to_string(dim) +
+                     "): sizes must be positive");
+  weight_ = {"weight", Tensor::normal({vocabulary, dim}, gen, 0.0, 1.0, dtype)};
+}
+
+std::string EmbeddingBag::describe() const {
+  return "EmbeddingBag(" + std::to_string(weight_.value.shape()[0]) + ", " + std::to_string(weight_.value.shape()[1]) +
+         ", " + (mode_ == Mode::sum ? "sum" : "mean") + ")";
+}
+
+Node EmbeddingBag::forward(const Node& indices) {
+  if (indices.dtype() != DType::i32 || indices.rank() != 2)
+    throw DTypeError(describe() + ": indices " + indices.describe() + " must be int32 (bags, length)");
+  const Node rows = embedding(node_of(weight_, indices), indices, gradient_);
+  return mode_ == Mode::sum ? sum(rows, 1) : mean(rows, 1);
+}
+
+Node EmbeddingBag::forward(const CsrNode& bags) {
+  const Tensor& table = weight_.value;
+  if (!bags.values.defined() || bags.cols != table.shape()[0] || bags.values.dtype() != table.dtype())
+    throw ShapeError(describe() + ": the bags must be a sparse matrix of " + std::to_string(table.shape()[0]) +
+                     " columns with " + std::string(dtype_name(table.dtype())) + " weights, got " +
+                     std::to_string(bags.cols) + " columns and weights " +
+                     (bags.values.defined() ? bags.values.describe() : std::string("undefined")));
+  const Node summed = sparse_matmul(bags, node_of(weight_, bags.values), gradient_);
+  if (mode_ == Mode::sum) return summed;
+  // Each bag's total weight (its length, with unit weights), as the bag matrix times a column of
+  // ones; an empty bag divides its zero row by 1.
+  const Node total = sparse_matmul(bags, bags.values.graph().constant(Tensor::ones({bags.cols, 1}, table.dtype())));
+  return summed / (total + (1.0 - sign(abs(total))));
 }
 
 LSTM::LSTM(std::int64_t input, std::int64_t hidden, Generator& gen, DType dtype) : input_(input), hidden_(hidden) {

@@ -37,6 +37,31 @@ void Optimizer::step(std::span<const Tensor> grads) {
   for (std::size_t i = 0; i < params_.size(); ++i) update(i, params_[i], grads[i]);
 }
 
+void Optimizer::step(std::span<const Gradient> grads) {
+  if (grads.size() != params_.size())
+    throw ValueError(name() + ": " + std::to_string(grads.size()) + " gradients for " + std::to_string(params_.size()) +
+                     " parameters");
+  if (!takes_row_sparse())
+    for (std::size_t i = 0; i < grads.size(); ++i)
+      if (grads[i].row_sparse())
+        throw ValueError(name() + ": parameter " + std::to_string(i) + " " + params_[i].shape().str() +
+                         " has a row-sparse gradient, which " + name() +
+                         " cannot apply to the touched rows alone; use sgd, momentum, adagrad or sparse_adam, or a "
+                         "dense gradient (TableGradient::dense)");
+  ++steps_;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (grads[i].row_sparse())
+      update_rows(i, params_[i], grads[i].rows, grads[i].values);
+    else
+      update(i, params_[i], grads[i].dense);
+  }
+}
+
+void Optimizer::update_rows(std::size_t i, const Tensor&, const Tensor&, const Tensor&) {
+  throw ValueError(name() + ": parameter " + std::to_string(i) + " has a row-sparse gradient, which " + name() +
+                   " cannot apply");
+}
+
 SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov, double weight_decay)
     : Optimizer(std::move(params), lr), momentum_(momentum), weight_decay_(weight_decay), nesterov_(nesterov) {
   if (momentum < 0 || momentum >= 1) throw ValueError("sgd: momentum must be in [0, 1), got " + std::to_string(momentum));
@@ -48,11 +73,19 @@ void SGD::update(std::size_t i, const Tensor& p, const Tensor& g) {
   sgd_update(p, g, momentum_ != 0 ? velocity_[i] : Tensor(), lr_, momentum_, nesterov_, weight_decay_);
 }
 
+void SGD::update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) {
+  sgd_update_rows(p, rows, g, momentum_ != 0 ? velocity_[i] : Tensor(), lr_, momentum_, nesterov_, weight_decay_);
+}
+
 AdaGrad::AdaGrad(std::vector<Tensor> params, double lr, double eps, double weight_decay)
     : Optimizer(std::move(params), lr), eps_(eps), weight_decay_(weight_decay), sum_squares_(add_state("sum_squares")) {}
 
 void AdaGrad::update(std::size_t i, const Tensor& p, const Tensor& g) {
   adagrad_update(p, g, sum_squares_[i], lr_, eps_, weight_decay_);
+}
+
+void AdaGrad::update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) {
+  adagrad_update_rows(p, rows, g, sum_squares_[i], lr_, eps_, weight_decay_);
 }
 
 RMSprop::RMSprop(std::vector<Tensor> params, double lr, double alpha, double eps, double momentum, double weight_decay)
@@ -77,6 +110,20 @@ void Adam::update(std::size_t i, const Tensor& p, const Tensor& g) {
   adam_update(p, g, m_[i], v_[i], lr_, beta1_, beta2_, eps_, weight_decay_, decoupled_, steps_);
 }
 
+SparseAdam::SparseAdam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps)
+    : Optimizer(std::move(params), lr), beta1_(beta1), beta2_(beta2), eps_(eps), m_(add_state("m")), v_(add_state("v")) {
+  if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1)
+    throw ValueError("sparse_adam: betas must be in [0, 1), got " + std::to_string(beta1) + ", " + std::to_string(beta2));
+}
+
+void SparseAdam::update(std::size_t i, const Tensor& p, const Tensor& g) {
+  adam_update(p, g, m_[i], v_[i], lr_, beta1_, beta2_, eps_, 0.0, false, steps_);
+}
+
+void SparseAdam::update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) {
+  adam_update_rows(p, rows, g, m_[i], v_[i], lr_, beta1_, beta2_, eps_, 0.0, false, steps_);
+}
+
 std::unique_ptr<Optimizer> make_optimizer(std::string_view name, std::vector<Tensor> params, const OptimizerOptions& o) {
   if (name == "sgd") return std::make_unique<SGD>(std::move(params), o.lr, 0.0, false, o.weight_decay);
   if (name == "momentum") return std::make_unique<SGD>(std::move(params), o.lr, o.momentum, false, o.weight_decay);
@@ -85,8 +132,9 @@ std::unique_ptr<Optimizer> make_optimizer(std::string_view name, std::vector<Ten
   if (name == "rmsprop") return std::make_unique<RMSprop>(std::move(params), o.lr, 0.99, o.eps, 0.0, o.weight_decay);
   if (name == "adam") return std::make_unique<Adam>(std::move(params), o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, false);
   if (name == "adamw") return std::make_unique<Adam>(std::move(params), o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, true);
+  if (name == "sparse_adam") return std::make_unique<SparseAdam>(std::move(params), o.lr, o.beta1, o.beta2, o.eps);
   throw ValueError("unknown optimizer '" + std::string(name) +
-                   "' (expected sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw)");
+                   "' (expected sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw or sparse_adam)");
 }
 
 double clip_grad_norm(std::span<const Tensor> grads, double max_norm) {

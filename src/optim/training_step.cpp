@@ -4,9 +4,18 @@ namespace stheno::optim {
 
 namespace {
 
-std::vector<Node> program_outputs(const Node& loss, const std::vector<Node>& gradients, const std::vector<Node>& extra) {
+std::vector<Node> program_outputs(const Node& loss, const std::vector<Node>& gradients,
+                                  const std::vector<std::optional<RowSparseNode>>& rows_forms,
+                                  const std::vector<Node>& extra) {
   std::vector<Node> out{loss};
-  out.insert(out.end(), gradients.begin(), gradients.end());
+  for (std::size_t i = 0; i < gradients.size(); ++i) {
+    if (rows_forms[i]) {
+      out.push_back(rows_forms[i]->rows);
+      out.push_back(rows_forms[i]->values);
+    } else {
+      out.push_back(gradients[i]);
+    }
+  }
   out.insert(out.end(), extra.begin(), extra.end());
   return out;
 }
@@ -27,7 +36,15 @@ TrainingStep::TrainingStep(const Node& loss, const std::vector<Node>& parameters
                        std::to_string(i));
   }
   gradients_ = grad(loss, parameters);
-  machine_ = std::make_unique<TapeMachine>(loss.graph(), program_outputs(loss, gradients_, extra_outputs), options);
+  for (std::size_t i = 0; i < gradients_.size(); ++i) {
+    rows_forms_.push_back(row_sparse_form(gradients_[i]));
+    if (rows_forms_.back() && !optimizer.takes_row_sparse())
+      throw ValueError("TrainingStep: " + parameters[i].describe() + " has a row-sparse gradient (TableGradient::rows), "
+                       "which " + optimizer.name() + " cannot apply to the touched rows alone; use sgd, momentum, "
+                       "adagrad or sparse_adam, or TableGradient::dense");
+  }
+  machine_ = std::make_unique<TapeMachine>(loss.graph(), program_outputs(loss, gradients_, rows_forms_, extra_outputs),
+                                           options);
 }
 
 double TrainingStep::run() {
@@ -37,9 +54,14 @@ double TrainingStep::run() {
 
 void TrainingStep::launch() {
   machine_->run();
-  if (gradient_values_.empty())
-    for (const Node& g : gradients_) gradient_values_.push_back(machine_->value(g));
-  if (clip_norm_ > 0) clip_grad_norm(gradient_values_, clip_norm_);
+  if (gradient_values_.empty()) {
+    for (std::size_t i = 0; i < gradients_.size(); ++i)
+      gradient_values_.push_back(rows_forms_[i] ? Gradient::of_rows(machine_->value(rows_forms_[i]->rows),
+                                                                    machine_->value(rows_forms_[i]->values))
+                                                : Gradient::of_dense(machine_->value(gradients_[i])));
+    for (const Gradient& g : gradient_values_) gradient_numbers_.push_back(g.numbers());
+  }
+  if (clip_norm_ > 0) clip_grad_norm(gradient_numbers_, clip_norm_);
   optimizer_.step(gradient_values_);
 }
 

@@ -4,6 +4,7 @@
 // Elementwise ops broadcast like their tensor kernels; scalars become constant nodes of the
 // other operand's dtype.
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "stheno/graph/graph.hpp"
@@ -161,9 +162,16 @@ Node batch_norm(const Node& x, const Node& gamma, const Node& beta, std::shared_
 // The statistics alone: (2, C), row 0 the means and row 1 the variances used.
 Node batch_norm_stats(const Node& x, std::shared_ptr<BatchNormState> state);
 
+// How the gradient of a lookup table (an embedding's, or the dense operand of sparse_matmul) is
+// formed: as a dense tensor of the table's shape, or as the rows a step used (a RowSparseNode,
+// below), for large tables of which a step touches few rows. Either way grad() returns a node of
+// the table's shape; with `rows` that node is to_dense(rows form), and row_sparse_form() finds
+// the rows form in it, which optim::TrainingStep computes instead of the dense tensor.
+enum class TableGradient { dense, rows };
+
 // Rows of a (V, D) table picked by int32 indices of any shape: (indices..., D). Its gradient
 // adds into the rows looked up and leaves every other row zero.
-Node embedding(const Node& table, const Node& indices);
+Node embedding(const Node& table, const Node& indices, TableGradient gradient = TableGradient::dense);
 
 // --- sparse matrices (tensor/csr.hpp, kernels/sparse.hpp) -------------------------------------
 // A sparse (rows, cols) matrix in a graph, as the nodes of its CSR arrays: row offsets (rows + 1,
@@ -178,16 +186,38 @@ struct CsrNode {
 // with a matrix of at most that many. The nodes are named name.row_offsets, .columns, .values.
 CsrNode csr_input(Graph& g, const std::string& name, std::int64_t rows, std::int64_t cols, std::int64_t capacity,
                   DType dtype = DType::f32);
-// A sparse matrix held by the graph (in an eager graph: a batch's value).
-CsrNode csr_constant(Graph& g, const CsrMatrix& m, const std::string& name = "csr");
-// A·b: (rows, cols)·(cols, n) -> (rows, n). Its gradients: Aᵀ·g for b, and g·bᵀ at A's pattern
-// for A's values (computed only when asked for).
-Node sparse_matmul(const CsrNode& a, const Node& b);
+// A sparse matrix held by the graph (in an eager graph: a batch's value). Named name.row_offsets,
+// .columns and .values when a name is given, numbered otherwise.
+CsrNode csr_constant(Graph& g, const CsrMatrix& m, const std::string& name = "");
+// A·b: (rows, cols)·(cols, n) -> (rows, n). Its gradients: Aᵀ·g for b (with TableGradient::rows,
+// at the columns A uses: an embedding bag), and g·bᵀ at A's pattern for A's values (computed
+// only when asked for).
+Node sparse_matmul(const CsrNode& a, const Node& b, TableGradient gradient_of_b = TableGradient::dense);
 // Aᵀ·b: (cols, rows)·(rows, n) -> (cols, n).
 Node sparse_t_matmul(const CsrNode& a, const Node& b);
 // x·yᵀ at A's pattern: (capacity,), entry k = x[i]·y[j] for A's stored entry k at (i, j), and 0
 // in the spare room. x (rows, n), y (cols, n).
 Node sparse_sampled_dot(const CsrNode& a, const Node& x, const Node& y);
+
+// --- row-sparse gradients (kernels/sparse.hpp) -------------------------------------------------
+// A (table_rows, n) value that is zero outside some rows: rows (capacity,) int32, the rows held,
+// distinct and ascending, then -1 to the end; values (capacity, n), row k belonging at table row
+// rows[k] and zero past the last one.
+struct RowSparseNode {
+  Node rows, values;
+  std::int64_t table_rows = 0;
+};
+// Aᵀ·b at the columns A uses: rows = A's distinct columns, values row k = (Aᵀ·b) row rows[k];
+// room for min(A's capacity, A's columns) rows.
+RowSparseNode sparse_t_matmul_rows(const CsrNode& a, const Node& b);
+// The dense (table_rows, n) tensor.
+Node to_dense(const RowSparseNode& r);
+// (rows.numel(), n): row k = row rows[k] of dense, zero past the last row of the set.
+Node take_rows(const Node& dense, const Node& rows);
+// The rows form of a gradient that grad() formed from rows (TableGradient::rows, the table used
+// by one lookup); nullopt for any other node. A table used by two lookups gets the sum of two
+// such gradients, which is dense.
+std::optional<RowSparseNode> row_sparse_form(const Node& gradient);
 
 // --- recurrent cells ----------------------------------------------------------------------------
 // LSTM: gates (N, 4H) pre-activations (input, forget, cell, output), c_prev (N, H) ->

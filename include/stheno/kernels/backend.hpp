@@ -52,6 +52,11 @@ class Backend : public DeviceRuntime {
                             const Tensor& dense, const Tensor& out);
   virtual void csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, const Tensor& a, const Tensor& b,
                                const Tensor& out);
+  virtual void csr_column_set(const Tensor& row_offsets, const Tensor& columns, std::int64_t cols, const Tensor& out);
+  virtual void csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns, const Tensor& values,
+                                    const Tensor& dense, const Tensor& rows, std::int64_t cols, const Tensor& out);
+  virtual void rows_to_dense(const Tensor& rows, const Tensor& values, const Tensor& out);
+  virtual void take_rows(const Tensor& dense, const Tensor& rows, const Tensor& out);
   virtual void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance);
   virtual void update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
                                       const Tensor& running_var, double momentum, double variance_scale);
@@ -64,6 +69,13 @@ class Backend : public DeviceRuntime {
                               double weight_decay);
   virtual void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
                            double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
+  virtual void sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity,
+                               double lr, double momentum, bool nesterov, double weight_decay);
+  virtual void adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad,
+                                   const Tensor& sum_squares, double lr, double eps, double weight_decay);
+  virtual void adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m,
+                                const Tensor& v, double lr, double beta1, double beta2, double eps,
+                                double weight_decay, bool decoupled, std::int64_t t);
   virtual double gradient_sum_of_squares(const Tensor& grad);
   virtual void scale_gradient(const Tensor& grad, double factor);
   virtual void dropout_mask(Generator& gen, double keep, const Tensor& out);

@@ -16,6 +16,19 @@ struct StateTensor {
   Tensor value;
 };
 
+// A parameter's gradient: dense (the parameter's shape and dtype), or row-sparse for a 2-D
+// table of which a step used some rows (graph/ops.hpp, TableGradient::rows): a row set and its
+// block of values (kernels/sparse.hpp).
+struct Gradient {
+  Tensor dense;
+  Tensor rows, values;
+  static Gradient of_dense(Tensor dense) { return {std::move(dense), Tensor(), Tensor()}; }
+  static Gradient of_rows(Tensor rows, Tensor values) { return {Tensor(), std::move(rows), std::move(values)}; }
+  bool row_sparse() const { return rows.defined(); }
+  // The tensor that holds the gradient's numbers: dense, or the values block.
+  const Tensor& numbers() const { return row_sparse() ? values : dense; }
+};
+
 class Optimizer {
  public:
   Optimizer(std::vector<Tensor> params, double learning_rate);
@@ -23,6 +36,12 @@ class Optimizer {
 
   // grads[i] is the gradient of params[i] (same shape and dtype).
   void step(std::span<const Tensor> grads);
+  // As above, where some gradients may be row-sparse; an optimizer that cannot apply one
+  // (takes_row_sparse() false) throws ValueError naming the parameter, before it changes anything.
+  void step(std::span<const Gradient> grads);
+  // Whether row-sparse gradients are applied to the rows they hold alone (SGD with or without
+  // momentum, AdaGrad, SparseAdam); RMSprop and Adam need a dense gradient.
+  virtual bool takes_row_sparse() const { return false; }
 
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr);
@@ -36,6 +55,8 @@ class Optimizer {
 
  protected:
   virtual void update(std::size_t i, const Tensor& param, const Tensor& grad) = 0;
+  // Row k of `values` updates row rows[k] of the parameter; only where takes_row_sparse().
+  virtual void update_rows(std::size_t i, const Tensor& param, const Tensor& rows, const Tensor& values);
   // Adds one zero-filled state tensor per parameter; returns them in parameter order.
   std::vector<Tensor> add_state(const std::string& kind);
 
@@ -47,25 +68,34 @@ class Optimizer {
   std::vector<StateTensor> state_;
 };
 
+// With a row-sparse gradient, plain SGD is exactly the dense update; momentum, Nesterov momentum
+// and weight decay act on the touched rows only (a row's velocity decays on the steps that use
+// it), as PyTorch's SGD does with sparse gradients.
 class SGD final : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, double lr, double momentum = 0, bool nesterov = false, double weight_decay = 0);
   std::string name() const override { return nesterov_ ? "nesterov" : momentum_ != 0 ? "momentum" : "sgd"; }
+  bool takes_row_sparse() const override { return true; }
 
  private:
   void update(std::size_t i, const Tensor& p, const Tensor& g) override;
+  void update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) override;
   double momentum_, weight_decay_;
   bool nesterov_;
   std::vector<Tensor> velocity_;
 };
 
+// With a row-sparse gradient and no weight decay, exactly the dense update (an untouched row's
+// sum of squares and value do not change); weight decay acts on the touched rows only.
 class AdaGrad final : public Optimizer {
  public:
   AdaGrad(std::vector<Tensor> params, double lr = 0.01, double eps = 1e-10, double weight_decay = 0);
   std::string name() const override { return "adagrad"; }
+  bool takes_row_sparse() const override { return true; }
 
  private:
   void update(std::size_t i, const Tensor& p, const Tensor& g) override;
+  void update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) override;
   double eps_, weight_decay_;
   std::vector<Tensor> sum_squares_;
 };
@@ -96,18 +126,36 @@ class Adam final : public Optimizer {
   std::vector<Tensor> m_, v_;
 };
 
+// Lazy Adam, for embedding tables trained with row-sparse gradients: a row-sparse gradient
+// updates the moments and values of the rows it holds and nothing else, so a row's moments decay
+// only on the steps that use it (this differs from Adam, under which every row moves at every
+// step while its moments decay). Bias corrections use the optimizer's step count, as PyTorch's
+// SparseAdam does. Parameters with dense gradients get plain Adam.
+class SparseAdam final : public Optimizer {
+ public:
+  SparseAdam(std::vector<Tensor> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8);
+  std::string name() const override { return "sparse_adam"; }
+  bool takes_row_sparse() const override { return true; }
+
+ private:
+  void update(std::size_t i, const Tensor& p, const Tensor& g) override;
+  void update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) override;
+  double beta1_, beta2_, eps_;
+  std::vector<Tensor> m_, v_;
+};
+
 struct OptimizerOptions {
   double lr = 0.01;
   double momentum = 0.9;      // momentum and nesterov
   double weight_decay = 0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
-// "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam" or "adamw"; throws ValueError
+// "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw" or "sparse_adam"; throws ValueError
 // listing the names.
 std::unique_ptr<Optimizer> make_optimizer(std::string_view name, std::vector<Tensor> params, const OptimizerOptions& o);
 
 // Scales the gradients together so that their global L2 norm is at most max_norm; returns the
-// norm before scaling.
+// norm before scaling. For a row-sparse gradient pass its values (Gradient::numbers()).
 double clip_grad_norm(std::span<const Tensor> grads, double max_norm);
 
 }  // namespace stheno::optim

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "stheno/exec/tape_machine.hpp"
+#include "stheno/graph/ops.hpp"
 #include "stheno/optim/optimizer.hpp"
 
 namespace stheno::optim {
@@ -36,14 +37,21 @@ class TrainingStep {
   // send the next batch while this step computes.
   void launch();
   double finish();
+  // The gradient nodes grad() added, in parameter order. Where one has a rows form
+  // (graph/ops.hpp, TableGradient::rows) the program computes that form instead, and passes the
+  // optimizer the row-sparse gradient: the dense node is not computed.
   const std::vector<Node>& gradients() const { return gradients_; }
+  // The rows form of parameter i's gradient, if it has one.
+  const std::optional<RowSparseNode>& rows_form(std::size_t i) const { return rows_forms_[i]; }
 
  private:
   Node loss_;
   Optimizer& optimizer_;
   std::vector<Node> gradients_;
+  std::vector<std::optional<RowSparseNode>> rows_forms_;
   std::unique_ptr<TapeMachine> machine_;
-  std::vector<Tensor> gradient_values_;
+  std::vector<Gradient> gradient_values_;
+  std::vector<Tensor> gradient_numbers_;  // what clipping scales
   double clip_norm_ = 0;
 };
 

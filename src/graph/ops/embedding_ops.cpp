@@ -35,7 +35,11 @@ class EmbeddingGradOp final : public Op {
 
 class EmbeddingOp final : public Op {
  public:
+  explicit EmbeddingOp(TableGradient gradient) : gradient_(gradient) {}
   std::string name() const override { return "embedding"; }
+  std::string describe() const override {
+    return gradient_ == TableGradient::rows ? "embedding(gradient=rows)" : "embedding";
+  }
   OpKind kind() const override { return OpKind::embedding; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "the table must be float32 or float64");
@@ -45,14 +49,28 @@ class EmbeddingOp final : public Op {
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { gather_rows(in[0], in[1], out); }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
+    if (gradient_ == TableGradient::rows) return {to_dense(rows_of_lookup(in[0], in[1], g)), Node()};
     return {g.graph().apply(std::make_shared<EmbeddingGradOp>(in[0].shape()[0]), {laid_out(g, Layout::contiguous), in[1]}), Node()};
   }
+
+ private:
+  // The lookup is a product with a one-hot matrix A (a row per index, a 1 at its column), and its
+  // gradient Aᵀ·g; formed at the rows looked up, it is the rows form.
+  static RowSparseNode rows_of_lookup(const Node& table, const Node& indices, const Node& g) {
+    Graph& graph = g.graph();
+    const std::int64_t n = indices.shape().numel(), d = table.shape()[1];
+    const CsrNode one_hot{graph.constant(Tensor::arange(0, static_cast<double>(n + 1), 1, DType::i32)), reshape(indices, Shape{n}),
+                          graph.constant(Tensor::ones(Shape{n}, table.dtype())), table.shape()[0]};
+    return sparse_t_matmul_rows(one_hot, reshape(g, Shape{n, d}));
+  }
+
+  TableGradient gradient_;
 };
 
 }  // namespace
 
-Node embedding(const Node& table, const Node& indices) {
-  return table.graph().apply(std::make_shared<EmbeddingOp>(), {table, indices});
+Node embedding(const Node& table, const Node& indices, TableGradient gradient) {
+  return table.graph().apply(std::make_shared<EmbeddingOp>(gradient), {table, indices});
 }
 
 }  // namespace stheno

@@ -31,8 +31,12 @@ CsrNode csr_of(std::span<const Node> in, const Node& values, std::int64_t cols) 
 // A·B, inputs (row offsets, columns, values, B).
 class SparseMatmulOp final : public Op {
  public:
+  explicit SparseMatmulOp(TableGradient gradient_of_b) : gradient_of_b_(gradient_of_b) {}
   std::string name() const override { return "csr_matmul"; }
   OpKind kind() const override { return OpKind::csr_matmul; }
+  std::string describe() const override {
+    return gradient_of_b_ == TableGradient::rows ? "csr_matmul(gradient=rows)" : "csr_matmul";
+  }
   TypeInfo infer(std::span<const Node> in) const override {
     check_csr(*this, in, true);
     check_dense(*this, in, in[3], -1, in[2].dtype());
@@ -44,9 +48,13 @@ class SparseMatmulOp final : public Op {
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g,
                              std::span<const bool> wanted) const override {
     const CsrNode a = csr_of(in, in[2], in[3].shape()[0]);
-    return {Node(), Node(), wanted[2] ? sparse_sampled_dot(a, g, in[3]) : Node(),
-            wanted[3] ? sparse_t_matmul(a, g) : Node()};
+    Node db;
+    if (wanted[3]) db = gradient_of_b_ == TableGradient::rows ? to_dense(sparse_t_matmul_rows(a, g)) : sparse_t_matmul(a, g);
+    return {Node(), Node(), wanted[2] ? sparse_sampled_dot(a, g, in[3]) : Node(), db};
   }
+
+ private:
+  TableGradient gradient_of_b_;
 };
 
 // Aᵀ·B, inputs (row offsets, columns, values, B); A has `cols` columns.
@@ -126,16 +134,17 @@ CsrNode csr_input(Graph& g, const std::string& name, std::int64_t rows, std::int
 
 CsrNode csr_constant(Graph& g, const CsrMatrix& m, const std::string& name) {
   if (!m.defined()) throw ValueError("csr_constant " + name + ": undefined matrix");
-  return {g.constant(m.row_offsets(), name + ".row_offsets"), g.constant(m.columns(), name + ".columns"),
-          g.constant(m.values(), name + ".values"), m.cols()};
+  const auto named = [&](const char* part) { return name.empty() ? std::string() : name + part; };
+  return {g.constant(m.row_offsets(), named(".row_offsets")), g.constant(m.columns(), named(".columns")),
+          g.constant(m.values(), named(".values")), m.cols()};
 }
 
-Node sparse_matmul(const CsrNode& a, const Node& b) {
+Node sparse_matmul(const CsrNode& a, const Node& b, TableGradient gradient_of_b) {
   if (b.defined() && b.rank() == 2 && b.shape()[0] != a.cols)
     throw ShapeError("csr_matmul: the sparse operand has " + std::to_string(a.cols) + " columns, " + b.describe() +
                      " has " + std::to_string(b.shape()[0]) + " rows");
   std::vector<Node> in = operands(a, values_of(a), b);
-  return b.graph().apply(std::make_shared<SparseMatmulOp>(), std::move(in));
+  return b.graph().apply(std::make_shared<SparseMatmulOp>(gradient_of_b), std::move(in));
 }
 
 Node sparse_t_matmul(const CsrNode& a, const Node& b) {

@@ -34,6 +34,11 @@ void csr_t_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor
                   const Tensor& out);
 void csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, const Tensor& a, const Tensor& b,
                      const Tensor& out);
+void csr_column_set(const Tensor& row_offsets, const Tensor& columns, std::int64_t cols, const Tensor& out);
+void csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
+                          const Tensor& rows, std::int64_t cols, const Tensor& out);
+void rows_to_dense(const Tensor& rows, const Tensor& values, const Tensor& out);
+void take_rows(const Tensor& dense, const Tensor& rows, const Tensor& out);
 void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out);
 void one_hot(const Tensor& labels, const Tensor& out);
 void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance);
@@ -47,6 +52,13 @@ void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& squar
                     double lr, double alpha, double eps, double momentum, double weight_decay);
 void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
                  double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
+void sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity, double lr,
+                     double momentum, bool nesterov, double weight_decay);
+void adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& sum_squares,
+                         double lr, double eps, double weight_decay);
+void adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m, const Tensor& v,
+                      double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                      std::int64_t t);
 double gradient_sum_of_squares(const Tensor& grad);
 void scale_gradient(const Tensor& grad, double factor);
 void dropout_mask(Generator& gen, double keep, const Tensor& out);

@@ -1,6 +1,7 @@
 #include "stheno/kernels/optim_update.hpp"
 
 #include "kernels/cpu/cpu_kernels.hpp"
+#include "kernels/row_set_checks.hpp"
 #include "kernels/update_checks.hpp"
 
 #include "kernels/cpu/parallel.hpp"
@@ -17,6 +18,86 @@ void over_elements(std::int64_t n, Body&& body) {
   cpu::parallel_for(n, cpu::threads_for(n, n), [&](std::int64_t begin, std::int64_t end, int) { body(begin, end); });
 }
 
+// What an update touches: every element (a dense gradient), or the rows of a row set (a
+// row-sparse gradient: gradient row k updates row rows[k] of the parameter and of its state).
+struct Targets {
+  std::int64_t numel = 0;
+  const std::int32_t* rows = nullptr;
+  std::int64_t count = 0, width = 0;
+};
+
+Targets every_element(const Tensor& param) { return {param.numel()}; }
+
+// The row-sparse form's checks: a 2-D parameter, a row set of its rows and a gradient with one
+// row per entry of the set.
+Targets row_targets(const char* op, const Tensor& param, const Tensor& rows, const Tensor& grad) {
+  require_param(op, param);
+  if (param.rank() != 2)
+    throw ShapeError(std::string(op) + ": a row-sparse gradient needs a 2-D parameter, got " + param.shape().str());
+  const std::int64_t count = check_row_set(op, rows, param.shape()[0]);
+  if (!grad.defined() || grad.dtype() != param.dtype() || grad.rank() != 2 || grad.shape()[0] != rows.numel() ||
+      grad.shape()[1] != param.shape()[1] || !grad.is_contiguous())
+    throw ShapeError(std::string(op) + ": the gradient's rows must be a contiguous " +
+                     std::string(dtype_name(param.dtype())) + " (" + std::to_string(rows.numel()) + ", " +
+                     std::to_string(param.shape()[1]) + ") block, got " +
+                     (grad.defined() ? grad.shape().str() + " " + std::string(dtype_name(grad.dtype())) : "undefined"));
+  return {param.numel(), rows.data<std::int32_t>(), count, param.shape()[1]};
+}
+
+// Runs body(n, parameter offset, gradient offset) over the targets, threaded.
+template <class Body>
+void over_targets(const Targets& t, Body&& body) {
+  if (!t.rows)
+    return over_elements(t.numel, [&](std::int64_t begin, std::int64_t end) { body(end - begin, begin, begin); });
+  cpu::parallel_for(t.count, cpu::threads_for(t.count * t.width, t.count), [&](std::int64_t begin, std::int64_t end, int) {
+    for (std::int64_t k = begin; k < end; ++k) body(t.width, t.rows[k] * t.width, k * t.width);
+  });
+}
+
+void sgd(const Targets& targets, const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr,
+         double momentum, bool nesterov, double weight_decay) {
+  if (momentum != 0) require_match("sgd", param, velocity, "velocity");
+  visit_floating(param.dtype(), "sgd", [&]<class T>() {
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    T* v = momentum != 0 ? velocity.data<T>() : nullptr;
+    const auto& update = cpu::typed_kernels<T>().sgd;
+    over_targets(targets, [&](std::int64_t n, std::int64_t at, std::int64_t from) {
+      update(n, p + at, g + from, v ? v + at : nullptr, static_cast<T>(lr), static_cast<T>(momentum), nesterov,
+             static_cast<T>(weight_decay));
+    });
+  });
+}
+
+void adagrad(const Targets& targets, const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr,
+             double eps, double weight_decay) {
+  require_match("adagrad", param, sum_squares, "sum of squares");
+  visit_floating(param.dtype(), "adagrad", [&]<class T>() {
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    T* sq = sum_squares.data<T>();
+    const auto& update = cpu::typed_kernels<T>().adagrad;
+    over_targets(targets, [&](std::int64_t n, std::int64_t at, std::int64_t from) {
+      update(n, p + at, g + from, sq + at, static_cast<T>(lr), static_cast<T>(eps), static_cast<T>(weight_decay));
+    });
+  });
+}
+
+void adam(const Targets& targets, const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
+          double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) {
+  visit_floating(param.dtype(), "adam", [&]<class T>() {
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    T* pm = m.data<T>();
+    T* pv = v.data<T>();
+    const AdamTerms<T> a = adam_terms<T>(lr, beta1, beta2, eps, weight_decay, decoupled, t);
+    const auto& update = cpu::typed_kernels<T>().adam;
+    over_targets(targets, [&](std::int64_t n, std::int64_t at, std::int64_t from) {
+      update(n, p + at, g + from, pm + at, pv + at, a.rate, a.beta1, a.beta2, a.eps, a.inv_c1, a.inv_sqrt_c2, a.shrink,
+             a.l2);
+    });
+  });
+}
 
 }  // namespace
 
@@ -24,34 +105,24 @@ void cpu::sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velo
                 bool nesterov, double weight_decay) {
   require_param("sgd", param);
   require_match("sgd", param, grad, "gradient");
-  if (momentum != 0) require_match("sgd", param, velocity, "velocity");
-  visit_floating(param.dtype(), "sgd", [&]<class T>() {
-    T* p = param.data<T>();
-    const T* g = grad.data<T>();
-    T* v = momentum != 0 ? velocity.data<T>() : nullptr;
-    const auto& update = cpu::typed_kernels<T>().sgd;
-    over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
-      update(end - begin, p + begin, g + begin, v ? v + begin : nullptr, static_cast<T>(lr), static_cast<T>(momentum),
-             nesterov, static_cast<T>(weight_decay));
-    });
-  });
+  sgd(every_element(param), param, grad, velocity, lr, momentum, nesterov, weight_decay);
+}
+
+void cpu::sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity,
+                          double lr, double momentum, bool nesterov, double weight_decay) {
+  sgd(row_targets("sgd", param, rows, grad), param, grad, velocity, lr, momentum, nesterov, weight_decay);
 }
 
 void cpu::adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr, double eps,
                     double weight_decay) {
   require_param("adagrad", param);
   require_match("adagrad", param, grad, "gradient");
-  require_match("adagrad", param, sum_squares, "sum of squares");
-  visit_floating(param.dtype(), "adagrad", [&]<class T>() {
-    T* p = param.data<T>();
-    const T* g = grad.data<T>();
-    T* sq = sum_squares.data<T>();
-    const auto& update = cpu::typed_kernels<T>().adagrad;
-    over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
-      update(end - begin, p + begin, g + begin, sq + begin, static_cast<T>(lr), static_cast<T>(eps),
-             static_cast<T>(weight_decay));
-    });
-  });
+  adagrad(every_element(param), param, grad, sum_squares, lr, eps, weight_decay);
+}
+
+void cpu::adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& sum_squares,
+                              double lr, double eps, double weight_decay) {
+  adagrad(row_targets("adagrad", param, rows, grad), param, grad, sum_squares, lr, eps, weight_decay);
 }
 
 void cpu::rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
@@ -76,18 +147,15 @@ void cpu::rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& 
 void cpu::adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
                  double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) {
   require_adam(param, grad, m, v, t);
-  visit_floating(param.dtype(), "adam", [&]<class T>() {
-    T* p = param.data<T>();
-    const T* g = grad.data<T>();
-    T* pm = m.data<T>();
-    T* pv = v.data<T>();
-    const AdamTerms<T> a = adam_terms<T>(lr, beta1, beta2, eps, weight_decay, decoupled, t);
-    const auto& update = cpu::typed_kernels<T>().adam;
-    over_elements(param.numel(), [&](std::int64_t begin, std::int64_t end) {
-      update(end - begin, p + begin, g + begin, pm + begin, pv + begin, a.rate, a.beta1, a.beta2, a.eps, a.inv_c1,
-             a.inv_sqrt_c2, a.shrink, a.l2);
-    });
-  });
+  adam(every_element(param), param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
+}
+
+void cpu::adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m,
+                           const Tensor& v, double lr, double beta1, double beta2, double eps, double weight_decay,
+                           bool decoupled, std::int64_t t) {
+  const Targets targets = row_targets("adam", param, rows, grad);
+  require_adam(param, param, m, v, t);
+  adam(targets, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
 }
 
 double cpu::gradient_sum_of_squares(const Tensor& grad) {

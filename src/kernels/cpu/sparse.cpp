@@ -7,6 +7,8 @@
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
+#include "kernels/cpu/thread_pool.hpp"
+#include "kernels/row_set_checks.hpp"
 
 namespace stheno {
 
@@ -69,6 +71,18 @@ std::int64_t check_structure(const char* op, const Tensor& row_offsets, const Te
                          std::to_string(cols) + ")");
   }
   return o[rows];
+}
+
+// Zeroes rows [begin, end) of a matrix whose rows are ld apart.
+template <class T>
+void zero_rows(T* m, std::int64_t ld, std::int64_t n, std::int64_t begin, std::int64_t end) {
+  for (std::int64_t r = begin; r < end; ++r) std::fill(m + r * ld, m + r * ld + n, T(0));
+}
+
+// The bytes of scratch for `count` elements of T, rounded up so that the next array is aligned.
+template <class T>
+std::size_t scratch_bytes(std::int64_t count) {
+  return (static_cast<std::size_t>(count) * sizeof(T) + 63) / 64 * 64;
 }
 
 }  // namespace
@@ -145,6 +159,123 @@ void cpu::csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, cons
     cpu::parallel_for(rows, cpu::threads_for((nnz + rows) * n, rows), [&](std::int64_t begin, std::int64_t end, int) {
       k.csr_sampled_dots(begin, end, o, c, n, a.data<T>(), a.strides()[0], b.data<T>(), b.strides()[0], out.data<T>());
     });
+  });
+}
+
+void cpu::csr_column_set(const Tensor& row_offsets, const Tensor& columns, std::int64_t cols, const Tensor& out) {
+  check_arrays("csr_column_set", row_offsets, columns, nullptr);
+  if (!out.defined() || out.dtype() != DType::i32 || out.rank() != 1 || !out.is_contiguous())
+    throw ShapeError("csr_column_set: the output must be a contiguous int32 vector, got " + described(out));
+  const std::int64_t nnz = check_structure("csr_column_set", row_offsets, columns, cols);
+  // A bit per column: marking and then reading the bits in order sorts the columns in
+  // O(entries + columns / 64), where sorting the entries would cost O(entries · log entries).
+  const std::int64_t words = (cols + 63) / 64;
+  auto* bits = part_scratch<std::uint64_t>(ScratchSlot::row_set, words);
+  std::fill(bits, bits + words, std::uint64_t{0});
+  const std::int32_t* c = columns.data<std::int32_t>();
+  for (std::int64_t e = 0; e < nnz; ++e) bits[c[e] >> 6] |= std::uint64_t{1} << (c[e] & 63);
+  std::int64_t count = 0;
+  for (std::int64_t w = 0; w < words; ++w) count += __builtin_popcountll(bits[w]);
+  if (count > out.numel())
+    throw ShapeError("csr_column_set: the sparse operand uses " + std::to_string(count) +
+                     " distinct columns, but the output has room for " + std::to_string(out.numel()));
+  std::int32_t* r = out.data<std::int32_t>();
+  std::int64_t k = 0;
+  for (std::int64_t w = 0; w < words; ++w)
+    for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
+      r[k++] = static_cast<std::int32_t>(w * 64 + __builtin_ctzll(word));
+  std::fill(r + k, r + out.numel(), -1);
+}
+
+void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns, const Tensor& values,
+                               const Tensor& dense, const Tensor& rows, std::int64_t cols, const Tensor& out) {
+  const char* op = "csr_t_matmul_at_rows";
+  const auto [a_rows, capacity] = check_arrays(op, row_offsets, columns, &values);
+  check_dense(op, "dense operand", dense, a_rows, -1, values.dtype());
+  const std::int64_t n = dense.shape()[1];
+  const std::int64_t count = check_row_set(op, rows, cols);
+  check_dense(op, "output", out, rows.numel(), n, values.dtype());
+  const std::int64_t nnz = check_structure(op, row_offsets, columns, cols);
+  // A's transpose restricted to the set, built by a counting sort (entries of one column stay in
+  // row order), then multiplied row by row like any CSR matrix. Every output row is written
+  // once, with no zero-fill and no scattered read-modify-write.
+  visit_floating(values.dtype(), op, [&]<class T>() {
+    const std::size_t ints = scratch_bytes<std::int32_t>(cols + 2 * count + 1 + nnz);
+    auto* scratch = static_cast<char*>(part_scratch(ScratchSlot::row_set, ints + scratch_bytes<T>(nnz)));
+    std::int32_t* slot = reinterpret_cast<std::int32_t*>(scratch);  // table row -> position in the set
+    std::int32_t* t_offsets = slot + cols;
+    std::int32_t* cursor = t_offsets + count + 1;
+    std::int32_t* t_rows = cursor + count;
+    T* t_values = reinterpret_cast<T*>(scratch + ints);
+    const std::int32_t* r = rows.data<std::int32_t>();
+    const std::int32_t* o = row_offsets.data<std::int32_t>();
+    const std::int32_t* c = columns.data<std::int32_t>();
+    const T* v = values.data<T>();
+    for (std::int64_t k = 0; k < count; ++k) slot[r[k]] = static_cast<std::int32_t>(k);
+    std::fill(t_offsets, t_offsets + count + 1, 0);
+    for (std::int64_t i = 0; i < a_rows; ++i)
+      for (std::int64_t e = o[i]; e < o[i + 1]; ++e) {
+        const std::int32_t s = slot[c[e]];  // stale unless the check below holds
+        if (s < 0 || s >= count || r[s] != c[e])
+          throw IndexError(std::string(op) + ": row " + std::to_string(i) + " of the sparse operand has column " +
+                           std::to_string(c[e]) + ", which the row set does not hold");
+        ++t_offsets[s + 1];
+      }
+    for (std::int64_t k = 0; k < count; ++k) t_offsets[k + 1] += t_offsets[k];
+    std::copy(t_offsets, t_offsets + count, cursor);
+    for (std::int64_t i = 0; i < a_rows; ++i)
+      for (std::int64_t e = o[i]; e < o[i + 1]; ++e) {
+        const std::int32_t at = cursor[slot[c[e]]]++;
+        t_rows[at] = static_cast<std::int32_t>(i);
+        t_values[at] = v[e];
+      }
+    const auto& kernels = cpu::typed_kernels<T>();
+    T* y = out.data<T>();
+    const std::int64_t ldy = out.strides()[0];
+    cpu::parallel_for(count, cpu::threads_for((nnz + count) * n, count), [&](std::int64_t begin, std::int64_t end, int) {
+      kernels.csr_rows(begin, end, t_offsets, t_rows, t_values, nnz, a_rows, n, dense.data<T>(), dense.strides()[0], y,
+                       ldy);
+    });
+    zero_rows(y, ldy, n, count, rows.numel());
+  });
+}
+
+void cpu::rows_to_dense(const Tensor& rows, const Tensor& values, const Tensor& out) {
+  if (!values.defined() || !is_floating(values.dtype()))
+    throw DTypeError("rows_to_dense: the values must be float32 or float64, got " + described(values));
+  check_dense("rows_to_dense", "values", values, rows.defined() ? rows.numel() : -1, -1, values.dtype());
+  const std::int64_t n = values.shape()[1];
+  check_dense("rows_to_dense", "output", out, -1, n, values.dtype());
+  const std::int64_t count = check_row_set("rows_to_dense", rows, out.shape()[0]);
+  visit_floating(values.dtype(), "rows_to_dense", [&]<class T>() {
+    const std::int32_t* r = rows.data<std::int32_t>();
+    const T* v = values.data<T>();
+    T* y = out.data<T>();
+    const std::int64_t ldv = values.strides()[0], ldy = out.strides()[0];
+    std::int64_t next = 0;  // the rows between two of the set are zeroed, each row written once
+    for (std::int64_t k = 0; k < count; ++k) {
+      zero_rows(y, ldy, n, next, r[k]);
+      std::copy(v + k * ldv, v + k * ldv + n, y + r[k] * ldy);
+      next = r[k] + 1;
+    }
+    zero_rows(y, ldy, n, next, out.shape()[0]);
+  });
+}
+
+void cpu::take_rows(const Tensor& dense, const Tensor& rows, const Tensor& out) {
+  if (!dense.defined() || !is_floating(dense.dtype()))
+    throw DTypeError("take_rows: the dense operand must be float32 or float64, got " + described(dense));
+  check_dense("take_rows", "dense operand", dense, -1, -1, dense.dtype());
+  const std::int64_t n = dense.shape()[1];
+  check_dense("take_rows", "output", out, rows.defined() ? rows.numel() : -1, n, dense.dtype());
+  const std::int64_t count = check_row_set("take_rows", rows, dense.shape()[0]);
+  visit_floating(dense.dtype(), "take_rows", [&]<class T>() {
+    const std::int32_t* r = rows.data<std::int32_t>();
+    const T* x = dense.data<T>();
+    T* y = out.data<T>();
+    const std::int64_t ldx = dense.strides()[0], ldy = out.strides()[0];
+    for (std::int64_t k = 0; k < count; ++k) std::copy(x + r[k] * ldx, x + r[k] * ldx + n, y + k * ldy);
+    zero_rows(y, ldy, n, count, rows.numel());
   });
 }
 

@@ -33,7 +33,8 @@ bool in_parallel_part();
 // thread first ran a part; per-part buffers stop growing after one warm-up call. Outside a
 // parallel loop, the calling thread's set 0. Each kernel uses its own slot, so a kernel called
 // inside another's part does not overwrite the outer one's scratch.
-enum class ScratchSlot { conv_columns, softmax_row, reduce_rows, gemm_panel, gemm_packed_b, csr_cursors, count };
+enum class ScratchSlot { conv_columns, softmax_row, reduce_rows, gemm_panel, gemm_packed_b, csr_cursors, row_set,
+                        count };
 void* part_scratch(ScratchSlot slot, std::size_t bytes);
 
 template <class T>
