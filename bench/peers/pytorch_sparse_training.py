@@ -65,7 +65,7 @@ def main():
         loss = torch.nn.functional.cross_entropy(forward(b), labels[b])
         loss.backward()
         opt.step()
-        return float(loss)
+        return loss.item()
 
     for i in range(3):
         step(i)

@@ -1,5 +1,7 @@
 #include "stheno/kernels/optim_update.hpp"
 
+#include <initializer_list>
+
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/row_set_checks.hpp"
 #include "kernels/update_checks.hpp"
@@ -44,14 +46,31 @@ Targets row_targets(const char* op, const Tensor& param, const Tensor& rows, con
   return {param.numel(), rows.data<std::int32_t>(), count, param.shape()[1]};
 }
 
-// Runs body(n, parameter offset, gradient offset) over the targets, threaded.
-template <class Body>
-void over_targets(const Targets& t, Body&& body) {
+// How many rows ahead a row-sparse update asks for the parameter's rows: they are scattered over
+// the table, so the hardware's stride prefetcher does not find them, and a row's loads would
+// otherwise wait on memory.
+constexpr std::int64_t kRowsAhead = 4;
+
+// Runs body(n, parameter offset, gradient offset) over the targets, threaded. For rows,
+// prefetch(offset, n) is called for the row kRowsAhead further on.
+template <class Body, class Prefetch>
+void over_targets(const Targets& t, Body&& body, Prefetch&& prefetch) {
   if (!t.rows)
     return over_elements(t.numel, [&](std::int64_t begin, std::int64_t end) { body(end - begin, begin, begin); });
   cpu::parallel_for(t.count, cpu::threads_for(t.count * t.width, t.count), [&](std::int64_t begin, std::int64_t end, int) {
-    for (std::int64_t k = begin; k < end; ++k) body(t.width, t.rows[k] * t.width, k * t.width);
+    for (std::int64_t k = begin; k < end; ++k) {
+      if (k + kRowsAhead < end) prefetch(t.rows[k + kRowsAhead] * t.width, t.width);
+      body(t.width, t.rows[k] * t.width, k * t.width);
+    }
   });
+}
+
+// Asks for n elements of each array from `at` on, for writing.
+template <class T>
+void prefetch_rows(std::int64_t at, std::int64_t n, std::initializer_list<T*> arrays) {
+  for (T* a : arrays)
+    if (a)
+      for (std::int64_t i = 0; i < n; i += 64 / static_cast<std::int64_t>(sizeof(T))) __builtin_prefetch(a + at + i, 1);
 }
 
 void sgd(const Targets& targets, const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr,
@@ -62,10 +81,13 @@ void sgd(const Targets& targets, const Tensor& param, const Tensor& grad, const 
     const T* g = grad.data<T>();
     T* v = momentum != 0 ? velocity.data<T>() : nullptr;
     const auto& update = cpu::typed_kernels<T>().sgd;
-    over_targets(targets, [&](std::int64_t n, std::int64_t at, std::int64_t from) {
-      update(n, p + at, g + from, v ? v + at : nullptr, static_cast<T>(lr), static_cast<T>(momentum), nesterov,
-             static_cast<T>(weight_decay));
-    });
+    over_targets(
+        targets,
+        [&](std::int64_t n, std::int64_t at, std::int64_t from) {
+          update(n, p + at, g + from, v ? v + at : nullptr, static_cast<T>(lr), static_cast<T>(momentum), nesterov,
+                 static_cast<T>(weight_decay));
+        },
+        [&](std::int64_t at, std::int64_t n) { prefetch_rows<T>(at, n, {p, v}); });
   });
 }
 
@@ -77,9 +99,12 @@ void adagrad(const Targets& targets, const Tensor& param, const Tensor& grad, co
     const T* g = grad.data<T>();
     T* sq = sum_squares.data<T>();
     const auto& update = cpu::typed_kernels<T>().adagrad;
-    over_targets(targets, [&](std::int64_t n, std::int64_t at, std::int64_t from) {
-      update(n, p + at, g + from, sq + at, static_cast<T>(lr), static_cast<T>(eps), static_cast<T>(weight_decay));
-    });
+    over_targets(
+        targets,
+        [&](std::int64_t n, std::int64_t at, std::int64_t from) {
+          update(n, p + at, g + from, sq + at, static_cast<T>(lr), static_cast<T>(eps), static_cast<T>(weight_decay));
+        },
+        [&](std::int64_t at, std::int64_t n) { prefetch_rows<T>(at, n, {p, sq}); });
   });
 }
 
@@ -92,10 +117,13 @@ void adam(const Targets& targets, const Tensor& param, const Tensor& grad, const
     T* pv = v.data<T>();
     const AdamTerms<T> a = adam_terms<T>(lr, beta1, beta2, eps, weight_decay, decoupled, t);
     const auto& update = cpu::typed_kernels<T>().adam;
-    over_targets(targets, [&](std::int64_t n, std::int64_t at, std::int64_t from) {
-      update(n, p + at, g + from, pm + at, pv + at, a.rate, a.beta1, a.beta2, a.eps, a.inv_c1, a.inv_sqrt_c2, a.shrink,
-             a.l2);
-    });
+    over_targets(
+        targets,
+        [&](std::int64_t n, std::int64_t at, std::int64_t from) {
+          update(n, p + at, g + from, pm + at, pv + at, a.rate, a.beta1, a.beta2, a.eps, a.inv_c1, a.inv_sqrt_c2,
+                 a.shrink, a.l2);
+        },
+        [&](std::int64_t at, std::int64_t n) { prefetch_rows<T>(at, n, {p, pm, pv}); });
   });
 }
 

@@ -198,13 +198,15 @@ void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns,
   const std::int64_t nnz = check_structure(op, row_offsets, columns, cols);
   // A's transpose restricted to the set, built by a counting sort (entries of one column stay in
   // row order), then multiplied row by row like any CSR matrix. Every output row is written
-  // once, with no zero-fill and no scattered read-modify-write.
+  // once, with no zero-fill and no scattered read-modify-write; the rows past the set are rows
+  // with no entries, so the threads write their zeros too.
+  const std::int64_t room = rows.numel();
   visit_floating(values.dtype(), op, [&]<class T>() {
-    const std::size_t ints = scratch_bytes<std::int32_t>(cols + 2 * count + 1 + nnz);
+    const std::size_t ints = scratch_bytes<std::int32_t>(cols + room + 1 + count + nnz);
     auto* scratch = static_cast<char*>(part_scratch(ScratchSlot::row_set, ints + scratch_bytes<T>(nnz)));
     std::int32_t* slot = reinterpret_cast<std::int32_t*>(scratch);  // table row -> position in the set
     std::int32_t* t_offsets = slot + cols;
-    std::int32_t* cursor = t_offsets + count + 1;
+    std::int32_t* cursor = t_offsets + room + 1;
     std::int32_t* t_rows = cursor + count;
     T* t_values = reinterpret_cast<T*>(scratch + ints);
     const std::int32_t* r = rows.data<std::int32_t>();
@@ -222,6 +224,7 @@ void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns,
         ++t_offsets[s + 1];
       }
     for (std::int64_t k = 0; k < count; ++k) t_offsets[k + 1] += t_offsets[k];
+    std::fill(t_offsets + count + 1, t_offsets + room + 1, static_cast<std::int32_t>(nnz));
     std::copy(t_offsets, t_offsets + count, cursor);
     for (std::int64_t i = 0; i < a_rows; ++i)
       for (std::int64_t e = o[i]; e < o[i + 1]; ++e) {
@@ -232,11 +235,10 @@ void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns,
     const auto& kernels = cpu::typed_kernels<T>();
     T* y = out.data<T>();
     const std::int64_t ldy = out.strides()[0];
-    cpu::parallel_for(count, cpu::threads_for((nnz + count) * n, count), [&](std::int64_t begin, std::int64_t end, int) {
+    cpu::parallel_for(room, cpu::threads_for((nnz + room) * n, room), [&](std::int64_t begin, std::int64_t end, int) {
       kernels.csr_rows(begin, end, t_offsets, t_rows, t_values, nnz, a_rows, n, dense.data<T>(), dense.strides()[0], y,
                        ldy);
     });
-    zero_rows(y, ldy, n, count, rows.numel());
   });
 }
 
