@@ -37,7 +37,9 @@ bool parse(const std::vector<std::string>& args, SparseConfig& c, std::string& h
                {"linear", "mlp"});
   f.add_int("features", &c.features, "the feature count (0: the largest index in --data)", 0, (1LL << 31) - 1);
   f.add_int("hidden", &c.hidden, "hidden units of --model mlp", 1, 1 << 20);
-  f.add_string("optimizer", &c.optimizer, "sgd or adam", {"sgd", "adam"});
+  f.add_string("optimizer", &c.optimizer,
+               "optimizer; sgd, adagrad and sparse_adam update only the weight rows of the features a batch holds",
+               {"sgd", "adagrad", "adam", "sparse_adam"});
   f.add_double("lr", &c.lr, "learning rate", 0, 100);
   f.add_int("batch", &c.batch, "samples per step", 1, 1 << 20);
   f.add_int("epochs", &c.epochs, "passes over the training samples", 1, 1'000'000);
@@ -156,7 +158,11 @@ class SparseTrainer {
   Node logits(Graph& g, const CsrNode& x) {
     std::vector<Node> p;
     for (const io::NamedTensor& w : weights_) p.push_back(g.parameter(w.name, w.tensor));
-    const Node first = sparse_matmul(x, p[0]) + p[1];
+    // A row-sparse gradient for the first layer's weights where the optimizer can apply one: a
+    // step then touches the rows of the features the batch holds, not the whole (features, n)
+    // matrix.
+    const bool rows = c_.optimizer != "adam";
+    const Node first = sparse_matmul(x, p[0], rows ? TableGradient::rows : TableGradient::dense) + p[1];
     return c_.model == "mlp" ? matmul_add(p[3], relu(first), p[2]) : first;
   }
 
@@ -169,9 +175,9 @@ class SparseTrainer {
     std::vector<Tensor> values;
     std::vector<Node> nodes;
     for (const io::NamedTensor& w : weights_) values.push_back(w.tensor), nodes.push_back(g.find(w.name));
-    std::unique_ptr<optim::Optimizer> optimizer;
-    if (c_.optimizer == "sgd") optimizer = std::make_unique<optim::SGD>(values, c_.lr);
-    else optimizer = std::make_unique<optim::Adam>(values, c_.lr);
+    optim::OptimizerOptions options;
+    options.lr = c_.lr;
+    const std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(c_.optimizer, values, options);
     optim::TrainingStep step(loss, nodes, *optimizer);
     // The batch is written straight into these bound arrays: no copy, no allocation per step.
     const Tensor offsets = Tensor::empty(x.row_offsets.shape(), DType::i32), columns = Tensor::empty(x.columns.shape(), DType::i32),

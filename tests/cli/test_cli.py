@@ -444,14 +444,15 @@ def bag_of_words(path, samples, seed, noise=0.1):
 class CliSparse(unittest.TestCase):
     def test_linear_and_mlp_learn_a_bag_of_words(self):
         """Both models on sparse features, with a separate test file: at least 85% test accuracy
-        (labels are 10% noise, so about 90% is the best possible) and no allocation per step."""
+        (labels are 10% noise, so about 90% is the best possible) and no allocation per step, with
+        Adam (dense gradients) and with AdaGrad and SparseAdam (row-sparse first-layer gradients)."""
         with tempfile.TemporaryDirectory() as tmp:
             train, test = Path(tmp) / "train.svm", Path(tmp) / "test.svm"
             bag_of_words(train, 3000, 1)
             bag_of_words(test, 1000, 2)
-            for model in ("linear", "mlp"):
-                result = run("--data", str(train), "--test", str(test), "--model", model, "--epochs", "5", "--out", tmp,
-                             "--json", check=True)
+            for model, optimizer in (("linear", "adam"), ("mlp", "adam"), ("linear", "adagrad"), ("mlp", "sparse_adam")):
+                result = run("--data", str(train), "--test", str(test), "--model", model, "--optimizer", optimizer,
+                             "--epochs", "5", "--out", tmp, "--json", check=True)
                 report = json.loads(result.stdout)
                 self.assertGreaterEqual(report["test_accuracy"], 0.85, result.stderr)
                 self.assertEqual(report["features"], 2000)

@@ -202,8 +202,10 @@ void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns,
   // with no entries, so the threads write their zeros too.
   const std::int64_t room = rows.numel();
   visit_floating(values.dtype(), op, [&]<class T>() {
-    const std::size_t ints = scratch_bytes<std::int32_t>(cols + room + 1 + count + nnz);
-    auto* scratch = static_cast<char*>(part_scratch(ScratchSlot::row_set, ints + scratch_bytes<T>(nnz)));
+    // Sized by the room and the capacity, not by this call's rows and entries, so that the scratch
+    // stops growing after the first call whatever the batches hold.
+    const std::size_t ints = scratch_bytes<std::int32_t>(cols + 2 * room + 1 + capacity);
+    auto* scratch = static_cast<char*>(part_scratch(ScratchSlot::row_set, ints + scratch_bytes<T>(capacity)));
     std::int32_t* slot = reinterpret_cast<std::int32_t*>(scratch);  // table row -> position in the set
     std::int32_t* t_offsets = slot + cols;
     std::int32_t* cursor = t_offsets + room + 1;
