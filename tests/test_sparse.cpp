@@ -564,3 +564,27 @@ TEST(RowSparse, EmbeddingBagSumsAndAveragesItsBags) {
                   1e-12);
   }
 }
+
+TEST(RowSparse, EmbeddingLookupGradientTouchesOnlyTheRowsLookedUp) {
+  // Indices (2, 3) into a 50-row table, with a repeat: SGD with the row-sparse gradient moves
+  // exactly the rows looked up, and as far as the dense gradient moves them.
+  const Tensor indices = Tensor::from<std::int32_t>(std::vector<std::int32_t>{7, 3, 7, 41, 0, 3}).reshape({2, 3});
+  Tensor tables[2];
+  for (TableGradient form : {TableGradient::rows, TableGradient::dense}) {
+    Generator gen(12);
+    nn::Embedding embed(50, 4, gen, DType::f32, form);
+    Graph g;
+    const Node ids = g.input("ids", {2, 3}, DType::i32);
+    const Node loss = sum(tanh(embed(ids)));
+    optim::SGD sgd({embed.weight().value}, 0.5);
+    optim::TrainingStep step(loss, {g.find("weight")}, sgd);
+    EXPECT_EQ(step.rows_form(0).has_value(), form == TableGradient::rows);
+    step.machine().bind(ids, indices);
+    const Tensor before = embed.weight().value.clone();
+    step.run();
+    for (std::int64_t r = 0; r < 50; ++r)
+      EXPECT_EQ(rows_equal(embed.weight().value, before, r), r != 0 && r != 3 && r != 7 && r != 41) << "row " << r;
+    tables[form == TableGradient::rows ? 0 : 1] = embed.weight().value;
+  }
+  EXPECT_LT(max_difference(tables[0], tables[1]), 1e-6);
+}
