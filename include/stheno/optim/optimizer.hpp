@@ -69,8 +69,8 @@ class Optimizer {
 };
 
 // With a row-sparse gradient, plain SGD is exactly the dense update; momentum, Nesterov momentum
-// and weight decay act on the touched rows only (a row's velocity decays on the steps that use
-// it), as PyTorch's SGD does with sparse gradients.
+// and weight decay act on the touched rows only (lazily: a row's velocity decays, and the row
+// moves, only on the steps that use it; the dense update would keep moving it).
 class SGD final : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, double lr, double momentum = 0, bool nesterov = false, double weight_decay = 0);
