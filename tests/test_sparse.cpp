@@ -155,6 +155,19 @@ TEST(SparseKernels, LargeOperandsAreTakenInBlocks) {
   set_num_threads(threads_before);
 }
 
+TEST(SparseKernels, UnsortedColumnsInBoundArraysAreEachTakenOnceAcrossBlocks) {
+  // A program's arrays may hold a row's columns in any order; with B taken in blocks (5000 rows
+  // of 130 floats: several), every entry must still count exactly once.
+  const Tensor offsets = ints({0, 5, 5, 8}), columns = ints({4990, 12, 2600, 0, 4100, 3000, 1, 2999});
+  const Tensor values = Tensor::from<float>({1, 2, 3, 4, 5, 6, 7, 8});
+  Generator gen(14);
+  const Tensor b = Tensor::uniform({5000, 130}, gen, -1, 1);
+  const Tensor out = Tensor::empty({3, 130});
+  csr_matmul(offsets, columns, values, b, out);
+  const CsrMatrix sorted = CsrMatrix::from_arrays(3, 5000, offsets, columns, values);
+  EXPECT_LT(max_difference(out, matmul(sorted.to_dense(), b)), 1e-5);
+}
+
 TEST(SparseKernels, DenseOperandsMayBeRowSlicesOfWiderMatrices) {
   const CsrMatrix a = random_csr(6, 8, 0.4, DType::f32, 3);
   Generator gen(4);

@@ -524,10 +524,11 @@ constexpr std::int64_t kPrefetch = 8;
 constexpr std::size_t kCsrBlockBytes = 1024 * 1024, kCsrChunkBytes = 512 * 1024;
 
 // Columns [0, NV·L) of C's row (the last vector holding `last` lanes) = (or +=, when
-// `accumulate`) the entries [k0, k1) times B's rows.
+// `accumulate`) the entries from k0 on times B's rows, up to k1 or to the first entry whose
+// column is `stop` or more; returns where it stopped.
 template <int NV, class T>
-inline void csr_tile(std::int64_t k0, std::int64_t k1, const std::int32_t* columns, const T* values, const T* b,
-                     std::int64_t ldb, T* crow, int last, bool accumulate) {
+inline std::int64_t csr_tile(std::int64_t k0, std::int64_t k1, std::int64_t stop, const std::int32_t* columns,
+                             const T* values, const T* b, std::int64_t ldb, T* crow, int last, bool accumulate) {
   using V = Vec<T>;
   constexpr int L = kVectorBytes / sizeof(T);
   V acc[NV];
@@ -535,7 +536,8 @@ inline void csr_tile(std::int64_t k0, std::int64_t k1, const std::int32_t* colum
   acc[NV - 1] = !accumulate ? broadcast<V>(T(0))
                 : last == L ? load<V>(crow + (NV - 1) * L)
                             : load_first<V>(crow + (NV - 1) * L, last);
-  for (std::int64_t k = k0; k < k1; ++k) {
+  std::int64_t k = k0;
+  for (; k < k1 && columns[k] < stop; ++k) {
     if (k + kPrefetch < k1) {
       const T* ahead = b + columns[k + kPrefetch] * ldb;
       for (int v = 0; v < NV; v += kVectorBytes >= 64 ? 1 : 64 / kVectorBytes) __builtin_prefetch(ahead + v * L);
@@ -549,14 +551,17 @@ inline void csr_tile(std::int64_t k0, std::int64_t k1, const std::int32_t* colum
   for (int v = 0; v < NV - 1; ++v) std::memcpy(crow + v * L, &acc[v], sizeof(V));
   if (last == L) std::memcpy(crow + (NV - 1) * L, &acc[NV - 1], sizeof(V));
   else store_first(crow + (NV - 1) * L, acc[NV - 1], last);
+  return k;
 }
 
 template <class T, int NV = 1>
-inline void csr_tile_of(int vectors, std::int64_t k0, std::int64_t k1, const std::int32_t* columns, const T* values,
-                        const T* b, std::int64_t ldb, T* crow, int last, bool accumulate) {
+inline std::int64_t csr_tile_of(int vectors, std::int64_t k0, std::int64_t k1, std::int64_t stop,
+                                const std::int32_t* columns, const T* values, const T* b, std::int64_t ldb, T* crow,
+                                int last, bool accumulate) {
   if constexpr (NV < kCsrTileVectors)
-    if (vectors > NV) return csr_tile_of<T, NV + 1>(vectors, k0, k1, columns, values, b, ldb, crow, last, accumulate);
-  csr_tile<NV>(k0, k1, columns, values, b, ldb, crow, last, accumulate);
+    if (vectors > NV)
+      return csr_tile_of<T, NV + 1>(vectors, k0, k1, stop, columns, values, b, ldb, crow, last, accumulate);
+  return csr_tile<NV>(k0, k1, stop, columns, values, b, ldb, crow, last, accumulate);
 }
 
 template <class T>
@@ -583,12 +588,13 @@ std::int64_t csr_rows(std::int64_t begin, std::int64_t end, const std::int32_t* 
       for (std::int64_t first = 0; first < b_rows || first == 0; first += block) {
         const std::int64_t stop = first + block;
         for (std::int64_t row = chunk_begin; row < chunk_end; ++row) {
+          // The row's entries in this block are taken as the tile goes (a row's columns ascend in a
+          // CsrMatrix; were they not, each entry would still be taken once, by this block or a
+          // later one). A row with nothing in the block is not loaded and stored again.
           const std::int64_t k0 = cursor[row - begin], row_end = offsets[row + 1];
-          std::int64_t k1 = k0;
-          while (k1 < row_end && columns[k1] < stop) ++k1;
-          cursor[row - begin] = k1;
-          if (first == 0 || k1 > k0)
-            csr_tile_of<T>(vectors, k0, k1, columns, values, b + j0, ldb, c + row * ldc + j0, last, first > 0);
+          if (first == 0 || (k0 < row_end && columns[k0] < stop))
+            cursor[row - begin] = csr_tile_of<T>(vectors, k0, row_end, stop, columns, values, b + j0, ldb,
+                                                 c + row * ldc + j0, last, first > 0);
         }
       }
     }
