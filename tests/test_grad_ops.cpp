@@ -191,6 +191,18 @@ std::vector<GradientCase> cases() {
   c.push_back({"sparse_matmul", {{6}, {4, 5}}, [pattern](Graph& g, const std::vector<Node>& p) {
                  return weighted(sparse_matmul(pattern(g, p[0]), p[1]));
                }});
+  // The same pattern with int64 indices.
+  auto pattern64 = [](Graph& g, const Node& values) {
+    const auto longs = [&](std::vector<std::int64_t> v) { return g.constant(Tensor::from<std::int64_t>(v)); };
+    return CsrNode{longs({0, 2, 2, 5}), longs({0, 3, 1, 2, 3, 0}), values, 4};
+  };
+  c.push_back({"sparse_matmul_int64_indices", {{6}, {4, 5}}, [pattern64](Graph& g, const std::vector<Node>& p) {
+                 return weighted(sparse_matmul(pattern64(g, p[0]), p[1]));
+               }});
+  c.push_back({"embedding_bag_rows_gradient_int64_indices", {{6}, {4, 5}},
+               [pattern64](Graph& g, const std::vector<Node>& p) {
+                 return weighted(sparse_matmul(pattern64(g, p[0]), p[1], TableGradient::rows));
+               }});
   c.push_back({"sparse_matmul_transposed_dense", {{6}, {5, 4}}, [pattern](Graph& g, const std::vector<Node>& p) {
                  return weighted(sparse_matmul(pattern(g, p[0]), transpose(p[1])));
                }});

@@ -249,6 +249,7 @@ TEST_F(SafetensorsRoundTrip, EveryDtypeRankZeroSizeZeroTransposedViewAndMetadata
       {"transposed", transposed},
       {"specials", specials},
       {"rank8", Tensor::arange(0, 16, 1, DType::i32).reshape({1, 2, 1, 2, 1, 2, 1, 2})},
+      {"indices64", Tensor::from<std::int64_t>({-1, 0, (std::int64_t{1} << 53) + 1, INT64_MAX})},
   };
   const std::map<std::string, std::string> metadata = {
       {"format", "pt"}, {"epoch", "12"}, {"note", "ünïcödé ✓ \"quoted\"\n"}, {"", "empty key"}};
@@ -530,7 +531,7 @@ TEST_F(SafetensorsBadFile, UnsupportedDtype) {
   expect_error<DTypeError>(
       [&] { io::load_safetensors(path("f.safetensors")); },
       {path("f.safetensors"), "at byte " + std::to_string(header_byte(header, "\"w\"")),
-       "tensor 'w'", "'BF16' is not supported", "supported: F32, F64, I32"});
+       "tensor 'w'", "'BF16' is not supported", "supported: F32, F64, I32, I64"});
 }
 
 TEST_F(SafetensorsBadFile, OffsetsThatDoNotMatchTheShape) {

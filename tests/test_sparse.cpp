@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "allocation_counter.hpp"
 #include "isa.hpp"
@@ -97,6 +98,57 @@ TEST(Csr, BadArraysAreRejectedNamingTheRow) {
   EXPECT_THROW(CsrMatrix::from_arrays(1, 2, ints({0, 1}), ints({0}), ints({1})), DTypeError);
 }
 
+TEST(Csr, Int64IndicesHoldTheSameMatrixAsInt32) {
+  const std::vector<std::int32_t> r32{2, 0, 2, 0, 2}, c32{3, 1, 0, 1, 3};
+  const std::vector<std::int64_t> r64(r32.begin(), r32.end()), c64(c32.begin(), c32.end());
+  const std::vector<double> v{1, 2, 3, 4, 5};
+  const CsrMatrix a = CsrMatrix::from_triplets(3, 4, r32, c32, v), b = CsrMatrix::from_triplets(3, 4, r64, c64, v);
+  EXPECT_EQ(a.index_dtype(), DType::i32);
+  EXPECT_EQ(b.index_dtype(), DType::i64);
+  EXPECT_EQ(b.row_offsets().dtype(), DType::i64);
+  EXPECT_EQ(b.columns().to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 0, 3}));
+  EXPECT_TRUE(allclose(a.to_dense(), b.to_dense(), 0, 0));
+  EXPECT_EQ(b.str(), a.str().insert(a.str().find('\n'), ", int64 indices"));
+  EXPECT_TRUE(allclose(b.rows_slice(1, 3).to_dense(), a.to_dense().slice(0, 1, 3), 0, 0));
+  EXPECT_EQ(b.rows_slice(1, 3).index_dtype(), DType::i64);
+  const CsrMatrix narrowed = b.with_index_dtype(DType::i32), dense64 = CsrMatrix::from_dense(a.to_dense(), DType::i64);
+  EXPECT_EQ(narrowed.index_dtype(), DType::i32);
+  EXPECT_EQ(narrowed.str(), a.str());
+  EXPECT_EQ(dense64.index_dtype(), DType::i64);
+  EXPECT_EQ(dense64.str(), b.str());
+  // Unsorted, repeated columns in int64 arrays are sorted and summed as in int32 ones.
+  const CsrMatrix u = CsrMatrix::from_arrays(2, 5, Tensor::from<std::int64_t>({0, 3, 4}),
+                                             Tensor::from<std::int64_t>({4, 0, 4, 2}), Tensor::from<float>({1, 2, 3, 4}));
+  EXPECT_EQ(u.columns().to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 4, 2}));
+  EXPECT_EQ(u.values().to_vector<float>(), (std::vector<float>{2, 4, 4}));
+  const Tensor v3 = Tensor::from<float>({1, 2, 3});
+  EXPECT_NE(error_of([&] {
+              CsrMatrix::from_arrays(2, 4, Tensor::from<std::int64_t>({0, 2, 3}), Tensor::from<std::int64_t>({0, 4, 1}), v3);
+            }).find("row 0 has column 4, outside [0, 4)"), std::string::npos);
+  EXPECT_NE(error_of([&] { CsrMatrix::from_arrays(2, 4, ints({0, 2, 3}), Tensor::from<std::int64_t>({0, 1, 1}), v3); })
+                .find("must both be int32 or both int64, got int32 and int64"), std::string::npos);
+  EXPECT_THROW(CsrMatrix::from_dense(a.to_dense(), DType::f32), DTypeError);
+}
+
+// int64 indices address what int32 ones cannot: columns and rows past 2^31 - 1.
+TEST(Csr, Int64IndicesAddressPastInt32AndNarrowingIsChecked) {
+  const std::int64_t cols = std::int64_t{3} << 30;  // 3·2^30 > 2^31 - 1
+  const CsrMatrix wide = CsrMatrix::from_triplets(2, cols, std::vector<std::int64_t>{1, 0},
+                                                  std::vector<std::int64_t>{cols - 1, 5}, std::vector<double>{0.5, 2});
+  EXPECT_EQ(wide.cols(), cols);
+  EXPECT_EQ(wide.columns().to_vector<std::int64_t>(), (std::vector<std::int64_t>{5, cols - 1}));
+  EXPECT_NE(wide.str().find("row 1: " + std::to_string(cols - 1) + ":0.5"), std::string::npos) << wide.str();
+  EXPECT_NE(error_of([&] { (void)wide.with_index_dtype(DType::i32); }).find("use int64 indices"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              CsrMatrix::from_arrays(1, cols, ints({0, 1}), ints({0}), Tensor::from<float>({1}));
+            }).find("more rows, columns or entries than int32 indices can address"), std::string::npos);
+  // A product with a sparse operand this wide needs a dense operand of 3·2^30 rows; the column set
+  // (row sets are int32) refuses the table by name instead of writing wrong rows.
+  Tensor set = Tensor::empty({4}, DType::i32);
+  EXPECT_NE(error_of([&] { csr_column_set(wide.row_offsets(), wide.columns(), wide.cols(), set); })
+                .find("past what int32 row sets can address"), std::string::npos);
+}
+
 // Every product against the dense one, on every kernel table, at 1 and 2 threads; the results
 // are identical at both thread counts. Widths cover partial vectors and partial tiles.
 TEST(SparseKernels, MatchDenseProductsOnEveryInstructionSet) {
@@ -136,6 +188,47 @@ TEST(SparseKernels, MatchDenseProductsOnEveryInstructionSet) {
     }
   }
   set_num_threads(threads_before);
+}
+
+// The int64 kernels are the int32 ones with wider indices: the same bits on every instruction set,
+// in small and blocked products, and the same errors naming the row.
+TEST(SparseKernels, Int64IndicesGiveTheSameBitsAsInt32OnEveryInstructionSet) {
+  const int threads_before = num_threads();
+  set_num_threads(2);
+  for (const std::string& isa : stheno::testing::supported_isas()) {
+    cpu::use_isa(isa);
+    for (DType dtype : {DType::f32, DType::f64})
+      for (const auto& [rows, cols, n] : {std::tuple{37, 53, 67}, std::tuple{1100, 5000, 130}}) {
+        const CsrMatrix a = random_csr(rows, cols, 0.02, dtype, 21), w = a.with_index_dtype(DType::i64);
+        Generator gen(22);
+        const Tensor b = Tensor::uniform({cols, n}, gen, -1, 1, dtype), g = Tensor::uniform({rows, n}, gen, -1, 1, dtype);
+        const std::string where = isa + " " + std::string(dtype_name(dtype)) + " " + std::to_string(rows);
+        EXPECT_TRUE(allclose(csr_matmul(w, b), csr_matmul(a, b), 0, 0)) << where;
+        EXPECT_TRUE(allclose(csr_t_matmul(w, g), csr_t_matmul(a, g), 0, 0)) << where;
+        Tensor sampled[2] = {Tensor::empty({a.nnz()}, dtype), Tensor::empty({a.nnz()}, dtype)};
+        csr_sampled_dot(a.row_offsets(), a.columns(), g, b, sampled[0]);
+        csr_sampled_dot(w.row_offsets(), w.columns(), g, b, sampled[1]);
+        EXPECT_TRUE(allclose(sampled[0], sampled[1], 0, 0)) << where;
+        Tensor sets[2] = {Tensor::empty({a.nnz()}, DType::i32), Tensor::empty({a.nnz()}, DType::i32)};
+        csr_column_set(a.row_offsets(), a.columns(), cols, sets[0]);
+        csr_column_set(w.row_offsets(), w.columns(), cols, sets[1]);
+        EXPECT_EQ(sets[0].to_vector<std::int32_t>(), sets[1].to_vector<std::int32_t>()) << where;
+        Tensor at_rows[2] = {Tensor::empty({a.nnz(), n}, dtype), Tensor::empty({a.nnz(), n}, dtype)};
+        csr_t_matmul_at_rows(a.row_offsets(), a.columns(), a.values(), g, sets[0], cols, at_rows[0]);
+        csr_t_matmul_at_rows(w.row_offsets(), w.columns(), w.values(), g, sets[1], cols, at_rows[1]);
+        EXPECT_TRUE(allclose(at_rows[0], at_rows[1], 0, 0)) << where;
+      }
+  }
+  cpu::use_isa(stheno::testing::supported_isas().front());
+  set_num_threads(threads_before);
+  const Tensor b = Tensor::ones({3, 4}), out = Tensor::empty({2, 4}), values = Tensor::ones({3});
+  const auto longs = [](std::vector<std::int64_t> v) { return Tensor::from<std::int64_t>(v); };
+  EXPECT_NE(error_of([&] { csr_matmul(longs({0, 1, 3}), longs({0, 2, 3}), values, b, out); })
+                .find("row 1 has column 3, outside [0, 3)"), std::string::npos);
+  EXPECT_NE(error_of([&] { csr_matmul(longs({0, 2, 1}), longs({0, 2, 1}), values, b, out); })
+                .find("row 1 spans entries [2, 1)"), std::string::npos);
+  EXPECT_NE(error_of([&] { csr_matmul(longs({0, 1, 3}), ints({0, 2, 1}), values, b, out); })
+                .find("both int32 or both int64"), std::string::npos);
 }
 
 // Past a core's L2 cache, B's rows are taken in blocks and C's rows in chunks (several of each
@@ -268,6 +361,37 @@ TEST(SparseGraph, LetChecksTheMatrixAgainstTheInput) {
   EXPECT_THROW(m.let(x, random_csr(4, 10, 0.1, DType::f64, 1)), ShapeError);
   EXPECT_NE(error_of([&] { sparse_matmul(x, g.parameter("v", Tensor::ones({9, 2}))); }).find("has 10 columns"),
             std::string::npos);
+}
+
+// A sparse input with int64 indices trains as one with int32 ones (same bits), through the
+// row-sparse gradient too; a matrix of the other index dtype is refused by name.
+TEST(SparseGraph, Int64InputsGiveTheSameStepsAsInt32Ones) {
+  Tensor results[2][2];
+  for (int wide = 0; wide < 2; ++wide) {
+    const DType index = wide ? DType::i64 : DType::i32;
+    Graph g;
+    Generator gen(5);
+    const CsrNode x = csr_input(g, "x", 12, 30, 80, DType::f32, index);
+    const Node w = g.parameter("w", Tensor::normal({30, 6}, gen));
+    const Node cost = sum(tanh(sparse_matmul(x, w, TableGradient::rows)));
+    const std::vector<Node> grads = grad(cost, {w, x.values});
+    TapeMachine m(g, {cost, grads[0], grads[1]});
+    const CsrMatrix batch = random_csr(12, 30, 0.2, DType::f32, 6);
+    if (wide) {
+      EXPECT_NE(error_of([&] { m.let(x, batch); }).find("has int64 indices, the matrix int32 ones; convert it with "
+                                                         "with_index_dtype()"), std::string::npos);
+    }
+    m.let(x, batch.with_index_dtype(index));
+    m.run();
+    results[wide][0] = m.value(grads[0]).clone();
+    results[wide][1] = m.value(grads[1]).clone();
+  }
+  EXPECT_TRUE(allclose(results[0][0], results[1][0], 0, 0));
+  EXPECT_TRUE(allclose(results[0][1], results[1][1], 0, 0));
+  Graph g;
+  EXPECT_NE(error_of([&] { csr_input(g, "big", 2, std::int64_t{1} << 32, 4); }).find("use int64 indices"),
+            std::string::npos);
+  EXPECT_THROW(csr_input(g, "x", 2, 3, 4, DType::f32, DType::f32), DTypeError);
 }
 
 TEST(SparseGraph, EagerGraphsTakeASparseConstant) {

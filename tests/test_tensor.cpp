@@ -81,6 +81,31 @@ TEST(Tensor, ConversionBetweenDtypes) {
   EXPECT_EQ(Tensor::from<float>({0.5f}).to_vector<double>(), std::vector<double>{0.5});
 }
 
+// int64 holds sparse indices: stored, copied and converted exactly, refused by arithmetic.
+TEST(Tensor, Int64IsStoredExactlyConvertedSaturatingAndRefusedByArithmetic) {
+  const std::int64_t big = (std::int64_t{1} << 53) + 1;  // not a double
+  const Tensor x = Tensor::from<std::int64_t>({big, -3, INT64_MAX});
+  EXPECT_EQ(x.dtype(), DType::i64);
+  EXPECT_EQ(itemsize(DType::i64), 8u);
+  EXPECT_EQ(x.slice(0, 0, 1).item<std::int64_t>(), big);
+  EXPECT_EQ(x.clone().to_vector<std::int64_t>(), (std::vector<std::int64_t>{big, -3, INT64_MAX}));
+  EXPECT_EQ(x.to(DType::i32).to_vector<std::int32_t>(), (std::vector<std::int32_t>{INT32_MAX, -3, INT32_MAX}));
+  EXPECT_EQ(Tensor::from<double>({NAN, -1e30, 2.5}).to(DType::i64).to_vector<std::int64_t>(),
+            (std::vector<std::int64_t>{0, INT64_MIN, 2}));
+  EXPECT_EQ(Tensor::from<std::int32_t>({-7}).to(DType::i64).item<std::int64_t>(), -7);
+  EXPECT_NE(x.str().find("int64"), std::string::npos);
+  EXPECT_THROW(add(x, x), DTypeError);
+  Graph g;
+  const Node n = g.input("offsets", Shape{3}, DType::i64);
+  try {
+    (void)(n + n);
+    ADD_FAILURE() << "int64 arithmetic in a graph was accepted";
+  } catch (const DTypeError& e) {
+    EXPECT_NE(std::string(e.what()).find("offsets"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("int64 holds sparse matrix indices"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Tensor, CopyFromBroadcastsAndConverts) {
   const Tensor dst = Tensor::zeros({2, 3}, DType::f64);
   dst.copy_from(Tensor::from<std::int32_t>({1, 2, 3}));

@@ -304,6 +304,9 @@ void TapeMachine::let(const CsrNode& input, const CsrMatrix& value) {
   if (value.rows() != input.rows() || value.cols() != input.cols || value.dtype() != input.values.dtype())
     throw ShapeError(what() + " is (" + std::to_string(input.rows()) + ", " + std::to_string(input.cols) + ") " +
                      std::string(dtype_name(input.values.dtype())) + ", the matrix " + value.str(0));
+  if (value.index_dtype() != input.columns.dtype())
+    throw DTypeError(what() + " has " + std::string(dtype_name(input.columns.dtype())) + " indices, the matrix " +
+                     std::string(dtype_name(value.index_dtype())) + " ones; convert it with with_index_dtype()");
   const std::int64_t capacity = input.columns.shape().numel();
   if (value.nnz() > capacity)
     throw ValueError(what() + ": the matrix has " + std::to_string(value.nnz()) + " stored entries, the input room for " +

@@ -50,7 +50,7 @@ constexpr std::size_t kMaxListed = 20;
 // Padding the header to this multiple lets readers that map the file view 8-byte dtypes in place.
 constexpr std::uint64_t kDataAlignment = 8;
 constexpr std::string_view kMetadataKey = "__metadata__";
-constexpr std::string_view kSupportedDtypes = "F32, F64, I32";
+constexpr std::string_view kSupportedDtypes = "F32, F64, I32, I64";
 
 std::string system_reason(int error) {
   return std::error_code(error, std::generic_category()).message();
@@ -64,6 +64,7 @@ std::string_view safetensors_dtype(DType dtype) {
     case DType::f32: return "F32";
     case DType::f64: return "F64";
     case DType::i32: return "I32";
+    case DType::i64: return "I64";
   }
   return "?";
 }
@@ -72,6 +73,7 @@ std::optional<DType> dtype_from_safetensors(std::string_view name) {
   if (name == "F32") return DType::f32;
   if (name == "F64") return DType::f64;
   if (name == "I32") return DType::i32;
+  if (name == "I64") return DType::i64;
   return std::nullopt;
 }
 

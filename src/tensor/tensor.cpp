@@ -2,19 +2,27 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "tensor/strided_loop.hpp"
 
 namespace stheno {
 
 namespace {
-// Float to int32 saturates and maps NaN to 0, where a plain cast would be undefined.
+// Conversions to an integer type saturate and map NaN to 0, where a plain cast would be undefined
+// (float to int) or would wrap (int64 to int32).
 template <class D, class S>
 D convert_element(S x) {
-  if constexpr (std::is_same_v<D, std::int32_t> && !std::is_same_v<S, std::int32_t>) {
-    if (!(x == x)) return 0;
-    if (x >= static_cast<S>(2147483647.0)) return INT32_MAX;
-    if (x <= static_cast<S>(-2147483648.0)) return INT32_MIN;
+  if constexpr (std::is_integral_v<D> && !std::is_same_v<D, S>) {
+    constexpr D lowest = std::numeric_limits<D>::min(), highest = std::numeric_limits<D>::max();
+    if constexpr (std::is_floating_point_v<S>) {
+      if (!(x == x)) return 0;
+      if (x >= static_cast<S>(highest)) return highest;
+      if (x <= static_cast<S>(lowest)) return lowest;
+    } else if constexpr (sizeof(D) < sizeof(S)) {
+      if (x > static_cast<S>(highest)) return highest;
+      if (x < static_cast<S>(lowest)) return lowest;
+    }
   }
   return static_cast<D>(x);
 }
@@ -84,6 +92,7 @@ Tensor Tensor::from(std::span<const T> values, const Shape& shape) {
 template Tensor Tensor::from<float>(std::span<const float>, const Shape&);
 template Tensor Tensor::from<double>(std::span<const double>, const Shape&);
 template Tensor Tensor::from<std::int32_t>(std::span<const std::int32_t>, const Shape&);
+template Tensor Tensor::from<std::int64_t>(std::span<const std::int64_t>, const Shape&);
 
 Tensor Tensor::uniform(const Shape& shape, Generator& gen, double low, double high, DType dtype) {
   Tensor t = empty(shape, dtype);
@@ -153,6 +162,7 @@ T* Tensor::data() const {
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template std::int32_t* Tensor::data<std::int32_t>() const;
+template std::int64_t* Tensor::data<std::int64_t>() const;
 
 void* Tensor::raw_data() const {
   require_defined("raw_data");
@@ -163,12 +173,14 @@ template <class T>
 T Tensor::item() const {
   if (numel() != 1)
     throw ShapeError("item: expected a tensor with one element, got shape " + shape_.str());
-  std::int64_t zeros[kMaxRank] = {};
-  return static_cast<T>(at(std::span<const std::int64_t>(zeros, static_cast<std::size_t>(rank()))));
+  // Read exactly, not through at()'s double: an int64 may not fit a double's 53 bits.
+  const Tensor host = to(Device::cpu());
+  return visit_dtype(dtype_, [&]<class S>() { return convert_element<T>(host.data<S>()[0]); });
 }
 template float Tensor::item<float>() const;
 template double Tensor::item<double>() const;
 template std::int32_t Tensor::item<std::int32_t>() const;
+template std::int64_t Tensor::item<std::int64_t>() const;
 
 double Tensor::at(std::span<const std::int64_t> index) const {
   require_defined("at");
@@ -196,6 +208,7 @@ std::vector<T> Tensor::to_vector() const {
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<std::int32_t> Tensor::to_vector<std::int32_t>() const;
+template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
 
 Tensor Tensor::contiguous() const {
   require_defined("contiguous");

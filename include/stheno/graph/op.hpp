@@ -65,6 +65,9 @@ using OpPtr = std::shared_ptr<const Op>;
 // Throws ShapeError naming the op and every input node: "<op>: x (5, 5) float64, w (4,) float64: <why>".
 [[noreturn]] void op_shape_error(const Op& op, std::span<const Node> inputs, const std::string& why);
 [[noreturn]] void op_dtype_error(const Op& op, std::span<const Node> inputs, const std::string& why);
+// Why an arithmetic op refuses an int64 input.
+inline constexpr const char* kNoInt64Arithmetic =
+    "int64 holds sparse matrix indices only; arithmetic needs float32, float64 or int32";
 // Checks that all inputs share one dtype, and returns it.
 DType common_dtype(const Op& op, std::span<const Node> inputs);
 

@@ -174,9 +174,9 @@ enum class TableGradient { dense, rows };
 Node embedding(const Node& table, const Node& indices, TableGradient gradient = TableGradient::dense);
 
 // --- sparse matrices (tensor/csr.hpp, kernels/sparse.hpp) -------------------------------------
-// A sparse (rows, cols) matrix in a graph, as the nodes of its CSR arrays: row offsets (rows + 1,
-// int32), columns and values (capacity, int32 and float; the first row_offsets[rows] entries are
-// used). The values are differentiable, at the matrix's pattern; offsets and columns are not.
+// A sparse (rows, cols) matrix in a graph, as the nodes of its CSR arrays: row offsets (rows + 1),
+// columns and values (capacity; the first row_offsets[rows] entries are used), the offsets and
+// columns both int32 or both int64 (tensor/csr.hpp). The values are differentiable, at the matrix's pattern; offsets and columns are not.
 struct CsrNode {
   Node row_offsets, columns, values;
   std::int64_t cols = 0;
@@ -185,7 +185,7 @@ struct CsrNode {
 // A sparse input with room for `capacity` entries; TapeMachine::let(CsrNode, CsrMatrix) fills it
 // with a matrix of at most that many. The nodes are named name.row_offsets, .columns, .values.
 CsrNode csr_input(Graph& g, const std::string& name, std::int64_t rows, std::int64_t cols, std::int64_t capacity,
-                  DType dtype = DType::f32);
+                  DType dtype = DType::f32, DType index_dtype = DType::i32);
 // A sparse matrix held by the graph (in an eager graph: a batch's value). Named name.row_offsets,
 // .columns and .values when a name is given, numbered otherwise.
 CsrNode csr_constant(Graph& g, const CsrMatrix& m, const std::string& name = "");

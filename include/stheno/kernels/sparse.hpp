@@ -1,7 +1,7 @@
 #pragma once
 // Products of a sparse matrix in CSR form (tensor/csr.hpp) with dense matrices. The out-forms
-// take the CSR arrays as tensors, as a compiled program holds them: row offsets (rows + 1,
-// int32), columns (capacity, int32) and values (capacity, float), of which the first
+// take the CSR arrays as tensors, as a compiled program holds them: row offsets (rows + 1) and
+// columns (capacity), both int32 or both int64, and values (capacity, float), of which the first
 // row_offsets[rows] entries are used and the rest is spare room that is never read. They check
 // the arrays as they go: offsets that decrease or run past the capacity, and columns outside the
 // dense operand, are an IndexError naming the row; nothing is written outside `out`.
@@ -26,7 +26,8 @@ void csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, const Ten
 // The gradient of a (cols, n) table that a step used only some rows of, held as two arrays: rows
 // (capacity,) int32, distinct and ascending, then -1 to the end (a "row set"), and values
 // (capacity, n), whose row k belongs at table row rows[k] and is zero past the last row. The
-// kernels below check a row set before they use it and name the first entry that breaks it.
+// kernels below check a row set before they use it and name the first entry that breaks it; a
+// table with more rows than int32 counts is a ValueError.
 
 // out (capacity,) = the distinct columns of A's stored entries, ascending, then -1; A has `cols`
 // columns; capacity must be at least the number of distinct columns.

@@ -16,6 +16,7 @@ class UnaryNodeOp final : public Op {
     const bool float_only = !(op_ == UnaryOp::neg || op_ == UnaryOp::abs || op_ == UnaryOp::square ||
                               op_ == UnaryOp::relu || op_ == UnaryOp::sign || op_ == UnaryOp::step);
     if (float_only && !is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");
+    if (in[0].dtype() == DType::i64) op_dtype_error(*this, in, kNoInt64Arithmetic);
     return {in[0].shape(), in[0].dtype()};
   }
 
@@ -53,6 +54,7 @@ class BinaryNodeOp final : public Op {
 
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);
+    if (dtype == DType::i64) op_dtype_error(*this, in, kNoInt64Arithmetic);
     try {
       return {broadcast_shapes(in[0].shape(), in[1].shape(), name()), dtype};
     } catch (const ShapeError&) {

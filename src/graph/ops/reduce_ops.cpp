@@ -18,6 +18,7 @@ class ReduceNodeOp final : public Op {
   }
   TypeInfo infer(std::span<const Node> in) const override {
     if (op_ == ReduceOp::mean && !is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");
+    if (in[0].dtype() == DType::i64) op_dtype_error(*this, in, kNoInt64Arithmetic);
     try {
       return {reduced_shape(in[0].shape(), axes_, keepdims_, name()), in[0].dtype()};
     } catch (const Error& e) {

@@ -30,8 +30,9 @@ class ColumnSetOp final : public Op {
   OpKind kind() const override { return OpKind::csr_column_set; }
   std::string describe() const override { return "csr_column_set(cols=" + std::to_string(cols_) + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
-    if (in[0].dtype() != DType::i32 || in[1].dtype() != DType::i32 || in[0].rank() != 1 || in[1].rank() != 1)
-      op_dtype_error(*this, in, "row offsets and columns must be int32 vectors");
+    if ((in[0].dtype() != DType::i32 && in[0].dtype() != DType::i64) || in[1].dtype() != in[0].dtype() ||
+        in[0].rank() != 1 || in[1].rank() != 1)
+      op_dtype_error(*this, in, "row offsets and columns must be vectors, both int32 or both int64");
     return {Shape{room_}, DType::i32};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {

@@ -9,9 +9,9 @@ namespace {
 
 // The CSR arrays among an op's inputs: row offsets, columns and (where given) values.
 void check_csr(const Op& op, std::span<const Node> in, bool with_values) {
-  if (in[0].dtype() != DType::i32 || in[0].rank() != 1 || in[0].shape()[0] < 1 || in[1].dtype() != DType::i32 ||
-      in[1].rank() != 1)
-    op_dtype_error(op, in, "row offsets and columns must be int32 vectors");
+  if ((in[0].dtype() != DType::i32 && in[0].dtype() != DType::i64) || in[1].dtype() != in[0].dtype() ||
+      in[0].rank() != 1 || in[0].shape()[0] < 1 || in[1].rank() != 1)
+    op_dtype_error(op, in, "row offsets and columns must be vectors, both int32 or both int64");
   if (with_values && (!is_floating(in[2].dtype()) || in[2].rank() != 1 || in[2].shape()[0] != in[1].shape()[0]))
     op_shape_error(op, in, "values must be a float vector as long as the columns");
 }
@@ -123,13 +123,20 @@ Node values_of(const CsrNode& a) {
 }  // namespace
 
 CsrNode csr_input(Graph& g, const std::string& name, std::int64_t rows, std::int64_t cols, std::int64_t capacity,
-                  DType dtype) {
+                  DType dtype, DType index_dtype) {
   if (rows < 0 || cols < 0 || capacity < 0)
     throw ShapeError("csr_input " + name + ": negative size (" + std::to_string(rows) + ", " + std::to_string(cols) +
                      ") with room for " + std::to_string(capacity));
   if (!is_floating(dtype)) throw DTypeError("csr_input " + name + ": values must be float32 or float64");
-  return {g.input(name + ".row_offsets", Shape{rows + 1}, DType::i32), g.input(name + ".columns", Shape{capacity}, DType::i32),
-          g.input(name + ".values", Shape{capacity}, dtype), cols};
+  if (index_dtype != DType::i32 && index_dtype != DType::i64)
+    throw DTypeError("csr_input " + name + ": indices must be int32 or int64, not " + std::string(dtype_name(index_dtype)));
+  constexpr std::int64_t kMaxInt32 = 2147483647;
+  if (index_dtype == DType::i32 && (rows > kMaxInt32 || cols > kMaxInt32 || capacity > kMaxInt32))
+    throw ValueError("csr_input " + name + ": (" + std::to_string(rows) + ", " + std::to_string(cols) + ") with room for " +
+                     std::to_string(capacity) + " entries is past what int32 indices can address; use int64 indices");
+  return {g.input(name + ".row_offsets", Shape{rows + 1}, index_dtype),
+          g.input(name + ".columns", Shape{capacity}, index_dtype), g.input(name + ".values", Shape{capacity}, dtype),
+          cols};
 }
 
 CsrNode csr_constant(Graph& g, const CsrMatrix& m, const std::string& name) {

@@ -68,7 +68,7 @@ void cpu::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
   require_out_shape(name, out, x.shape());
   const Tensor in = unaliased(x, out);
   const auto loop = detail::make_strided_loop<2>(out.shape(), {&out.strides(), &in.strides()});
-  visit_dtype(x.dtype(), [&]<class T>() {
+  visit_arithmetic(x.dtype(), name, [&]<class T>() {
     T* y = out.data<T>();
     const T* px = in.data<T>();
     const auto kernel = cpu::typed_kernels<T>().unary;
@@ -87,13 +87,13 @@ void cpu::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& ou
   require_same_dtype(name, "first operand", a, "second operand", b);
   require_same_dtype(name, "operands", a, "out", out);
   if (!is_floating(a.dtype()) && (op == BinaryOp::sigmoid_grad || op == BinaryOp::tanh_grad || op == BinaryOp::relu_grad))
-    throw DTypeError(str(name) + ": dtype int32 is not supported (expected float32 or float64)");
+    throw DTypeError(str(name) + ": dtype " + str(dtype_name(a.dtype())) + " is not supported (expected float32 or float64)");
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   require_out_shape(name, out, shape);
   const Tensor pa = unaliased(a, out).expand(shape);
   const Tensor pb = unaliased(b, out).expand(shape);
   const auto loop = detail::make_strided_loop<3>(shape, {&out.strides(), &pa.strides(), &pb.strides()});
-  visit_dtype(a.dtype(), [&]<class T>() {
+  visit_arithmetic(a.dtype(), name, [&]<class T>() {
     if constexpr (std::is_same_v<T, std::int32_t>) {
       if (op == BinaryOp::div)
         for (std::int32_t v : b.to_vector<std::int32_t>())

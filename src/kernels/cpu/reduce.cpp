@@ -167,7 +167,8 @@ void cpu::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, 
   const std::string_view opname = name(op);
   if (!x.defined() || !out.defined()) throw ValueError(std::string(opname) + ": undefined tensor");
   if (op == ReduceOp::mean && !is_floating(x.dtype()))
-    throw DTypeError("mean: dtype int32 is not supported (expected float32 or float64; convert with to())");
+    throw DTypeError("mean: dtype " + std::string(dtype_name(x.dtype())) +
+                     " is not supported (expected float32 or float64; convert with to())");
   if (out.dtype() != x.dtype())
     throw DTypeError(std::string(opname) + ": out has dtype " + std::string(dtype_name(out.dtype())) +
                      " but the input has dtype " + std::string(dtype_name(x.dtype())));
@@ -178,7 +179,7 @@ void cpu::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, 
   if (op == ReduceOp::max && c.r == 0 && c.outer * c.inner > 0)
     throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
   const Tensor dst = out.is_contiguous() && !out.shares_storage(x) ? out : Tensor::empty(result, x.dtype());
-  visit_dtype(x.dtype(), [&]<class T>() { reduce_canonical<T>(op, c, dst.data<T>()); });
+  visit_arithmetic(x.dtype(), opname, [&]<class T>() { reduce_canonical<T>(op, c, dst.data<T>()); });
   if (!dst.shares_storage(out)) out.copy_from(dst);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <string>
 
 #include "kernels/cpu/cpu_kernels.hpp"
@@ -20,21 +21,23 @@ std::string described(const Tensor& t) {
 
 struct CsrArrays {
   std::int64_t rows, capacity;
+  DType index;
 };
 
-// The CSR arrays' own checks (dtypes, ranks, lengths); returns rows and capacity.
+// The CSR arrays' own checks (dtypes, ranks, lengths); returns rows, capacity and index dtype.
 CsrArrays check_arrays(const char* op, const Tensor& row_offsets, const Tensor& columns, const Tensor* values) {
-  const bool ok = row_offsets.defined() && columns.defined() && row_offsets.dtype() == DType::i32 &&
-                  columns.dtype() == DType::i32 && row_offsets.rank() == 1 && columns.rank() == 1 &&
+  const bool ok = row_offsets.defined() && columns.defined() &&
+                  (row_offsets.dtype() == DType::i32 || row_offsets.dtype() == DType::i64) &&
+                  columns.dtype() == row_offsets.dtype() && row_offsets.rank() == 1 && columns.rank() == 1 &&
                   row_offsets.numel() >= 1 && row_offsets.is_contiguous() && columns.is_contiguous();
   if (!ok)
     throw ShapeError(std::string(op) + ": row offsets " + described(row_offsets) + " and columns " + described(columns) +
-                     " must be contiguous int32 vectors, the offsets at least 1 long");
+                     " must be contiguous vectors, both int32 or both int64, the offsets at least 1 long");
   if (values && (!values->defined() || !is_floating(values->dtype()) || values->rank() != 1 ||
                  values->numel() != columns.numel() || !values->is_contiguous()))
     throw ShapeError(std::string(op) + ": values " + described(*values) +
                      " must be a contiguous float vector as long as the columns " + columns.shape().str());
-  return {row_offsets.numel() - 1, columns.numel()};
+  return {row_offsets.numel() - 1, columns.numel(), row_offsets.dtype()};
 }
 
 // A dense operand of `rows` rows (any n) with unit-stride rows, in `dtype`.
@@ -52,9 +55,10 @@ void check_dense(const char* op, const char* what, const Tensor& t, std::int64_t
 
 // The structure's checks, for the kernels that scatter by column (they must check before
 // writing) and for naming the fault when csr_rows finds one. Returns the number of entries.
+template <class I>
 std::int64_t check_structure(const char* op, const Tensor& row_offsets, const Tensor& columns, std::int64_t cols) {
-  const std::int32_t* o = row_offsets.data<std::int32_t>();
-  const std::int32_t* c = columns.data<std::int32_t>();
+  const I* o = row_offsets.data<I>();
+  const I* c = columns.data<I>();
   const std::int64_t rows = row_offsets.numel() - 1, capacity = columns.numel();
   const auto at = [&] {  // the message's start, built only on error: the checks run every step
     return std::string(op) + ": sparse operand of " + std::to_string(rows) + " rows, " + std::to_string(cols) +
@@ -73,6 +77,18 @@ std::int64_t check_structure(const char* op, const Tensor& row_offsets, const Te
   return o[rows];
 }
 
+std::int64_t check_structure(const char* op, const Tensor& row_offsets, const Tensor& columns, std::int64_t cols) {
+  return visit_index(row_offsets.dtype(), op,
+                     [&]<class I>() { return check_structure<I>(op, row_offsets, columns, cols); });
+}
+
+// Row sets are int32 (kernels/sparse.hpp): a table they index has at most 2^31 - 1 rows.
+void check_table_rows(const char* op, std::int64_t cols) {
+  if (cols > std::numeric_limits<std::int32_t>::max())
+    throw ValueError(std::string(op) + ": a table of " + std::to_string(cols) +
+                     " rows is past what int32 row sets can address");
+}
+
 // Zeroes rows [begin, end) of a matrix whose rows are ld apart.
 template <class T>
 void zero_rows(T* m, std::int64_t ld, std::int64_t n, std::int64_t begin, std::int64_t end) {
@@ -89,24 +105,26 @@ std::size_t scratch_bytes(std::int64_t count) {
 
 void cpu::csr_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
                      const Tensor& out) {
-  const auto [rows, capacity] = check_arrays("csr_matmul", row_offsets, columns, &values);
+  const auto [rows, capacity, index] = check_arrays("csr_matmul", row_offsets, columns, &values);
   check_dense("csr_matmul", "dense operand", dense, -1, -1, values.dtype());
   const std::int64_t cols = dense.shape()[0], n = dense.shape()[1];
   check_dense("csr_matmul", "output", out, rows, n, values.dtype());
-  const std::int32_t* o = row_offsets.data<std::int32_t>();
-  if (o[0] != 0) check_structure("csr_matmul", row_offsets, columns, cols);
-  const std::int64_t nnz = o[rows] >= 0 && o[rows] <= capacity ? o[rows] : capacity;
   std::atomic<std::int64_t> bad{-1};
-  visit_floating(values.dtype(), "csr_matmul", [&]<class T>() {
-    const auto& k = cpu::typed_kernels<T>();
-    const std::int32_t* c = columns.data<std::int32_t>();
-    const T* v = values.data<T>();
-    const T* b = dense.data<T>();
-    T* y = out.data<T>();
-    const std::int64_t ldb = dense.strides()[0], ldc = out.strides()[0];
-    cpu::parallel_for(rows, cpu::threads_for((nnz + rows) * n, rows), [&](std::int64_t begin, std::int64_t end, int) {
-      const std::int64_t row = k.csr_rows(begin, end, o, c, v, capacity, cols, n, b, ldb, y, ldc);
-      if (row >= 0) bad.store(row);
+  visit_index(index, "csr_matmul", [&]<class I>() {
+    const I* o = row_offsets.data<I>();
+    if (o[0] != 0) check_structure<I>("csr_matmul", row_offsets, columns, cols);
+    const std::int64_t nnz = o[rows] >= 0 && o[rows] <= capacity ? o[rows] : capacity;
+    visit_floating(values.dtype(), "csr_matmul", [&]<class T>() {
+      const auto& k = cpu::typed_kernels<T>().template csr<I>();
+      const I* c = columns.data<I>();
+      const T* v = values.data<T>();
+      const T* b = dense.data<T>();
+      T* y = out.data<T>();
+      const std::int64_t ldb = dense.strides()[0], ldc = out.strides()[0];
+      cpu::parallel_for(rows, cpu::threads_for((nnz + rows) * n, rows), [&](std::int64_t begin, std::int64_t end, int) {
+        const std::int64_t row = k.rows(begin, end, o, c, v, capacity, cols, n, b, ldb, y, ldc);
+        if (row >= 0) bad.store(row);
+      });
     });
   });
   if (bad.load() >= 0) check_structure("csr_matmul", row_offsets, columns, cols);
@@ -114,17 +132,17 @@ void cpu::csr_matmul(const Tensor& row_offsets, const Tensor& columns, const Ten
 
 void cpu::csr_t_matmul(const Tensor& row_offsets, const Tensor& columns, const Tensor& values, const Tensor& dense,
                        const Tensor& out) {
-  const auto [rows, capacity] = check_arrays("csr_t_matmul", row_offsets, columns, &values);
+  const auto [rows, capacity, index] = check_arrays("csr_t_matmul", row_offsets, columns, &values);
   check_dense("csr_t_matmul", "dense operand", dense, rows, -1, values.dtype());
   const std::int64_t n = dense.shape()[1];
   check_dense("csr_t_matmul", "output", out, -1, n, values.dtype());
   const std::int64_t cols = out.shape()[0];
   const std::int64_t nnz = check_structure("csr_t_matmul", row_offsets, columns, cols);
   out.fill(0);
-  visit_floating(values.dtype(), "csr_t_matmul", [&]<class T>() {
-    const auto& k = cpu::typed_kernels<T>();
-    const std::int32_t* o = row_offsets.data<std::int32_t>();
-    const std::int32_t* c = columns.data<std::int32_t>();
+  visit_index(index, "csr_t_matmul", [&]<class I>() { visit_floating(values.dtype(), "csr_t_matmul", [&]<class T>() {
+    const auto& k = cpu::typed_kernels<T>().template csr<I>();
+    const I* o = row_offsets.data<I>();
+    const I* c = columns.data<I>();
     const T* v = values.data<T>();
     const T* g = dense.data<T>();
     T* y = out.data<T>();
@@ -133,15 +151,14 @@ void cpu::csr_t_matmul(const Tensor& row_offsets, const Tensor& columns, const T
     constexpr std::int64_t kBlock = 16;
     const std::int64_t blocks = (n + kBlock - 1) / kBlock;
     cpu::parallel_for(blocks, cpu::threads_for(nnz * n, blocks), [&](std::int64_t begin, std::int64_t end, int) {
-      k.csr_t_rows(rows, o, c, v, begin * kBlock, std::min(end * kBlock, n), g, dense.strides()[0], y,
-                   out.strides()[0]);
+      k.t_rows(rows, o, c, v, begin * kBlock, std::min(end * kBlock, n), g, dense.strides()[0], y, out.strides()[0]);
     });
-  });
+  }); });
 }
 
 void cpu::csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, const Tensor& a, const Tensor& b,
                           const Tensor& out) {
-  const auto [rows, capacity] = check_arrays("csr_sampled_dot", row_offsets, columns, nullptr);
+  const auto [rows, capacity, index] = check_arrays("csr_sampled_dot", row_offsets, columns, nullptr);
   if (!a.defined() || !is_floating(a.dtype()))
     throw DTypeError("csr_sampled_dot: the left operand must be float32 or float64, got " + described(a));
   check_dense("csr_sampled_dot", "left operand", a, rows, -1, a.dtype());
@@ -151,19 +168,20 @@ void cpu::csr_sampled_dot(const Tensor& row_offsets, const Tensor& columns, cons
     throw ShapeError("csr_sampled_dot: the output must be a contiguous " + std::string(dtype_name(a.dtype())) +
                      " vector as long as the columns " + columns.shape().str() + ", got " + described(out));
   const std::int64_t nnz = check_structure("csr_sampled_dot", row_offsets, columns, b.shape()[0]);
-  visit_floating(a.dtype(), "csr_sampled_dot", [&]<class T>() {
+  visit_index(index, "csr_sampled_dot", [&]<class I>() { visit_floating(a.dtype(), "csr_sampled_dot", [&]<class T>() {
     std::fill(out.data<T>() + nnz, out.data<T>() + capacity, T(0));
-    const auto& k = cpu::typed_kernels<T>();
-    const std::int32_t* o = row_offsets.data<std::int32_t>();
-    const std::int32_t* c = columns.data<std::int32_t>();
+    const auto& k = cpu::typed_kernels<T>().template csr<I>();
+    const I* o = row_offsets.data<I>();
+    const I* c = columns.data<I>();
     cpu::parallel_for(rows, cpu::threads_for((nnz + rows) * n, rows), [&](std::int64_t begin, std::int64_t end, int) {
-      k.csr_sampled_dots(begin, end, o, c, n, a.data<T>(), a.strides()[0], b.data<T>(), b.strides()[0], out.data<T>());
+      k.sampled_dots(begin, end, o, c, n, a.data<T>(), a.strides()[0], b.data<T>(), b.strides()[0], out.data<T>());
     });
-  });
+  }); });
 }
 
 void cpu::csr_column_set(const Tensor& row_offsets, const Tensor& columns, std::int64_t cols, const Tensor& out) {
-  check_arrays("csr_column_set", row_offsets, columns, nullptr);
+  const DType index = check_arrays("csr_column_set", row_offsets, columns, nullptr).index;
+  check_table_rows("csr_column_set", cols);
   if (!out.defined() || out.dtype() != DType::i32 || out.rank() != 1 || !out.is_contiguous())
     throw ShapeError("csr_column_set: the output must be a contiguous int32 vector, got " + described(out));
   const std::int64_t nnz = check_structure("csr_column_set", row_offsets, columns, cols);
@@ -172,8 +190,10 @@ void cpu::csr_column_set(const Tensor& row_offsets, const Tensor& columns, std::
   const std::int64_t words = (cols + 63) / 64;
   auto* bits = part_scratch<std::uint64_t>(ScratchSlot::row_set, words);
   std::fill(bits, bits + words, std::uint64_t{0});
-  const std::int32_t* c = columns.data<std::int32_t>();
-  for (std::int64_t e = 0; e < nnz; ++e) bits[c[e] >> 6] |= std::uint64_t{1} << (c[e] & 63);
+  visit_index(index, "csr_column_set", [&]<class I>() {
+    const I* c = columns.data<I>();
+    for (std::int64_t e = 0; e < nnz; ++e) bits[c[e] >> 6] |= std::uint64_t{1} << (c[e] & 63);
+  });
   std::int64_t count = 0;
   for (std::int64_t w = 0; w < words; ++w) count += __builtin_popcountll(bits[w]);
   if (count > out.numel())
@@ -190,7 +210,8 @@ void cpu::csr_column_set(const Tensor& row_offsets, const Tensor& columns, std::
 void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns, const Tensor& values,
                                const Tensor& dense, const Tensor& rows, std::int64_t cols, const Tensor& out) {
   const char* op = "csr_t_matmul_at_rows";
-  const auto [a_rows, capacity] = check_arrays(op, row_offsets, columns, &values);
+  const auto [a_rows, capacity, index] = check_arrays(op, row_offsets, columns, &values);
+  check_table_rows(op, cols);
   check_dense(op, "dense operand", dense, a_rows, -1, values.dtype());
   const std::int64_t n = dense.shape()[1];
   const std::int64_t count = check_row_set(op, rows, cols);
@@ -201,22 +222,22 @@ void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns,
   // once, with no zero-fill and no scattered read-modify-write; the rows past the set are rows
   // with no entries, so the threads write their zeros too.
   const std::int64_t room = rows.numel();
-  visit_floating(values.dtype(), op, [&]<class T>() {
+  visit_index(index, op, [&]<class I>() { visit_floating(values.dtype(), op, [&]<class T>() {
     // Sized by the room and the capacity, not by this call's rows and entries, so that the scratch
     // stops growing after the first call whatever the batches hold.
-    const std::size_t ints = scratch_bytes<std::int32_t>(cols + 2 * room + 1 + capacity);
-    auto* scratch = static_cast<char*>(part_scratch(ScratchSlot::row_set, ints + scratch_bytes<T>(capacity)));
+    const std::size_t slots = scratch_bytes<std::int32_t>(cols), ints = scratch_bytes<I>(2 * room + 1 + capacity);
+    auto* scratch = static_cast<char*>(part_scratch(ScratchSlot::row_set, slots + ints + scratch_bytes<T>(capacity)));
     std::int32_t* slot = reinterpret_cast<std::int32_t*>(scratch);  // table row -> position in the set
-    std::int32_t* t_offsets = slot + cols;
-    std::int32_t* cursor = t_offsets + room + 1;
-    std::int32_t* t_rows = cursor + count;
-    T* t_values = reinterpret_cast<T*>(scratch + ints);
+    I* t_offsets = reinterpret_cast<I*>(scratch + slots);
+    I* cursor = t_offsets + room + 1;
+    I* t_rows = cursor + count;
+    T* t_values = reinterpret_cast<T*>(scratch + slots + ints);
     const std::int32_t* r = rows.data<std::int32_t>();
-    const std::int32_t* o = row_offsets.data<std::int32_t>();
-    const std::int32_t* c = columns.data<std::int32_t>();
+    const I* o = row_offsets.data<I>();
+    const I* c = columns.data<I>();
     const T* v = values.data<T>();
     for (std::int64_t k = 0; k < count; ++k) slot[r[k]] = static_cast<std::int32_t>(k);
-    std::fill(t_offsets, t_offsets + count + 1, 0);
+    std::fill(t_offsets, t_offsets + count + 1, I(0));
     for (std::int64_t i = 0; i < a_rows; ++i)
       for (std::int64_t e = o[i]; e < o[i + 1]; ++e) {
         const std::int32_t s = slot[c[e]];  // stale unless the check below holds
@@ -226,22 +247,21 @@ void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns,
         ++t_offsets[s + 1];
       }
     for (std::int64_t k = 0; k < count; ++k) t_offsets[k + 1] += t_offsets[k];
-    std::fill(t_offsets + count + 1, t_offsets + room + 1, static_cast<std::int32_t>(nnz));
+    std::fill(t_offsets + count + 1, t_offsets + room + 1, static_cast<I>(nnz));
     std::copy(t_offsets, t_offsets + count, cursor);
     for (std::int64_t i = 0; i < a_rows; ++i)
       for (std::int64_t e = o[i]; e < o[i + 1]; ++e) {
-        const std::int32_t at = cursor[slot[c[e]]]++;
-        t_rows[at] = static_cast<std::int32_t>(i);
+        const I at = cursor[slot[c[e]]]++;
+        t_rows[at] = static_cast<I>(i);
         t_values[at] = v[e];
       }
-    const auto& kernels = cpu::typed_kernels<T>();
+    const auto& kernels = cpu::typed_kernels<T>().template csr<I>();
     T* y = out.data<T>();
     const std::int64_t ldy = out.strides()[0];
     cpu::parallel_for(room, cpu::threads_for((nnz + room) * n, room), [&](std::int64_t begin, std::int64_t end, int) {
-      kernels.csr_rows(begin, end, t_offsets, t_rows, t_values, nnz, a_rows, n, dense.data<T>(), dense.strides()[0], y,
-                       ldy);
+      kernels.rows(begin, end, t_offsets, t_rows, t_values, nnz, a_rows, n, dense.data<T>(), dense.strides()[0], y, ldy);
     });
-  });
+  }); });
 }
 
 void cpu::rows_to_dense(const Tensor& rows, const Tensor& values, const Tensor& out) {

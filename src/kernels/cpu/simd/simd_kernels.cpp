@@ -526,8 +526,8 @@ constexpr std::size_t kCsrBlockBytes = 1024 * 1024, kCsrChunkBytes = 512 * 1024;
 // Columns [0, NV·L) of C's row (the last vector holding `last` lanes) = (or +=, when
 // `accumulate`) the entries from k0 on times B's rows, up to k1 or to the first entry whose
 // column is `stop` or more; returns where it stopped.
-template <int NV, class T>
-inline std::int64_t csr_tile(std::int64_t k0, std::int64_t k1, std::int64_t stop, const std::int32_t* columns,
+template <int NV, class T, class I>
+inline std::int64_t csr_tile(std::int64_t k0, std::int64_t k1, std::int64_t stop, const I* columns,
                              const T* values, const T* b, std::int64_t ldb, T* crow, int last, bool accumulate) {
   using V = Vec<T>;
   constexpr int L = kVectorBytes / sizeof(T);
@@ -554,9 +554,8 @@ inline std::int64_t csr_tile(std::int64_t k0, std::int64_t k1, std::int64_t stop
   return k;
 }
 
-template <class T, int NV = 1>
-inline std::int64_t csr_tile_of(int vectors, std::int64_t k0, std::int64_t k1, std::int64_t stop,
-                                const std::int32_t* columns, const T* values, const T* b, std::int64_t ldb, T* crow,
+template <class T, int NV = 1, class I>
+inline std::int64_t csr_tile_of(int vectors, std::int64_t k0, std::int64_t k1, std::int64_t stop, const I* columns, const T* values, const T* b, std::int64_t ldb, T* crow,
                                 int last, bool accumulate) {
   if constexpr (NV < kCsrTileVectors)
     if (vectors > NV)
@@ -564,8 +563,8 @@ inline std::int64_t csr_tile_of(int vectors, std::int64_t k0, std::int64_t k1, s
   return csr_tile<NV>(k0, k1, stop, columns, values, b, ldb, crow, last, accumulate);
 }
 
-template <class T>
-std::int64_t csr_rows(std::int64_t begin, std::int64_t end, const std::int32_t* offsets, const std::int32_t* columns,
+template <class T, class I>
+std::int64_t csr_rows(std::int64_t begin, std::int64_t end, const I* offsets, const I* columns,
                       const T* values, std::int64_t capacity, std::int64_t b_rows, std::int64_t n, const T* b,
                       std::int64_t ldb, T* c, std::int64_t ldc) {
   constexpr int L = kVectorBytes / sizeof(T), kTile = kCsrTileVectors * L;
@@ -604,8 +603,8 @@ std::int64_t csr_rows(std::int64_t begin, std::int64_t end, const std::int32_t* 
 
 // Columns [j0, j1) of C += Aᵀ·G over rows [0, rows) of A (entries already checked): row i of G,
 // scaled by each entry (i, col), adds into row col of C.
-template <class T>
-void csr_t_rows(std::int64_t rows, const std::int32_t* offsets, const std::int32_t* columns, const T* values,
+template <class T, class I>
+void csr_t_rows(std::int64_t rows, const I* offsets, const I* columns, const T* values,
                 std::int64_t j0, std::int64_t j1, const T* g, std::int64_t ldg, T* c, std::int64_t ldc) {
   for (std::int64_t i = 0; i < rows; ++i) {
     const T* __restrict grow = g + i * ldg;
@@ -618,8 +617,8 @@ void csr_t_rows(std::int64_t rows, const std::int32_t* offsets, const std::int32
 }
 
 // out[k] = (row i of A) · (row col of B) for the entries k of rows [begin, end), each row n long.
-template <class T>
-void csr_sampled_dots(std::int64_t begin, std::int64_t end, const std::int32_t* offsets, const std::int32_t* columns,
+template <class T, class I>
+void csr_sampled_dots(std::int64_t begin, std::int64_t end, const I* offsets, const I* columns,
                       std::int64_t n, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* out) {
   constexpr int kLanes = 16;
   for (std::int64_t i = begin; i < end; ++i) {
@@ -649,8 +648,9 @@ constexpr TypedKernels<T> typed() {
             &max<T>,       &exp_shift_sum<T>, &gemm_small<T>,
             &lstm_cell<T>, &lstm_cell_backward<T>, &gru_cell<T>,
             &gru_cell_backward<T>, &update_rows::sgd<T>, &update_rows::adagrad<T>,
-            &update_rows::rmsprop<T>, &update_rows::adam<T>, &csr_rows<T>,
-            &csr_t_rows<T>, &csr_sampled_dots<T>};
+            &update_rows::rmsprop<T>, &update_rows::adam<T>,
+            {&csr_rows<T, std::int32_t>, &csr_t_rows<T, std::int32_t>, &csr_sampled_dots<T, std::int32_t>},
+            {&csr_rows<T, std::int64_t>, &csr_t_rows<T, std::int64_t>, &csr_sampled_dots<T, std::int64_t>}};
 }
 
 }  // namespace

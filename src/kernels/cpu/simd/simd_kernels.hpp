@@ -9,6 +9,24 @@
 
 namespace stheno::cpu {
 
+// Sparse rows (kernels/sparse.hpp), A in CSR form (row offsets, columns, values) with indices of
+// type I.
+template <class T, class I>
+struct CsrKernels {
+  // Rows [begin, end) of C = A·B, B with b_rows rows of n (ldb apart), C's rows ldc apart.
+  // Returns -1, or the first row whose entries end before they start, run past `capacity`, or
+  // name a column outside [0, b_rows); the rows before it are written.
+  std::int64_t (*rows)(std::int64_t begin, std::int64_t end, const I* offsets, const I* columns, const T* values,
+                       std::int64_t capacity, std::int64_t b_rows, std::int64_t n, const T* b, std::int64_t ldb, T* c,
+                       std::int64_t ldc);
+  // Columns [j0, j1) of C += Aᵀ·G for A's first `rows` rows (checked), G's rows ldg apart.
+  void (*t_rows)(std::int64_t rows, const I* offsets, const I* columns, const T* values, std::int64_t j0,
+                 std::int64_t j1, const T* g, std::int64_t ldg, T* c, std::int64_t ldc);
+  // out[k] = (row i of A)·(row columns[k] of B) for the entries k of rows [begin, end) (checked).
+  void (*sampled_dots)(std::int64_t begin, std::int64_t end, const I* offsets, const I* columns, std::int64_t n,
+                       const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* out);
+};
+
 template <class T>
 struct TypedKernels {
   // y[i*sy] = op(x[i*sx])
@@ -49,20 +67,15 @@ struct TypedKernels {
   void (*adam)(std::int64_t n, T* p, const T* g, T* m, T* v, T rate, T beta1, T beta2, T eps, T inv_c1,
                T inv_sqrt_c2, T shrink, T l2);
 
-  // Sparse rows (kernels/sparse.hpp), A in CSR form (row offsets, columns, values).
-  // Rows [begin, end) of C = A·B, B with b_rows rows of n (ldb apart), C's rows ldc apart.
-  // Returns -1, or the first row whose entries end before they start, run past `capacity`, or
-  // name a column outside [0, b_rows); the rows before it are written.
-  std::int64_t (*csr_rows)(std::int64_t begin, std::int64_t end, const std::int32_t* offsets,
-                           const std::int32_t* columns, const T* values, std::int64_t capacity, std::int64_t b_rows,
-                           std::int64_t n, const T* b, std::int64_t ldb, T* c, std::int64_t ldc);
-  // Columns [j0, j1) of C += Aᵀ·G for A's first `rows` rows (checked), G's rows ldg apart.
-  void (*csr_t_rows)(std::int64_t rows, const std::int32_t* offsets, const std::int32_t* columns, const T* values,
-                     std::int64_t j0, std::int64_t j1, const T* g, std::int64_t ldg, T* c, std::int64_t ldc);
-  // out[k] = (row i of A)·(row columns[k] of B) for the entries k of rows [begin, end) (checked).
-  void (*csr_sampled_dots)(std::int64_t begin, std::int64_t end, const std::int32_t* offsets,
-                           const std::int32_t* columns, std::int64_t n, const T* a, std::int64_t lda, const T* b,
-                           std::int64_t ldb, T* out);
+  // Sparse rows (kernels/sparse.hpp), for each index type of the CSR arrays.
+  CsrKernels<T, std::int32_t> csr32;
+  CsrKernels<T, std::int64_t> csr64;
+
+  template <class I>
+  const CsrKernels<T, I>& csr() const {
+    if constexpr (sizeof(I) == 4) return csr32;
+    else return csr64;
+  }
 };
 
 // gemm_small copies a B whose rows are not contiguous (B transposed: the input gradient g·Wᵀ of
