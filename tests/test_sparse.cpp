@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <tuple>
 
 #include "allocation_counter.hpp"
@@ -628,8 +629,10 @@ TEST(RowSparse, TrainingStepUpdatesOnlyTheRowsABatchUsed) {
   optim::TrainingStep dense_step(dense.loss, nn::nodes_of(dense.g, dense.params()), dense_opt);
   ASSERT_TRUE(sparse_step.rows_form(0).has_value());
   ASSERT_FALSE(dense_step.rows_form(0).has_value());
+  // The program stops at the row set and the product's operands: the optimizer forms the rows.
   const std::string listing = sparse_step.machine().listing();
-  EXPECT_NE(listing.find("csr_t_matmul_at_rows"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("csr_column_set"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("csr_t_matmul_at_rows"), std::string::npos) << "the block is not formed\n" << listing;
   EXPECT_EQ(listing.find("rows_to_dense"), std::string::npos) << "the dense gradient is not computed\n" << listing;
   for (optim::TrainingStep* step : {&sparse_step, &dense_step}) {
     step->machine().let(step == &sparse_step ? sparse.x : dense.x, x);
@@ -653,6 +656,79 @@ TEST(RowSparse, TrainingStepWithAdamRefusesARowSparseTable) {
       error_of([&] { optim::TrainingStep step(m.loss, nn::nodes_of(m.g, m.params()), adam); });
   EXPECT_NE(message.find("has a row-sparse gradient (TableGradient::rows), which adam cannot apply"), std::string::npos)
       << message;
+}
+
+// A row-sparse gradient given as the product Aᵀ·g at the row set updates the parameter with the
+// same bits as the formed block, for every optimizer that takes rows, both index widths, both
+// dtypes and thread counts, across the rows each part forms at a time.
+TEST(RowSparse, UpdatesFromTheProductMatchUpdatesFromTheFormedBlock) {
+  const int threads_before = num_threads();
+  for (DType dtype : {DType::f32, DType::f64})
+    for (DType index : {DType::i32, DType::i64})
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const CsrMatrix a = random_csr(37, 500, 0.03, dtype, 50).with_index_dtype(index);
+        Generator gen(51);
+        const Tensor g = Tensor::normal({37, 20}, gen, 0, 1, dtype);
+        const Tensor rows = column_set_of(a, a.nnz() + 5);
+        ASSERT_GT(held_rows(rows).size(), 100u);
+        const Tensor block = Tensor::empty({rows.numel(), 20}, dtype);
+        csr_t_matmul_at_rows(a.row_offsets(), a.columns(), a.values(), g, rows, a.cols(), block);
+        const optim::Gradient formed = optim::Gradient::of_rows(rows, block);
+        const optim::Gradient product = optim::Gradient::of_product(rows, {a.row_offsets(), a.columns(), a.values(), g});
+        EXPECT_FALSE(product.numbers().defined());
+        const Tensor start = Tensor::normal({500, 20}, gen, 0, 1, dtype);
+        using Make = std::function<std::unique_ptr<optim::Optimizer>(const Tensor&)>;
+        const std::pair<const char*, Make> makes[] = {
+            {"momentum", [](const Tensor& p) { return std::make_unique<optim::SGD>(std::vector<Tensor>{p}, 0.1, 0.9, false, 0.01); }},
+            {"adagrad", [](const Tensor& p) { return std::make_unique<optim::AdaGrad>(std::vector<Tensor>{p}, 0.1); }},
+            {"sparse_adam", [](const Tensor& p) { return std::make_unique<optim::SparseAdam>(std::vector<Tensor>{p}, 0.01); }}};
+        for (const auto& [name, make] : makes) {
+          Tensor results[2];
+          for (int form = 0; form < 2; ++form) {
+            results[form] = start.clone();
+            const auto opt = make(results[form]);
+            for (int step = 0; step < 2; ++step) opt->step(std::span<const optim::Gradient>(form ? &product : &formed, 1));
+          }
+          EXPECT_EQ(max_difference(results[0], results[1]), 0.0)
+              << name << " " << dtype_name(dtype) << " " << dtype_name(index) << " indices, " << threads << " threads";
+          EXPECT_GT(max_difference(results[0], start), 0.0) << name;
+        }
+      }
+  set_num_threads(threads_before);
+  // A product whose arrays are bad is refused by name before any row changes.
+  const Tensor p = Tensor::ones({6, 2}), before = p.clone();
+  optim::SGD sgd({p}, 0.1);
+  const optim::Gradient bad = optim::Gradient::of_product(
+      ints({1, 3, -1}), {ints({0, 1, 2}), ints({1, 4}), Tensor::ones({2}), Tensor::ones({3, 2})});
+  EXPECT_NE(error_of([&] { sgd.step(std::span<const optim::Gradient>(&bad, 1)); }).find("the dense operand must be"),
+            std::string::npos);
+  const optim::Gradient outside = optim::Gradient::of_product(
+      ints({1, 3, -1}), {ints({0, 1, 2}), ints({1, 5}), Tensor::ones({2}), Tensor::ones({2, 2})});
+  EXPECT_NE(error_of([&] { sgd.step(std::span<const optim::Gradient>(&outside, 1)); })
+                .find("row 1 of the sparse operand has column 5, which the row set does not hold"),
+            std::string::npos);
+  EXPECT_EQ(max_difference(p, before), 0.0);
+}
+
+// With clipping, the product's block is formed so that its numbers count in the global norm:
+// plain SGD on the row-sparse gradient then moves the table exactly as on the dense one.
+TEST(RowSparse, ClippedStepsFormTheBlockAndMatchTheDenseGradient) {
+  const std::int64_t batch = 4, features = 200;
+  const CsrMatrix x = random_csr(batch, features, 0.05, DType::f32, 33);
+  const Tensor labels = ints({0, 2, 1, 2});
+  BagModel sparse(batch, features, 64, TableGradient::rows), dense(batch, features, 64, TableGradient::dense);
+  optim::SGD sparse_opt(nn::values_of(sparse.params()), 0.5), dense_opt(nn::values_of(dense.params()), 0.5);
+  optim::TrainingStep sparse_step(sparse.loss, nn::nodes_of(sparse.g, sparse.params()), sparse_opt);
+  optim::TrainingStep dense_step(dense.loss, nn::nodes_of(dense.g, dense.params()), dense_opt);
+  for (optim::TrainingStep* step : {&sparse_step, &dense_step}) {
+    step->set_clip_norm(0.05);  // well below the gradients' norm: every step is scaled
+    step->machine().let(step == &sparse_step ? sparse.x : dense.x, x);
+    step->machine().bind(step == &sparse_step ? sparse.labels : dense.labels, labels);
+    for (int i = 0; i < 3; ++i) step->run();
+  }
+  EXPECT_LT(max_difference(sparse.bag.weight().value, dense.bag.weight().value), 1e-6);
+  EXPECT_LT(max_difference(sparse.head.weight().value, dense.head.weight().value), 1e-6);
 }
 
 TEST(RowSparse, ABagStepAllocatesNothing) {

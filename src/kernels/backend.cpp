@@ -84,14 +84,14 @@ void Backend::sgd_update(const Tensor&, const Tensor&, const Tensor&, double, do
 void Backend::adagrad_update(const Tensor&, const Tensor&, const Tensor&, double, double, double) { unsupported("adagrad_update"); }
 void Backend::rmsprop_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double, double, double) { unsupported("rmsprop_update"); }
 void Backend::adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double, double, double, bool, std::int64_t) { unsupported("adam_update"); }
-void Backend::sgd_update_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, bool, double) {
+void Backend::sgd_update_rows(const Tensor&, const RowGradient&, const Tensor&, double, double, bool, double) {
   unsupported("sgd_update_rows");
 }
-void Backend::adagrad_update_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double) {
+void Backend::adagrad_update_rows(const Tensor&, const RowGradient&, const Tensor&, double, double, double) {
   unsupported("adagrad_update_rows");
 }
-void Backend::adam_update_rows(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double,
-                               double, double, double, bool, std::int64_t) {
+void Backend::adam_update_rows(const Tensor&, const RowGradient&, const Tensor&, const Tensor&, double, double, double,
+                               double, double, bool, std::int64_t) {
   unsupported("adam_update_rows");
 }
 double Backend::gradient_sum_of_squares(const Tensor&) { unsupported("gradient_sum_of_squares"); }

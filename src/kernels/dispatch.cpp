@@ -359,29 +359,30 @@ void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const
   backend(d).adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
 }
 
-void sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity, double lr,
-                     double momentum, bool nesterov, double weight_decay) {
-  const Device d = common_device("sgd_update_rows", {{"parameter", &param}, {"rows", &rows}, {"gradient", &grad},
-                                                     {"velocity", &velocity}});
-  if (d.is_host()) return cpu::sgd_update_rows(param, rows, grad, velocity, lr, momentum, nesterov, weight_decay);
-  backend(d).sgd_update_rows(param, rows, grad, velocity, lr, momentum, nesterov, weight_decay);
+void sgd_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& velocity, double lr, double momentum,
+                     bool nesterov, double weight_decay) {
+  const Device d = common_device("sgd_update_rows", {{"parameter", &param}, {"rows", &grad.rows}, {"gradient", &grad.values},
+                                                     {"gradient's dense operand", &grad.product.dense}, {"velocity", &velocity}});
+  if (d.is_host()) return cpu::sgd_update_rows(param, grad, velocity, lr, momentum, nesterov, weight_decay);
+  backend(d).sgd_update_rows(param, grad, velocity, lr, momentum, nesterov, weight_decay);
 }
 
-void adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& sum_squares,
-                         double lr, double eps, double weight_decay) {
-  const Device d = common_device("adagrad_update_rows", {{"parameter", &param}, {"rows", &rows}, {"gradient", &grad},
+void adagrad_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& sum_squares, double lr, double eps,
+                         double weight_decay) {
+  const Device d = common_device("adagrad_update_rows", {{"parameter", &param}, {"rows", &grad.rows}, {"gradient", &grad.values},
+                                                         {"gradient's dense operand", &grad.product.dense},
                                                          {"sum of squares", &sum_squares}});
-  if (d.is_host()) return cpu::adagrad_update_rows(param, rows, grad, sum_squares, lr, eps, weight_decay);
-  backend(d).adagrad_update_rows(param, rows, grad, sum_squares, lr, eps, weight_decay);
+  if (d.is_host()) return cpu::adagrad_update_rows(param, grad, sum_squares, lr, eps, weight_decay);
+  backend(d).adagrad_update_rows(param, grad, sum_squares, lr, eps, weight_decay);
 }
 
-void adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m, const Tensor& v,
-                      double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
-                      std::int64_t t) {
-  const Device d = common_device("adam_update_rows", {{"parameter", &param}, {"rows", &rows}, {"gradient", &grad},
+void adam_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& m, const Tensor& v, double lr,
+                      double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) {
+  const Device d = common_device("adam_update_rows", {{"parameter", &param}, {"rows", &grad.rows}, {"gradient", &grad.values},
+                                                      {"gradient's dense operand", &grad.product.dense},
                                                       {"first moment", &m}, {"second moment", &v}});
-  if (d.is_host()) return cpu::adam_update_rows(param, rows, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
-  backend(d).adam_update_rows(param, rows, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
+  if (d.is_host()) return cpu::adam_update_rows(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
+  backend(d).adam_update_rows(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
 }
 
 double gradient_sum_of_squares(const Tensor& grad) {

@@ -51,13 +51,13 @@ void Optimizer::step(std::span<const Gradient> grads) {
   ++steps_;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (grads[i].row_sparse())
-      update_rows(i, params_[i], grads[i].rows, grads[i].values);
+      update_rows(i, params_[i], grads[i].rows);
     else
       update(i, params_[i], grads[i].dense);
   }
 }
 
-void Optimizer::update_rows(std::size_t i, const Tensor&, const Tensor&, const Tensor&) {
+void Optimizer::update_rows(std::size_t i, const Tensor&, const RowGradient&) {
   throw ValueError(name() + ": parameter " + std::to_string(i) + " has a row-sparse gradient, which " + name() +
                    " cannot apply");
 }
@@ -73,8 +73,8 @@ void SGD::update(std::size_t i, const Tensor& p, const Tensor& g) {
   sgd_update(p, g, momentum_ != 0 ? velocity_[i] : Tensor(), lr_, momentum_, nesterov_, weight_decay_);
 }
 
-void SGD::update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) {
-  sgd_update_rows(p, rows, g, momentum_ != 0 ? velocity_[i] : Tensor(), lr_, momentum_, nesterov_, weight_decay_);
+void SGD::update_rows(std::size_t i, const Tensor& p, const RowGradient& g) {
+  sgd_update_rows(p, g, momentum_ != 0 ? velocity_[i] : Tensor(), lr_, momentum_, nesterov_, weight_decay_);
 }
 
 AdaGrad::AdaGrad(std::vector<Tensor> params, double lr, double eps, double weight_decay)
@@ -84,8 +84,8 @@ void AdaGrad::update(std::size_t i, const Tensor& p, const Tensor& g) {
   adagrad_update(p, g, sum_squares_[i], lr_, eps_, weight_decay_);
 }
 
-void AdaGrad::update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) {
-  adagrad_update_rows(p, rows, g, sum_squares_[i], lr_, eps_, weight_decay_);
+void AdaGrad::update_rows(std::size_t i, const Tensor& p, const RowGradient& g) {
+  adagrad_update_rows(p, g, sum_squares_[i], lr_, eps_, weight_decay_);
 }
 
 RMSprop::RMSprop(std::vector<Tensor> params, double lr, double alpha, double eps, double momentum, double weight_decay)
@@ -120,8 +120,8 @@ void SparseAdam::update(std::size_t i, const Tensor& p, const Tensor& g) {
   adam_update(p, g, m_[i], v_[i], lr_, beta1_, beta2_, eps_, 0.0, false, steps_);
 }
 
-void SparseAdam::update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) {
-  adam_update_rows(p, rows, g, m_[i], v_[i], lr_, beta1_, beta2_, eps_, 0.0, false, steps_);
+void SparseAdam::update_rows(std::size_t i, const Tensor& p, const RowGradient& g) {
+  adam_update_rows(p, g, m_[i], v_[i], lr_, beta1_, beta2_, eps_, 0.0, false, steps_);
 }
 
 std::unique_ptr<Optimizer> make_optimizer(std::string_view name, std::vector<Tensor> params, const OptimizerOptions& o) {

@@ -1,15 +1,32 @@
 #include "stheno/optim/training_step.hpp"
 
+#include "stheno/kernels/sparse.hpp"
+
 namespace stheno::optim {
 
 namespace {
+
+// The operands of a rows form's values when they are Aᵀ·B at the row set (an embedding bag's
+// table): A's three arrays and B. The program computes those, not the block, and the optimizer
+// forms the block's rows as it updates (kernels/optim_update.hpp RowGradient).
+std::vector<Node> product_operands(const std::optional<RowSparseNode>& form) {
+  if (!form) return {};
+  Node values = form->values;
+  while (values.op() && values.op()->kind() == OpKind::laid_out) values = values.input(0);  // a layout, not a value
+  if (!values.op() || values.op()->kind() != OpKind::csr_t_matmul_at_rows || values.input(4).id() != form->rows.id())
+    return {};
+  return {values.input(0), values.input(1), values.input(2), values.input(3)};
+}
 
 std::vector<Node> program_outputs(const Node& loss, const std::vector<Node>& gradients,
                                   const std::vector<std::optional<RowSparseNode>>& rows_forms,
                                   const std::vector<Node>& extra) {
   std::vector<Node> out{loss};
   for (std::size_t i = 0; i < gradients.size(); ++i) {
-    if (rows_forms[i]) {
+    if (const std::vector<Node> product = product_operands(rows_forms[i]); !product.empty()) {
+      out.push_back(rows_forms[i]->rows);
+      out.insert(out.end(), product.begin(), product.end());
+    } else if (rows_forms[i]) {
       out.push_back(rows_forms[i]->rows);
       out.push_back(rows_forms[i]->values);
     } else {
@@ -54,15 +71,38 @@ double TrainingStep::run() {
 
 void TrainingStep::launch() {
   machine_->run();
-  if (gradient_values_.empty()) {
-    for (std::size_t i = 0; i < gradients_.size(); ++i)
-      gradient_values_.push_back(rows_forms_[i] ? Gradient::of_rows(machine_->value(rows_forms_[i]->rows),
-                                                                    machine_->value(rows_forms_[i]->values))
-                                                : Gradient::of_dense(machine_->value(gradients_[i])));
-    for (const Gradient& g : gradient_values_) gradient_numbers_.push_back(g.numbers());
+  if (gradient_values_.empty())  // the program's buffers stay put from run to run
+    for (std::size_t i = 0; i < gradients_.size(); ++i) {
+      const std::vector<Node> product = product_operands(rows_forms_[i]);
+      if (!product.empty())
+        gradient_values_.push_back(Gradient::of_product(
+            machine_->value(rows_forms_[i]->rows), {machine_->value(product[0]), machine_->value(product[1]),
+                                                    machine_->value(product[2]), machine_->value(product[3])}));
+      else if (rows_forms_[i])
+        gradient_values_.push_back(
+            Gradient::of_rows(machine_->value(rows_forms_[i]->rows), machine_->value(rows_forms_[i]->values)));
+      else
+        gradient_values_.push_back(Gradient::of_dense(machine_->value(gradients_[i])));
+    }
+  if (clip_norm_ <= 0) return optimizer_.step(gradient_values_);
+  // Clipping needs every gradient's numbers, so here a product's block is formed (into a buffer
+  // made on the first clipped step).
+  if (clipped_values_.empty()) {
+    clipped_values_ = gradient_values_;
+    for (std::size_t i = 0; i < clipped_values_.size(); ++i) {
+      RowGradient& g = clipped_values_[i].rows;
+      if (g.rows.defined() && !g.values.defined())
+        g.values = Tensor::empty({g.rows.numel(), g.product.dense.shape()[1]}, g.product.dense.dtype(),
+                                 g.product.dense.device());
+      clipped_numbers_.push_back(clipped_values_[i].numbers());
+    }
   }
-  if (clip_norm_ > 0) clip_grad_norm(gradient_numbers_, clip_norm_);
-  optimizer_.step(gradient_values_);
+  for (std::size_t i = 0; i < clipped_values_.size(); ++i)
+    if (const RowGradient& g = gradient_values_[i].rows; g.rows.defined() && !g.values.defined())
+      csr_t_matmul_at_rows(g.product.row_offsets, g.product.columns, g.product.values, g.product.dense, g.rows,
+                           rows_forms_[i]->table_rows, clipped_values_[i].rows.values);
+  clip_grad_norm(clipped_numbers_, clip_norm_);
+  optimizer_.step(clipped_values_);
 }
 
 double TrainingStep::finish() {

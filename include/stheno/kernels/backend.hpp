@@ -11,6 +11,7 @@
 #include "stheno/kernels/conv.hpp"
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/op_kind.hpp"
+#include "stheno/kernels/optim_update.hpp"
 #include "stheno/kernels/pool.hpp"
 #include "stheno/kernels/reduce.hpp"
 #include "stheno/tensor/device.hpp"
@@ -69,13 +70,13 @@ class Backend : public DeviceRuntime {
                               double weight_decay);
   virtual void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
                            double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
-  virtual void sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity,
-                               double lr, double momentum, bool nesterov, double weight_decay);
-  virtual void adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad,
-                                   const Tensor& sum_squares, double lr, double eps, double weight_decay);
-  virtual void adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m,
-                                const Tensor& v, double lr, double beta1, double beta2, double eps,
-                                double weight_decay, bool decoupled, std::int64_t t);
+  virtual void sgd_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& velocity, double lr,
+                               double momentum, bool nesterov, double weight_decay);
+  virtual void adagrad_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& sum_squares, double lr,
+                                   double eps, double weight_decay);
+  virtual void adam_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& m, const Tensor& v,
+                                double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                                std::int64_t t);
   virtual double gradient_sum_of_squares(const Tensor& grad);
   virtual void scale_gradient(const Tensor& grad, double factor);
   virtual void dropout_mask(Generator& gen, double keep, const Tensor& out);

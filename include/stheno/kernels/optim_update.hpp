@@ -21,18 +21,30 @@ void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& squar
 void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
                  double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
 
-// The same updates for a row-sparse gradient of a 2-D parameter (kernels/sparse.hpp): rows is a
-// row set and grad (rows.numel(), D) its block; row k of grad updates row rows[k] of the parameter
-// and of its state, and every other row is left as it is. For plain SGD and AdaGrad that is
-// exactly the dense update with a zero gradient elsewhere; with momentum, weight decay or Adam's
-// moments it is the lazy form: a row's state moves only on the steps that touch it.
-void sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity, double lr,
-                     double momentum, bool nesterov, double weight_decay);
-void adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& sum_squares,
-                         double lr, double eps, double weight_decay);
-void adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m, const Tensor& v,
-                      double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
-                      std::int64_t t);
+// A row-sparse gradient of a 2-D parameter (kernels/sparse.hpp): a row set and one gradient row
+// per entry of it, for the parameter row rows[k]. The rows are given as a block of values, or
+// as the product that forms them: rows k of Aᵀ·dense at the set (csr_t_matmul_at_rows; the
+// gradient of an embedding bag's table). A product is formed a few rows at a time, in cache, as
+// the update goes, so the block is never written out whole.
+struct RowGradient {
+  struct Product {
+    Tensor row_offsets, columns, values, dense;  // A's CSR arrays, and dense (A's rows, D)
+  };
+  Tensor rows;
+  Tensor values;    // (rows.numel(), D), or undefined when the product is given
+  Product product;  // used when values is undefined
+};
+
+// The updates above for a row-sparse gradient: row k updates row rows[k] of the parameter and of
+// its state, and every other row is left as it is. For plain SGD and AdaGrad that is exactly the
+// dense update with a zero gradient elsewhere; with momentum, weight decay or Adam's moments it
+// is the lazy form: a row's state moves only on the steps that touch it.
+void sgd_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& velocity, double lr, double momentum,
+                     bool nesterov, double weight_decay);
+void adagrad_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& sum_squares, double lr,
+                         double eps, double weight_decay);
+void adam_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& m, const Tensor& v, double lr,
+                      double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
 
 // Global-norm clipping's two passes: the sum of squares of a gradient (accumulated in double),
 // and scaling it in place.

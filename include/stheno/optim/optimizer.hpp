@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "stheno/kernels/optim_update.hpp"
 #include "stheno/tensor/tensor.hpp"
 
 namespace stheno::optim {
@@ -18,15 +19,19 @@ struct StateTensor {
 
 // A parameter's gradient: dense (the parameter's shape and dtype), or row-sparse for a 2-D
 // table of which a step used some rows (graph/ops.hpp, TableGradient::rows): a row set and its
-// block of values (kernels/sparse.hpp).
+// block of values, or the product that forms the block (kernels/optim_update.hpp RowGradient).
 struct Gradient {
   Tensor dense;
-  Tensor rows, values;
-  static Gradient of_dense(Tensor dense) { return {std::move(dense), Tensor(), Tensor()}; }
-  static Gradient of_rows(Tensor rows, Tensor values) { return {Tensor(), std::move(rows), std::move(values)}; }
-  bool row_sparse() const { return rows.defined(); }
-  // The tensor that holds the gradient's numbers: dense, or the values block.
-  const Tensor& numbers() const { return row_sparse() ? values : dense; }
+  RowGradient rows;
+  static Gradient of_dense(Tensor dense) { return {std::move(dense), {}}; }
+  static Gradient of_rows(Tensor rows, Tensor values) { return {Tensor(), {std::move(rows), std::move(values), {}}}; }
+  static Gradient of_product(Tensor rows, RowGradient::Product product) {
+    return {Tensor(), {std::move(rows), Tensor(), std::move(product)}};
+  }
+  bool row_sparse() const { return rows.rows.defined(); }
+  // The tensor that holds the gradient's numbers: dense, or the values block (undefined for a
+  // product, whose numbers are never held whole).
+  const Tensor& numbers() const { return row_sparse() ? rows.values : dense; }
 };
 
 class Optimizer {
@@ -55,8 +60,8 @@ class Optimizer {
 
  protected:
   virtual void update(std::size_t i, const Tensor& param, const Tensor& grad) = 0;
-  // Row k of `values` updates row rows[k] of the parameter; only where takes_row_sparse().
-  virtual void update_rows(std::size_t i, const Tensor& param, const Tensor& rows, const Tensor& values);
+  // Gradient row k updates row rows[k] of the parameter; only where takes_row_sparse().
+  virtual void update_rows(std::size_t i, const Tensor& param, const RowGradient& grad);
   // Adds one zero-filled state tensor per parameter; returns them in parameter order.
   std::vector<Tensor> add_state(const std::string& kind);
 
@@ -79,7 +84,7 @@ class SGD final : public Optimizer {
 
  private:
   void update(std::size_t i, const Tensor& p, const Tensor& g) override;
-  void update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) override;
+  void update_rows(std::size_t i, const Tensor& p, const RowGradient& g) override;
   double momentum_, weight_decay_;
   bool nesterov_;
   std::vector<Tensor> velocity_;
@@ -95,7 +100,7 @@ class AdaGrad final : public Optimizer {
 
  private:
   void update(std::size_t i, const Tensor& p, const Tensor& g) override;
-  void update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) override;
+  void update_rows(std::size_t i, const Tensor& p, const RowGradient& g) override;
   double eps_, weight_decay_;
   std::vector<Tensor> sum_squares_;
 };
@@ -139,7 +144,7 @@ class SparseAdam final : public Optimizer {
 
  private:
   void update(std::size_t i, const Tensor& p, const Tensor& g) override;
-  void update_rows(std::size_t i, const Tensor& p, const Tensor& rows, const Tensor& g) override;
+  void update_rows(std::size_t i, const Tensor& p, const RowGradient& g) override;
   double beta1_, beta2_, eps_;
   std::vector<Tensor> m_, v_;
 };

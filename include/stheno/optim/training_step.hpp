@@ -39,7 +39,9 @@ class TrainingStep {
   double finish();
   // The gradient nodes grad() added, in parameter order. Where one has a rows form
   // (graph/ops.hpp, TableGradient::rows) the program computes that form instead, and passes the
-  // optimizer the row-sparse gradient: the dense node is not computed.
+  // optimizer the row-sparse gradient: the dense node is not computed. Where the form's values
+  // are a sparse product (an embedding bag's table), the program stops at the product's
+  // operands and the optimizer forms the rows as it applies them (kernels/optim_update.hpp).
   const std::vector<Node>& gradients() const { return gradients_; }
   // The rows form of parameter i's gradient, if it has one.
   const std::optional<RowSparseNode>& rows_form(std::size_t i) const { return rows_forms_[i]; }
@@ -51,7 +53,9 @@ class TrainingStep {
   std::vector<std::optional<RowSparseNode>> rows_forms_;
   std::unique_ptr<TapeMachine> machine_;
   std::vector<Gradient> gradient_values_;
-  std::vector<Tensor> gradient_numbers_;  // what clipping scales
+  // With clipping: the gradients with each product's block formed, and what clipping scales.
+  std::vector<Gradient> clipped_values_;
+  std::vector<Tensor> clipped_numbers_;
   double clip_norm_ = 0;
 };
 

@@ -3,6 +3,7 @@
 // operand is in host memory. Same signatures and contracts as the public out-forms.
 #include "stheno/kernels/conv.hpp"
 #include "stheno/kernels/elementwise.hpp"
+#include "stheno/kernels/optim_update.hpp"
 #include "stheno/kernels/pool.hpp"
 #include "stheno/kernels/reduce.hpp"
 #include "stheno/tensor/random.hpp"
@@ -52,13 +53,12 @@ void rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& squar
                     double lr, double alpha, double eps, double momentum, double weight_decay);
 void adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
                  double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
-void sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity, double lr,
-                     double momentum, bool nesterov, double weight_decay);
-void adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& sum_squares,
-                         double lr, double eps, double weight_decay);
-void adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m, const Tensor& v,
-                      double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
-                      std::int64_t t);
+void sgd_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& velocity, double lr, double momentum,
+                     bool nesterov, double weight_decay);
+void adagrad_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& sum_squares, double lr, double eps,
+                         double weight_decay);
+void adam_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& m, const Tensor& v, double lr,
+                      double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t);
 double gradient_sum_of_squares(const Tensor& grad);
 void scale_gradient(const Tensor& grad, double factor);
 void dropout_mask(Generator& gen, double keep, const Tensor& out);

@@ -1,12 +1,16 @@
 #include "stheno/kernels/optim_update.hpp"
 
+#include <algorithm>
 #include <initializer_list>
+#include <string>
 
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/row_set_checks.hpp"
 #include "kernels/update_checks.hpp"
 
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/row_product.hpp"
+#include "kernels/cpu/thread_pool.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
 
 namespace stheno {
@@ -21,46 +25,88 @@ void over_elements(std::int64_t n, Body&& body) {
 }
 
 // What an update touches: every element (a dense gradient), or the rows of a row set (a
-// row-sparse gradient: gradient row k updates row rows[k] of the parameter and of its state).
+// row-sparse gradient: gradient row k updates row rows[k] of the parameter and of its state),
+// whose gradient rows are a block or a product to form (kernels/optim_update.hpp).
 struct Targets {
   std::int64_t numel = 0;
   const std::int32_t* rows = nullptr;
   std::int64_t count = 0, width = 0;
+  const char* op = nullptr;
+  const RowGradient* row_gradient = nullptr;
 };
 
 Targets every_element(const Tensor& param) { return {param.numel()}; }
 
-// The row-sparse form's checks: a 2-D parameter, a row set of its rows and a gradient with one
-// row per entry of the set.
-Targets row_targets(const char* op, const Tensor& param, const Tensor& rows, const Tensor& grad) {
+std::string described(const Tensor& t) {
+  return t.defined() ? t.shape().str() + " " + std::string(dtype_name(t.dtype())) : "undefined";
+}
+
+// The row-sparse form's checks: a 2-D parameter, a row set of its rows, and a block with one row
+// per entry of the set or a product whose dense operand has the parameter's width (the product's
+// own arrays are checked as it is prepared, before any row changes).
+Targets row_targets(const char* op, const Tensor& param, const RowGradient& grad) {
   require_param(op, param);
   if (param.rank() != 2)
     throw ShapeError(std::string(op) + ": a row-sparse gradient needs a 2-D parameter, got " + param.shape().str());
-  const std::int64_t count = check_row_set(op, rows, param.shape()[0]);
-  if (!grad.defined() || grad.dtype() != param.dtype() || grad.rank() != 2 || grad.shape()[0] != rows.numel() ||
-      grad.shape()[1] != param.shape()[1] || !grad.is_contiguous())
-    throw ShapeError(std::string(op) + ": the gradient's rows must be a contiguous " +
-                     std::string(dtype_name(param.dtype())) + " (" + std::to_string(rows.numel()) + ", " +
-                     std::to_string(param.shape()[1]) + ") block, got " +
-                     (grad.defined() ? grad.shape().str() + " " + std::string(dtype_name(grad.dtype())) : "undefined"));
-  return {param.numel(), rows.data<std::int32_t>(), count, param.shape()[1]};
+  const std::int64_t count = check_row_set(op, grad.rows, param.shape()[0]);
+  const std::int64_t width = param.shape()[1];
+  const Tensor& values = grad.values;
+  if (values.defined()) {
+    if (values.dtype() != param.dtype() || values.rank() != 2 || values.shape()[0] != grad.rows.numel() ||
+        values.shape()[1] != width || !values.is_contiguous())
+      throw ShapeError(std::string(op) + ": the gradient's rows must be a contiguous " +
+                       std::string(dtype_name(param.dtype())) + " (" + std::to_string(grad.rows.numel()) + ", " +
+                       std::to_string(width) + ") block, got " + described(values));
+  } else {
+    const Tensor& dense = grad.product.dense;
+    if (!dense.defined() || dense.dtype() != param.dtype() || dense.rank() != 2 || dense.shape()[1] != width)
+      throw ShapeError(std::string(op) + ": the gradient's rows are neither a block nor a product with a " +
+                       std::string(dtype_name(param.dtype())) + " dense operand of " + std::to_string(width) +
+                       " columns (got " + described(dense) + ")");
+  }
+  return {param.numel(), grad.rows.data<std::int32_t>(), count, width, op, &grad};
 }
 
 // How many rows ahead a row-sparse update asks for the parameter's rows: they are scattered over
 // the table, so the hardware's stride prefetcher does not find them, and a row's loads would
 // otherwise wait on memory.
 constexpr std::int64_t kRowsAhead = 4;
+// How many rows of a product a part forms at a time: 16 rows of 128 floats are 8 KiB, which stay
+// in L1 until the update reads them.
+constexpr std::int64_t kFormedRows = 16;
 
-// Runs body(n, parameter offset, gradient offset) over the targets, threaded. For rows,
-// prefetch(offset, n) is called for the row kRowsAhead further on.
-template <class Body, class Prefetch>
-void over_targets(const Targets& t, Body&& body, Prefetch&& prefetch) {
+// Runs body(n, parameter offset, gradient numbers) over the targets, threaded; g is the dense
+// gradient or the block of rows (null for a product). For rows, prefetch(offset, n) is called for
+// the row kRowsAhead further on.
+template <class T, class Body, class Prefetch>
+void over_targets(const Targets& t, const T* g, Body&& body, Prefetch&& prefetch) {
   if (!t.rows)
-    return over_elements(t.numel, [&](std::int64_t begin, std::int64_t end) { body(end - begin, begin, begin); });
-  cpu::parallel_for(t.count, cpu::threads_for(t.count * t.width, t.count), [&](std::int64_t begin, std::int64_t end, int) {
-    for (std::int64_t k = begin; k < end; ++k) {
-      if (k + kRowsAhead < end) prefetch(t.rows[k + kRowsAhead] * t.width, t.width);
-      body(t.width, t.rows[k] * t.width, k * t.width);
+    return over_elements(t.numel, [&](std::int64_t begin, std::int64_t end) { body(end - begin, begin, g + begin); });
+  const auto ahead = [&](std::int64_t k, std::int64_t end) {
+    if (k + kRowsAhead < end) prefetch(t.rows[k + kRowsAhead] * t.width, t.width);
+  };
+  const std::int64_t threads = cpu::threads_for(t.count * t.width, t.count);
+  if (g) {
+    cpu::parallel_for(t.count, threads, [&](std::int64_t begin, std::int64_t end, int) {
+      for (std::int64_t k = begin; k < end; ++k) {
+        ahead(k, end);
+        body(t.width, t.rows[k] * t.width, g + k * t.width);
+      }
+    });
+    return;
+  }
+  const RowGradient::Product& p = t.row_gradient->product;
+  const cpu::RowProduct<T> product =
+      cpu::prepare_row_product<T>(t.op, p.row_offsets, p.columns, p.values, p.dense, t.row_gradient->rows, t.numel / t.width);
+  cpu::parallel_for(t.count, threads, [&](std::int64_t begin, std::int64_t end, int) {
+    T* formed = cpu::part_scratch<T>(cpu::ScratchSlot::formed_rows, kFormedRows * t.width);
+    for (std::int64_t k0 = begin; k0 < end; k0 += kFormedRows) {
+      const std::int64_t k1 = std::min(end, k0 + kFormedRows);
+      product.form(k0, k1, formed, t.width);
+      for (std::int64_t k = k0; k < k1; ++k) {
+        ahead(k, end);
+        body(t.width, t.rows[k] * t.width, formed + (k - k0) * t.width);
+      }
     }
   });
 }
@@ -78,13 +124,12 @@ void sgd(const Targets& targets, const Tensor& param, const Tensor& grad, const 
   if (momentum != 0) require_match("sgd", param, velocity, "velocity");
   visit_floating(param.dtype(), "sgd", [&]<class T>() {
     T* p = param.data<T>();
-    const T* g = grad.data<T>();
     T* v = momentum != 0 ? velocity.data<T>() : nullptr;
     const auto& update = cpu::typed_kernels<T>().sgd;
-    over_targets(
-        targets,
-        [&](std::int64_t n, std::int64_t at, std::int64_t from) {
-          update(n, p + at, g + from, v ? v + at : nullptr, static_cast<T>(lr), static_cast<T>(momentum), nesterov,
+    over_targets<T>(
+        targets, grad.defined() ? grad.data<T>() : nullptr,
+        [&](std::int64_t n, std::int64_t at, const T* g) {
+          update(n, p + at, g, v ? v + at : nullptr, static_cast<T>(lr), static_cast<T>(momentum), nesterov,
                  static_cast<T>(weight_decay));
         },
         [&](std::int64_t at, std::int64_t n) { prefetch_rows<T>(at, n, {p, v}); });
@@ -96,13 +141,12 @@ void adagrad(const Targets& targets, const Tensor& param, const Tensor& grad, co
   require_match("adagrad", param, sum_squares, "sum of squares");
   visit_floating(param.dtype(), "adagrad", [&]<class T>() {
     T* p = param.data<T>();
-    const T* g = grad.data<T>();
     T* sq = sum_squares.data<T>();
     const auto& update = cpu::typed_kernels<T>().adagrad;
-    over_targets(
-        targets,
-        [&](std::int64_t n, std::int64_t at, std::int64_t from) {
-          update(n, p + at, g + from, sq + at, static_cast<T>(lr), static_cast<T>(eps), static_cast<T>(weight_decay));
+    over_targets<T>(
+        targets, grad.defined() ? grad.data<T>() : nullptr,
+        [&](std::int64_t n, std::int64_t at, const T* g) {
+          update(n, p + at, g, sq + at, static_cast<T>(lr), static_cast<T>(eps), static_cast<T>(weight_decay));
         },
         [&](std::int64_t at, std::int64_t n) { prefetch_rows<T>(at, n, {p, sq}); });
   });
@@ -112,16 +156,15 @@ void adam(const Targets& targets, const Tensor& param, const Tensor& grad, const
           double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) {
   visit_floating(param.dtype(), "adam", [&]<class T>() {
     T* p = param.data<T>();
-    const T* g = grad.data<T>();
     T* pm = m.data<T>();
     T* pv = v.data<T>();
     const AdamTerms<T> a = adam_terms<T>(lr, beta1, beta2, eps, weight_decay, decoupled, t);
     const auto& update = cpu::typed_kernels<T>().adam;
-    over_targets(
-        targets,
-        [&](std::int64_t n, std::int64_t at, std::int64_t from) {
-          update(n, p + at, g + from, pm + at, pv + at, a.rate, a.beta1, a.beta2, a.eps, a.inv_c1, a.inv_sqrt_c2,
-                 a.shrink, a.l2);
+    over_targets<T>(
+        targets, grad.defined() ? grad.data<T>() : nullptr,
+        [&](std::int64_t n, std::int64_t at, const T* g) {
+          update(n, p + at, g, pm + at, pv + at, a.rate, a.beta1, a.beta2, a.eps, a.inv_c1, a.inv_sqrt_c2, a.shrink,
+                 a.l2);
         },
         [&](std::int64_t at, std::int64_t n) { prefetch_rows<T>(at, n, {p, pm, pv}); });
   });
@@ -136,9 +179,9 @@ void cpu::sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velo
   sgd(every_element(param), param, grad, velocity, lr, momentum, nesterov, weight_decay);
 }
 
-void cpu::sgd_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& velocity,
-                          double lr, double momentum, bool nesterov, double weight_decay) {
-  sgd(row_targets("sgd", param, rows, grad), param, grad, velocity, lr, momentum, nesterov, weight_decay);
+void cpu::sgd_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& velocity, double lr,
+                          double momentum, bool nesterov, double weight_decay) {
+  sgd(row_targets("sgd", param, grad), param, grad.values, velocity, lr, momentum, nesterov, weight_decay);
 }
 
 void cpu::adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr, double eps,
@@ -148,9 +191,9 @@ void cpu::adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& 
   adagrad(every_element(param), param, grad, sum_squares, lr, eps, weight_decay);
 }
 
-void cpu::adagrad_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& sum_squares,
-                              double lr, double eps, double weight_decay) {
-  adagrad(row_targets("adagrad", param, rows, grad), param, grad, sum_squares, lr, eps, weight_decay);
+void cpu::adagrad_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& sum_squares, double lr,
+                              double eps, double weight_decay) {
+  adagrad(row_targets("adagrad", param, grad), param, grad.values, sum_squares, lr, eps, weight_decay);
 }
 
 void cpu::rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
@@ -178,12 +221,11 @@ void cpu::adam_update(const Tensor& param, const Tensor& grad, const Tensor& m, 
   adam(every_element(param), param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
 }
 
-void cpu::adam_update_rows(const Tensor& param, const Tensor& rows, const Tensor& grad, const Tensor& m,
-                           const Tensor& v, double lr, double beta1, double beta2, double eps, double weight_decay,
-                           bool decoupled, std::int64_t t) {
-  const Targets targets = row_targets("adam", param, rows, grad);
+void cpu::adam_update_rows(const Tensor& param, const RowGradient& grad, const Tensor& m, const Tensor& v, double lr,
+                           double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) {
+  const Targets targets = row_targets("adam", param, grad);
   require_adam(param, param, m, v, t);
-  adam(targets, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
+  adam(targets, param, grad.values, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, t);
 }
 
 double cpu::gradient_sum_of_squares(const Tensor& grad) {

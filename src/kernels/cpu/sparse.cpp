@@ -7,6 +7,7 @@
 
 #include "kernels/cpu/cpu_kernels.hpp"
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/row_product.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
 #include "kernels/cpu/thread_pool.hpp"
 #include "kernels/row_set_checks.hpp"
@@ -122,7 +123,7 @@ void cpu::csr_matmul(const Tensor& row_offsets, const Tensor& columns, const Ten
       T* y = out.data<T>();
       const std::int64_t ldb = dense.strides()[0], ldc = out.strides()[0];
       cpu::parallel_for(rows, cpu::threads_for((nnz + rows) * n, rows), [&](std::int64_t begin, std::int64_t end, int) {
-        const std::int64_t row = k.rows(begin, end, o, c, v, capacity, cols, n, b, ldb, y, ldc);
+        const std::int64_t row = k.rows(begin, end, o, c, v, capacity, cols, n, b, ldb, y, ldc, true);
         if (row >= 0) bad.store(row);
       });
     });
@@ -207,37 +208,44 @@ void cpu::csr_column_set(const Tensor& row_offsets, const Tensor& columns, std::
   std::fill(r + k, r + out.numel(), -1);
 }
 
-void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns, const Tensor& values,
-                               const Tensor& dense, const Tensor& rows, std::int64_t cols, const Tensor& out) {
-  const char* op = "csr_t_matmul_at_rows";
+template <class T>
+void cpu::RowProduct<T>::form(std::int64_t begin, std::int64_t end, T* out, std::int64_t ldo) const {
+  // The offsets are positions in dense_rows and values, so a window of them is a CSR matrix too.
+  cpu::typed_kernels<T>().template csr<std::int64_t>().rows(0, end - begin, offsets + begin, dense_rows, values, entries,
+                                                            dense_row_count, n, dense, ld, out, ldo, false);
+}
+
+template <class T>
+cpu::RowProduct<T> cpu::prepare_row_product(const char* op, const Tensor& row_offsets, const Tensor& columns,
+                                            const Tensor& values, const Tensor& dense, const Tensor& rows,
+                                            std::int64_t cols) {
   const auto [a_rows, capacity, index] = check_arrays(op, row_offsets, columns, &values);
   check_table_rows(op, cols);
+  if (values.dtype() != dtype_of<T>())
+    throw DTypeError(std::string(op) + ": the sparse values are " + std::string(dtype_name(values.dtype())) +
+                     ", the parameter " + std::string(dtype_name(dtype_of<T>())));
   check_dense(op, "dense operand", dense, a_rows, -1, values.dtype());
-  const std::int64_t n = dense.shape()[1];
   const std::int64_t count = check_row_set(op, rows, cols);
-  check_dense(op, "output", out, rows.numel(), n, values.dtype());
   const std::int64_t nnz = check_structure(op, row_offsets, columns, cols);
-  // A's transpose restricted to the set, built by a counting sort (entries of one column stay in
-  // row order), then multiplied row by row like any CSR matrix. Every output row is written
-  // once, with no zero-fill and no scattered read-modify-write; the rows past the set are rows
-  // with no entries, so the threads write their zeros too.
+  // A counting sort: entries of one column stay in row order, so every output row adds its terms
+  // in one order at every thread count. Sized by the room and the capacity, not by this call's
+  // rows and entries, so that the scratch stops growing after the first call whatever the
+  // batches hold.
   const std::int64_t room = rows.numel();
-  visit_index(index, op, [&]<class I>() { visit_floating(values.dtype(), op, [&]<class T>() {
-    // Sized by the room and the capacity, not by this call's rows and entries, so that the scratch
-    // stops growing after the first call whatever the batches hold.
-    const std::size_t slots = scratch_bytes<std::int32_t>(cols), ints = scratch_bytes<I>(2 * room + 1 + capacity);
-    auto* scratch = static_cast<char*>(part_scratch(ScratchSlot::row_set, slots + ints + scratch_bytes<T>(capacity)));
-    std::int32_t* slot = reinterpret_cast<std::int32_t*>(scratch);  // table row -> position in the set
-    I* t_offsets = reinterpret_cast<I*>(scratch + slots);
-    I* cursor = t_offsets + room + 1;
-    I* t_rows = cursor + count;
-    T* t_values = reinterpret_cast<T*>(scratch + slots + ints);
-    const std::int32_t* r = rows.data<std::int32_t>();
+  const std::size_t slots = scratch_bytes<std::int32_t>(cols), ints = scratch_bytes<std::int64_t>(2 * room + 1 + capacity);
+  auto* scratch = static_cast<char*>(part_scratch(ScratchSlot::row_set, slots + ints + scratch_bytes<T>(capacity)));
+  std::int32_t* slot = reinterpret_cast<std::int32_t*>(scratch);  // table row -> position in the set
+  auto* t_offsets = reinterpret_cast<std::int64_t*>(scratch + slots);
+  std::int64_t* cursor = t_offsets + room + 1;
+  std::int64_t* t_rows = cursor + count;
+  T* t_values = reinterpret_cast<T*>(scratch + slots + ints);
+  const std::int32_t* r = rows.data<std::int32_t>();
+  const T* v = values.data<T>();
+  for (std::int64_t k = 0; k < count; ++k) slot[r[k]] = static_cast<std::int32_t>(k);
+  std::fill(t_offsets, t_offsets + count + 1, std::int64_t{0});
+  visit_index(index, op, [&]<class I>() {
     const I* o = row_offsets.data<I>();
     const I* c = columns.data<I>();
-    const T* v = values.data<T>();
-    for (std::int64_t k = 0; k < count; ++k) slot[r[k]] = static_cast<std::int32_t>(k);
-    std::fill(t_offsets, t_offsets + count + 1, I(0));
     for (std::int64_t i = 0; i < a_rows; ++i)
       for (std::int64_t e = o[i]; e < o[i + 1]; ++e) {
         const std::int32_t s = slot[c[e]];  // stale unless the check below holds
@@ -247,21 +255,42 @@ void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns,
         ++t_offsets[s + 1];
       }
     for (std::int64_t k = 0; k < count; ++k) t_offsets[k + 1] += t_offsets[k];
-    std::fill(t_offsets + count + 1, t_offsets + room + 1, static_cast<I>(nnz));
+    std::fill(t_offsets + count + 1, t_offsets + room + 1, nnz);
     std::copy(t_offsets, t_offsets + count, cursor);
     for (std::int64_t i = 0; i < a_rows; ++i)
       for (std::int64_t e = o[i]; e < o[i + 1]; ++e) {
-        const I at = cursor[slot[c[e]]]++;
-        t_rows[at] = static_cast<I>(i);
+        const std::int64_t at = cursor[slot[c[e]]]++;
+        t_rows[at] = i;
         t_values[at] = v[e];
       }
-    const auto& kernels = cpu::typed_kernels<T>().template csr<I>();
+  });
+  return {t_offsets, t_rows, t_values, nnz, dense.data<T>(), a_rows, dense.shape()[1], dense.strides()[0]};
+}
+
+template struct cpu::RowProduct<float>;
+template struct cpu::RowProduct<double>;
+template cpu::RowProduct<float> cpu::prepare_row_product<float>(const char*, const Tensor&, const Tensor&, const Tensor&,
+                                                                const Tensor&, const Tensor&, std::int64_t);
+template cpu::RowProduct<double> cpu::prepare_row_product<double>(const char*, const Tensor&, const Tensor&,
+                                                                  const Tensor&, const Tensor&, const Tensor&,
+                                                                  std::int64_t);
+
+void cpu::csr_t_matmul_at_rows(const Tensor& row_offsets, const Tensor& columns, const Tensor& values,
+                               const Tensor& dense, const Tensor& rows, std::int64_t cols, const Tensor& out) {
+  const char* op = "csr_t_matmul_at_rows";
+  if (!values.defined() || !is_floating(values.dtype()))
+    throw ShapeError(std::string(op) + ": values " + described(values) + " must be a float vector");
+  // Every output row is written once, with no zero-fill and no scattered read-modify-write; the
+  // rows past the set are rows with no entries, so the threads write their zeros too.
+  visit_floating(values.dtype(), op, [&]<class T>() {
+    const RowProduct<T> product = prepare_row_product<T>(op, row_offsets, columns, values, dense, rows, cols);
+    const std::int64_t room = rows.numel(), n = product.n;
+    check_dense(op, "output", out, room, n, values.dtype());
     T* y = out.data<T>();
     const std::int64_t ldy = out.strides()[0];
-    cpu::parallel_for(room, cpu::threads_for((nnz + room) * n, room), [&](std::int64_t begin, std::int64_t end, int) {
-      kernels.rows(begin, end, t_offsets, t_rows, t_values, nnz, a_rows, n, dense.data<T>(), dense.strides()[0], y, ldy);
-    });
-  }); });
+    cpu::parallel_for(room, cpu::threads_for((product.entries + room) * n, room),
+                      [&](std::int64_t begin, std::int64_t end, int) { product.form(begin, end, y + begin * ldy, ldy); });
+  });
 }
 
 void cpu::rows_to_dense(const Tensor& rows, const Tensor& values, const Tensor& out) {

@@ -531,7 +531,10 @@ inline std::int64_t csr_tile(std::int64_t k0, std::int64_t k1, std::int64_t stop
                              const T* values, const T* b, std::int64_t ldb, T* crow, int last, bool accumulate) {
   using V = Vec<T>;
   constexpr int L = kVectorBytes / sizeof(T);
+  // The loops over the tile's vectors are unrolled so that acc lives in registers (left to
+  // itself, GCC keeps an eight-vector tile on the stack and zeroes it with rep stos).
   V acc[NV];
+#pragma GCC unroll 16
   for (int v = 0; v < NV - 1; ++v) acc[v] = accumulate ? load<V>(crow + v * L) : broadcast<V>(T(0));
   acc[NV - 1] = !accumulate ? broadcast<V>(T(0))
                 : last == L ? load<V>(crow + (NV - 1) * L)
@@ -540,14 +543,17 @@ inline std::int64_t csr_tile(std::int64_t k0, std::int64_t k1, std::int64_t stop
   for (; k < k1 && columns[k] < stop; ++k) {
     if (k + kPrefetch < k1) {
       const T* ahead = b + columns[k + kPrefetch] * ldb;
+#pragma GCC unroll 16
       for (int v = 0; v < NV; v += kVectorBytes >= 64 ? 1 : 64 / kVectorBytes) __builtin_prefetch(ahead + v * L);
     }
     const T* brow = b + columns[k] * ldb;
     const V x = broadcast<V>(values[k]);
+#pragma GCC unroll 16
     for (int v = 0; v < NV - 1; ++v) acc[v] = fused_multiply_add(x, load<V>(brow + v * L), acc[v]);
     const V tail = last == L ? load<V>(brow + (NV - 1) * L) : load_first<V>(brow + (NV - 1) * L, last);
     acc[NV - 1] = fused_multiply_add(x, tail, acc[NV - 1]);
   }
+#pragma GCC unroll 16
   for (int v = 0; v < NV - 1; ++v) std::memcpy(crow + v * L, &acc[v], sizeof(V));
   if (last == L) std::memcpy(crow + (NV - 1) * L, &acc[NV - 1], sizeof(V));
   else store_first(crow + (NV - 1) * L, acc[NV - 1], last);
@@ -566,9 +572,9 @@ inline std::int64_t csr_tile_of(int vectors, std::int64_t k0, std::int64_t k1, s
 template <class T, class I>
 std::int64_t csr_rows(std::int64_t begin, std::int64_t end, const I* offsets, const I* columns,
                       const T* values, std::int64_t capacity, std::int64_t b_rows, std::int64_t n, const T* b,
-                      std::int64_t ldb, T* c, std::int64_t ldc) {
+                      std::int64_t ldb, T* c, std::int64_t ldc, bool check) {
   constexpr int L = kVectorBytes / sizeof(T), kTile = kCsrTileVectors * L;
-  for (std::int64_t row = begin; row < end; ++row) {
+  for (std::int64_t row = begin; check && row < end; ++row) {
     const std::int64_t k0 = offsets[row], k1 = offsets[row + 1];
     if (k0 < 0 || k1 < k0 || k1 > capacity) return row;
     for (std::int64_t k = k0; k < k1; ++k)

@@ -14,11 +14,12 @@ namespace stheno::cpu {
 template <class T, class I>
 struct CsrKernels {
   // Rows [begin, end) of C = A·B, B with b_rows rows of n (ldb apart), C's rows ldc apart.
-  // Returns -1, or the first row whose entries end before they start, run past `capacity`, or
-  // name a column outside [0, b_rows); the rows before it are written.
+  // When `check`, returns -1, or the first row whose entries end before they start, run past
+  // `capacity`, or name a column outside [0, b_rows), and writes nothing; arrays the kernels built
+  // themselves are passed unchecked.
   std::int64_t (*rows)(std::int64_t begin, std::int64_t end, const I* offsets, const I* columns, const T* values,
                        std::int64_t capacity, std::int64_t b_rows, std::int64_t n, const T* b, std::int64_t ldb, T* c,
-                       std::int64_t ldc);
+                       std::int64_t ldc, bool check);
   // Columns [j0, j1) of C += Aᵀ·G for A's first `rows` rows (checked), G's rows ldg apart.
   void (*t_rows)(std::int64_t rows, const I* offsets, const I* columns, const T* values, std::int64_t j0,
                  std::int64_t j1, const T* g, std::int64_t ldg, T* c, std::int64_t ldc);
