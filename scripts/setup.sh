@@ -18,6 +18,7 @@ packages=(
   ocl-icd-opencl-dev opencl-headers        # the OpenCL backend: the ICD loader and headers
   libclblast-dev                           # its GEMM
   pocl-opencl-icd clinfo                   # a CPU OpenCL platform, so its tests run without a GPU
+  libopenmpi-dev openmpi-bin               # data-parallel training (dist/): Open MPI and mpirun
 )
 
 as_root=()

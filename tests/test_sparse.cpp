@@ -731,6 +731,16 @@ TEST(RowSparse, ClippedStepsFormTheBlockAndMatchTheDenseGradient) {
   EXPECT_LT(max_difference(sparse.head.weight().value, dense.head.weight().value), 1e-6);
 }
 
+TEST(RowSparse, DataParallelStepsRefuseARowSparseTableByName) {
+  BagModel m(4, 50, 16, TableGradient::rows);
+  optim::SGD sgd(nn::values_of(m.params()), 0.1);
+  optim::TrainingStep step(m.loss, nn::nodes_of(m.g, m.params()), sgd);
+  const std::unique_ptr<dist::Communicator> one = dist::single_process();
+  const std::string e = error_of([&] { step.distribute(*one); });
+  EXPECT_NE(e.find("row-sparse gradient of a table"), std::string::npos) << e;
+  EXPECT_NE(e.find("TableGradient::dense"), std::string::npos) << e;
+}
+
 TEST(RowSparse, ABagStepAllocatesNothing) {
   if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "allocation counting unavailable";
   BagModel m(16, 1000, 400, TableGradient::rows);

@@ -6,6 +6,7 @@
 #include "stheno/data/loader.hpp"
 #include "stheno/data/mnist.hpp"
 #include "stheno/data/text.hpp"
+#include "stheno/dist/communicator.hpp"
 #include "stheno/exec/eager.hpp"
 #include "stheno/exec/tape_machine.hpp"
 #include "stheno/graph/graph.hpp"

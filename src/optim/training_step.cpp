@@ -1,5 +1,6 @@
 #include "stheno/optim/training_step.hpp"
 
+#include "stheno/dist/communicator.hpp"
 #include "stheno/kernels/sparse.hpp"
 
 namespace stheno::optim {
@@ -64,6 +65,18 @@ TrainingStep::TrainingStep(const Node& loss, const std::vector<Node>& parameters
                                            options);
 }
 
+void TrainingStep::distribute(dist::Communicator& comm) {
+  for (std::size_t i = 0; i < rows_forms_.size(); ++i)
+    if (rows_forms_[i])
+      throw ValueError("TrainingStep::distribute: " + gradients_[i].describe() + " is the row-sparse gradient of a "
+                       "table (TableGradient::rows), which data-parallel training does not reduce yet; use "
+                       "TableGradient::dense");
+  for (std::size_t i = 0; i < optimizer_.params().size(); ++i)
+    comm.broadcast(optimizer_.params()[i], 0, "parameter " + std::to_string(i));
+  for (const StateTensor& s : optimizer_.state()) comm.broadcast(s.value, 0, "optimizer state " + s.name);
+  comm_ = &comm;
+}
+
 double TrainingStep::run() {
   launch();
   return finish();
@@ -84,6 +97,11 @@ void TrainingStep::launch() {
       else
         gradient_values_.push_back(Gradient::of_dense(machine_->value(gradients_[i])));
     }
+  if (comm_ && comm_->size() > 1) {
+    // All started before any is waited for, so that they overlap each other.
+    for (const Gradient& g : gradient_values_) comm_->start_allreduce(g.dense, dist::ReduceOp::mean, "a gradient");
+    comm_->wait_all();
+  }
   if (clip_norm_ <= 0) return optimizer_.step(gradient_values_);
   // Clipping needs every gradient's numbers, so here a product's block is formed (into a buffer
   // made on the first clipped step).

@@ -17,6 +17,10 @@
 #include "stheno/graph/ops.hpp"
 #include "stheno/optim/optimizer.hpp"
 
+namespace stheno::dist {
+class Communicator;
+}
+
 namespace stheno::optim {
 
 class TrainingStep {
@@ -27,6 +31,13 @@ class TrainingStep {
                const std::vector<Node>& extra_outputs = {}, CompileOptions options = {});
 
   TapeMachine& machine() { return *machine_; }
+  // Data-parallel training: every rank runs this step on its equal share of the global batch,
+  // and the gradients are averaged over the ranks before each update, so the ranks take the
+  // steps one process would take on the global batch (to rounding: sums run in another order).
+  // Broadcasts the parameters and the optimizer's state from rank 0 now (call it after a resume
+  // too); never averages them. run()'s loss is then this rank's share's. Row-sparse gradients
+  // are not reduced yet: a table with TableGradient::rows is a ValueError naming it.
+  void distribute(dist::Communicator& comm);
   // Before each update, scale the gradients so that their global L2 norm is at most max_norm
   // (0: never).
   void set_clip_norm(double max_norm) { clip_norm_ = max_norm; }
@@ -57,6 +68,7 @@ class TrainingStep {
   std::vector<Gradient> clipped_values_;
   std::vector<Tensor> clipped_numbers_;
   double clip_norm_ = 0;
+  dist::Communicator* comm_ = nullptr;
 };
 
 }  // namespace stheno::optim

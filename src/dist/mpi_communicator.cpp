@@ -1,0 +1,136 @@
+// The Open MPI backend. MPI is initialised when the communicator is made and finalised when it
+// is destroyed (at exit, for world()); its errors are returned, not fatal, and become
+// DistributedErrors naming the collective, the rank and the tensor.
+#include <mpi.h>
+
+#include <vector>
+
+#include "dist/collective_checks.hpp"
+#include "stheno/kernels/optim_update.hpp"
+
+namespace stheno::dist {
+
+namespace {
+
+MPI_Datatype mpi_type(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::f64: return MPI_DOUBLE;
+    case DType::i32: return MPI_INT32_T;
+    case DType::i64: return MPI_INT64_T;
+  }
+  return MPI_DATATYPE_NULL;
+}
+
+std::string mpi_message(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  return std::string(text, static_cast<std::size_t>(length));
+}
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator() {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+      int provided = 0;
+      // Collectives come from the thread that runs the training step only.
+      if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        throw DistributedError("MPI_Init_thread failed: is this process started by a working mpirun?");
+      owns_mpi_ = true;
+    }
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+    pending_.reserve(64);  // a step's gradients; more only on the first step of a larger model
+    requests_.reserve(64);
+  }
+
+  ~MpiCommunicator() override {
+    MPI_Comm_free(&comm_);
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (owns_mpi_ && !finalized) MPI_Finalize();
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string_view backend() const override { return "mpi"; }
+
+  void start_allreduce(const Tensor& t, ReduceOp op, std::string_view name) override {
+    check_operand("allreduce", *this, t, name, op == ReduceOp::mean);
+    MPI_Request request = MPI_REQUEST_NULL;
+    const int code = MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()),
+                                    MPI_SUM, comm_, &request);
+    if (code != MPI_SUCCESS) throw DistributedError(collective_at("allreduce", *this, t, name) + ": " + mpi_message(code));
+    pending_.push_back({t, op == ReduceOp::mean});
+    requests_.push_back(request);
+  }
+
+  void wait_all() override {
+    if (requests_.empty()) return;
+    const int code = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    if (code != MPI_SUCCESS) {
+      const std::string what = "allreduce of " + std::to_string(requests_.size()) + " started tensors (the first " +
+                               pending_.front().tensor.shape().str() + ") on rank " + std::to_string(rank_) + " of " +
+                               std::to_string(size_) + ": " + mpi_message(code);
+      pending_.clear();
+      requests_.clear();
+      throw DistributedError(what);
+    }
+    for (const Pending& p : pending_)
+      if (p.mean) scale_gradient(p.tensor, 1.0 / size_);
+    pending_.clear();
+    requests_.clear();
+  }
+
+  void broadcast(const Tensor& t, int root, std::string_view name) override {
+    check_operand("broadcast", *this, t, name);
+    if (root < 0 || root >= size_)
+      throw DistributedError(collective_at("broadcast", *this, t, name) + ": root " + std::to_string(root) +
+                             " is not a rank");
+    const int code = MPI_Bcast(t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), root, comm_);
+    if (code != MPI_SUCCESS) throw DistributedError(collective_at("broadcast", *this, t, name) + ": " + mpi_message(code));
+  }
+
+  void allgather(const Tensor& in, const Tensor& out, std::string_view name) override {
+    check_operand("allgather", *this, in, name);
+    check_operand("allgather", *this, out, name);
+    if (out.rank() != in.rank() + 1 || out.shape()[0] != size_ || out.numel() != in.numel() * size_ ||
+        out.dtype() != in.dtype())
+      throw DistributedError(collective_at("allgather", *this, in, name) + ": the output must be (" +
+                             std::to_string(size_) + ", " + in.shape().str() + ") " +
+                             std::string(dtype_name(in.dtype())) + ", got " + out.shape().str());
+    const int count = static_cast<int>(in.numel());
+    const int code = MPI_Allgather(in.raw_data(), count, mpi_type(in.dtype()), out.raw_data(), count,
+                                   mpi_type(in.dtype()), comm_);
+    if (code != MPI_SUCCESS) throw DistributedError(collective_at("allgather", *this, in, name) + ": " + mpi_message(code));
+  }
+
+  void barrier() override {
+    const int code = MPI_Barrier(comm_);
+    if (code != MPI_SUCCESS)
+      throw DistributedError("barrier on rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " +
+                             mpi_message(code));
+  }
+
+ private:
+  struct Pending {
+    Tensor tensor;
+    bool mean;
+  };
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+  bool owns_mpi_ = false;
+  std::vector<Pending> pending_;
+  std::vector<MPI_Request> requests_;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_mpi_communicator() { return std::make_unique<MpiCommunicator>(); }
+
+}  // namespace stheno::dist

@@ -1,0 +1,159 @@
+// Collectives and data-parallel training, run as `mpirun -np N dist_check` (or alone, as one
+// process): every rank checks the collectives' results and errors, then trains a small network on
+// its share of a global batch and compares the parameters with one process trained on the whole
+// batch, and with the other ranks' (bitwise). Prints what failed, naming the rank; the exit
+// status is non-zero if any rank found a failure.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stheno/stheno.hpp"
+
+using namespace stheno;
+
+namespace {
+
+int failures = 0;
+int my_rank = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) return;
+  ++failures;
+  std::fprintf(stderr, "rank %d: FAILED: %s\n", my_rank, what.c_str());
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+void collectives(dist::Communicator& c) {
+  const int n = c.size(), r = c.rank();
+  const double total = n * (n + 1) / 2.0;  // the sum of rank + 1
+  const Tensor a = Tensor::from<float>({static_cast<float>(r + 1), 2.0f * static_cast<float>(r + 1)});
+  c.allreduce(a);
+  check(a.to_vector<float>() == std::vector<float>{static_cast<float>(total), static_cast<float>(2 * total)},
+        "allreduce sum float32: " + a.str());
+  const Tensor m = Tensor::full({3}, r, DType::f64);
+  const Tensor ints = Tensor::full({2}, r + 1, DType::i32);
+  c.start_allreduce(m, dist::ReduceOp::mean, "m");
+  c.start_allreduce(ints, dist::ReduceOp::sum, "ints");
+  c.wait_all();
+  check(m.to_vector<double>() == std::vector<double>(3, (n - 1) / 2.0), "allreduce mean float64: " + m.str());
+  check(ints.to_vector<std::int32_t>() == std::vector<std::int32_t>(2, static_cast<std::int32_t>(total)),
+        "allreduce sum int32: " + ints.str());
+  const Tensor b = Tensor::full({2, 2}, r, DType::f32);
+  c.broadcast(b, n - 1, "b");
+  check(b.to_vector<float>() == std::vector<float>(4, static_cast<float>(n - 1)), "broadcast from the last rank");
+  const Tensor out = Tensor::empty({n, 2}, DType::i32);
+  c.allgather(Tensor::from<std::int32_t>({r, 10 * r}), out, "pair");
+  for (int k = 0; k < n; ++k)
+    check(out.at({k, 0}) == k && out.at({k, 1}) == 10 * k, "allgather row " + std::to_string(k) + ": " + out.str());
+  c.barrier();
+  const std::string view = error_of([&] { c.allreduce(Tensor::zeros({2, 3}).t(), dist::ReduceOp::sum, "w.T"); });
+  check(contains(view, "allreduce of w.T (3, 2) float32 on rank " + std::to_string(r) + " of " + std::to_string(n)) &&
+            contains(view, "contiguous"),
+        "a view is refused by name: " + view);
+  const std::string mean = error_of([&] { c.allreduce(Tensor::zeros({2}, DType::i32), dist::ReduceOp::mean); });
+  check(contains(mean, "a mean needs float32 or float64"), "an int32 mean is refused: " + mean);
+  const std::string root = error_of([&] { c.broadcast(Tensor::zeros({1}), n); });
+  check(contains(root, "root " + std::to_string(n) + " is not a rank"), "a broadcast from no rank is refused: " + root);
+}
+
+// A 10-16-3 tanh network, cross-entropy, on a global batch of 12 samples: 4 batches in turn.
+struct Run {
+  Graph g;
+  Generator gen;
+  nn::Linear hidden, out;
+  Node x, labels, loss;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  std::unique_ptr<optim::TrainingStep> step;
+
+  Run(std::int64_t batch, std::uint64_t seed, const std::string& optimizer_name)
+      : gen(seed), hidden(10, 16, gen), out(16, 3, gen) {
+    x = g.input("x", {batch, 10});
+    labels = g.input("labels", {batch}, DType::i32);
+    loss = nn::cross_entropy(out(tanh(hidden(x))), labels);
+    const std::vector<nn::Parameter*> params = nn::parameters_of({&hidden, &out});
+    optim::OptimizerOptions options;
+    options.lr = optimizer_name == "adam" ? 0.01 : 0.1;
+    optimizer = optim::make_optimizer(optimizer_name, nn::values_of(params), options);
+    step = std::make_unique<optim::TrainingStep>(loss, nn::nodes_of(g, params), *optimizer);
+  }
+  std::vector<Tensor> parameters() const { return optimizer->params(); }
+};
+
+void training(dist::Communicator& c, const std::string& optimizer_name, double clip) {
+  constexpr std::int64_t kGlobal = 12, kSteps = 100;
+  const int n = c.size(), r = c.rank();
+  const std::int64_t share = kGlobal / n;
+  Generator data(7);
+  std::vector<Tensor> xs, ys;
+  for (int b = 0; b < 4; ++b) {
+    xs.push_back(Tensor::normal({kGlobal, 10}, data));
+    std::vector<std::int32_t> y(kGlobal);
+    for (std::int64_t i = 0; i < kGlobal; ++i) y[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7 + b) % 3);
+    ys.push_back(Tensor::from<std::int32_t>(y));
+  }
+  // Each rank starts from its own random weights: distribute() must replace them with rank 0's.
+  Run ranked(share, 100 + static_cast<std::uint64_t>(r), optimizer_name), alone(kGlobal, 100, optimizer_name);
+  ranked.step->distribute(c);
+  for (Run* run : {&ranked, &alone})
+    if (clip > 0) run->step->set_clip_norm(clip);
+  for (std::int64_t s = 0; s < kSteps; ++s) {
+    const auto b = static_cast<std::size_t>(s % 4);
+    ranked.step->machine().bind(ranked.x, xs[b].slice(0, r * share, (r + 1) * share));
+    ranked.step->machine().bind(ranked.labels, ys[b].slice(0, r * share, (r + 1) * share));
+    ranked.step->run();
+    alone.step->machine().bind(alone.x, xs[b]);
+    alone.step->machine().bind(alone.labels, ys[b]);
+    alone.step->run();
+  }
+  const std::string what = optimizer_name + (clip > 0 ? " clipped" : "") + ", " + std::to_string(n) + " ranks";
+  for (std::size_t i = 0; i < ranked.parameters().size(); ++i) {
+    const Tensor p = ranked.parameters()[i], q = alone.parameters()[i];
+    const double scale = max(abs(q)).item<double>(), diff = max(abs(sub(p, q))).item<double>();
+    check(diff <= 1e-5 * scale, what + ": parameter " + std::to_string(i) + " differs from one process by " +
+                                    std::to_string(diff) + " (largest " + std::to_string(scale) + ")");
+    Shape gathered{n};
+    for (int d = 0; d < p.rank(); ++d) gathered.push_back(p.shape()[d]);
+    const Tensor all = Tensor::empty(gathered, p.dtype());
+    c.allgather(p, all, "parameter");
+    for (int k = 0; k < n; ++k)
+      check(std::memcmp(all.select(0, k).contiguous().raw_data(), p.raw_data(),
+                        static_cast<std::size_t>(p.numel()) * itemsize(p.dtype())) == 0,
+            what + ": parameter " + std::to_string(i) + " on rank " + std::to_string(k) + " differs from this rank's");
+  }
+}
+
+}  // namespace
+
+int main() {
+  try {
+    dist::Communicator& c = dist::world();
+    my_rank = c.rank();
+    if (my_rank == 0) std::printf("%d rank(s), backend %s\n", c.size(), std::string(c.backend()).c_str());
+    collectives(c);
+    training(c, "momentum", 0);
+    training(c, "adam", 0);
+    training(c, "sgd", 0.05);
+    // Every rank's verdict: a rank that passed still fails the run when another did not.
+    const Tensor failed = Tensor::full({1}, failures, DType::i32);
+    c.allreduce(failed);
+    if (my_rank == 0) std::printf("%s\n", failed.at({0}) == 0 ? "all checks passed" : "some checks failed");
+    return failed.at({0}) == 0 ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank %d: %s\n", my_rank, e.what());
+    return 1;
+  }
+}
