@@ -1,10 +1,15 @@
 // Collectives and data-parallel training, run as `mpirun -np N dist_check` (or alone, as one
-// process): every rank checks the collectives' results and errors, then trains a small network on
-// its share of a global batch and compares the parameters with one process trained on the whole
-// batch, and with the other ranks' (bitwise). Prints what failed, naming the rank; the exit
-// status is non-zero if any rank found a failure.
+// process): every rank checks the collectives' results and errors, then trains a small MLP and a
+// small CNN on its share of a global batch and compares the parameters with one process trained
+// on the whole batch, and with the other ranks' (bitwise). Prints what failed, naming the rank;
+// the exit status is non-zero if any rank found a failure.
+//
+// `dist_check --kill-last-rank-at STEP`: the last rank kills itself (SIGKILL) at that training
+// step, for the test that the others do not wait for it forever (tests/dist/lost_rank.py).
+#include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -19,6 +24,7 @@ namespace {
 
 int failures = 0;
 int my_rank = 0;
+long kill_at_step = -1;
 
 void check(bool ok, const std::string& what) {
   if (ok) return;
@@ -70,21 +76,34 @@ void collectives(dist::Communicator& c) {
   check(contains(root, "root " + std::to_string(n) + " is not a rank"), "a broadcast from no rank is refused: " + root);
 }
 
-// A 10-16-3 tanh network, cross-entropy, on a global batch of 12 samples: 4 batches in turn.
+// A 10-16-3 tanh MLP on (batch, 10), or a CNN on (batch, 1, 6, 6): 3×3 convolution to 4
+// channels, ReLU, 2×2 max-pooling, a linear layer to 3 classes. Cross-entropy.
 struct Run {
   Graph g;
   Generator gen;
-  nn::Linear hidden, out;
+  std::vector<std::unique_ptr<nn::Module>> layers;
   Node x, labels, loss;
   std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<optim::TrainingStep> step;
 
-  Run(std::int64_t batch, std::uint64_t seed, const std::string& optimizer_name)
-      : gen(seed), hidden(10, 16, gen), out(16, 3, gen) {
-    x = g.input("x", {batch, 10});
+  Run(const std::string& model, std::int64_t batch, std::uint64_t seed, const std::string& optimizer_name) : gen(seed) {
     labels = g.input("labels", {batch}, DType::i32);
-    loss = nn::cross_entropy(out(tanh(hidden(x))), labels);
-    const std::vector<nn::Parameter*> params = nn::parameters_of({&hidden, &out});
+    Node logits;
+    if (model == "mlp") {
+      x = g.input("x", {batch, 10});
+      layers.push_back(std::make_unique<nn::Linear>(10, 16, gen));
+      layers.push_back(std::make_unique<nn::Linear>(16, 3, gen));
+      logits = (*layers[1])(tanh((*layers[0])(x)));
+    } else {
+      x = g.input("x", {batch, 1, 6, 6});
+      layers.push_back(std::make_unique<nn::Conv2d>(1, 4, 3, gen));
+      layers.push_back(std::make_unique<nn::Linear>(16, 3, gen));
+      logits = (*layers[1])(flatten(max_pool2d(relu((*layers[0])(x)), 2)));
+    }
+    loss = nn::cross_entropy(logits, labels);
+    std::vector<nn::Parameter*> params;
+    for (const auto& layer : layers)
+      for (nn::Parameter* p : layer->parameters()) params.push_back(p);
     optim::OptimizerOptions options;
     options.lr = optimizer_name == "adam" ? 0.01 : 0.1;
     optimizer = optim::make_optimizer(optimizer_name, nn::values_of(params), options);
@@ -93,24 +112,25 @@ struct Run {
   std::vector<Tensor> parameters() const { return optimizer->params(); }
 };
 
-void training(dist::Communicator& c, const std::string& optimizer_name, double clip) {
+void training(dist::Communicator& c, const std::string& model, const std::string& optimizer_name, double clip) {
   constexpr std::int64_t kGlobal = 12, kSteps = 100;
   const int n = c.size(), r = c.rank();
   const std::int64_t share = kGlobal / n;
   Generator data(7);
   std::vector<Tensor> xs, ys;
   for (int b = 0; b < 4; ++b) {
-    xs.push_back(Tensor::normal({kGlobal, 10}, data));
+    xs.push_back(model == "mlp" ? Tensor::normal({kGlobal, 10}, data) : Tensor::normal({kGlobal, 1, 6, 6}, data));
     std::vector<std::int32_t> y(kGlobal);
     for (std::int64_t i = 0; i < kGlobal; ++i) y[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((i * 7 + b) % 3);
     ys.push_back(Tensor::from<std::int32_t>(y));
   }
   // Each rank starts from its own random weights: distribute() must replace them with rank 0's.
-  Run ranked(share, 100 + static_cast<std::uint64_t>(r), optimizer_name), alone(kGlobal, 100, optimizer_name);
+  Run ranked(model, share, 100 + static_cast<std::uint64_t>(r), optimizer_name), alone(model, kGlobal, 100, optimizer_name);
   ranked.step->distribute(c);
   for (Run* run : {&ranked, &alone})
     if (clip > 0) run->step->set_clip_norm(clip);
   for (std::int64_t s = 0; s < kSteps; ++s) {
+    if (s == kill_at_step && r == n - 1) std::raise(SIGKILL);
     const auto b = static_cast<std::size_t>(s % 4);
     ranked.step->machine().bind(ranked.x, xs[b].slice(0, r * share, (r + 1) * share));
     ranked.step->machine().bind(ranked.labels, ys[b].slice(0, r * share, (r + 1) * share));
@@ -119,7 +139,7 @@ void training(dist::Communicator& c, const std::string& optimizer_name, double c
     alone.step->machine().bind(alone.labels, ys[b]);
     alone.step->run();
   }
-  const std::string what = optimizer_name + (clip > 0 ? " clipped" : "") + ", " + std::to_string(n) + " ranks";
+  const std::string what = model + ", " + optimizer_name + (clip > 0 ? " clipped" : "") + ", " + std::to_string(n) + " ranks";
   for (std::size_t i = 0; i < ranked.parameters().size(); ++i) {
     const Tensor p = ranked.parameters()[i], q = alone.parameters()[i];
     const double scale = max(abs(q)).item<double>(), diff = max(abs(sub(p, q))).item<double>();
@@ -138,15 +158,17 @@ void training(dist::Communicator& c, const std::string& optimizer_name, double c
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--kill-last-rank-at") kill_at_step = std::atol(argv[2]);
   try {
     dist::Communicator& c = dist::world();
     my_rank = c.rank();
     if (my_rank == 0) std::printf("%d rank(s), backend %s\n", c.size(), std::string(c.backend()).c_str());
     collectives(c);
-    training(c, "momentum", 0);
-    training(c, "adam", 0);
-    training(c, "sgd", 0.05);
+    training(c, "mlp", "momentum", 0);
+    training(c, "mlp", "adam", 0);
+    training(c, "mlp", "sgd", 0.05);
+    training(c, "cnn", "momentum", 0);
     // Every rank's verdict: a rank that passed still fails the run when another did not.
     const Tensor failed = Tensor::full({1}, failures, DType::i32);
     c.allreduce(failed);
