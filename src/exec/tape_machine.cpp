@@ -110,7 +110,7 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
   if (!device_.is_host()) {
     // The device's programs for the dtypes this program computes in are built now, when it is
     // compiled, not at its first run.
-    bool uses[3] = {};
+    bool uses[kDTypeCount] = {};
     for (int i = 0; i < n; ++i)
       if (needed[static_cast<std::size_t>(i)]) uses[static_cast<int>(graph.node(i).dtype())] = true;
     for (DType dtype : {DType::f32, DType::f64})

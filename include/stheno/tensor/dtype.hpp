@@ -13,6 +13,7 @@ namespace stheno {
 // the indices of sparse matrices too large for int32 (tensor/csr.hpp) and is only stored, copied
 // and converted: arithmetic kernels refuse it.
 enum class DType : std::uint8_t { f32, f64, i32, i64 };
+inline constexpr int kDTypeCount = 4;  // for tables indexed by dtype
 
 constexpr std::size_t itemsize(DType t) {
   return t == DType::f64 || t == DType::i64 ? 8 : 4;
