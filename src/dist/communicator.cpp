@@ -10,11 +10,6 @@ namespace stheno::dist {
 std::unique_ptr<Communicator> make_mpi_communicator();  // mpi_communicator.cpp
 #endif
 
-void Communicator::allreduce(const Tensor& t, ReduceOp op, std::string_view name) {
-  start_allreduce(t, op, name);
-  wait_all();
-}
-
 namespace {
 
 // One rank: a sum or mean over one process, a broadcast from itself and a gather of one leave
@@ -25,9 +20,10 @@ class SingleProcess final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   std::string_view backend() const override { return "single"; }
-  void start_allreduce(const Tensor& t, ReduceOp op, std::string_view name) override {
+  void allreduce(const Tensor& t, ReduceOp op, std::string_view name) override {
     check_operand("allreduce", *this, t, name, op == ReduceOp::mean);
   }
+  void start_allreduce(const Tensor& t, ReduceOp op, std::string_view name) override { allreduce(t, op, name); }
   void wait_all() override {}
   void broadcast(const Tensor& t, int root, std::string_view name) override {
     check_operand("broadcast", *this, t, name);

@@ -60,6 +60,14 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string_view backend() const override { return "mpi"; }
 
+  void allreduce(const Tensor& t, ReduceOp op, std::string_view name) override {
+    check_operand("allreduce", *this, t, name, op == ReduceOp::mean);
+    const int code =
+        MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), MPI_SUM, comm_);
+    if (code != MPI_SUCCESS) throw DistributedError(collective_at("allreduce", *this, t, name) + ": " + mpi_message(code));
+    if (op == ReduceOp::mean) scale_gradient(t, 1.0 / size_);
+  }
+
   void start_allreduce(const Tensor& t, ReduceOp op, std::string_view name) override {
     check_operand("allreduce", *this, t, name, op == ReduceOp::mean);
     MPI_Request request = MPI_REQUEST_NULL;

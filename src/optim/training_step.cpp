@@ -97,11 +97,10 @@ void TrainingStep::launch() {
       else
         gradient_values_.push_back(Gradient::of_dense(machine_->value(gradients_[i])));
     }
-  if (comm_ && comm_->size() > 1) {
-    // All started before any is waited for, so that they overlap each other.
-    for (const Gradient& g : gradient_values_) comm_->start_allreduce(g.dense, dist::ReduceOp::mean, "a gradient");
-    comm_->wait_all();
-  }
+  // Blocking allreduces, one per gradient, after the whole backward pass: Open MPI's started
+  // (non-blocking) ones took 1.4–2.5× as long here, which pays only once they overlap backward.
+  if (comm_ && comm_->size() > 1)
+    for (const Gradient& g : gradient_values_) comm_->allreduce(g.dense, dist::ReduceOp::mean, "a gradient");
   if (clip_norm_ <= 0) return optimizer_.step(gradient_values_);
   // Clipping needs every gradient's numbers, so here a product's block is formed (into a buffer
   // made on the first clipped step).
