@@ -1,7 +1,9 @@
 // Collectives and data-parallel training, run as `mpirun -np N dist_check` (or alone, as one
 // process): every rank checks the collectives' results and errors, then trains a small MLP and a
 // small CNN on its share of a global batch and compares the parameters with one process trained
-// on the whole batch, and with the other ranks' (bitwise). Prints what failed, naming the rank;
+// on the whole batch, and with the other ranks' (bitwise). Halfway, every rank but 0 scrambles
+// its parameters and optimizer state and distribute() runs again, as after a resume that read a
+// different checkpoint: rank 0's must win. Prints what failed, naming the rank;
 // the exit status is non-zero if any rank found a failure.
 //
 // `dist_check --kill-last-rank-at STEP`: the last rank kills itself (SIGKILL) at that training
@@ -131,6 +133,13 @@ void training(dist::Communicator& c, const std::string& model, const std::string
     if (clip > 0) run->step->set_clip_norm(clip);
   for (std::int64_t s = 0; s < kSteps; ++s) {
     if (s == kill_at_step && r == n - 1) std::raise(SIGKILL);
+    if (s == kSteps / 2 && r != 0) {
+      // As after a resume that read another checkpoint: this rank's parameters and optimizer
+      // state go astray, and distribute() must bring back rank 0's.
+      for (const Tensor& p : ranked.parameters()) p.fill(0.5);
+      for (const optim::StateTensor& state : ranked.optimizer->state()) state.value.fill(3);
+    }
+    if (s == kSteps / 2) ranked.step->distribute(c);
     const auto b = static_cast<std::size_t>(s % 4);
     ranked.step->machine().bind(ranked.x, xs[b].slice(0, r * share, (r + 1) * share));
     ranked.step->machine().bind(ranked.labels, ys[b].slice(0, r * share, (r + 1) * share));
