@@ -84,6 +84,8 @@ class TrainingProgram {
     step_ = std::make_unique<optim::TrainingStep>(loss, nn::nodes_of(g_, net.parameters()), opt, std::vector<Node>{}, options);
     profiled_ = profile;
   }
+  // Data-parallel: each rank runs the step on its share of every batch (dist/communicator.hpp).
+  void distribute(dist::Communicator& comm) { step_->distribute(comm); }
   ~TrainingProgram() {
     if (profiled_) std::fputs(step_->machine().profile_report().c_str(), stderr);
   }
@@ -189,9 +191,22 @@ void w2(const Options& o, const data::Mnist& d) {
   const data::TensorDataset train(d.train.images, d.train.labels);
   data::DataLoader loader(train, shuffled_batches(kBatch, o.seed));
 
-  TrainingProgram program(net, sgd, kBatch, softmax_cross_entropy_of, o.profile);
+  // Under mpirun, each rank trains on its share of every global batch of 128 (host only).
+  dist::Communicator& comm = dist::world();
+  const int ranks = comm.size(), rank = comm.rank();
+  if (ranks > 1 && (kBatch % ranks != 0 || !o.device.is_host()))
+    throw ValueError("W2 on " + std::to_string(ranks) + " ranks: the batch of 128 must split evenly, on the host");
+  const std::int64_t share = kBatch / ranks;
+  TrainingProgram program(net, sgd, share, softmax_cross_entropy_of, o.profile);
+  if (ranks > 1) program.distribute(comm);
   loader.start_epoch(0);
-  auto step = [&](const data::Batch& b) { program.step(b); };
+  auto step = [&](const data::Batch& b) {
+    if (ranks == 1) return program.step(b);
+    data::Batch mine;
+    mine.inputs = b.inputs.slice(0, rank * share, (rank + 1) * share);
+    mine.labels = b.labels.slice(0, rank * share, (rank + 1) * share);
+    program.step(mine);
+  };
   for (int i = 0; i < 3; ++i) step(*loader.next());
   // On a device: the last `steps` batches of another epoch, each uploaded while the step before
   // it runs; the loader starts (and prefetches) before the clock, as the host's did.
@@ -204,8 +219,15 @@ void w2(const Options& o, const data::Mnist& d) {
   } else {
     program.steps(staged, [] {});
   }
+  if (ranks > 1) comm.barrier();  // every rank's steps are done
   const double train_rate = static_cast<double>(steps * kBatch) / seconds_since(start);
   const std::string counted = per_step_counters(o.device, counters, steps);
+  if (ranks > 1) {  // the training rate alone: the ranks would time inference against each other
+    if (rank == 0)
+      std::printf("{\"train_samples_per_s\": %.1f, \"ranks\": %d, \"test_accuracy\": %.4f}\n", train_rate, ranks,
+                  accuracy(net, d.test.images, d.test.labels, o.device));
+    return;
+  }
 
   Graph eg;
   const Node ex = eg.input("x", {kEvalBatch, 784});
