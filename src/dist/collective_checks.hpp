@@ -28,4 +28,15 @@ inline void check_operand(std::string_view collective, const Communicator& c, co
   if (t.numel() > 2147483647) fail("more than 2^31 - 1 elements in one collective");
 }
 
+// allgather's output: (size, in's shape...) in in's dtype.
+inline void check_gathered(const Communicator& c, const Tensor& in, const Tensor& out, std::string_view name) {
+  check_operand("allgather", c, in, name);
+  check_operand("allgather", c, out, name);
+  if (out.rank() != in.rank() + 1 || out.shape()[0] != c.size() || out.numel() != in.numel() * c.size() ||
+      out.dtype() != in.dtype())
+    throw DistributedError(collective_at("allgather", c, in, name) + ": the output must be (" +
+                           std::to_string(c.size()) + ", " + in.shape().str() + ") " +
+                           std::string(dtype_name(in.dtype())) + ", got " + out.shape().str());
+}
+
 }  // namespace stheno::dist

@@ -105,13 +105,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void allgather(const Tensor& in, const Tensor& out, std::string_view name) override {
-    check_operand("allgather", *this, in, name);
-    check_operand("allgather", *this, out, name);
-    if (out.rank() != in.rank() + 1 || out.shape()[0] != size_ || out.numel() != in.numel() * size_ ||
-        out.dtype() != in.dtype())
-      throw DistributedError(collective_at("allgather", *this, in, name) + ": the output must be (" +
-                             std::to_string(size_) + ", " + in.shape().str() + ") " +
-                             std::string(dtype_name(in.dtype())) + ", got " + out.shape().str());
+    check_gathered(*this, in, out, name);
     const int count = static_cast<int>(in.numel());
     const int code = MPI_Allgather(in.raw_data(), count, mpi_type(in.dtype()), out.raw_data(), count,
                                    mpi_type(in.dtype()), comm_);

@@ -8,11 +8,15 @@
 
 namespace stheno {
 
+// "(3, 4) float32", or "undefined": how the kernels' errors name an operand.
+inline std::string described(const Tensor& t) {
+  return t.defined() ? t.shape().str() + " " + std::string(dtype_name(t.dtype())) : "undefined";
+}
+
 // Returns how many rows the set holds; throws IndexError naming the first entry out of place.
 inline std::int64_t check_row_set(const char* op, const Tensor& rows, std::int64_t table_rows) {
   if (!rows.defined() || rows.dtype() != DType::i32 || rows.rank() != 1 || !rows.is_contiguous())
-    throw ShapeError(std::string(op) + ": the rows must be a contiguous int32 vector, got " +
-                     (rows.defined() ? rows.shape().str() + " " + std::string(dtype_name(rows.dtype())) : "undefined"));
+    throw ShapeError(std::string(op) + ": the rows must be a contiguous int32 vector, got " + described(rows));
   const std::int32_t* r = rows.data<std::int32_t>();
   const std::int64_t capacity = rows.numel();
   std::int64_t count = 0;

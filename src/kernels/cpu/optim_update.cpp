@@ -37,10 +37,6 @@ struct Targets {
 
 Targets every_element(const Tensor& param) { return {param.numel()}; }
 
-std::string described(const Tensor& t) {
-  return t.defined() ? t.shape().str() + " " + std::string(dtype_name(t.dtype())) : "undefined";
-}
-
 // The row-sparse form's checks: a 2-D parameter, a row set of its rows, and a block with one row
 // per entry of the set or a product whose dense operand has the parameter's width (the product's
 // own arrays are checked as it is prepared, before any row changes).

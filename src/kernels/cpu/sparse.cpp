@@ -16,10 +16,6 @@ namespace stheno {
 
 namespace {
 
-std::string described(const Tensor& t) {
-  return t.defined() ? t.shape().str() + " " + std::string(dtype_name(t.dtype())) : "undefined";
-}
-
 struct CsrArrays {
   std::int64_t rows, capacity;
   DType index;
