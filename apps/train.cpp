@@ -1,9 +1,12 @@
 // `stheno train`: trains a classifier on an MNIST-format dataset with either machine, prints a
 // live progress bar, writes per-epoch metrics, curves and checkpoints, and can resume a killed
-// run exactly where its last checkpoint left it.
+// run exactly where its last checkpoint left it. Under mpirun, each rank trains on its share of
+// every global batch with the gradients averaged over the ranks (data-parallel), and rank 0
+// alone writes the files and the progress.
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +25,7 @@
 #include "stheno/data/dataset.hpp"
 #include "stheno/data/loader.hpp"
 #include "stheno/data/mnist.hpp"
+#include "stheno/dist/communicator.hpp"
 #include "stheno/io/atomic_file.hpp"
 #include "stheno/io/safetensors.hpp"
 #include "stheno/nn/losses.hpp"
@@ -130,13 +134,41 @@ struct Position {
   std::int64_t loss_count = 0;
 };
 
+// Where ranks other than 0 write their log and progress: nowhere.
+std::FILE* null_log() {
+  static std::FILE* const file = std::fopen("/dev/null", "w");
+  return file;
+}
+
+// Rank r > 0 of a data-parallel run draws its dropout masks from a stream of its own, derived
+// from rank 0's state, so that the ranks' shares of a batch get independent masks and a run
+// resumed from rank 0's checkpoint, with any number of ranks, is reproducible.
+Generator::State rank_stream(const Generator::State& rank0, int rank) {
+  if (rank == 0) return rank0;
+  return Generator(rank0.s[0] ^ std::rotl(rank0.s[2], 17) ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(rank)))
+      .state();
+}
+
 class Trainer {
  public:
   explicit Trainer(const TrainConfig& c)
-      : c_(c), device_(Device::parse(c.device)), log_(c.json ? stderr : stdout), progress_(log_, isatty(fileno(log_))) {}
+      : c_(c),
+        device_(Device::parse(c.device)),
+        comm_(dist::world()),
+        log_(comm_.rank() != 0 ? null_log() : c.json ? stderr : stdout),
+        progress_(log_, comm_.rank() == 0 && isatty(fileno(log_))) {}
   int run();
 
  private:
+  int train();
+  // This rank's share of each global batch.
+  std::int64_t local_batch() const { return c_.batch / comm_.size(); }
+  bool lead() const { return comm_.rank() == 0; }
+  // Data-parallel: rank 0's parameters, buffers and optimizer state on every rank.
+  void share_rank0_state();
+  // Data-parallel: rank 0's buffers (batch norm's running statistics) on every rank, which
+  // follow their own shares of the batches, before the model is evaluated or saved.
+  void share_rank0_buffers();
   void load_data();
   void compile();
   // One step on `batch`; leaves the loader's following batch (or nullptr) in `next`.
@@ -149,6 +181,7 @@ class Trainer {
 
   const TrainConfig& c_;
   Device device_;
+  dist::Communicator& comm_;
   std::FILE* log_;
   Progress progress_;
   data::Mnist data_;
@@ -174,6 +207,7 @@ class Trainer {
   std::vector<EpochMetrics> history_;
   std::filesystem::path out_;
   std::int64_t measured_steps_ = 0, measured_allocations_ = 0;
+  Tensor loss_share_ = Tensor::zeros({1}, DType::f64);  // a step's loss, averaged over the ranks
 };
 
 void Trainer::load_data() {
@@ -186,6 +220,12 @@ void Trainer::load_data() {
       c_.train_limit > 0 ? std::optional<std::int64_t>(c_.train_limit) : std::nullopt);
   if (train_set_->size() < c_.batch)
     throw ValueError("--batch " + std::to_string(c_.batch) + " is larger than the " + std::to_string(train_set_->size()) + " training images");
+  if (c_.batch % comm_.size() != 0)
+    throw ValueError("--batch " + std::to_string(c_.batch) + " (the global batch) does not split evenly over " +
+                     std::to_string(comm_.size()) + " ranks; use a multiple of " + std::to_string(comm_.size()));
+  if (comm_.size() > 1 && !device_.is_host())
+    throw ValueError("data-parallel training (" + std::to_string(comm_.size()) + " ranks) reduces gradients on the "
+                     "host; --device " + device_.str() + " is not supported under mpirun yet");
 }
 
 void Trainer::compile() {
@@ -202,11 +242,32 @@ void Trainer::compile() {
   o.weight_decay = c_.weight_decay;
   optimizer_ = optim::make_optimizer(c_.optimizer, nn::values_of(params_), o);
   if (c_.machine == "tape") {
-    x_ = train_graph_.input("x", {c_.batch, features});
-    labels_ = train_graph_.input("labels", {c_.batch}, DType::i32);
+    x_ = train_graph_.input("x", {local_batch(), features});
+    labels_ = train_graph_.input("labels", {local_batch()}, DType::i32);
     const Node loss = build_loss(c_, model_.net(x_), labels_);
     train_step_ = std::make_unique<optim::TrainingStep>(loss, nn::nodes_of(train_graph_, params_), *optimizer_);
     train_step_->set_clip_norm(c_.clip);
+  }
+}
+
+void Trainer::share_rank0_state() {
+  if (comm_.size() == 1) return;
+  // Buffers (batch norm's running statistics) too: each rank's follow its own shares.
+  for (nn::Parameter* p : model_.net.parameters()) comm_.broadcast(p->value, 0, p->name);
+  if (train_step_) {
+    train_step_->distribute(comm_);
+  } else {
+    for (const optim::StateTensor& s : optimizer_->state()) comm_.broadcast(s.value, 0, "optimizer." + s.name);
+  }
+  for (nn::Dropout* d : model_.dropouts) {
+    Generator& g = d->state().generator;
+    const Generator::State& s = g.state();
+    Tensor words = Tensor::empty({4}, DType::i64);
+    for (int i = 0; i < 4; ++i) words.data<std::int64_t>()[i] = static_cast<std::int64_t>(s.s[static_cast<std::size_t>(i)]);
+    comm_.broadcast(words, 0, "a dropout generator");
+    Generator::State rank0 = s;
+    for (int i = 0; i < 4; ++i) rank0.s[static_cast<std::size_t>(i)] = static_cast<std::uint64_t>(words.data<std::int64_t>()[i]);
+    g.set_state(rank_stream(rank0, comm_.rank()));
   }
 }
 
@@ -242,6 +303,8 @@ double Trainer::host_or_eager_step(const data::Batch& batch) {
   const Node loss = build_loss(c_, model_.net(g.input("x", batch.inputs.to(device_))), g.input("labels", batch.labels.to(device_)));
   std::vector<Tensor> grads;
   for (const Tensor& t : backward(loss, nn::nodes_of(g, params_))) grads.push_back(t.contiguous());
+  if (comm_.size() > 1)
+    for (std::size_t i = 0; i < grads.size(); ++i) comm_.allreduce(grads[i], dist::ReduceOp::mean, params_[i]->name);
   if (c_.clip > 0) optim::clip_grad_norm(grads, c_.clip);
   optimizer_->step(grads);
   return loss.value().item<double>();
@@ -264,11 +327,15 @@ Trainer::EvalProgram& Trainer::eval_program(std::int64_t size) {
 }
 
 // Mean loss and accuracy on the test split, in batches of --eval-batch (the last may be smaller),
-// each size compiled once on the tape machine.
+// each size compiled once on the tape machine. Data-parallel: each rank evaluates its slice of
+// the split with rank 0's weights and statistics, and the sums are added up.
 std::pair<double, double> Trainer::evaluate() {
+  share_rank0_buffers();
   model_.net.set_training(false);
-  const Tensor& images = data_.test.images;
-  const Tensor& labels = data_.test.labels;
+  const std::int64_t total = data_.test.images.size(0);
+  const std::int64_t from = total * comm_.rank() / comm_.size(), to = total * (comm_.rank() + 1) / comm_.size();
+  const Tensor images = data_.test.images.slice(0, from, to);
+  const Tensor labels = data_.test.labels.slice(0, from, to);
   const std::int64_t n = images.size(0);
   // A convolution's im2col columns take kernel² times the image memory: smaller batches.
   const std::int64_t eval_batch = c_.model == "cnn" ? std::min<std::int64_t>(c_.eval_batch, 100) : c_.eval_batch;
@@ -295,10 +362,21 @@ std::pair<double, double> Trainer::evaluate() {
     progress_.evaluating(start + size, n);
   }
   model_.net.set_training(true);
-  return {loss_sum / static_cast<double>(n), static_cast<double>(correct) / static_cast<double>(n)};
+  Tensor sums = Tensor::from(std::vector<double>{loss_sum, static_cast<double>(correct)});
+  comm_.allreduce(sums, dist::ReduceOp::sum, "the evaluation's loss and correct count");
+  const std::vector<double> summed = sums.to_vector<double>();
+  return {summed[0] / static_cast<double>(total), summed[1] / static_cast<double>(total)};
+}
+
+void Trainer::share_rank0_buffers() {
+  if (comm_.size() == 1) return;
+  for (nn::Parameter* p : model_.net.parameters())
+    if (!p->trainable) comm_.broadcast(p->value, 0, p->name);
 }
 
 void Trainer::save_checkpoint(const Position& at) {
+  share_rank0_buffers();
+  if (!lead()) return;
   std::vector<io::NamedTensor> tensors;
   for (nn::Parameter* p : model_.net.parameters()) tensors.push_back({p->name, p->value});
   for (const optim::StateTensor& s : optimizer_->state()) tensors.push_back({"optimizer." + s.name, s.value});
@@ -334,6 +412,7 @@ Position Trainer::resume(std::int64_t batches_per_epoch) {
 }
 
 void Trainer::finish_epoch_files() {
+  if (!lead()) return;
   const std::string csv = (out_ / "metrics.csv").string();
   io::write_file_atomically(csv, metrics_csv(history_));
   if (c_.plot) {
@@ -343,18 +422,33 @@ void Trainer::finish_epoch_files() {
 }
 
 int Trainer::run() {
+  if (comm_.size() == 1) return train();
+  try {
+    return train();
+  } catch (const std::exception& e) {
+    // The other ranks may be waiting for this one in a collective: end them all, saying why.
+    Progress::clear_interrupted();
+    std::fprintf(stderr, "stheno train: error on rank %d of %d: %s\n", comm_.rank(), comm_.size(), e.what());
+    comm_.abort(1);
+  }
+}
+
+int Trainer::train() {
   if (c_.threads > 0) set_num_threads(static_cast<int>(c_.threads));
   out_ = c_.out;
-  say(prepare_output_directory(c_.out, {"checkpoint.safetensors", "model.safetensors", "metrics.csv", "curves.png"}));
+  if (lead())
+    say(prepare_output_directory(c_.out, {"checkpoint.safetensors", "model.safetensors", "metrics.csv", "curves.png"}));
   load_data();
   compile();
   data::LoaderOptions lo;
-  lo.batch_size = c_.batch;
+  lo.batch_size = local_batch();
   lo.shuffle = true;
   lo.seed = static_cast<std::uint64_t>(c_.seed);
   lo.drop_last = true;  // the compiled program has a fixed batch size
   // About 1,024 samples ready ahead: small batches then cost the worker few wake-ups.
-  lo.prefetch = static_cast<int>(std::clamp<long long>(1024 / c_.batch, 2, 64));
+  lo.prefetch = static_cast<int>(std::clamp<long long>(1024 / local_batch(), 2, 64));
+  lo.shards = comm_.size();
+  lo.shard = comm_.rank();
   data::DataLoader loader(*train_set_, lo);
   const std::int64_t steps_per_epoch = loader.batches_per_epoch();
   schedule_ = build_schedule(c_, steps_per_epoch);
@@ -363,13 +457,15 @@ int Trainer::run() {
     at = resume(steps_per_epoch);
     say("resumed " + c_.resume + " at epoch " + std::to_string(at.epoch + 1) + ", batch " + std::to_string(at.next_batch));
   }
+  share_rank0_state();
   const std::string layers = c_.model == "cnn" ? (c_.batch_norm ? "conv32bn-conv64bn-128" : "conv32-conv64-128")
                                                 : (c_.hidden_sizes().empty() ? "" : c_.hidden + "-");
   say("stheno train: " + c_.model + " " + std::to_string(data_.train.images.size(1)) + "-" + layers +
       (c_.model == "cnn" ? "-" : "") + std::to_string(kClasses) + " " + c_.activation + ", " + c_.loss +
       " loss, " + c_.optimizer + " lr " + std::to_string(c_.lr) + ", batch " + std::to_string(c_.batch) + ", " +
       std::to_string(train_set_->size()) + " training images, " + c_.machine + " machine on " + device_.str() + ", " +
-      std::to_string(num_threads()) + " threads, " + std::to_string(model_.net.parameter_count()) + " parameters");
+      (comm_.size() > 1 ? std::to_string(comm_.size()) + " ranks × " : "") + std::to_string(num_threads()) +
+      " threads, " + std::to_string(model_.net.parameter_count()) + " parameters");
 
   double train_seconds = 0, first_loss = 0;
   std::int64_t trained_epochs = 0;
@@ -388,7 +484,12 @@ int Trainer::run() {
       testing::AllocationCounter counter;
       const std::int64_t index = batch->index;  // the batch is gone once the next one is taken
       const data::Batch* next = nullptr;
-      const double loss = train_step(*batch, loader, next);
+      double loss = train_step(*batch, loader, next);
+      if (comm_.size() > 1) {  // the global batch's loss, so that every rank sees the same
+        loss_share_.data<double>()[0] = loss;
+        comm_.allreduce(loss_share_, dist::ReduceOp::mean, "the step's loss");
+        loss = loss_share_.data<double>()[0];
+      }
       if (measure) {
         measured_allocations_ += counter.count();
         ++measured_steps_;
@@ -426,6 +527,8 @@ int Trainer::run() {
     save_checkpoint({epoch + 1, 0, optimizer_->steps_taken(), 0, 0});
     finish_epoch_files();
   }
+  share_rank0_buffers();
+  if (!lead()) return 0;
   std::vector<io::NamedTensor> weights;
   for (nn::Parameter* p : model_.net.parameters()) weights.push_back({p->name, p->value});
   io::save_safetensors((out_ / "model.safetensors").string(), weights, {{"format", "stheno-model-1"}});
@@ -442,11 +545,12 @@ int Trainer::run() {
     if (measured_steps_ > 0 && testing::allocation_counting_available())
       std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_allocations_) / static_cast<double>(measured_steps_));
     std::printf("{\"epochs\": %lld, \"train_seconds_per_epoch\": %.4f, \"test_accuracy\": %.6f, \"test_loss\": %.6f, "
-                "\"allocations_per_step\": %s, \"steps\": %lld, \"machine\": \"%s\", \"device\": \"%s\", \"threads\": %d, %s, "
-                "\"out\": \"%s\"}\n",
+                "\"allocations_per_step\": %s, \"steps\": %lld, \"machine\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"world_size\": %d, "
+                "%s, \"out\": \"%s\"}\n",
                 static_cast<long long>(c_.epochs), trained_epochs ? train_seconds / static_cast<double>(trained_epochs) : 0.0,
                 last.test_accuracy, last.test_loss, per_step, static_cast<long long>(optimizer_->steps_taken()),
-                c_.machine.c_str(), device_.str().c_str(), num_threads(), gemm_json().c_str(), out_.string().c_str());
+                c_.machine.c_str(), device_.str().c_str(), num_threads(), comm_.size(), gemm_json().c_str(),
+                out_.string().c_str());
   }
   return 0;
 }

@@ -548,10 +548,31 @@ TEST(LoaderOrder, RestartingMidEpochStartsAfresh) {
   EXPECT_EQ(sorted(epoch_order(loader, 1)), iota(40));
 }
 
+TEST(LoaderShards, EachRankTakesItsPartOfEveryGlobalBatch) {
+  // 3 ranks × 4 = global batches of 12 from 103 samples: 8 of them, the same samples in the
+  // same order as one loader with batches of 12, each rank holding a third of each.
+  const TensorDataset dataset = numbered_dataset(103);
+  DataLoader whole(dataset, {.batch_size = 12, .seed = 9, .drop_last = true});
+  const std::vector<std::int64_t> global = epoch_order(whole, 4, 2);
+  std::vector<std::vector<std::int64_t>> parts;
+  for (int shard = 0; shard < 3; ++shard) {
+    DataLoader part(dataset, {.batch_size = 4, .seed = 9, .drop_last = true, .shards = 3, .shard = shard});
+    EXPECT_EQ(part.batches_per_epoch(), 8);
+    parts.push_back(epoch_order(part, 4, 2));
+    ASSERT_EQ(parts.back().size(), 6u * 4);
+  }
+  for (std::size_t batch = 0; batch < 6; ++batch)
+    for (std::size_t shard = 0; shard < 3; ++shard)
+      for (std::size_t row = 0; row < 4; ++row)
+        EXPECT_EQ(parts[shard][batch * 4 + row], global[batch * 12 + shard * 4 + row]) << batch << " " << shard << " " << row;
+}
+
 TEST(LoaderOptionsCheck, RejectsBadOptionsAndNextBeforeStart) {
   const TensorDataset dataset = numbered_dataset(4);
   EXPECT_THROW(DataLoader(dataset, {.batch_size = 0}), ValueError);
   EXPECT_THROW(DataLoader(dataset, {.prefetch = -1}), ValueError);
+  EXPECT_THROW(DataLoader(dataset, {.drop_last = true, .shards = 2, .shard = 2}), ValueError);
+  EXPECT_THROW(DataLoader(dataset, {.shards = 2, .shard = 1}), ValueError);  // no drop_last
   DataLoader loader(dataset, {});
   EXPECT_THROW(loader.next(), ValueError);
 }

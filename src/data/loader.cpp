@@ -102,11 +102,17 @@ LoaderOptions checked(const LoaderOptions& options) {
     throw ValueError("DataLoader: batch_size is " + std::to_string(options.batch_size) + " (expected at least 1)");
   if (options.prefetch < 0)
     throw ValueError("DataLoader: prefetch is " + std::to_string(options.prefetch) + " (expected 0 or more)");
+  if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
+    throw ValueError("DataLoader: shard " + std::to_string(options.shard) + " of " + std::to_string(options.shards) +
+                     " (expected shards >= 1 and shard in 0 to shards - 1)");
+  if (options.shards > 1 && !options.drop_last)
+    throw ValueError("DataLoader: " + std::to_string(options.shards) + " shards need drop_last (a smaller last "
+                     "batch would not split evenly over them)");
   return options;
 }
 
 std::int64_t count_batches(std::int64_t samples, const LoaderOptions& options) {
-  const std::int64_t full = samples / options.batch_size;
+  const std::int64_t full = samples / (options.batch_size * options.shards);
   return options.drop_last || samples % options.batch_size == 0 ? full : full + 1;
 }
 
@@ -223,7 +229,8 @@ void DataLoader::run_worker() {
 std::exception_ptr DataLoader::fill(std::int64_t batch) noexcept {
   try {
     Batch& out = buffer_for(batch);
-    const auto first = static_cast<std::size_t>(batch * options_.batch_size);
+    const auto first =
+        static_cast<std::size_t>((batch * options_.shards + options_.shard) * options_.batch_size);
     dataset_.gather(std::span<const std::int64_t>(order_).subspan(first, static_cast<std::size_t>(out.labels.size(0))),
                     out.inputs, out.labels);
     out.index = batch;

@@ -1,5 +1,6 @@
 #include "stheno/dist/communicator.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "dist/collective_checks.hpp"
@@ -36,12 +37,21 @@ class SingleProcess final : public Communicator {
     out.select(0, 0).copy_from(in);
   }
   void barrier() override {}
+
+ protected:
+  void abort_ranks(int) override {}
 };
 
 // Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE; PMIx-based launchers set PMIX_RANK.
 bool started_by_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK"); }
 
 }  // namespace
+
+void Communicator::abort(int status) {
+  std::fflush(nullptr);  // the error message this rank just wrote
+  abort_ranks(status);
+  std::_Exit(status);
+}
 
 std::unique_ptr<Communicator> single_process() { return std::make_unique<SingleProcess>(); }
 

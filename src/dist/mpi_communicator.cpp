@@ -119,6 +119,10 @@ class MpiCommunicator final : public Communicator {
                              mpi_message(code));
   }
 
+
+ protected:
+  void abort_ranks(int status) override { MPI_Abort(comm_, status); }
+
  private:
   struct Pending {
     Tensor tensor;

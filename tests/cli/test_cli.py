@@ -389,6 +389,148 @@ class CliResume(unittest.TestCase):
             shutil.rmtree(tmp)
 
 
+def read_tensors(path):
+    """name -> float64 numpy array, for a safetensors file of float32/float64 tensors."""
+    import numpy as np
+    raw = Path(path).read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + length])
+    data = raw[8 + length:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        dtype = {"F32": "<f4", "F64": "<f8"}[info["dtype"]]
+        out[name] = np.frombuffer(data[begin:end], dtype=dtype).astype(np.float64).reshape(info["shape"])
+    return out
+
+
+def largest_relative_difference(a_path, b_path):
+    """max |a - b| / max |a| over every tensor of two model files with the same tensors."""
+    a, b = read_tensors(a_path), read_tensors(b_path)
+    assert a.keys() == b.keys(), (sorted(a), sorted(b))
+    return max(float(abs(a[k] - b[k]).max()) / max(float(abs(a[k]).max()), 1e-30) for k in a)
+
+
+MPIRUN = os.environ.get("STHENO_MPIEXEC") or shutil.which("mpirun")
+
+
+def rank_pids(mpirun_pid):
+    """The processes mpirun started, by rank."""
+    ranks = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat[stat.rindex(")") + 2:].split()[1])
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if parent != mpirun_pid:
+            continue
+        for variable in environ:
+            if variable.startswith(b"OMPI_COMM_WORLD_RANK="):
+                ranks[int(variable.split(b"=")[1])] = int(entry.name)
+    return ranks
+
+
+@unittest.skipUnless(DATA.is_dir(), f"{DATA} is missing (apt install dataset-fashion-mnist)")
+@unittest.skipUnless(MPIRUN, "mpirun is missing (apt install openmpi-bin)")
+class CliDistributed(unittest.TestCase):
+    """`mpirun -np N stheno train`: the global batch split over the ranks trains the model one
+    process trains, and a run killed on N ranks resumes on any number of them."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="stheno-dist-"))
+        self.data = small_dataset(self.tmp / "data", train=4800, test=500)
+        # 100 steps of 48 images; momentum SGD with weight decay, and an evaluation every epoch.
+        self.common = ["--data", str(self.data), "--batch", "48", "--hidden", "32,16", "--optimizer", "momentum",
+                       "--lr", "0.05", "--weight-decay", "1e-4", "--threads", "1", "--plot=false"]
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def mpirun(self, ranks, *args, check=True):
+        result = subprocess.run([MPIRUN, "--oversubscribe", "-np", str(ranks), STHENO, "train", *args],
+                                capture_output=True, text=True, timeout=600)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{ranks} ranks failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def test_ranks_train_the_model_one_process_trains(self):
+        one = self.tmp / "one"
+        report = json.loads(run(*self.common, "--epochs", "1", "--out", str(one), "--json", check=True).stdout)
+        self.assertEqual(report["world_size"], 1)
+        for ranks in (2, 3):
+            out = self.tmp / f"ranks{ranks}"
+            result = self.mpirun(ranks, *self.common, "--epochs", "1", "--out", str(out), "--json")
+            reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+            self.assertEqual(len(reports), 1, "rank 0 alone reports")
+            self.assertEqual(reports[0]["world_size"], ranks)
+            self.assertEqual(reports[0]["steps"], 100)
+            self.assertEqual(result.stdout.count("final test accuracy"), 0, "with --json the log goes to stderr")
+            self.assertEqual(result.stderr.count("final test accuracy"), 1, "rank 0 alone logs")
+            difference = largest_relative_difference(one / "model.safetensors", out / "model.safetensors")
+            print(f"{ranks} ranks: largest relative difference from one process {difference:.2e}, "
+                  f"test accuracy {reports[0]['test_accuracy']:.4f} (one process {report['test_accuracy']:.4f})")
+            self.assertLessEqual(difference, 1e-5)
+            self.assertAlmostEqual(reports[0]["test_accuracy"], report["test_accuracy"], delta=0.002)
+            self.assertAlmostEqual(reports[0]["test_loss"], report["test_loss"], delta=1e-4)
+
+    def test_a_batch_that_does_not_split_evenly_is_refused(self):
+        result = self.mpirun(3, *self.common, "--batch", "64", "--out", str(self.tmp / "out"), check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("--batch 64 (the global batch) does not split evenly over 3 ranks", result.stderr)
+
+    def test_killed_run_resumes_on_two_ranks_and_on_one(self):
+        """Rank 1 is killed mid-epoch: the run ends non-zero within 30 s; resumed from rank 0's
+        last checkpoint on 2 ranks it ends bit for bit where an uninterrupted 2-rank run does,
+        and on 1 rank within 1e-5."""
+        args = [*self.common, "--epochs", "2", "--save-every", "10"]
+        straight = self.tmp / "straight"
+        self.mpirun(2, *args, "--out", str(straight))
+        killed = self.tmp / "killed"
+        proc = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "2", STHENO, "train", *args, "--out", str(killed)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        checkpoint = killed / "checkpoint.safetensors"
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            metadata = checkpoint_metadata(checkpoint) if checkpoint.exists() else {}
+            if metadata.get("epoch") == "0" and metadata.get("next_batch", "0") != "0":
+                break
+            time.sleep(0.005)
+        pids = rank_pids(proc.pid)
+        self.assertIsNone(proc.poll(), "the run finished before it could be killed; make it longer")
+        self.assertIn(1, pids)
+        os.kill(pids[1], signal.SIGKILL)
+        killed_at = time.time()
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            self.fail("the run was still going 60 s after rank 1 was killed")
+        self.assertLessEqual(time.time() - killed_at, 30)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("rank 1", stderr)
+        self.assertFalse((killed / "model.safetensors").exists())
+        for ranks in (2, 1):
+            resumed = self.tmp / f"resumed{ranks}"
+            shutil.copytree(killed, resumed)
+            resume = [*args, "--out", str(resumed), "--resume", str(resumed / "checkpoint.safetensors")]
+            result = self.mpirun(2, *resume) if ranks == 2 else run(*resume, check=True)
+            self.assertIn("resumed", result.stdout)
+            difference = largest_relative_difference(straight / "model.safetensors", resumed / "model.safetensors")
+            print(f"resumed on {ranks} rank(s): largest relative difference from the uninterrupted run {difference:.2e}")
+            if ranks == 2:
+                self.assertEqual((straight / "model.safetensors").read_bytes(), (resumed / "model.safetensors").read_bytes())
+            self.assertLessEqual(difference, 1e-5)
+
+
+LICENSES = Path("/usr/share/common-licenses")
+
+
 LICENSES = Path("/usr/share/common-licenses")
 
 

@@ -18,6 +18,12 @@ struct LoaderOptions {
   std::uint64_t seed = 0;
   bool drop_last = false;  // drop the last batch when it is smaller than batch_size
   int prefetch = 2;        // batches prepared ahead of the one the caller holds (0 or more)
+  // Data-parallel training: the epoch's order is cut into global batches of batch_size × shards
+  // samples, and this loader yields part `shard` (0 to shards - 1) of each, so that `shards`
+  // loaders with the same seed, one per rank, cover each global batch exactly once between
+  // them. Needs drop_last when shards > 1 (a smaller last batch would not split evenly).
+  int shards = 1;
+  int shard = 0;
 };
 
 struct Batch {
@@ -38,6 +44,7 @@ class DataLoader {
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
+  // With shards: the global batches, each of which this loader yields its part of.
   std::int64_t batches_per_epoch() const { return batches_per_epoch_; }
 
   // Starts epoch `epoch` at batch `first_batch` (0 to batches_per_epoch()), abandoning the epoch

@@ -47,6 +47,13 @@ class Communicator {
   // out (size(), in's shape...): out[r] becomes rank r's `in`.
   virtual void allgather(const Tensor& in, const Tensor& out, std::string_view name = {}) = 0;
   virtual void barrier() = 0;
+  // Ends every rank's process with `status`. For an error on one rank: the others, waiting in a
+  // collective for it, would otherwise wait forever.
+  [[noreturn]] void abort(int status);
+
+ protected:
+  // Asks the launcher to end every rank (MPI_Abort); abort() ends this process if it returns.
+  virtual void abort_ranks(int status) = 0;
 };
 
 // This process's communicator, made on first use: Open MPI when the process was started by

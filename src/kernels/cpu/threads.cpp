@@ -2,9 +2,11 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "stheno/tensor/error.hpp"
 
@@ -22,8 +24,16 @@ int default_threads() {
       if (end != v && *end == '\0' && n >= 1 && n <= 1024) return static_cast<int>(n);
     }
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
-  return 1;
+  if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 1) return 1;
+  const int cores = CPU_COUNT(&set);
+  // Ranks of a data-parallel run that mpirun left unbound (as with --oversubscribe) all see
+  // every core: they share them out rather than each spinning up a thread per core.
+  if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+      local && cores == static_cast<int>(std::thread::hardware_concurrency())) {
+    const long ranks = std::strtol(local, nullptr, 10);
+    if (ranks > 1) return std::max(1, cores / static_cast<int>(std::min<long>(ranks, cores)));
+  }
+  return cores;
 }
 
 std::atomic<int>& thread_count() {
