@@ -14,6 +14,7 @@
 #include "metrics.hpp"
 #include "output_dir.hpp"
 #include "progress.hpp"
+#include "stheno/dist/communicator.hpp"
 #include "stheno/stheno.hpp"
 
 namespace stheno::cli {
@@ -105,11 +106,37 @@ std::string json_string(const std::string& s) {
 class CharTrainer {
  public:
   explicit CharTrainer(const CharConfig& c)
-      : c_(c), device_(Device::parse(c.device)), log_(c.json ? stderr : stdout), progress_(log_, isatty(fileno(log_)), "chars") {}
+      : c_(c),
+        device_(Device::parse(c.device)),
+        comm_(dist::world()),
+        log_(comm_.rank() != 0 ? null_log() : c.json ? stderr : stdout),
+        progress_(log_, comm_.rank() == 0 && isatty(fileno(log_)), "chars") {}
 
   int run() {
+    if (comm_.size() == 1) return train();
+    try {
+      return train();
+    } catch (const std::exception& e) {
+      // The other ranks may be waiting for this one in a collective: end them all, saying why.
+      Progress::clear_interrupted();
+      std::fprintf(stderr, "stheno train: error on rank %d of %d: %s\n", comm_.rank(), comm_.size(), e.what());
+      comm_.abort(1);
+    }
+  }
+
+ private:
+  // Data-parallel (under mpirun): every rank draws the same global batch of windows and trains
+  // on its share of them, the gradients averaged over the ranks; rank 0 alone evaluates, samples
+  // and writes.
+  int train() {
     if (c_.threads > 0) set_num_threads(static_cast<int>(c_.threads));
-    say(prepare_output_directory(c_.out, {"char-lstm.safetensors"}));
+    if (c_.batch % comm_.size() != 0)
+      throw ValueError("--batch " + std::to_string(c_.batch) + " (the global batch) does not split evenly over " +
+                       std::to_string(comm_.size()) + " ranks; use a multiple of " + std::to_string(comm_.size()));
+    if (comm_.size() > 1 && !device_.is_host())
+      throw ValueError("data-parallel training (" + std::to_string(comm_.size()) + " ranks) reduces gradients on the "
+                       "host; --device " + device_.str() + " is not supported under mpirun yet");
+    if (comm_.rank() == 0) say(prepare_output_directory(c_.out, {"char-lstm.safetensors"}));
     const std::string text = data::read_text(c_.text);
     const data::CharVocabulary vocabulary(text);
     const std::vector<std::int32_t> ids = vocabulary.encode(text);
@@ -137,6 +164,7 @@ class CharTrainer {
       model.to(device_);
     }
     const double train_loss = fit(model, train);
+    if (comm_.rank() != 0) return 0;
     save(model);
     const double validation_loss = evaluate(model, validation);
     const std::string sample = generate(model, vocabulary, prime, prime_ids);
@@ -151,16 +179,16 @@ class CharTrainer {
       if (c_.steps > 1 && testing::allocation_counting_available())
         std::snprintf(per_step, sizeof per_step, "%.3f", allocations_per_step_);
       std::printf("{\"model\": \"char-lstm\", \"train_loss\": %.5f, \"validation_loss\": %.5f, \"unigram_loss\": %.5f, "
-                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %s, \"device\": \"%s\", \"threads\": %d, %s, \"sample\": %s, "
-                  "\"out\": %s}\n",
-                  train_loss, validation_loss, unigram, chars_per_s_, per_step, device_.str().c_str(), num_threads(), gemm_json().c_str(),
+                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %s, \"device\": \"%s\", \"threads\": %d, \"world_size\": %d, "
+                  "%s, \"sample\": %s, \"out\": %s}\n",
+                  train_loss, validation_loss, unigram, chars_per_s_, per_step, device_.str().c_str(), num_threads(),
+                  comm_.size(), gemm_json().c_str(),
                   json_string(sample).c_str(),
                   json_string(c_.out).c_str());
     }
     return 0;
   }
 
- private:
   // The model knows only the bytes of its text: a prime with any other byte cannot be fed to it,
   // which is worth knowing before training rather than after.
   std::vector<std::int32_t> encode_prime(const data::CharVocabulary& vocabulary, const std::string& prime) const {
@@ -185,18 +213,22 @@ class CharTrainer {
   // Trains for c_.steps windows of random offsets; returns the mean loss of the last tenth.
   double fit(CharModel& model, const std::vector<std::int32_t>& train) {
     Graph g;
-    const Node tokens = g.input("tokens", {c_.batch, c_.seq}, DType::i32);
-    const Node targets = g.input("targets", {c_.batch * c_.seq}, DType::i32);
+    const std::int64_t share = c_.batch / comm_.size(), first = share * comm_.rank();
+    const Node tokens = g.input("tokens", {share, c_.seq}, DType::i32);
+    const Node targets = g.input("targets", {share * c_.seq}, DType::i32);
     const Node loss = model.loss(tokens, targets);
     const std::vector<nn::Parameter*> params = model.parameters();
     optim::Adam adam(nn::values_of(params), c_.lr);
     optim::TrainingStep step(loss, nn::nodes_of(g, params), adam);
     step.set_clip_norm(c_.clip);
+    if (comm_.size() > 1) step.distribute(comm_);
     const Tensor x = Tensor::empty({c_.batch, c_.seq}, DType::i32), y = Tensor::empty({c_.batch * c_.seq}, DType::i32);
+    const Tensor my_x = x.slice(0, first, first + share), my_y = y.slice(0, first * c_.seq, (first + share) * c_.seq);
     if (device_.is_host()) {  // the windows are written straight into the bound tensors
-      step.machine().bind(tokens, x);
-      step.machine().bind(targets, y);
+      step.machine().bind(tokens, my_x);
+      step.machine().bind(targets, my_y);
     }
+    Tensor loss_share = Tensor::zeros({1}, DType::f64);
 
     Generator windows(static_cast<std::uint64_t>(c_.seed) * 7919 + 1);
     const long long tail = std::max(1LL, c_.steps / 10);
@@ -209,10 +241,15 @@ class CharTrainer {
       testing::AllocationCounter counter;
       data::sample_windows(train, windows, x, y);
       if (!device_.is_host()) {
-        step.machine().let(tokens, x);
-        step.machine().let(targets, y);
+        step.machine().let(tokens, my_x);
+        step.machine().let(targets, my_y);
       }
-      const double value = step.run();
+      double value = step.run();
+      if (comm_.size() > 1) {  // the global batch's loss, so that every rank sees the same
+        loss_share.data<double>()[0] = value;
+        comm_.allreduce(loss_share, dist::ReduceOp::mean, "the step's loss");
+        value = loss_share.data<double>()[0];
+      }
       if (s > 0) allocations += counter.count();
       if (!std::isfinite(value))
         throw ValueError(std::string("training diverged: the loss became ") + (std::isnan(value) ? "NaN" : "infinite") +
@@ -311,6 +348,7 @@ class CharTrainer {
 
   CharConfig c_;
   Device device_;
+  dist::Communicator& comm_;
   std::FILE* log_;
   Progress progress_;
   double chars_per_s_ = 0, allocations_per_step_ = 0;

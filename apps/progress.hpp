@@ -13,6 +13,8 @@ namespace stheno::cli {
 // Writes one line of a command's log and flushes it at once: with output redirected to a file,
 // the lines would otherwise wait in stdio's buffer until the end of training.
 void say_line(std::FILE* log, const std::string& line);
+// Where a log goes that no one reads (a data-parallel run's ranks other than 0): /dev/null.
+std::FILE* null_log();
 
 class Progress {
  public:

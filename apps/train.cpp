@@ -134,12 +134,6 @@ struct Position {
   std::int64_t loss_count = 0;
 };
 
-// Where ranks other than 0 write their log and progress: nowhere.
-std::FILE* null_log() {
-  static std::FILE* const file = std::fopen("/dev/null", "w");
-  return file;
-}
-
 // Rank r > 0 of a data-parallel run draws its dropout masks from a stream of its own, derived
 // from rank 0's state, so that the ranks' shares of a batch get independent masks and a run
 // resumed from rank 0's checkpoint, with any number of ranks, is reproducible.

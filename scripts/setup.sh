@@ -19,6 +19,7 @@ packages=(
   libclblast-dev                           # its GEMM
   pocl-opencl-icd clinfo                   # a CPU OpenCL platform, so its tests run without a GPU
   libopenmpi-dev openmpi-bin               # data-parallel training (dist/): Open MPI and mpirun
+  iproute2                                 # tests/dist/two_hosts.py: two network namespaces as two hosts
 )
 
 as_root=()

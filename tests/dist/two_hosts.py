@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Two ranks on two "hosts" talking TCP only: two network namespaces joined by a veth pair stand
+for two machines, and Open MPI launches one rank in each (through `ip netns exec`, as it would
+through ssh) with shared memory turned off. The program it runs checks its training against one
+process, as under a plain mpirun.
+
+Usage: two_hosts.py MPIRUN PROGRAM [ARGS...]
+Exits 77 (skipped) where namespaces cannot be made: not root, or no `ip` (iproute2)."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SKIPPED = 77
+SUBNET = "10.77.0.0/24"
+
+
+def sh(*args):
+    subprocess.run(args, check=True, capture_output=True, text=True)
+
+
+def main():
+    mpirun, program = sys.argv[1], sys.argv[2:]
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        print("skipped: making network namespaces needs root and ip (iproute2)")
+        return SKIPPED
+    # Namespace names are the hosts' names, so they must be valid host names (no underscore).
+    hosts = [f"stheno-a{os.getpid()}", f"stheno-b{os.getpid()}"]
+    veth = [f"sta{os.getpid() % 100000}", f"stb{os.getpid() % 100000}"]
+    try:
+        sh("ip", "netns", "add", hosts[0])
+    except subprocess.CalledProcessError as e:
+        print(f"skipped: cannot make a network namespace here ({e.stderr.strip()})")
+        return SKIPPED
+    try:
+        sh("ip", "netns", "add", hosts[1])
+        sh("ip", "link", "add", veth[0], "type", "veth", "peer", "name", veth[1])
+        for i, (host, link) in enumerate(zip(hosts, veth)):
+            sh("ip", "link", "set", link, "netns", host)
+            sh("ip", "-n", host, "addr", "add", f"10.77.0.{i + 1}/24", "dev", link)
+            sh("ip", "-n", host, "link", "set", link, "up")
+            sh("ip", "-n", host, "link", "set", "lo", "up")
+        with tempfile.TemporaryDirectory() as tmp:
+            # mpirun starts each host's daemon through this, as through ssh: host name, then command.
+            agent = Path(tmp) / "netns-agent"
+            agent.write_text('#!/bin/sh\nhost="$1"\nshift\nexec ip netns exec "$host" sh -c "$*"\n')
+            agent.chmod(0o755)
+            command = ["ip", "netns", "exec", hosts[0], mpirun, "--allow-run-as-root", "--host", ",".join(hosts),
+                       "-np", "2", "--mca", "plm_rsh_agent", str(agent), "--mca", "btl", "tcp,self",
+                       "--mca", "btl_tcp_if_include", SUBNET, "--mca", "oob_tcp_if_include", SUBNET, *program]
+            print(" ".join(command), flush=True)
+            run = subprocess.run(command, timeout=600)
+            return run.returncode
+    finally:
+        for host in hosts:
+            subprocess.run(["ip", "netns", "delete", host], capture_output=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
