@@ -176,6 +176,37 @@ TEST(TapeMachine, ListingShowsRegistersShapesInPlaceAndMemory) {
   EXPECT_LT(m.planned_bytes(), m.unplanned_bytes());
 }
 
+TEST(TapeMachine, ActionsRunRightAfterTheirOutputIsComputed) {
+  // h = tanh(x) is an output; y = sum(h · 3) is computed after it. The action on h sees h's
+  // value, and y's buffer not yet written this run.
+  Graph g;
+  const Node x = g.input("x", {2, 3}, DType::f64);
+  const Node h = tanh(x);
+  const Node y = sum(mul(h, g.constant(Tensor::scalar(3.0, DType::f64))));
+  TapeMachine m(g, {y, h});
+  std::vector<double> seen_h, seen_y;
+  m.after(h, "note h", [&](const Tensor& value) {
+    seen_h.push_back(value.at({0, 0}));
+    seen_y.push_back(m.num_instructions() > 0 && seen_h.size() > 1 ? m.value(y).item<double>() : 0);
+  });
+  m.after(x, "note x", [&](const Tensor& value) { EXPECT_EQ(value.at({0, 0}), seen_h.empty() ? 0.5 : 1.0); });
+  EXPECT_LT(m.instruction_of(h), m.instruction_of(y));
+  EXPECT_EQ(m.instruction_of(x), -1);
+  m.let(x, Tensor::full({2, 3}, 0.5, DType::f64));
+  m.run();
+  m.let(x, Tensor::full({2, 3}, 1.0, DType::f64));
+  m.run();
+  ASSERT_EQ(seen_h.size(), 2u);
+  EXPECT_DOUBLE_EQ(seen_h[0], std::tanh(0.5));
+  EXPECT_DOUBLE_EQ(seen_h[1], std::tanh(1.0));
+  EXPECT_DOUBLE_EQ(seen_y[1], 18 * std::tanh(0.5));  // the first run's y: this run's comes after h
+  const std::string listing = m.listing();
+  EXPECT_TRUE(contains(listing, "first: note x")) << listing;
+  EXPECT_LT(listing.find("then: note h"), listing.find("sum")) << listing;
+  const Node dead = exp(x);
+  EXPECT_TRUE(contains(message_of([&] { m.after(dead, "", [](const Tensor&) {}); }), "not an output of the program"));
+}
+
 TEST(TapeMachine, DeadNodesAreDropped) {
   Graph g;
   const Node x = g.input("x", {4}, DType::f64);

@@ -1,12 +1,13 @@
 // The Open MPI backend. MPI is initialised when the communicator is made and finalised when it
 // is destroyed (at exit, for world()); its errors are returned, not fatal, and become
-// DistributedErrors naming the collective, the rank and the tensor.
+// DistributedErrors naming the collective, the rank and the tensor. Allreduce is a ring of MPI
+// point-to-point messages (ring_allreduce.hpp); the other collectives are MPI's own.
 #include <mpi.h>
 
 #include <vector>
 
 #include "dist/collective_checks.hpp"
-#include "stheno/kernels/optim_update.hpp"
+#include "dist/ring_allreduce.hpp"
 
 namespace stheno::dist {
 
@@ -45,11 +46,11 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
-    pending_.reserve(64);  // a step's gradients; more only on the first step of a larger model
-    requests_.reserve(64);
+    ring_ = std::make_unique<RingAllreduce>(comm_, rank_, size_);
   }
 
   ~MpiCommunicator() override {
+    ring_.reset();
     MPI_Comm_free(&comm_);
     int finalized = 0;
     MPI_Finalized(&finalized);
@@ -60,40 +61,21 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string_view backend() const override { return "mpi"; }
 
+  // Ours, not MPI_Allreduce, which allocates a temporary the size of the tensor on every call
+  // (ring_allreduce.hpp).
   void allreduce(const Tensor& t, ReduceOp op, std::string_view name) override {
-    check_operand("allreduce", *this, t, name, op == ReduceOp::mean);
-    const int code =
-        MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), MPI_SUM, comm_);
-    if (code != MPI_SUCCESS) throw DistributedError(collective_at("allreduce", *this, t, name) + ": " + mpi_message(code));
-    if (op == ReduceOp::mean) scale_gradient(t, 1.0 / size_);
+    start_allreduce(t, op, name);
+    ring_->wait_all();
   }
 
   void start_allreduce(const Tensor& t, ReduceOp op, std::string_view name) override {
     check_operand("allreduce", *this, t, name, op == ReduceOp::mean);
-    MPI_Request request = MPI_REQUEST_NULL;
-    const int code = MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()),
-                                    MPI_SUM, comm_, &request);
-    if (code != MPI_SUCCESS) throw DistributedError(collective_at("allreduce", *this, t, name) + ": " + mpi_message(code));
-    pending_.push_back({t, op == ReduceOp::mean});
-    requests_.push_back(request);
+    ring_->start(t, op == ReduceOp::mean, name);
   }
 
-  void wait_all() override {
-    if (requests_.empty()) return;
-    const int code = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
-    if (code != MPI_SUCCESS) {
-      const std::string what = "allreduce of " + std::to_string(requests_.size()) + " started tensors (the first " +
-                               pending_.front().tensor.shape().str() + ") on rank " + std::to_string(rank_) + " of " +
-                               std::to_string(size_) + ": " + mpi_message(code);
-      pending_.clear();
-      requests_.clear();
-      throw DistributedError(what);
-    }
-    for (const Pending& p : pending_)
-      if (p.mean) scale_gradient(p.tensor, 1.0 / size_);
-    pending_.clear();
-    requests_.clear();
-  }
+  void progress() override { ring_->progress(); }
+
+  void wait_all() override { ring_->wait_all(); }
 
   void broadcast(const Tensor& t, int root, std::string_view name) override {
     check_operand("broadcast", *this, t, name);
@@ -124,15 +106,10 @@ class MpiCommunicator final : public Communicator {
   void abort_ranks(int status) override { MPI_Abort(comm_, status); }
 
  private:
-  struct Pending {
-    Tensor tensor;
-    bool mean;
-  };
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   bool owns_mpi_ = false;
-  std::vector<Pending> pending_;
-  std::vector<MPI_Request> requests_;
+  std::unique_ptr<RingAllreduce> ring_;
 };
 
 }  // namespace

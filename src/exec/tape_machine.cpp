@@ -371,7 +371,10 @@ void TapeMachine::run() {
       refresh(i);
     }
   }
-  for (Instruction& ins : program_) {
+  if (!hooks_.empty())
+    for (Hook& h : hooks_[0]) h.action(registers_[static_cast<std::size_t>(h.node)].tensor);
+  for (std::size_t k = 0; k < program_.size(); ++k) {
+    Instruction& ins = program_[k];
     if (options_.profile) {
       const auto start = std::chrono::steady_clock::now();
       ins.op->forward(ins.inputs, ins.out);
@@ -381,6 +384,8 @@ void TapeMachine::run() {
       ins.op->forward(ins.inputs, ins.out);
     }
     if (options_.watch_nan) check_instruction(ins);
+    if (!hooks_.empty())
+      for (Hook& h : hooks_[k + 1]) h.action(registers_[static_cast<std::size_t>(h.node)].tensor);
   }
   if (staged_) {
     // Long finished, as a rule (they ran beside the previous step): the callers' host memory is free again.
@@ -407,6 +412,27 @@ std::size_t TapeMachine::planned_bytes() const { return arena_bytes_; }
 std::size_t TapeMachine::unplanned_bytes() const { return unplanned_bytes_; }
 int TapeMachine::num_instructions() const { return static_cast<int>(program_.size()); }
 
+int TapeMachine::instruction_of(const Node& node) const {
+  if (!node.defined() || &node.graph() != &graph_ || static_cast<std::size_t>(node.id()) >= registers_.size())
+    throw ValueError("instruction_of: the node does not belong to this machine's program");
+  Node source = node;
+  while (registers_[static_cast<std::size_t>(source.id())].role == Register::Role::view) source = source.input(0);
+  for (std::size_t k = 0; k < program_.size(); ++k)
+    if (program_[k].node == source.id()) return static_cast<int>(k);
+  return -1;
+}
+
+void TapeMachine::after(const Node& output, std::string label, std::function<void(const Tensor&)> action) {
+  if (!output.defined() || &output.graph() != &graph_) throw ValueError("after: the node does not belong to this machine's graph");
+  using Role = Register::Role;
+  const Register* r = static_cast<std::size_t>(output.id()) < registers_.size() ? &registers_[static_cast<std::size_t>(output.id())] : nullptr;
+  if (!r || !(r->output || r->role == Role::input || r->role == Role::parameter || r->role == Role::constant))
+    throw ValueError("after: " + output.describe() + " is not an output of the program, so its memory may be reused "
+                     "before the action runs; compile it as an output");
+  if (hooks_.empty()) hooks_.resize(program_.size() + 1);
+  hooks_[static_cast<std::size_t>(instruction_of(output) + 1)].push_back({std::move(label), output.id(), std::move(action)});
+}
+
 std::string TapeMachine::listing() const {
   std::ostringstream os;
   auto ref = [&](int id) { return "%" + std::to_string(id) + " " + graph_.node(id).name(); };
@@ -417,6 +443,8 @@ std::string TapeMachine::listing() const {
   char line[512];
   std::snprintf(line, sizeof line, "%-4s %-22s %-30s %-18s %-22s %s\n", "#", "instruction", "inputs", "output", "type", "memory");
   os << line;
+  if (!hooks_.empty())
+    for (const Hook& h : hooks_[0]) os << "     first: " << h.label << "\n";
   int index = 0;
   for (int i : order_) {
     const Register& r = registers_[static_cast<std::size_t>(i)];
@@ -452,6 +480,8 @@ std::string TapeMachine::listing() const {
     std::snprintf(line, sizeof line, "%-4s %-22s %-30s %-18s %-22s %s\n", idx.c_str(), what.c_str(), inputs.c_str(),
                   ref(i).c_str(), type(i).c_str(), memory.c_str());
     os << line;
+    if (r.role == Register::Role::intermediate && !hooks_.empty())
+      for (const Hook& h : hooks_[static_cast<std::size_t>(index)]) os << "     then: " << h.label << "\n";
   }
   os << program_.size() << " instructions on " << device_.str() << "; arena " << arena_bytes_ << " bytes for intermediates that would need "
      << unplanned_bytes_ << " bytes unshared\n";

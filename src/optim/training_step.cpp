@@ -1,5 +1,7 @@
 #include "stheno/optim/training_step.hpp"
 
+#include <algorithm>
+
 #include "stheno/dist/communicator.hpp"
 #include "stheno/kernels/sparse.hpp"
 
@@ -65,16 +67,82 @@ TrainingStep::TrainingStep(const Node& loss, const std::vector<Node>& parameters
                                            options);
 }
 
-void TrainingStep::distribute(dist::Communicator& comm) {
+void TrainingStep::distribute(dist::Communicator& comm, BucketSizes buckets) {
   for (std::size_t i = 0; i < rows_forms_.size(); ++i)
     if (rows_forms_[i])
       throw ValueError("TrainingStep::distribute: " + gradients_[i].describe() + " is the row-sparse gradient of a "
                        "table (TableGradient::rows), which data-parallel training does not reduce yet; use "
                        "TableGradient::dense");
+  if (!machine_->device().is_host())
+    throw ValueError("TrainingStep::distribute: the program runs on " + machine_->device().str() +
+                     "; data-parallel training reduces gradients on the host");
+  if (buckets.first_bytes == 0 || buckets.bytes == 0)
+    throw ValueError("TrainingStep::distribute: bucket sizes must be at least 1 byte");
   for (std::size_t i = 0; i < optimizer_.params().size(); ++i)
     comm.broadcast(optimizer_.params()[i], 0, "parameter " + std::to_string(i));
   for (const StateTensor& s : optimizer_.state()) comm.broadcast(s.value, 0, "optimizer state " + s.name);
   comm_ = &comm;
+  if (buckets_.empty()) lay_out_buckets(buckets);
+}
+
+void TrainingStep::lay_out_buckets(BucketSizes sizes) {
+  // The gradients in the order the program computes them.
+  std::vector<std::size_t> order(gradients_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<int> position(gradients_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) position[i] = machine_->instruction_of(gradients_[i]);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return position[a] < position[b]; });
+
+  // Each gradient's bucket and offset there, in elements.
+  struct Slot {
+    std::size_t bucket;
+    std::int64_t offset;
+  };
+  std::vector<Slot> slots(gradients_.size());
+  std::vector<std::int64_t> elements;
+  std::vector<DType> dtypes;
+  std::size_t bytes_in_last = 0;
+  for (const std::size_t i : order) {
+    const Node& g = gradients_[i];
+    const std::size_t bytes = static_cast<std::size_t>(g.shape().numel()) * itemsize(g.dtype());
+    const std::size_t cap = elements.size() <= 1 ? sizes.first_bytes : sizes.bytes;
+    const bool fits = !elements.empty() && dtypes.back() == g.dtype() && bytes_in_last + bytes <= cap;
+    if (!fits) {
+      elements.push_back(0);
+      dtypes.push_back(g.dtype());
+      bytes_in_last = 0;
+    }
+    slots[i] = {elements.size() - 1, elements.back()};
+    elements.back() += g.shape().numel();
+    bytes_in_last += bytes;
+  }
+  for (std::size_t b = 0; b < elements.size(); ++b) buckets_.push_back({Tensor::empty({elements[b]}, dtypes[b]), 0, 0});
+
+  gradient_values_.clear();
+  for (std::size_t i = 0; i < gradients_.size(); ++i) {
+    const Slot s = slots[i];
+    Bucket& bucket = buckets_[s.bucket];
+    ++bucket.gradients;
+    const Tensor slot = bucket.values.slice(0, s.offset, s.offset + gradients_[i].shape().numel()).reshape(gradients_[i].shape());
+    gradient_values_.push_back(Gradient::of_dense(slot));
+  }
+  std::vector<std::size_t> last_in(buckets_.size());  // the gradient that completes each bucket
+  for (const std::size_t i : order) last_in[slots[i].bucket] = i;
+  for (const std::size_t i : order) {
+    const std::size_t b = slots[i].bucket;
+    std::string label = "copy " + gradients_[i].name() + " into bucket " + std::to_string(b) + " at " +
+                        std::to_string(slots[i].offset);
+    if (last_in[b] == i)
+      label += "; start the allreduce of bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].gradients) +
+               " gradients, " + std::to_string(buckets_[b].values.numel() * static_cast<std::int64_t>(itemsize(buckets_[b].values.dtype()))) +
+               " bytes)";
+    machine_->after(gradients_[i], std::move(label), [this, i, b](const Tensor& gradient) {
+      gradient_values_[i].dense.copy_from(gradient);
+      Bucket& bucket = buckets_[b];
+      if (--bucket.waiting == 0) comm_->start_allreduce(bucket.values, dist::ReduceOp::mean, "a gradient bucket");
+      comm_->progress();
+    });
+  }
 }
 
 double TrainingStep::run() {
@@ -83,7 +151,9 @@ double TrainingStep::run() {
 }
 
 void TrainingStep::launch() {
+  for (Bucket& b : buckets_) b.waiting = b.gradients;
   machine_->run();
+  if (comm_) comm_->wait_all();  // the buckets' allreduces, started as backward went
   if (gradient_values_.empty())  // the program's buffers stay put from run to run
     for (std::size_t i = 0; i < gradients_.size(); ++i) {
       const std::vector<Node> product = product_operands(rows_forms_[i]);
@@ -97,10 +167,6 @@ void TrainingStep::launch() {
       else
         gradient_values_.push_back(Gradient::of_dense(machine_->value(gradients_[i])));
     }
-  // Blocking allreduces, one per gradient, after the whole backward pass: Open MPI's started
-  // (non-blocking) ones took 1.4–2.5× as long here, which pays only once they overlap backward.
-  if (comm_ && comm_->size() > 1)
-    for (const Gradient& g : gradient_values_) comm_->allreduce(g.dense, dist::ReduceOp::mean, "a gradient");
   if (clip_norm_ <= 0) return optimizer_.step(gradient_values_);
   // Clipping needs every gradient's numbers, so here a product's block is formed (into a buffer
   // made on the first clipped step).

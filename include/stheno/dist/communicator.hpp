@@ -33,14 +33,16 @@ class Communicator {
   virtual std::string_view backend() const = 0;
 
   // In place: t becomes the sum, or the mean, of t over the ranks; every rank passes a tensor of
-  // the same shape and dtype (float32 or float64; int32 for sums). `name` is for errors.
+  // the same shape and dtype (float32 or float64; int32 for sums). `name` is for errors. Every
+  // rank ends with the same bits. Started allreduces complete first.
   virtual void allreduce(const Tensor& t, ReduceOp op = ReduceOp::sum, std::string_view name = {}) = 0;
   // The same, started and left to run while the caller goes on; wait_all() completes every
   // started one, in the order they were started, which must be the same on every rank. The
-  // tensors must stay alive and untouched until then. (On Open MPI 4.1 a started allreduce took
-  // 1.4–2.5× as long as a blocking one on 2 ranks here, bench/README.md "Allreduce": start them
-  // only where they overlap other work.)
+  // tensors must stay alive and untouched until then. progress() moves them on without waiting:
+  // call it between pieces of other work (the training step does, between instructions), since
+  // MPI moves data only inside its calls. After the first of a size, none allocates.
   virtual void start_allreduce(const Tensor& t, ReduceOp op, std::string_view name = {}) = 0;
+  virtual void progress() {}
   virtual void wait_all() = 0;
   // In place: every rank's t becomes root's.
   virtual void broadcast(const Tensor& t, int root = 0, std::string_view name = {}) = 0;

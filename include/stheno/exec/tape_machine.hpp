@@ -13,6 +13,7 @@
 // views of their input's buffer and cost nothing at run time.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,16 @@ class TapeMachine {
   void stage(const Node& input, const Tensor& value);
   void run();
 
+  // Calls `action` with the value of `output` in every run(), right after the instruction that
+  // computes it (before the first instruction if none does), and shows `label` there in the
+  // listing. `output` must be one the program was compiled to output, whose memory is not
+  // reused after, or an input, parameter or constant. For work that should start as soon as a value is ready: a training step sends
+  // each gradient bucket to the other ranks while backward goes on.
+  void after(const Node& output, std::string label, std::function<void(const Tensor&)> action);
+  // The position in the program of the instruction that computes `node`, or -1 if none does
+  // (an input, a parameter, a constant). Views count as their source's.
+  int instruction_of(const Node& node) const;
+
   // The value of an output, input, parameter or constant after the last run. It is a view of
   // the machine's memory: valid until the next run, copy it to keep it.
   const Tensor& value(const Node& node) const;
@@ -102,6 +113,12 @@ class TapeMachine {
   std::size_t arena_bytes_ = 0, unplanned_bytes_ = 0;
   std::int64_t runs_ = 0;
   bool staged_ = false;  // some input has a staged upload for the next run
+  struct Hook {
+    std::string label;
+    int node;
+    std::function<void(const Tensor&)> action;
+  };
+  std::vector<std::vector<Hook>> hooks_;  // [0]: before the first instruction; [k + 1]: after instruction k
 };
 
 }  // namespace stheno

@@ -23,6 +23,15 @@ class Communicator;
 
 namespace stheno::optim {
 
+// How data-parallel training groups gradients for the allreduce: buckets of about `bytes`,
+// filled in the order backward produces the gradients, the first one smaller so that the
+// network has work while backward is still at the last layers. A gradient larger than a bucket
+// has one of its own.
+struct BucketSizes {
+  std::size_t first_bytes = std::size_t{1} << 20;
+  std::size_t bytes = std::size_t{4} << 20;
+};
+
 class TrainingStep {
  public:
   // `parameters` are parameter nodes of loss's graph, in the order of the optimizer's tensors.
@@ -35,9 +44,15 @@ class TrainingStep {
   // and the gradients are averaged over the ranks before each update, so the ranks take the
   // steps one process would take on the global batch (to rounding: sums run in another order).
   // Broadcasts the parameters and the optimizer's state from rank 0 now (call it after a resume
-  // too); never averages them. run()'s loss is then this rank's share's. Row-sparse gradients
-  // are not reduced yet: a table with TableGradient::rows is a ValueError naming it.
-  void distribute(dist::Communicator& comm);
+  // too); never averages them. run()'s loss is then this rank's share's.
+  //
+  // The first call lays the gradients out in buckets (`buckets`; later calls keep them): as
+  // soon as backward has written a bucket's last gradient, the program copies it in and starts
+  // the bucket's allreduce, which goes on while backward computes the rest; the update waits
+  // for them all. The listing shows where each bucket starts; nothing allocates per step. The
+  // program must run on the host. Row-sparse gradients are not reduced yet: a table with
+  // TableGradient::rows is a ValueError naming it.
+  void distribute(dist::Communicator& comm, BucketSizes buckets = {});
   // Before each update, scale the gradients so that their global L2 norm is at most max_norm
   // (0: never).
   void set_clip_norm(double max_norm) { clip_norm_ = max_norm; }
@@ -69,6 +84,13 @@ class TrainingStep {
   std::vector<Tensor> clipped_numbers_;
   double clip_norm_ = 0;
   dist::Communicator* comm_ = nullptr;
+  // Data-parallel: each bucket's tensor and how many of its gradients a run has yet to write.
+  struct Bucket {
+    Tensor values;
+    int gradients = 0, waiting = 0;
+  };
+  std::vector<Bucket> buckets_;
+  void lay_out_buckets(BucketSizes sizes);
 };
 
 }  // namespace stheno::optim
