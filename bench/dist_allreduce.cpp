@@ -63,7 +63,12 @@ int main(int argc, char** argv) {
   }
   for (const std::int64_t bytes : sizes) {
     const Tensor t = Tensor::ones({bytes / 4});
-    const int iterations = static_cast<int>(std::clamp<std::int64_t>((quick ? 20000000 : 400000000) / bytes, 3, 20000));
+    // As many calls as take about 0.05 s (quick) or 0.3 s a round, from a first timing: over TCP
+    // a call takes a hundred times as long as over shared memory. Rank 0's count, on every rank.
+    const double warm = seconds_each(3, [&] { comm.allreduce(t); });
+    const Tensor count = Tensor::full({1}, std::clamp((quick ? 0.05 : 0.3) / warm, 3.0, 20000.0), DType::i32);
+    comm.broadcast(count);
+    const int iterations = count.data<std::int32_t>()[0];
     std::vector<double> ours, theirs, started;
     for (int round = 0; round < rounds; ++round) {
       ours.push_back(seconds_each(iterations, [&] { comm.allreduce(t); }));

@@ -71,6 +71,32 @@ data::LoaderOptions shuffled_batches(std::int64_t batch, std::uint64_t seed) {
   return lo;
 }
 
+// Under mpirun, each rank trains on its share of every global batch (on the host): the loader
+// still yields global batches, the same on every rank, and each takes its slice.
+class DataParallel {
+ public:
+  DataParallel(const char* workload, std::int64_t batch, const Device& device) : comm_(dist::world()) {
+    if (comm_.size() > 1 && (batch % comm_.size() != 0 || !device.is_host()))
+      throw ValueError(std::string(workload) + " on " + std::to_string(comm_.size()) + " ranks: the batch of " +
+                       std::to_string(batch) + " must split evenly, on the host");
+    share_ = batch / comm_.size();
+  }
+  dist::Communicator& comm() { return comm_; }
+  int ranks() const { return comm_.size(); }
+  int rank() const { return comm_.rank(); }
+  std::int64_t share() const { return share_; }
+  data::Batch mine(const data::Batch& b) const {
+    data::Batch part;
+    part.inputs = b.inputs.slice(0, rank() * share_, (rank() + 1) * share_);
+    part.labels = b.labels.slice(0, rank() * share_, (rank() + 1) * share_);
+    return part;
+  }
+
+ private:
+  dist::Communicator& comm_;
+  std::int64_t share_;
+};
+
 // A classifier's training step on batches of flat images, compiled once on the tape machine.
 class TrainingProgram {
  public:
@@ -191,22 +217,12 @@ void w2(const Options& o, const data::Mnist& d) {
   const data::TensorDataset train(d.train.images, d.train.labels);
   data::DataLoader loader(train, shuffled_batches(kBatch, o.seed));
 
-  // Under mpirun, each rank trains on its share of every global batch of 128 (host only).
-  dist::Communicator& comm = dist::world();
-  const int ranks = comm.size(), rank = comm.rank();
-  if (ranks > 1 && (kBatch % ranks != 0 || !o.device.is_host()))
-    throw ValueError("W2 on " + std::to_string(ranks) + " ranks: the batch of 128 must split evenly, on the host");
-  const std::int64_t share = kBatch / ranks;
-  TrainingProgram program(net, sgd, share, softmax_cross_entropy_of, o.profile);
-  if (ranks > 1) program.distribute(comm);
+  DataParallel parallel("W2", kBatch, o.device);
+  const int ranks = parallel.ranks();
+  TrainingProgram program(net, sgd, parallel.share(), softmax_cross_entropy_of, o.profile);
+  if (ranks > 1) program.distribute(parallel.comm());
   loader.start_epoch(0);
-  auto step = [&](const data::Batch& b) {
-    if (ranks == 1) return program.step(b);
-    data::Batch mine;
-    mine.inputs = b.inputs.slice(0, rank * share, (rank + 1) * share);
-    mine.labels = b.labels.slice(0, rank * share, (rank + 1) * share);
-    program.step(mine);
-  };
+  auto step = [&](const data::Batch& b) { ranks == 1 ? program.step(b) : program.step(parallel.mine(b)); };
   for (int i = 0; i < 3; ++i) step(*loader.next());
   // On a device: the last `steps` batches of another epoch, each uploaded while the step before
   // it runs; the loader starts (and prefetches) before the clock, as the host's did.
@@ -219,11 +235,11 @@ void w2(const Options& o, const data::Mnist& d) {
   } else {
     program.steps(staged, [] {});
   }
-  if (ranks > 1) comm.barrier();  // every rank's steps are done
+  if (ranks > 1) parallel.comm().barrier();  // every rank's steps are done
   const double train_rate = static_cast<double>(steps * kBatch) / seconds_since(start);
   const std::string counted = per_step_counters(o.device, counters, steps);
   if (ranks > 1) {  // the training rate alone: the ranks would time inference against each other
-    if (rank == 0)
+    if (parallel.rank() == 0)
       std::printf("{\"train_samples_per_s\": %.1f, \"ranks\": %d, \"test_accuracy\": %.4f}\n", train_rate, ranks,
                   accuracy(net, d.test.images, d.test.labels, o.device));
     return;
@@ -271,19 +287,24 @@ void w3(const Options& o, const data::Mnist& d) {
   const std::int64_t steps = o.quick ? 3 : 40;
   const data::TensorDataset train(d.train.images, d.train.labels);
   data::DataLoader loader(train, shuffled_batches(kBatch, o.seed));
-  TrainingProgram program(net, sgd, kBatch, softmax_cross_entropy_of, o.profile);
+  DataParallel parallel("W3", kBatch, o.device);
+  TrainingProgram program(net, sgd, parallel.share(), softmax_cross_entropy_of, o.profile);
+  if (parallel.ranks() > 1) program.distribute(parallel.comm());
+  auto step = [&](const data::Batch& b) { parallel.ranks() == 1 ? program.step(b) : program.step(parallel.mine(b)); };
   loader.start_epoch(0);
-  for (int i = 0; i < 3; ++i) program.step(*loader.next());
+  for (int i = 0; i < 3; ++i) step(*loader.next());
   std::int64_t allocations = 0;
   const auto start = Clock::now();
   for (std::int64_t i = 0; i < steps; ++i) {
     testing::AllocationCounter counter;
-    program.step(*loader.next());
+    step(*loader.next());
     allocations += counter.count();
   }
+  if (parallel.ranks() > 1) parallel.comm().barrier();  // every rank's steps are done
   const double rate = static_cast<double>(steps * kBatch) / seconds_since(start);
-  std::printf("{\"train_samples_per_s\": %.1f, \"allocations_per_step\": %.3f}\n", rate,
-              static_cast<double>(allocations) / static_cast<double>(steps));
+  if (parallel.rank() != 0) return;
+  std::printf("{\"train_samples_per_s\": %.1f, \"ranks\": %d, \"allocations_per_step\": %.3f}\n", rate,
+              parallel.ranks(), static_cast<double>(allocations) / static_cast<double>(steps));
 }
 
 // The character LSTM: embedding 64, LSTM 128, dense to the vocabulary; windows of 32 characters,

@@ -6,7 +6,10 @@
 // MPI_Allreduce, which allocates a temporary as large as the tensor on every call, the ring
 // receives into one scratch buffer that only grows: after the first step, nothing allocates.
 // Every rank ends with the same bits: each chunk is summed on one rank, in ring order, and then
-// copied to the others.
+// copied to the others. A small tensor (64 KB or less) on a power-of-two number of ranks goes by
+// recursive doubling instead: log2 R exchanges of the whole tensor with rank r xor 2^k, half
+// the ring's latency on 2 ranks; both sides of an exchange add the same two numbers, and
+// addition commutes, so the ranks still agree bit for bit.
 #include <mpi.h>
 
 #include <string_view>
@@ -32,7 +35,8 @@ class RingAllreduce {
   struct Op {
     Tensor tensor;
     bool mean = false;
-    int step = 0;  // 0 to 2(R - 1); below R - 1, the reduce-scatter
+    bool doubling = false;
+    int step = 0, steps = 0;  // ring: below R - 1, the reduce-scatter
     char name[64] = {};
   };
   void post(Op& op);
@@ -46,7 +50,7 @@ class RingAllreduce {
   std::size_t head_ = 0;
   MPI_Request requests_[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
   bool in_flight_ = false;  // the head's step has been posted
-  std::vector<unsigned char> scratch_;  // one received chunk
+  std::vector<unsigned char> scratch_;  // one received chunk; grows only when nothing is in flight
 };
 
 }  // namespace stheno::dist

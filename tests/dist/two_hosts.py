@@ -8,6 +8,7 @@ Usage: two_hosts.py MPIRUN PROGRAM [ARGS...]
 Exits 77 (skipped) where namespaces cannot be made: not root, or no `ip` (iproute2)."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,8 @@ def sh(*args):
 
 
 def main():
+    # Killed by CTest's timeout: still delete the namespaces (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("two_hosts.py: terminated"))
     mpirun, program = sys.argv[1], sys.argv[2:]
     if os.geteuid() != 0 or not shutil.which("ip"):
         print("skipped: making network namespaces needs root and ip (iproute2)")
@@ -47,8 +50,11 @@ def main():
             agent = Path(tmp) / "netns-agent"
             agent.write_text('#!/bin/sh\nhost="$1"\nshift\nexec ip netns exec "$host" sh -c "$*"\n')
             agent.chmod(0o755)
+            # The veth link's packets are delivered by kernel work that needs the same two cores the
+            # ranks busy-poll on: without yielding, each message waited for a timer tick (4 ms).
             command = ["ip", "netns", "exec", hosts[0], mpirun, "--allow-run-as-root", "--host", ",".join(hosts),
-                       "-np", "2", "--mca", "plm_rsh_agent", str(agent), "--mca", "btl", "tcp,self",
+                       "-np", "2", "--mca", "mpi_yield_when_idle", "1",
+                       "--mca", "plm_rsh_agent", str(agent), "--mca", "btl", "tcp,self",
                        "--mca", "btl_tcp_if_include", SUBNET, "--mca", "oob_tcp_if_include", SUBNET, *program]
             print(" ".join(command), flush=True)
             run = subprocess.run(command, timeout=600)
