@@ -76,9 +76,10 @@ def main():
             print(f"| {name} | " + " | ".join(f"{v:,.0f}" for v in values) + f" | {medians[name]:,.0f} |")
         ddp = {name: m for name, m in medians.items() if "DDP" in name}
         ours = medians["stheno, 2 ranks × 1 thread"]
+        print()
         for name, m in ddp.items():
-            print(f"\nstheno 2 ranks ÷ {name} ({versions.get(name, '?')}): {ours / m:.2f}×")
-        print(f"stheno 2 ranks ÷ stheno 1 process × 2 threads: {ours / medians['stheno, 1 process × 2 threads']:.2f}×")
+            print(f"- stheno 2 ranks ÷ {name} ({versions.get(name, '?')}): {ours / m:.2f}×")
+        print(f"- stheno 2 ranks ÷ stheno 1 process × 2 threads: {ours / medians['stheno, 1 process × 2 threads']:.2f}×")
 
 
 if __name__ == "__main__":
