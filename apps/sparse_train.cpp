@@ -15,6 +15,7 @@
 #include "metrics.hpp"
 #include "output_dir.hpp"
 #include "progress.hpp"
+#include "stheno/dist/communicator.hpp"
 #include "stheno/stheno.hpp"
 
 namespace stheno::cli {
@@ -301,7 +302,13 @@ int run_sparse_training(const std::vector<std::string>& args) {
   SparseConfig config;
   return run_command(
       "stheno train", "make the model (--hidden) or the batches (--batch) smaller",
-      [&](std::string& help) { return parse(args, config, help); }, [&] { return SparseTrainer(config).run(); });
+      [&](std::string& help) { return parse(args, config, help); },
+      [&] {
+        if (dist::world().size() > 1)
+          throw ValueError("training on LIBSVM data runs in one process: its row-sparse gradients are not reduced "
+                           "across ranks yet; start it without mpirun");
+        return SparseTrainer(config).run();
+      });
 }
 
 }  // namespace stheno::cli

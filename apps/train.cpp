@@ -45,6 +45,7 @@ constexpr std::int64_t kClasses = 10;
 struct Model {
   nn::Sequential net;
   std::vector<nn::Dropout*> dropouts;
+  std::vector<nn::BatchNorm*> norms;
 };
 
 // conv(1→32, 5×5, pad 2)-act-maxpool 2 → conv(32→64, 5×5, pad 2)-act-maxpool 2 → dense 128-act →
@@ -59,7 +60,11 @@ Model build_cnn(const TrainConfig& c, std::int64_t inputs) {
   for (const auto& [in, out] : {std::pair<std::int64_t, std::int64_t>{1, 32}, {32, 64}}) {
     // A convolution followed by batch norm needs no bias: the norm's beta takes its place.
     m.net.add(std::make_shared<nn::Conv2d>(in, out, 5, gen, Conv2dOptions{1, 2, 1, 1}, init, !c.batch_norm));
-    if (c.batch_norm) m.net.add(std::make_shared<nn::BatchNorm>(out));
+    if (c.batch_norm) {
+      auto norm = std::make_shared<nn::BatchNorm>(out);
+      m.norms.push_back(norm.get());
+      m.net.add(norm);
+    }
     m.net.add(nn::activation(c.activation)).add(std::make_shared<nn::MaxPool2d>(2));
   }
   m.net.add(std::make_shared<nn::Flatten>())
@@ -229,6 +234,8 @@ void Trainer::compile() {
     say("device: " + device_.str() + " (" + device_runtime(device_).name() + ")");
     model_.net.to(device_);
   }
+  if (c_.sync_batch_norm && comm_.size() > 1)
+    for (nn::BatchNorm* norm : model_.norms) norm->synchronise(comm_);
   params_ = model_.net.trainable_parameters();
   optim::OptimizerOptions o;
   o.lr = c_.lr;

@@ -47,6 +47,9 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   f.add_double("clip", &c.clip, "clip the global gradient norm to this (0: off)", 0, 1e9);
   f.add_double("dropout", &c.dropout, "dropout probability after each hidden layer", 0, 0.99);
   f.add_bool("batch-norm", &c.batch_norm, "cnn: batch normalisation after each convolution (statistics saved in checkpoints)");
+  f.add_bool("sync-batch-norm", &c.sync_batch_norm,
+             "under mpirun: batch norm with the statistics of the whole global batch, averaged over the ranks at every "
+             "step (default: each rank normalises with its own share's)");
   f.add_int("batch", &c.batch, "mini-batch size", 1, 1'000'000);
   f.add_int("epochs", &c.epochs, "epochs", 1, 1'000'000);
   f.add_int("eval-batch", &c.eval_batch, "batch size for evaluation", 1, 1'000'000);
@@ -82,6 +85,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
     for (const char* name : {"hidden", "bias-init"})
       if (f.given(name)) throw UsageError(std::string("--") + name + " applies to --model mlp; the cnn's layers are fixed (see --model in --help)");
   if (c.model == "mlp" && f.given("batch-norm")) throw UsageError("--batch-norm applies to --model cnn only");
+  if (c.sync_batch_norm && !c.batch_norm) throw UsageError("--sync-batch-norm needs --model cnn --batch-norm");
   if (!f.given("init") && c.init == "auto") c.init = c.activation == "relu" ? "he_uniform" : "glorot_uniform";
   return true;
 }

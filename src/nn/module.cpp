@@ -1,6 +1,9 @@
 #include "stheno/nn/module.hpp"
 
+#include <algorithm>
 #include <sstream>
+
+#include "stheno/dist/communicator.hpp"
 
 namespace stheno::nn {
 
@@ -136,6 +139,33 @@ BatchNorm::BatchNorm(std::int64_t channels, double momentum, double eps, DType d
   state_->running_var = running_var_.value;
   state_->momentum = momentum;
   state_->eps = eps;
+}
+
+void BatchNorm::synchronise(dist::Communicator& comm) {
+  const std::int64_t c = weight_.value.shape()[0];
+  state_->replicas = comm.size();
+  // Equal shares: the batch's mean is the mean of the shares' means, and its mean square the
+  // mean of theirs (variance + mean²). Combined in float64, whatever the layer's dtype, so that
+  // the subtraction back to a variance keeps its digits.
+  const Tensor moments = Tensor::empty({2, c}, DType::f64);
+  state_->share_statistics = [&comm, moments, c](const Tensor& stats) {
+    visit_floating(stats.dtype(), "synchronised batch norm", [&]<class T>() {
+      T* s = stats.data<T>();  // (2, C), contiguous: the op's output
+      double* m = moments.data<double>();
+      for (std::int64_t i = 0; i < c; ++i) {
+        m[i] = static_cast<double>(s[i]);
+        m[c + i] = static_cast<double>(s[c + i]) + m[i] * m[i];
+      }
+      comm.allreduce(moments, dist::ReduceOp::mean, "batch norm statistics");
+      for (std::int64_t i = 0; i < c; ++i) {
+        s[i] = static_cast<T>(m[i]);
+        s[c + i] = static_cast<T>(std::max(0.0, m[c + i] - m[i] * m[i]));
+      }
+    });
+  };
+  state_->average_gradients = [&comm](const Tensor& g) {
+    comm.allreduce(g, dist::ReduceOp::mean, "batch norm statistics' gradient");
+  };
 }
 
 Node BatchNorm::forward(const Node& x) {

@@ -1,7 +1,7 @@
 // Collectives and data-parallel training, run as `mpirun -np N dist_check` (or alone, as one
 // process): every rank checks the collectives' results and errors, then trains a small MLP and a
 // small CNN on its share of a global batch and compares the parameters with one process trained
-// on the whole batch, and with the other ranks' (bitwise). Halfway, every rank but 0 scrambles
+// on the whole batch, and after every step with the other ranks' (bitwise). Halfway, every rank but 0 scrambles
 // its parameters and optimizer state and distribute() runs again, as after a resume that read a
 // different checkpoint: rank 0's must win. Prints what failed, naming the rank;
 // the exit status is non-zero if any rank found a failure.
@@ -80,7 +80,8 @@ void collectives(dist::Communicator& c) {
 }
 
 // A 10-16-3 tanh MLP on (batch, 10), or a CNN on (batch, 1, 6, 6): 3×3 convolution to 4
-// channels, ReLU, 2×2 max-pooling, a linear layer to 3 classes. Cross-entropy.
+// channels, ReLU, 2×2 max-pooling, a linear layer to 3 classes. Cross-entropy. "cnn_sync_bn":
+// the CNN with batch norm after the convolution, its statistics synchronised over the ranks.
 struct Run {
   Graph g;
   Generator gen;
@@ -88,6 +89,7 @@ struct Run {
   Node x, labels, loss;
   std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<optim::TrainingStep> step;
+  nn::BatchNorm* batch_norm = nullptr;
 
   Run(const std::string& model, std::int64_t batch, std::uint64_t seed, const std::string& optimizer_name) : gen(seed) {
     labels = g.input("labels", {batch}, DType::i32);
@@ -97,16 +99,25 @@ struct Run {
       layers.push_back(std::make_unique<nn::Linear>(10, 16, gen));
       layers.push_back(std::make_unique<nn::Linear>(16, 3, gen));
       logits = (*layers[1])(tanh((*layers[0])(x)));
-    } else {
+    } else if (model == "cnn") {
       x = g.input("x", {batch, 1, 6, 6});
       layers.push_back(std::make_unique<nn::Conv2d>(1, 4, 3, gen));
       layers.push_back(std::make_unique<nn::Linear>(16, 3, gen));
       logits = (*layers[1])(flatten(max_pool2d(relu((*layers[0])(x)), 2)));
+    } else {
+      x = g.input("x", {batch, 1, 6, 6});
+      layers.push_back(std::make_unique<nn::Conv2d>(1, 4, 3, gen, Conv2dOptions{}, nn::Init::he_uniform, false));
+      auto norm = std::make_unique<nn::BatchNorm>(4);
+      batch_norm = norm.get();
+      layers.push_back(std::move(norm));
+      layers.push_back(std::make_unique<nn::Linear>(16, 3, gen));
+      logits = (*layers[2])(flatten(max_pool2d(relu((*layers[1])((*layers[0])(x))), 2)));
     }
     loss = nn::cross_entropy(logits, labels);
     std::vector<nn::Parameter*> params;
     for (const auto& layer : layers)
-      for (nn::Parameter* p : layer->parameters()) params.push_back(p);
+      for (nn::Parameter* p : layer->parameters())
+        if (p->trainable) params.push_back(p);
     optim::OptimizerOptions options;
     options.lr = optimizer_name == "adam" ? 0.01 : 0.1;
     optimizer = optim::make_optimizer(optimizer_name, nn::values_of(params), options);
@@ -114,6 +125,22 @@ struct Run {
   }
   std::vector<Tensor> parameters() const { return optimizer->params(); }
 };
+
+// Whether every rank holds the same bits in every parameter (each rank compares its own with all
+// of them, gathered).
+bool steps_agree(dist::Communicator& c, const std::vector<Tensor>& parameters) {
+  for (const Tensor& p : parameters) {
+    Shape gathered{c.size()};
+    for (int d = 0; d < p.rank(); ++d) gathered.push_back(p.shape()[d]);
+    const Tensor all = Tensor::empty(gathered, p.dtype());
+    c.allgather(p, all, "parameter");
+    for (int k = 0; k < c.size(); ++k)
+      if (std::memcmp(all.select(0, k).contiguous().raw_data(), p.raw_data(),
+                      static_cast<std::size_t>(p.numel()) * itemsize(p.dtype())) != 0)
+        return false;
+  }
+  return true;
+}
 
 void training(dist::Communicator& c, const std::string& model, const std::string& optimizer_name, double clip,
               optim::BucketSizes buckets = {}) {
@@ -130,6 +157,7 @@ void training(dist::Communicator& c, const std::string& model, const std::string
   }
   // Each rank starts from its own random weights: distribute() must replace them with rank 0's.
   Run ranked(model, share, 100 + static_cast<std::uint64_t>(r), optimizer_name), alone(model, kGlobal, 100, optimizer_name);
+  if (ranked.batch_norm) ranked.batch_norm->synchronise(c);
   ranked.step->distribute(c, buckets);
   const std::string listing = ranked.step->machine().listing();
   std::size_t started = 0;
@@ -159,9 +187,19 @@ void training(dist::Communicator& c, const std::string& model, const std::string
       ranked.step->run();
       if (s > 0 && s != kSteps / 2) allocations += counter.count();
     }
+    if (!steps_agree(c, ranked.parameters()))
+      check(false, model + ", " + optimizer_name + ", " + std::to_string(n) + " ranks: the ranks' parameters differ after step " +
+                       std::to_string(s + 1));
     alone.step->machine().bind(alone.x, xs[b]);
     alone.step->machine().bind(alone.labels, ys[b]);
     alone.step->run();
+  }
+  if (ranked.batch_norm) {  // rank 0's running statistics are the ones a run saves
+    const BatchNormState& mine = ranked.batch_norm->state();
+    const BatchNormState& one = alone.batch_norm->state();
+    for (const auto& [p, q] : {std::pair{mine.running_mean, one.running_mean}, std::pair{mine.running_var, one.running_var}})
+      check(max(abs(sub(p, q))).item<double>() <= 1e-5 * max(abs(q)).item<double>(),
+            model + ", " + std::to_string(n) + " ranks: running statistics " + p.str() + " differ from one process's " + q.str());
   }
   const std::string what = model + ", " + optimizer_name + (clip > 0 ? " clipped" : "") +
                            (started > 1 ? ", " + std::to_string(started) + " buckets" : "") + ", " + std::to_string(n) + " ranks";
@@ -176,14 +214,6 @@ void training(dist::Communicator& c, const std::string& model, const std::string
     const double scale = max(abs(q)).item<double>(), diff = max(abs(sub(p, q))).item<double>();
     check(diff <= 1e-5 * scale, what + ": parameter " + std::to_string(i) + " differs from one process by " +
                                     std::to_string(diff) + " (largest " + std::to_string(scale) + ")");
-    Shape gathered{n};
-    for (int d = 0; d < p.rank(); ++d) gathered.push_back(p.shape()[d]);
-    const Tensor all = Tensor::empty(gathered, p.dtype());
-    c.allgather(p, all, "parameter");
-    for (int k = 0; k < n; ++k)
-      check(std::memcmp(all.select(0, k).contiguous().raw_data(), p.raw_data(),
-                        static_cast<std::size_t>(p.numel()) * itemsize(p.dtype())) == 0,
-            what + ": parameter " + std::to_string(i) + " on rank " + std::to_string(k) + " differs from this rank's");
   }
 }
 
@@ -200,6 +230,7 @@ int main(int argc, char** argv) {
     training(c, "mlp", "adam", 0);
     training(c, "mlp", "sgd", 0.05);
     training(c, "cnn", "momentum", 0);
+    training(c, "cnn_sync_bn", "momentum", 0);
     training(c, "mlp", "momentum", 0, {.first_bytes = 64, .bytes = 256});  // several buckets a step
     // Every rank's verdict: a rank that passed still fails the run when another did not.
     const Tensor failed = Tensor::full({1}, failures, DType::i32);

@@ -3,6 +3,7 @@
 // shapes and dtypes at once, and names both input nodes and their shapes in any error.
 // Elementwise ops broadcast like their tensor kernels; scalars become constant nodes of the
 // other operand's dtype.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -157,6 +158,15 @@ struct BatchNormState {
   double momentum = 0.1;
   double eps = 1e-5;
   bool training = true;
+  // Data-parallel training with statistics synchronised over `replicas` processes, each holding
+  // an equal share of the batch (nn::BatchNorm::synchronise sets these, before or after the
+  // graph is built: they are read at every run). In training mode, share_statistics turns this
+  // process's (2, C) means and variances into the whole batch's, in place and the same on every
+  // process, and backward passes the statistics' (2, C) gradient through average_gradients,
+  // which averages it over the processes. Unset, each process normalises with its own share's
+  // statistics.
+  int replicas = 1;
+  std::function<void(const Tensor&)> share_statistics, average_gradients;
 };
 Node batch_norm(const Node& x, const Node& gamma, const Node& beta, std::shared_ptr<BatchNormState> state);
 // The statistics alone: (2, C), row 0 the means and row 1 the variances used.

@@ -15,6 +15,10 @@
 #include "stheno/graph/ops.hpp"
 #include "stheno/nn/init.hpp"
 
+namespace stheno::dist {
+class Communicator;
+}
+
 namespace stheno::nn {
 
 struct Parameter {
@@ -124,6 +128,10 @@ class BatchNorm final : public Module {
   std::vector<Parameter*> parameters() override { return {&weight_, &bias_, &running_mean_, &running_var_}; }
   void set_training(bool training) override { state_->training = training; }
   BatchNormState& state() { return *state_; }
+  // Data-parallel training (--sync-batch-norm): normalise with the statistics of the whole batch,
+  // which `comm`'s ranks hold in equal shares, rather than with this rank's share's. Every rank
+  // then computes what one process computes on the whole batch, running statistics included.
+  void synchronise(dist::Communicator& comm);
 
  private:
   Parameter weight_, bias_, running_mean_, running_var_;

@@ -41,6 +41,34 @@ Node training_gate(const Node& x, std::shared_ptr<BatchNormState> state) {
   return x.graph().apply(std::make_shared<TrainingGateOp>(std::move(state)), {x});
 }
 
+Node replica_mean(const Node& x, std::shared_ptr<BatchNormState> state);
+
+// Synchronised statistics (read at run time): the (2, C) gradient of the whole batch's
+// statistics, averaged over the processes; otherwise x as it is. An average over processes is
+// linear and its own adjoint.
+class ReplicaMeanOp final : public Op {
+ public:
+  explicit ReplicaMeanOp(std::shared_ptr<BatchNormState> state) : state_(std::move(state)) {}
+  std::string name() const override { return "batch_norm_replica_mean"; }
+  OpKind kind() const override { return OpKind::batch_norm_replica_mean; }
+  TypeInfo infer(std::span<const Node> in) const override { return {in[0].shape(), in[0].dtype()}; }
+  void forward(std::span<const Tensor> in, const Tensor& out) const override {
+    if (!out.same_elements(in[0])) out.copy_from(in[0]);
+    if (state_->training && state_->average_gradients) state_->average_gradients(out);
+  }
+  std::vector<Node> backward(const Node&, std::span<const Node>, const Node& g, std::span<const bool>) const override {
+    return {replica_mean(g, state_)};
+  }
+  int inplace_input() const override { return 0; }
+
+ private:
+  std::shared_ptr<BatchNormState> state_;
+};
+
+Node replica_mean(const Node& x, std::shared_ptr<BatchNormState> state) {
+  return x.graph().apply(std::make_shared<ReplicaMeanOp>(std::move(state)), {x});
+}
+
 // x -> (2, C): row 0 the mean, row 1 the biased variance of each channel. In training mode they
 // come from the batch and fold into the running averages; in evaluation mode they are the
 // running averages.
@@ -72,19 +100,23 @@ class BatchNormStatsOp final : public Op {
       return;
     }
     channel_moments(in[0], mean, variance);
-    const std::int64_t count = in[0].numel() / in[0].shape()[1];
+    if (s.share_statistics) s.share_statistics(out);
+    const std::int64_t count = in[0].numel() / in[0].shape()[1] * s.replicas;
     // The running variance is the unbiased estimate, as the layer will see it at evaluation.
     const double unbias = count > 1 ? static_cast<double>(count) / static_cast<double>(count - 1) : 1.0;
     update_running_moments(mean, variance, s.running_mean, s.running_var, s.momentum, unbias);
   }
   // In training mode d mean/dx = 1/M and d var/dx = 2(x - mean)/M over each channel's M values;
   // in evaluation mode the statistics are constants. The mode is only known at run time, so the
-  // incoming gradient passes a gate that zeroes it in evaluation mode.
+  // incoming gradient passes a gate that zeroes it in evaluation mode. Synchronised over R
+  // processes, each holding M of the batch's R·M values, the statistics' gradient is the sum of
+  // every process's, and d/dx has 1/(R·M) for 1/M: the same as this process's M with the
+  // gradients averaged over the processes.
   std::vector<Node> backward(const Node& self, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const Node& x = in[0];
     const Shape cs = channel_shape(x);
     const double count = static_cast<double>(x.shape().numel() / x.shape()[1]);
-    const Node gated = training_gate(g, state_);
+    const Node gated = replica_mean(training_gate(g, state_), state_);
     const Node mean = reshape(slice(self, 0, 0, 1), cs);
     const Node g_mean = reshape(slice(gated, 0, 0, 1), cs), g_var = reshape(slice(gated, 0, 1, 2), cs);
     return {(x - mean) * (g_var * (2.0 / count)) + g_mean * (1.0 / count)};

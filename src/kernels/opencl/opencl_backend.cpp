@@ -421,7 +421,8 @@ bool OpenclBackend::supports(OpKind kind, DType dtype) const {
     case OpKind::laid_out: case OpKind::dropout_mask:
     case OpKind::im2col: case OpKind::col2im: case OpKind::conv2d: case OpKind::conv2d_input_grad:
     case OpKind::conv2d_weight_grad: case OpKind::max_pool2d: case OpKind::max_pool2d_grad: case OpKind::batch_norm_stats:
-    case OpKind::batch_norm_training_gate: case OpKind::lstm_cell: case OpKind::lstm_cell_grad: case OpKind::gru_cell:
+    case OpKind::batch_norm_training_gate: case OpKind::batch_norm_replica_mean: case OpKind::lstm_cell:
+    case OpKind::lstm_cell_grad: case OpKind::gru_cell:
     case OpKind::gru_cell_grad: case OpKind::embedding: case OpKind::embedding_grad:
       return true;
     default:
