@@ -71,7 +71,9 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   help = "usage: stheno train [flags]\n\nTrains a classifier on an MNIST-format dataset (Fashion-MNIST by default) and reports\n"
          "its test accuracy.\n\nThe network of Nielsen's book (784-30-10, sigmoid, quadratic cost, SGD, rate 3.0, batches\n"
          "of 10, first 50,000 images):\n  stheno train --hidden 30 --activation sigmoid --loss quadratic --optimizer sgd --lr 3.0 \\\n"
-         "    --batch 10 --train-limit 50000 --init normal --bias-init normal --epochs 5\n\nflags:\n" +
+         "    --batch 10 --train-limit 50000 --init normal --bias-init normal --epochs 5\n\n"
+         "Data-parallel, under Open MPI: each rank trains on its share of every --batch (the global batch),\n"
+         "and rank 0 writes the files:\n  mpirun -np 2 stheno train --batch 64\n\nflags:\n" +
          f.help();
   if (!f.parse(args)) return false;
   c.hidden_sizes();  // validates
