@@ -1,8 +1,6 @@
 #include "dist/ring_allreduce.hpp"
 
-#include <algorithm>
 #include <bit>
-#include <cstring>
 #include <string>
 
 
@@ -65,8 +63,7 @@ void RingAllreduce::start(const Tensor& t, bool mean, std::string_view name) {
   op.mean = mean;
   op.doubling = doubling;
   op.steps = doubling ? std::countr_zero(static_cast<unsigned>(size_)) : 2 * (size_ - 1);
-  const std::size_t length = std::min(name.size(), sizeof op.name - 1);
-  std::memcpy(op.name, name.data(), length);
+  name.copy(op.name, sizeof op.name - 1);
   progress();
 }
 
