@@ -3,7 +3,6 @@
 #include <bit>
 #include <string>
 
-
 namespace stheno::dist {
 
 namespace {
