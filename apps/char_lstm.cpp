@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "allocation_counter.hpp"
+#include "data_parallel.hpp"
 #include "flags.hpp"
 #include "metrics.hpp"
 #include "output_dir.hpp"
@@ -109,19 +110,11 @@ class CharTrainer {
       : c_(c),
         device_(Device::parse(c.device)),
         comm_(dist::world()),
-        log_(comm_.rank() != 0 ? null_log() : c.json ? stderr : stdout),
+        log_(rank_log(comm_, c.json)),
         progress_(log_, comm_.rank() == 0 && isatty(fileno(log_)), "chars") {}
 
   int run() {
-    if (comm_.size() == 1) return train();
-    try {
-      return train();
-    } catch (const std::exception& e) {
-      // The other ranks may be waiting for this one in a collective: end them all, saying why.
-      Progress::clear_interrupted();
-      std::fprintf(stderr, "stheno train: error on rank %d of %d: %s\n", comm_.rank(), comm_.size(), e.what());
-      comm_.abort(1);
-    }
+    return run_on_ranks(comm_, [this] { return train(); });
   }
 
  private:
@@ -130,12 +123,7 @@ class CharTrainer {
   // and writes.
   int train() {
     if (c_.threads > 0) set_num_threads(static_cast<int>(c_.threads));
-    if (c_.batch % comm_.size() != 0)
-      throw ValueError("--batch " + std::to_string(c_.batch) + " (the global batch) does not split evenly over " +
-                       std::to_string(comm_.size()) + " ranks; use a multiple of " + std::to_string(comm_.size()));
-    if (comm_.size() > 1 && !device_.is_host())
-      throw ValueError("data-parallel training (" + std::to_string(comm_.size()) + " ranks) reduces gradients on the "
-                       "host; --device " + device_.str() + " is not supported under mpirun yet");
+    check_data_parallel(comm_, c_.batch, device_);
     if (comm_.rank() == 0) say(prepare_output_directory(c_.out, {"char-lstm.safetensors"}));
     const std::string text = data::read_text(c_.text);
     const data::CharVocabulary vocabulary(text);
@@ -228,7 +216,7 @@ class CharTrainer {
       step.machine().bind(tokens, my_x);
       step.machine().bind(targets, my_y);
     }
-    Tensor loss_share = Tensor::zeros({1}, DType::f64);
+    GlobalLoss global_loss(comm_);
 
     Generator windows(static_cast<std::uint64_t>(c_.seed) * 7919 + 1);
     const long long tail = std::max(1LL, c_.steps / 10);
@@ -244,12 +232,7 @@ class CharTrainer {
         step.machine().let(tokens, my_x);
         step.machine().let(targets, my_y);
       }
-      double value = step.run();
-      if (comm_.size() > 1) {  // the global batch's loss, so that every rank sees the same
-        loss_share.data<double>()[0] = value;
-        comm_.allreduce(loss_share, dist::ReduceOp::mean, "the step's loss");
-        value = loss_share.data<double>()[0];
-      }
+      const double value = global_loss(step.run());
       if (s > 0) allocations += counter.count();
       if (!std::isfinite(value))
         throw ValueError(std::string("training diverged: the loss became ") + (std::isnan(value) ? "NaN" : "infinite") +

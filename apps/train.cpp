@@ -17,6 +17,7 @@
 
 #include "allocation_counter.hpp"
 #include "char_lstm.hpp"
+#include "data_parallel.hpp"
 #include "sparse_train.hpp"
 #include "checkpoint_state.hpp"
 #include "metrics.hpp"
@@ -154,7 +155,7 @@ class Trainer {
       : c_(c),
         device_(Device::parse(c.device)),
         comm_(dist::world()),
-        log_(comm_.rank() != 0 ? null_log() : c.json ? stderr : stdout),
+        log_(rank_log(comm_, c.json)),
         progress_(log_, comm_.rank() == 0 && isatty(fileno(log_))) {}
   int run();
 
@@ -206,7 +207,7 @@ class Trainer {
   std::vector<EpochMetrics> history_;
   std::filesystem::path out_;
   std::int64_t measured_steps_ = 0, measured_allocations_ = 0;
-  Tensor loss_share_ = Tensor::zeros({1}, DType::f64);  // a step's loss, averaged over the ranks
+  GlobalLoss global_loss_{comm_};
 };
 
 void Trainer::load_data() {
@@ -219,12 +220,7 @@ void Trainer::load_data() {
       c_.train_limit > 0 ? std::optional<std::int64_t>(c_.train_limit) : std::nullopt);
   if (train_set_->size() < c_.batch)
     throw ValueError("--batch " + std::to_string(c_.batch) + " is larger than the " + std::to_string(train_set_->size()) + " training images");
-  if (c_.batch % comm_.size() != 0)
-    throw ValueError("--batch " + std::to_string(c_.batch) + " (the global batch) does not split evenly over " +
-                     std::to_string(comm_.size()) + " ranks; use a multiple of " + std::to_string(comm_.size()));
-  if (comm_.size() > 1 && !device_.is_host())
-    throw ValueError("data-parallel training (" + std::to_string(comm_.size()) + " ranks) reduces gradients on the "
-                     "host; --device " + device_.str() + " is not supported under mpirun yet");
+  check_data_parallel(comm_, c_.batch, device_);
 }
 
 void Trainer::compile() {
@@ -423,15 +419,7 @@ void Trainer::finish_epoch_files() {
 }
 
 int Trainer::run() {
-  if (comm_.size() == 1) return train();
-  try {
-    return train();
-  } catch (const std::exception& e) {
-    // The other ranks may be waiting for this one in a collective: end them all, saying why.
-    Progress::clear_interrupted();
-    std::fprintf(stderr, "stheno train: error on rank %d of %d: %s\n", comm_.rank(), comm_.size(), e.what());
-    comm_.abort(1);
-  }
+  return run_on_ranks(comm_, [this] { return train(); });
 }
 
 int Trainer::train() {
@@ -485,12 +473,7 @@ int Trainer::train() {
       testing::AllocationCounter counter;
       const std::int64_t index = batch->index;  // the batch is gone once the next one is taken
       const data::Batch* next = nullptr;
-      double loss = train_step(*batch, loader, next);
-      if (comm_.size() > 1) {  // the global batch's loss, so that every rank sees the same
-        loss_share_.data<double>()[0] = loss;
-        comm_.allreduce(loss_share_, dist::ReduceOp::mean, "the step's loss");
-        loss = loss_share_.data<double>()[0];
-      }
+      const double loss = global_loss_(train_step(*batch, loader, next));
       if (measure) {
         measured_allocations_ += counter.count();
         ++measured_steps_;

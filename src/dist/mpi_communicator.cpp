@@ -7,28 +7,12 @@
 #include <vector>
 
 #include "dist/collective_checks.hpp"
+#include "dist/mpi_common.hpp"
 #include "dist/ring_allreduce.hpp"
 
 namespace stheno::dist {
 
 namespace {
-
-MPI_Datatype mpi_type(DType dtype) {
-  switch (dtype) {
-    case DType::f32: return MPI_FLOAT;
-    case DType::f64: return MPI_DOUBLE;
-    case DType::i32: return MPI_INT32_T;
-    case DType::i64: return MPI_INT64_T;
-  }
-  return MPI_DATATYPE_NULL;
-}
-
-std::string mpi_message(int code) {
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  MPI_Error_string(code, text, &length);
-  return std::string(text, static_cast<std::size_t>(length));
-}
 
 class MpiCommunicator final : public Communicator {
  public:

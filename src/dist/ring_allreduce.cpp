@@ -3,22 +3,14 @@
 #include <bit>
 #include <string>
 
+#include "dist/mpi_common.hpp"
+
 namespace stheno::dist {
 
 namespace {
 
 constexpr int kRingTag = 7101;
 constexpr std::size_t kDoublingBytes = 64 << 10;
-
-MPI_Datatype mpi_type(DType dtype) {
-  switch (dtype) {
-    case DType::f32: return MPI_FLOAT;
-    case DType::f64: return MPI_DOUBLE;
-    case DType::i32: return MPI_INT32_T;
-    case DType::i64: return MPI_INT64_T;
-  }
-  return MPI_DATATYPE_NULL;
-}
 
 // Chunk c of R: elements [n·c/R, n·(c+1)/R).
 std::int64_t chunk_begin(std::int64_t n, int chunk, int ranks) { return n * chunk / ranks; }
@@ -144,14 +136,11 @@ void RingAllreduce::wait_all() {
 }
 
 void RingAllreduce::fail(const Op& op, int code) const {
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  MPI_Error_string(code, text, &length);
   std::string what = "allreduce of ";
   if (op.name[0]) what += std::string(op.name) + " ";
   what += op.tensor.shape().str() + " " + std::string(dtype_name(op.tensor.dtype())) + " on rank " +
           std::to_string(rank_) + " of " + std::to_string(size_) + " (step " + std::to_string(op.step + 1) + " of " +
-          std::to_string(op.steps) + "): " + std::string(text, static_cast<std::size_t>(length));
+          std::to_string(op.steps) + "): " + mpi_message(code);
   throw DistributedError(what);
 }
 
