@@ -16,6 +16,7 @@
 #include "output_dir.hpp"
 #include "progress.hpp"
 #include "stheno/dist/communicator.hpp"
+#include "stheno/io/onnx.hpp"
 #include "stheno/stheno.hpp"
 
 namespace stheno::cli {
@@ -338,6 +339,38 @@ class CharTrainer {
 };
 
 }  // namespace
+
+std::string export_char_lstm(const std::string& weights_path, long long steps, const std::string& onnx_path,
+                             const std::string& sample_path) {
+  const io::SafetensorsFile file = io::load_safetensors(weights_path);
+  const Tensor& table = file.get("embed.weight");
+  const Tensor& recurrent = file.get("lstm.weight_hh");
+  if (table.rank() != 2 || recurrent.rank() != 2) throw ValueError(weights_path + ": embed.weight and lstm.weight_hh must be matrices");
+  CharConfig c;
+  c.embed = table.shape()[1];
+  c.hidden = recurrent.shape()[0];
+  Generator gen(1);
+  CharModel model(table.shape()[0], c, gen);
+  std::vector<io::NamedTensor> targets = model.named_tensors();
+  for (const io::NamedTensor& t : targets) {
+    const Tensor& saved = file.get(t.name);
+    if (saved.shape() != t.tensor.shape())
+      throw ValueError(weights_path + ": " + t.name + " is " + saved.shape().str() + ", but the model built from embed.weight and lstm.weight_hh needs " + t.tensor.shape().str());
+    t.tensor.copy_from(saved);
+  }
+  Graph g;
+  const std::int64_t batch = 3;  // not 1: a runtime that reads the export with another batch size shows it symbolic
+  const Node tokens = g.input("tokens", {batch, steps}, DType::i32);
+  const Node h = model.lstm(model.embed(tokens));
+  const Node flat = model.head(reshape(h, {batch * steps, c.hidden}));
+  Node logits = reshape(flat, {batch, steps, table.shape()[0]});
+  logits.set_name("logits");
+  io::save_onnx(g, {tokens}, {logits}, onnx_path);
+  if (!sample_path.empty()) write_sample(g, tokens, logits, sample_path, table.shape()[0]);
+  return "wrote " + onnx_path + ": char-lstm (embedding " + std::to_string(c.embed) + ", LSTM " + std::to_string(c.hidden) +
+         "), input tokens (N, " + std::to_string(steps) + ") int32 bytes, output logits (N, " + std::to_string(steps) + ", " +
+         std::to_string(table.shape()[0]) + ")";
+}
 
 int run_char_lstm(const std::vector<std::string>& args) {
   CharConfig config;

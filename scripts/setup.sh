@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything stheno needs to build, test and benchmark, from Debian's packages only.
-# Runs as root (or through sudo). Safe to run again.
+# Installs everything stheno needs to build, test and benchmark, from Debian's packages, and
+# onnxruntime from PyPI (into build/onnx-venv, for the ONNX tests). Runs as root (or through
+# sudo). Safe to run again.
 set -euo pipefail
 
 packages=(
@@ -20,6 +21,8 @@ packages=(
   pocl-opencl-icd clinfo                   # a CPU OpenCL platform, so its tests run without a GPU
   libopenmpi-dev openmpi-bin               # data-parallel training (dist/): Open MPI and mpirun
   iproute2                                 # tests/dist/two_hosts.py: two network namespaces as two hosts
+  libonnx-dev libprotobuf-dev              # ONNX export and import (io/onnx.hpp): ONNX's protobuf schema
+  python3-onnx python3-venv                # tests/onnx: onnx.checker, and the venv for onnxruntime
 )
 
 as_root=()
@@ -29,3 +32,13 @@ export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -qq
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "setup: installed ${#packages[@]} packages"
+
+# onnxruntime is not in Debian. The venv sees Debian's numpy, onnx and torch (system site
+# packages), so onnxruntime's wheel is all it adds.
+cd "$(dirname "$0")/.."
+if ! build/onnx-venv/bin/python -c "import onnxruntime" 2>/dev/null; then
+  mkdir -p build
+  /usr/bin/python3 -m venv --system-site-packages build/onnx-venv
+  build/onnx-venv/bin/pip install -q --disable-pip-version-check onnxruntime==1.30.0
+fi
+echo "setup: build/onnx-venv has onnxruntime $(build/onnx-venv/bin/python -c 'import onnxruntime; print(onnxruntime.__version__)')"

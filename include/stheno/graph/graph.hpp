@@ -23,6 +23,8 @@
 
 namespace stheno {
 
+struct LayerRecord;
+
 class Graph {
  public:
   enum class Mode { deferred, eager };
@@ -58,6 +60,9 @@ class Graph {
   std::vector<Node> parameters();
   // Whether the node was added by grad().
   bool is_gradient(int id) const;
+  // Layers built from several ops, each recorded as one unit when built (graph/ops.hpp).
+  void record_layer(std::shared_ptr<const LayerRecord> layer) { layers_.push_back(std::move(layer)); }
+  const std::vector<std::shared_ptr<const LayerRecord>>& layers() const { return layers_; }
 
   // One line per node: id, name, how it is computed, dtype and shape.
   std::string str() const;
@@ -92,6 +97,7 @@ class Graph {
   // A deque: adding nodes never moves existing ones, so references handed out by Node stay valid.
   std::deque<NodeData> nodes_;
   std::unordered_map<std::string, int> by_name_;
+  std::vector<std::shared_ptr<const LayerRecord>> layers_;
 };
 
 // Adds the nodes of d(cost)/d(wrt[i]) to cost's graph and returns them. cost must be a scalar

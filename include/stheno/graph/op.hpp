@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "stheno/graph/node.hpp"
+#include "stheno/graph/op_attributes.hpp"
 #include "stheno/kernels/op_kind.hpp"
 
 namespace stheno {
@@ -29,6 +30,8 @@ class Op {
   virtual std::string name() const = 0;
   // Name with attributes, e.g. "sum(axes=(0,), keepdims)".
   virtual std::string describe() const { return name(); }
+  // The attributes behind describe(), typed, for ops that have any (graph/op_attributes.hpp).
+  virtual OpAttributes attributes() const { return {}; }
 
   // Shape and dtype of the result; throws ShapeError/DTypeError naming this op and the inputs.
   virtual TypeInfo infer(std::span<const Node> inputs) const = 0;

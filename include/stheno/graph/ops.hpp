@@ -251,4 +251,26 @@ Node lstm(const Node& x, const Node& weight_ih, const Node& weight_hh, const Nod
 Node gru(const Node& x, const Node& weight_ih, const Node& weight_hh, const Node& bias_ih, const Node& bias_hh,
          RecurrentState& state);
 
+// --- layers as units ----------------------------------------------------------------------------
+// conv2d, batch_norm, avg_pool2d, dropout, lstm and gru each build several ops; each call is also
+// recorded in its graph as one layer (Graph::layers), so that an exporter can write it as one
+// node (ONNX's Conv, BatchNormalization, AveragePool, Dropout, LSTM, GRU) while both machines run
+// its ops as usual.
+enum class LayerKind { conv2d, batch_norm, avg_pool2d, dropout, lstm, gru };
+struct LayerRecord {
+  LayerKind kind = LayerKind::conv2d;
+  // conv2d: x, weight, bias; batch_norm: x, gamma, beta; avg_pool2d and dropout: x; lstm: x,
+  // weight_ih, weight_hh, bias, initial h, initial c; gru: x, weight_ih, weight_hh, bias_ih,
+  // bias_hh, initial h. Undefined where not given (no bias, zero initial state).
+  std::vector<Node> inputs;
+  // The layer's result; lstm: every step's h, the last h, the last c; gru: every step's h, the last h.
+  std::vector<Node> outputs;
+  // The nodes the layer made are those with ids in [first_node, end_node).
+  int first_node = 0, end_node = 0;
+  Conv2dOptions conv;        // conv2d
+  Pool2dWindow window;       // avg_pool2d
+  std::shared_ptr<BatchNormState> norm;  // batch_norm
+  std::shared_ptr<DropoutState> dropout;  // dropout
+};
+
 }  // namespace stheno

@@ -1,6 +1,7 @@
 // Layers built from smaller ops: conv2d checks its arguments and applies the direct convolution
 // op per group; average pooling is im2col followed by a mean, whose gradient comes from those
 // ops' rules. (Max pooling is its own op, in conv_ops.cpp.)
+#include "layer_record.hpp"
 #include "stheno/graph/ops.hpp"
 
 namespace stheno {
@@ -25,6 +26,7 @@ Node conv_group(const Node& x, const Node& weight, const Node& bias, const Conv2
 
 Node conv2d(const Node& x, const Node& weight, const Node& bias, const Conv2dOptions& o) {
   require_image("conv2d", x);
+  const int first = x.graph().size();
   auto fail = [&](const std::string& why) {
     throw ShapeError("conv2d of " + x.describe() + ", weight " + weight.describe() + ": " + why);
   };
@@ -55,7 +57,9 @@ Node conv2d(const Node& x, const Node& weight, const Node& bias, const Conv2dOpt
                                  bias.defined() ? slice(bias, 0, k * group_filters, (k + 1) * group_filters) : Node(), g));
     y = concat(parts, 1);
   }
-  return reshape(y, {x.shape()[0], weight.shape()[0], g.out_h(), g.out_w()});
+  const Node out = reshape(y, {x.shape()[0], weight.shape()[0], g.out_h(), g.out_w()});
+  record_layer(LayerKind::conv2d, {x, weight, bias}, {out}, first).conv = o;
+  return out;
 }
 
 namespace {
@@ -76,8 +80,11 @@ Node windows(const char* op, const Node& x, Size2 kernel, Size2 stride, Size2 pa
 
 Node avg_pool2d(const Node& x, Size2 kernel, Size2 stride, Size2 padding) {
   Conv2dGeometry g;
+  const int first = x.graph().size();
   const Node w = windows("avg_pool2d", x, kernel, stride, padding, g);
-  return reshape(mean(w, 1), {x.shape()[0], x.shape()[1], g.out_h(), g.out_w()});
+  const Node out = reshape(mean(w, 1), {x.shape()[0], x.shape()[1], g.out_h(), g.out_w()});
+  record_layer(LayerKind::avg_pool2d, {x}, {out}, first).window = Pool2dWindow::of(kernel, stride, padding);
+  return out;
 }
 
 Node flatten(const Node& x) {

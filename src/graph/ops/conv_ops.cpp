@@ -12,6 +12,7 @@ class Im2colOp final : public Op {
   Im2colOp(Conv2dGeometry g, bool inverse) : g_(g), inverse_(inverse) {}
   std::string name() const override { return inverse_ ? "col2im" : "im2col"; }
   OpKind kind() const override { return inverse_ ? OpKind::col2im : OpKind::im2col; }
+  OpAttributes attributes() const override { return g_; }
   std::string describe() const override { return name() + "(" + g_.str() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");
@@ -92,6 +93,7 @@ class Conv2dOp final : public Op {
   explicit Conv2dOp(Conv2dGeometry g) : g_(g) {}
   std::string name() const override { return "conv2d"; }
   OpKind kind() const override { return OpKind::conv2d; }
+  OpAttributes attributes() const override { return g_; }
   std::string describe() const override { return "conv2d(" + g_.str() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);
@@ -147,6 +149,7 @@ class MaxPool2dOp final : public Op {
   explicit MaxPool2dOp(Pool2dWindow window) : window_(window) {}
   std::string name() const override { return "max_pool2d"; }
   OpKind kind() const override { return OpKind::max_pool2d; }
+  OpAttributes attributes() const override { return window_; }
   std::string describe() const override { return "max_pool2d(" + window_.str() + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "needs float32 or float64");

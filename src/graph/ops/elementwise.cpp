@@ -11,6 +11,7 @@ class UnaryNodeOp final : public Op {
   explicit UnaryNodeOp(UnaryOp op) : op_(op) {}
   std::string name() const override { return std::string(op_name(op_)); }
   OpKind kind() const override { return OpKind::unary; }
+  OpAttributes attributes() const override { return op_; }
 
   TypeInfo infer(std::span<const Node> in) const override {
     const bool float_only = !(op_ == UnaryOp::neg || op_ == UnaryOp::abs || op_ == UnaryOp::square ||
@@ -51,6 +52,7 @@ class BinaryNodeOp final : public Op {
   explicit BinaryNodeOp(BinaryOp op) : op_(op) {}
   std::string name() const override { return std::string(op_name(op_)); }
   OpKind kind() const override { return OpKind::binary; }
+  OpAttributes attributes() const override { return op_; }
 
   TypeInfo infer(std::span<const Node> in) const override {
     const DType dtype = common_dtype(*this, in);

@@ -1,6 +1,7 @@
 // Softmax, losses, one-hot and dropout.
 #include <cmath>
 
+#include "layer_record.hpp"
 #include "stheno/graph/ops.hpp"
 #include "stheno/kernels/gather.hpp"
 #include "stheno/kernels/random.hpp"
@@ -19,6 +20,7 @@ class SoftmaxOp final : public Op {
   SoftmaxOp(int axis, bool log_form) : axis_(axis), log_(log_form) {}
   std::string name() const override { return log_ ? "log_softmax" : "softmax"; }
   OpKind kind() const override { return log_ ? OpKind::log_softmax : OpKind::softmax; }
+  OpAttributes attributes() const override { return AxisAttribute{axis_}; }
   std::string describe() const override { return name() + "(axis=" + std::to_string(axis_) + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     require_float(*this, in, 0);
@@ -140,8 +142,11 @@ Node mse(const Node& prediction, const Node& target) {
 Node dropout(const Node& x, std::shared_ptr<DropoutState> state) {
   if (!is_floating(x.dtype())) throw DTypeError("dropout of " + x.describe() + ": needs float32 or float64");
   if (!(state->p >= 0 && state->p < 1)) throw ValueError("dropout: p must be in [0, 1), got " + std::to_string(state->p));
-  const Node mask = x.graph().apply(std::make_shared<DropoutMaskOp>(std::move(state), TypeInfo{x.shape(), x.dtype()}), {});
-  return x * mask;
+  const int first = x.graph().size();
+  const Node mask = x.graph().apply(std::make_shared<DropoutMaskOp>(state, TypeInfo{x.shape(), x.dtype()}), {});
+  const Node out = x * mask;
+  record_layer(LayerKind::dropout, {x}, {out}, first).dropout = std::move(state);
+  return out;
 }
 
 Node dropout(const Node& x, double p, std::uint64_t seed) {

@@ -1,5 +1,6 @@
 // Batch normalisation: one op for the per-channel statistics (which, in training mode, also
 // updates the running averages), and the normalisation itself as a composition.
+#include "layer_record.hpp"
 #include "stheno/graph/ops.hpp"
 #include "stheno/kernels/normalization.hpp"
 
@@ -141,10 +142,13 @@ Node batch_norm(const Node& x, const Node& gamma, const Node& beta, std::shared_
   if (gamma.shape() != Shape{c} || beta.shape() != Shape{c})
     throw ShapeError("batch_norm of " + x.describe() + ": gamma " + gamma.describe() + " and beta " + beta.describe() +
                      " must be (" + std::to_string(c) + ",), one per channel");
+  const int first = x.graph().size();
   const Node stats = batch_norm_stats(x, state);
   const Node mean = reshape(slice(stats, 0, 0, 1), cs), var = reshape(slice(stats, 0, 1, 2), cs);
   const Node scale = reshape(gamma, cs) / sqrt(var + state->eps);
-  return (x - mean) * scale + reshape(beta, cs);
+  const Node out = (x - mean) * scale + reshape(beta, cs);
+  record_layer(LayerKind::batch_norm, {x, gamma, beta}, {out}, first).norm = std::move(state);
+  return out;
 }
 
 }  // namespace stheno

@@ -1,5 +1,6 @@
 // LSTM and GRU layers as compositions: one input projection for all steps, then per step a
 // recurrent product and a fused cell. Gradients come from the ops' rules.
+#include "layer_record.hpp"
 #include "stheno/graph/ops.hpp"
 
 namespace stheno {
@@ -46,6 +47,8 @@ Node zeros(const Node& x, std::int64_t n, std::int64_t hidden) {
 
 Node lstm(const Node& x, const Node& w_ih, const Node& w_hh, const Node& bias, RecurrentState& state) {
   const auto [n, steps] = check_sequence("lstm", x, w_ih, w_hh, 4, state);
+  const int first = x.graph().size();
+  const RecurrentState initial = state;
   const std::int64_t hidden = w_hh.shape()[0];
   const Node projected = project(x, w_ih, bias);
   Node h = state.h, c = state.c.defined() ? state.c : zeros(x, n, hidden);
@@ -59,11 +62,15 @@ Node lstm(const Node& x, const Node& w_ih, const Node& w_hh, const Node& bias, R
     outputs.push_back(h);
   }
   state = {h, c};
-  return reshape(concat(outputs, 1), {n, steps, hidden});
+  const Node out = reshape(concat(outputs, 1), {n, steps, hidden});
+  record_layer(LayerKind::lstm, {x, w_ih, w_hh, bias, initial.h, initial.c}, {out, h, c}, first);
+  return out;
 }
 
 Node gru(const Node& x, const Node& w_ih, const Node& w_hh, const Node& b_ih, const Node& b_hh, RecurrentState& state) {
   const auto [n, steps] = check_sequence("gru", x, w_ih, w_hh, 3, state);
+  const int first = x.graph().size();
+  const Node initial_h = state.h;
   const std::int64_t hidden = w_hh.shape()[0];
   const Node projected = project(x, w_ih, b_ih);
   Node h = state.h.defined() ? state.h : zeros(x, n, hidden);
@@ -73,7 +80,9 @@ Node gru(const Node& x, const Node& w_ih, const Node& w_hh, const Node& b_ih, co
     outputs.push_back(h);
   }
   state = {h, Node()};
-  return reshape(concat(outputs, 1), {n, steps, hidden});
+  const Node out = reshape(concat(outputs, 1), {n, steps, hidden});
+  record_layer(LayerKind::gru, {x, w_ih, w_hh, b_ih, b_hh, initial_h}, {out, h}, first);
+  return out;
 }
 
 }  // namespace stheno

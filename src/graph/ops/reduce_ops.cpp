@@ -13,6 +13,7 @@ class ReduceNodeOp final : public Op {
   ReduceNodeOp(ReduceOp op, Axes axes, bool keepdims) : op_(op), axes_(axes), keepdims_(keepdims) {}
   std::string name() const override { return std::string(reduce_name(op_)); }
   OpKind kind() const override { return OpKind::reduce; }
+  OpAttributes attributes() const override { return ReduceAttributes{op_, axes_, keepdims_}; }
   std::string describe() const override {
     return name() + (axes_.empty() ? "" : "(axes=" + axes_.str() + (keepdims_ ? ", keepdims)" : ")"));
   }
@@ -55,6 +56,7 @@ class ArgmaxOp final : public Op {
   explicit ArgmaxOp(int axis) : axis_(axis) {}
   std::string name() const override { return "argmax"; }
   OpKind kind() const override { return OpKind::argmax; }
+  OpAttributes attributes() const override { return AxisAttribute{axis_}; }
   std::string describe() const override { return "argmax(axis=" + std::to_string(axis_) + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     try {

@@ -38,6 +38,7 @@ class PermuteOp final : public Op {
   explicit PermuteOp(std::vector<int> order) : order_(std::move(order)) {}
   std::string name() const override { return "permute"; }
   OpKind kind() const override { return OpKind::permute; }
+  OpAttributes attributes() const override { return PermuteAttributes{order_}; }
   std::string describe() const override {
     std::string s = "permute(";
     for (std::size_t i = 0; i < order_.size(); ++i) s += (i ? "," : "") + std::to_string(order_[i]);
@@ -75,6 +76,7 @@ class SliceOp final : public Op {
       : axis_(axis), start_(start), stop_(stop), step_(step) {}
   std::string name() const override { return "slice"; }
   OpKind kind() const override { return OpKind::slice; }
+  OpAttributes attributes() const override { return SliceAttributes{axis_, start_, stop_, step_}; }
   std::string describe() const override {
     return "slice(axis=" + std::to_string(axis_) + ", " + std::to_string(start_) + ":" + std::to_string(stop_) + ":" +
            std::to_string(step_) + ")";
@@ -160,6 +162,7 @@ class ConcatOp final : public Op {
   explicit ConcatOp(int axis) : axis_(axis) {}
   std::string name() const override { return "concat"; }
   OpKind kind() const override { return OpKind::concat; }
+  OpAttributes attributes() const override { return AxisAttribute{axis_}; }
   std::string describe() const override { return "concat(axis=" + std::to_string(axis_) + ")"; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (in.empty()) throw ValueError("concat: needs at least one input");
