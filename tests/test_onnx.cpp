@@ -1,0 +1,238 @@
+// ONNX export and import inside one process: every recorded layer and op survives the round trip
+// at the export's batch size and another; refusals and malformed files name what is wrong.
+// (tests/onnx/check_onnx.py checks the same files with onnx.checker, onnxruntime and PyTorch.)
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <functional>
+
+#include "stheno/exec/tape_machine.hpp"
+#include "stheno/io/onnx.hpp"
+#include "stheno/nn/module.hpp"
+#include "stheno/stheno.hpp"
+
+using namespace stheno;
+
+namespace {
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+std::span<const std::uint8_t> bytes_of(const std::string& s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
+
+double largest_difference(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const Tensor x = a.to(DType::f64).contiguous(), y = b.to(DType::f64).contiguous();
+  double worst = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) worst = std::max(worst, std::abs(x.data<double>()[i] - y.data<double>()[i]));
+  return worst;
+}
+
+// The model's output for `x` after the ONNX round trip at x's batch size.
+Tensor imported_output(const std::string& bytes, const Tensor& x) {
+  io::OnnxModel m = io::parse_onnx(bytes_of(bytes), "test", x.shape()[0]);
+  EXPECT_EQ(m.inputs.size(), 1u);
+  EXPECT_EQ(m.inputs[0].shape(), x.shape());
+  TapeMachine machine(*m.graph, m.outputs);
+  machine.let(m.inputs[0], x);
+  machine.run();
+  return machine.value(m.outputs[0]).clone();
+}
+
+// One module-built network, in evaluation mode, exported at batch 3 and read back at batch 3
+// and 5 (the batch axis is symbolic), against the network itself.
+void check_round_trip(nn::Module& net, const Shape& item, std::uint64_t seed, double tolerance = 1e-6) {
+  net.set_training(false);
+  Generator gen(seed);
+  auto batch_of = [&](std::int64_t n) {
+    Shape s{n};
+    for (std::int64_t d : item) s.push_back(d);
+    return s;
+  };
+  Graph exported;
+  const Node ex = exported.input("x", batch_of(3));
+  const std::string bytes = io::onnx_bytes(exported, {ex}, {net(ex)});
+  for (const std::int64_t n : {3, 5}) {
+    Graph g;
+    const Node x = g.input("x", batch_of(n));
+    const Node y = net(x);
+    const Tensor value = Tensor::uniform(batch_of(n), gen, -1, 1);
+    TapeMachine machine(g, {y});
+    machine.let(x, value);
+    machine.run();
+    EXPECT_LT(largest_difference(imported_output(bytes, value), machine.value(y)), tolerance) << "batch " << n;
+  }
+}
+
+TEST(Onnx, ConvolutionsBatchNormAndPoolingRoundTrip) {
+  Generator gen(3);
+  nn::Sequential net;
+  auto norm = std::make_shared<nn::BatchNorm>(4);
+  net.add(std::make_shared<nn::Conv2d>(2, 4, 3, gen, Conv2dOptions{1, 1, 1, 2}))
+      .add(norm)
+      .add(nn::activation(UnaryOp::tanh))
+      .add(std::make_shared<nn::AvgPool2d>(3, 2, 1))
+      .add(std::make_shared<nn::Conv2d>(4, 6, Size2{2, 3}, gen, Conv2dOptions{{1, 2}, {0, 1}, 1, 1}))
+      .add(nn::activation(UnaryOp::sigmoid))
+      .add(std::make_shared<nn::MaxPool2d>(2, 1, 1))
+      .add(std::make_shared<nn::Flatten>())
+      .add(std::make_shared<nn::Dropout>(0.5, 9))
+      .add(std::make_shared<nn::Linear>(6 * 5 * 4, 7, gen));
+  // Running statistics that are not 0 and 1, so that reading them back matters.
+  norm->state().running_mean.copy_from(Tensor::from(std::vector<float>{0.1f, -0.2f, 0.3f, 0.05f}));
+  norm->state().running_var.copy_from(Tensor::from(std::vector<float>{1.5f, 0.5f, 2.0f, 0.8f}));
+  check_round_trip(net, {2, 9, 9}, 1);
+
+  Graph g;
+  const Node x = g.input("x", {3, 2, 9, 9});
+  const Node y = net(x);
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromString(io::onnx_bytes(g, {x}, {y})));
+  EXPECT_EQ(model.ir_version(), io::kOnnxIrVersion);
+  EXPECT_EQ(model.opset_import(0).version(), io::kOnnxOpset);
+  EXPECT_EQ(model.graph().input_size(), 1);  // initializers are not inputs
+  EXPECT_EQ(model.graph().input(0).type().tensor_type().shape().dim(0).dim_param(), "N");
+  std::vector<std::string> ops;
+  for (const auto& n : model.graph().node()) ops.push_back(n.op_type());
+  // One node per layer: the convolutions with groups, batch norm and average pooling are not
+  // written as the ops that compute them; dropout is gone (inference form).
+  EXPECT_EQ(ops, (std::vector<std::string>{"Conv", "BatchNormalization", "Tanh", "AveragePool", "Conv", "Sigmoid", "MaxPool",
+                                           "Reshape", "Gemm"}));
+}
+
+TEST(Onnx, RecurrentLayersRoundTripWithInitialState) {
+  Generator gen(5);
+  for (const bool lstm : {true, false}) {
+    Graph g;
+    const Node x = g.input("x", {3, 4, 5});
+    const Node h0 = g.input("h0", {3, 6});
+    RecurrentState state{h0, Node()};
+    Node y;
+    if (lstm) {
+      nn::LSTM layer(5, 6, gen);
+      y = layer.forward(x, state);
+    } else {
+      nn::GRU layer(5, 6, gen);
+      y = layer.forward(x, state);
+    }
+    const Node last = state.h;
+    const std::string bytes = io::onnx_bytes(g, {x, h0}, {y, last});
+    io::OnnxModel m = io::parse_onnx(bytes_of(bytes), "test", 3);
+    ASSERT_EQ(m.inputs.size(), 2u);
+    ASSERT_EQ(m.outputs.size(), 2u);
+    const Tensor xv = Tensor::uniform({3, 4, 5}, gen, -1, 1), hv = Tensor::uniform({3, 6}, gen, -1, 1);
+    TapeMachine a(g, {y, last}), b(*m.graph, m.outputs);
+    a.let(x, xv), a.let(h0, hv), a.run();
+    b.let(m.inputs[0], xv), b.let(m.inputs[1], hv), b.run();
+    EXPECT_LT(largest_difference(b.value(m.outputs[0]), a.value(y)), 1e-6) << (lstm ? "lstm" : "gru");
+    EXPECT_LT(largest_difference(b.value(m.outputs[1]), a.value(last)), 1e-6) << (lstm ? "lstm" : "gru");
+    // Trainable after import: the weights are parameters under the exported names.
+    EXPECT_EQ(m.parameters.size(), lstm ? 3u : 4u);
+  }
+}
+
+TEST(Onnx, ExportRefusesWhatOnnxCannotSay) {
+  Graph g;
+  const Node x = g.input("x", {2, 3});
+  EXPECT_NE(message_of([&] { io::onnx_bytes(g, {x}, {step(x)}); }).find("op step has no ONNX form"), std::string::npos);
+  const Node other = g.input("other", {2, 3});
+  EXPECT_NE(message_of([&] { io::onnx_bytes(g, {x}, {x + other}); }).find("depend on input other"), std::string::npos);
+  // A constant of the batch's size would pin the batch size: refused, naming the constant.
+  const Node fixed = g.constant(Tensor::ones({2, 3}), "fixed");
+  const std::string pinned = message_of([&] { io::onnx_bytes(g, {x}, {x * fixed}); });
+  EXPECT_NE(pinned.find("fixed (2, 3)"), std::string::npos) << pinned;
+  EXPECT_NE(pinned.find("batch size fixed"), std::string::npos) << pinned;
+  // Gradient ops have no ONNX form either.
+  const Node w = g.parameter("w", Tensor::ones({3, 3}));
+  const Node cost = sum(sigmoid(matmul(x, w)));
+  const Node dw = grad(cost, {w})[0];
+  EXPECT_NE(message_of([&] { io::onnx_bytes(g, {x}, {dw}); }).find("has no ONNX form"), std::string::npos);
+}
+
+// A small valid model to break in the tests below: y = Relu(x·w + b).
+onnx::ModelProto small_model() {
+  Graph g;
+  const Node x = g.input("x", {2, 3});
+  const Node w = g.parameter("w", Tensor::ones({3, 4}));
+  const Node b = g.parameter("b", Tensor::zeros({4}));
+  Node y = relu(matmul_add(b, x, w));
+  y.set_name("y");
+  onnx::ModelProto m;
+  EXPECT_TRUE(m.ParseFromString(io::onnx_bytes(g, {x}, {y})));
+  return m;
+}
+
+std::string import_error(const onnx::ModelProto& m) {
+  const std::string bytes = m.SerializeAsString();
+  return message_of([&] { io::parse_onnx(bytes_of(bytes), "broken.onnx"); });
+}
+
+TEST(Onnx, MalformedFilesAreRejectedWithTheReason) {
+  const std::string good = small_model().SerializeAsString();
+  EXPECT_EQ(io::parse_onnx(bytes_of(good), "good.onnx").parameters.size(), 2u);
+
+  const std::string truncated = message_of([&] { io::parse_onnx(bytes_of(good.substr(0, good.size() / 2)), "cut.onnx"); });
+  EXPECT_NE(truncated.find("cut.onnx: ONNX: not a valid ModelProto"), std::string::npos) << truncated;
+
+  onnx::ModelProto dangling = small_model();
+  dangling.mutable_graph()->mutable_node(0)->set_input(0, "nowhere");
+  const std::string d = import_error(dangling);
+  EXPECT_NE(d.find("uses 'nowhere', which no earlier node"), std::string::npos) << d;
+
+  onnx::ModelProto cycle = small_model();  // the Relu before the Gemm it reads
+  cycle.mutable_graph()->mutable_node()->SwapElements(0, 1);
+  EXPECT_NE(import_error(cycle).find("out of order or in a cycle"), std::string::npos) << import_error(cycle);
+
+  onnx::ModelProto twice = small_model();
+  twice.mutable_graph()->mutable_node(1)->set_output(0, twice.graph().node(0).output(0));
+  EXPECT_NE(import_error(twice).find("already defined"), std::string::npos) << import_error(twice);
+
+  onnx::ModelProto short_data = small_model();
+  short_data.mutable_graph()->mutable_initializer(0)->mutable_raw_data()->resize(5);
+  EXPECT_NE(import_error(short_data).find("holds 5"), std::string::npos) << import_error(short_data);
+
+  onnx::ModelProto strings = small_model();
+  strings.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::STRING);
+  EXPECT_NE(import_error(strings).find("graph input 'x' has element type 8"), std::string::npos) << import_error(strings);
+
+  onnx::ModelProto unknown = small_model();
+  unknown.mutable_graph()->mutable_node(1)->set_op_type("Celu");
+  const std::string u = import_error(unknown);
+  EXPECT_NE(u.find("(Celu, opset 17): op Celu is not supported"), std::string::npos) << u;
+
+  onnx::ModelProto old = small_model();
+  old.mutable_opset_import(0)->set_version(9);
+  EXPECT_NE(import_error(old).find("opset 9 is not read here"), std::string::npos) << import_error(old);
+
+  onnx::ModelProto attribute = small_model();
+  auto* a = attribute.mutable_graph()->mutable_node(0)->add_attribute();
+  a->set_name("alpha");
+  a->set_type(onnx::AttributeProto::STRING);
+  EXPECT_NE(import_error(attribute).find("attribute 'alpha' must be a float"), std::string::npos) << import_error(attribute);
+
+  onnx::ModelProto no_output = small_model();
+  no_output.mutable_graph()->mutable_output(0)->set_name("missing");
+  EXPECT_NE(import_error(no_output).find("graph output 'missing'"), std::string::npos) << import_error(no_output);
+}
+
+TEST(Onnx, SymbolicAxesTakeTheirSizesFromTheOptions) {
+  onnx::ModelProto m = small_model();
+  auto* dim = m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1);
+  dim->set_dim_param("features");
+  const std::string bytes = m.SerializeAsString();
+  const std::string unnamed = message_of([&] { io::parse_onnx(bytes_of(bytes), "sym.onnx", 7); });
+  EXPECT_NE(unnamed.find("symbolic axis 1 ('features')"), std::string::npos) << unnamed;
+  io::OnnxImportOptions options(7);
+  options.dims["features"] = 3;
+  const io::OnnxModel model = io::parse_onnx(bytes_of(bytes), "sym.onnx", options);
+  EXPECT_EQ(model.inputs[0].shape(), (Shape{7, 3}));
+  EXPECT_EQ(model.outputs[0].shape(), (Shape{7, 4}));
+}
+
+}  // namespace
