@@ -9,6 +9,16 @@
 
 namespace stheno::testing {
 
+// The message of the stheno Error that f throws, or "<no error>".
+inline std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
 // Calls fn(index) for every multi-index of `shape` in row-major order.
 inline void for_each_index(const Shape& shape, const std::function<void(const std::vector<std::int64_t>&)>& fn) {
   if (shape.numel() == 0) return;

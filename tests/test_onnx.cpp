@@ -9,20 +9,13 @@
 #include "stheno/exec/tape_machine.hpp"
 #include "stheno/io/onnx.hpp"
 #include "stheno/nn/module.hpp"
+#include "reference.hpp"
 #include "stheno/stheno.hpp"
 
 using namespace stheno;
+using stheno::testing::message_of;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 std::span<const std::uint8_t> bytes_of(const std::string& s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 
