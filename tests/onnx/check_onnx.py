@@ -135,6 +135,28 @@ def check_export(stheno, work, name, checkpoint, flags=()):
     compare(f"{name}: stheno's import of its export", read_safetensors(back)[output_name], tensors[output_name])
 
 
+def check_errors(stheno, work):
+    """Bad files are refused with a message naming the file and what is wrong."""
+    sample = os.path.join(work, "mlp.sample.safetensors")
+    truncated = os.path.join(work, "truncated.onnx")
+    with open(os.path.join(work, "cnn.onnx"), "rb") as f:
+        data = f.read()
+    with open(truncated, "wb") as f:
+        f.write(data[: len(data) // 3])
+    cases = [
+        (["export", "--checkpoint", sample, "--onnx", os.path.join(work, "x.onnx")], 'no "model" in its metadata'),
+        (["run", "--onnx", truncated, "--inputs", sample, "--outputs", os.path.join(work, "y.safetensors")],
+         "truncated.onnx: ONNX: not a valid ModelProto"),
+        (["run", "--onnx", os.path.join(work, "char-lstm.onnx"), "--limit", "10"], "does not take 10 images of 784 float32 pixels"),
+    ]
+    for args, expected in cases:
+        result = subprocess.run([stheno, *args], capture_output=True, text=True)
+        ok = result.returncode == 1 and expected in result.stderr
+        print(f"{'ok  ' if ok else 'FAIL'} stheno {args[0]} refuses: {result.stderr.strip()}")
+        if not ok:
+            failures.append(f"stheno {' '.join(args)}: exit {result.returncode}, stderr {result.stderr!r}, expected {expected!r}")
+
+
 class Mlp(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -200,6 +222,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}, torch {torch.__version__}")
     check_stheno_exports(stheno, work)
+    check_errors(stheno, work)
     check_pytorch_imports(stheno, work)
     if failures:
         sys.exit("failed:\n  " + "\n  ".join(failures))
