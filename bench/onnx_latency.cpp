@@ -3,8 +3,9 @@
 // peers run), and times single-image calls of the compiled program: set the input, run, read the
 // 10 scores. Also times the program stheno builds when it imports its own file.
 //
-//   stheno_onnx_latency DIR [--calls N]
+//   stheno_onnx_latency DIR [--calls N] [--profile]
 //
+// --profile prints the time of each instruction of the compiled programs to stderr.
 // Prints one JSON line per (model, form): {"model": "mlp", "form": "compiled", "p50_us": ...,
 // "p99_us": ..., "calls": N}.
 #include <algorithm>
@@ -80,8 +81,11 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   long calls = 10000;
-  for (int i = 2; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], "--calls") == 0) calls = std::stol(argv[i + 1]);
+  CompileOptions options;
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--calls") == 0 && i + 1 < argc) calls = std::stol(argv[i + 1]);
+    if (std::strcmp(argv[i], "--profile") == 0) options.profile = true;
+  }
   set_num_threads(1);
   for (const std::string model : {"mlp", "cnn"}) {
     Generator gen(1);
@@ -95,8 +99,9 @@ int main(int argc, char** argv) {
     y.set_name("logits");
     const std::string path = dir + "/" + model + ".onnx";
     io::save_onnx(g, {x}, {y}, path);
-    TapeMachine compiled(g, {y});
+    TapeMachine compiled(g, {y}, options);
     time_calls(model.c_str(), "compiled", compiled, x, y, calls);
+    if (options.profile) std::fprintf(stderr, "%s\n", compiled.profile_report().c_str());
     io::OnnxModel imported = io::load_onnx(path, 1);
     TapeMachine from_file(*imported.graph, imported.outputs);
     time_calls(model.c_str(), "imported", from_file, imported.inputs[0], imported.outputs[0], calls);
