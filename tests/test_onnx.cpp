@@ -214,6 +214,30 @@ TEST(Onnx, MalformedFilesAreRejectedWithTheReason) {
   EXPECT_NE(import_error(no_output).find("graph output 'missing'"), std::string::npos) << import_error(no_output);
 }
 
+TEST(Onnx, AWeightReshapedOnTheWayStaysTrainable) {
+  onnx::ModelProto m = small_model();  // nodes: Gemm(x, w, b), Relu
+  auto& g = *m.mutable_graph();
+  ASSERT_EQ(g.node(0).op_type(), "Gemm");
+  auto* axes = g.add_initializer();
+  axes->set_name("axes");
+  axes->set_data_type(onnx::TensorProto::INT64);
+  axes->add_dims(1);
+  axes->add_int64_data(0);
+  onnx::NodeProto unsqueeze;
+  unsqueeze.set_op_type("Unsqueeze");
+  unsqueeze.add_input(g.node(0).input(2));
+  unsqueeze.add_input("axes");
+  unsqueeze.add_output("bias_row");
+  g.mutable_node(0)->set_input(2, "bias_row");
+  *g.mutable_node()->Add() = unsqueeze;
+  for (int i = g.node_size() - 1; i > 0; --i) g.mutable_node()->SwapElements(i, i - 1);  // first
+  const std::string bytes = m.SerializeAsString();
+  const io::OnnxModel model = io::parse_onnx(bytes_of(bytes), "unsqueezed.onnx", 2);
+  std::vector<std::string> names;
+  for (const Node& p : model.parameters) names.push_back(p.name());
+  EXPECT_EQ(names, (std::vector<std::string>{"b", "w"}));
+}
+
 TEST(Onnx, SymbolicAxesTakeTheirSizesFromTheOptions) {
   onnx::ModelProto m = small_model();
   auto* dim = m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1);

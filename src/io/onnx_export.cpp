@@ -266,17 +266,11 @@ class Exporter {
       }
       case OpKind::broadcast: {
         const Node x = n.input(0);
-        if (batch_of(x) != kNoBatch) {
-          std::vector<std::int64_t> shape(n.shape().begin(), n.shape().end());
-          const int b = n.rank() - x.rank() + batch_of(x);
-          shape[static_cast<std::size_t>(b)] = 1;  // Expand broadcasts both ways: 1 keeps the batch
-          const std::string s = int64_initializer(n.name() + ".shape", shape);
-          define(n, n.name(), b);
-          add_node("Expand", {name_of(x), s}, {n.name()}, n.name());
-          return;
-        }
-        const std::string s = int64_initializer(n.name() + ".shape", {n.shape().begin(), n.shape().end()});
-        define(n, n.name(), kNoBatch);
+        std::vector<std::int64_t> shape(n.shape().begin(), n.shape().end());
+        const int b = batch_of(x) == kNoBatch ? kNoBatch : n.rank() - x.rank() + batch_of(x);
+        if (b != kNoBatch) shape[static_cast<std::size_t>(b)] = 1;  // Expand broadcasts both ways: 1 keeps the batch
+        const std::string s = int64_initializer(n.name() + ".shape", shape);
+        define(n, n.name(), b);
         add_node("Expand", {name_of(x), s}, {n.name()}, n.name());
         return;
       }

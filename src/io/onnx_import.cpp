@@ -445,7 +445,7 @@ class Importer {
   std::vector<Value> unsqueeze(const Context& c) {
     only_attributes(c, {});
     Value& v = input(c, 0);
-    if (!v.known.defined() || v.node.defined()) operand(c, 0);
+    if (v.weight) operand(c, 0);  // a weight reshaped stays a trainable parameter
     Shape s = shape_of(v);
     const std::vector<std::int64_t> axes = axes_input(c, s.rank() + (has_input(c, 1) ? static_cast<int>(known(c, 1, "axes").numel()) : 0));
     for (std::int64_t a : axes) s.insert(static_cast<int>(a), 1);
@@ -454,7 +454,7 @@ class Importer {
   std::vector<Value> squeeze(const Context& c) {
     only_attributes(c, {});
     Value& v = input(c, 0);
-    if (!v.known.defined() || v.node.defined()) operand(c, 0);
+    if (v.weight) operand(c, 0);  // a weight reshaped stays a trainable parameter
     const Shape s = shape_of(v);
     std::vector<std::int64_t> axes = axes_input(c, s.rank());
     if (axes.empty())
@@ -578,7 +578,7 @@ class Importer {
         fail(c.label + ": cannot reshape " + in.str() + " into " + out.str() + " with -1 inferred");
       out[inferred] = in.numel() / known_product;
     }
-    if (v.node.defined() || !v.known.defined() || v.weight) return {of(stheno::reshape(operand(c, 0), out))};
+    if (v.weight) operand(c, 0);  // a weight reshaped stays a trainable parameter
     return {reshaped(v, out)};
   }
   std::vector<Value> flatten_node(const Context& c) {
