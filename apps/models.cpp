@@ -1,5 +1,7 @@
 #include "models.hpp"
 
+#include "stheno/io/onnx_layer.hpp"
+
 namespace stheno::cli {
 
 namespace {
@@ -38,6 +40,15 @@ Model build_cnn(const TrainConfig& c, std::int64_t inputs) {
 }  // namespace
 
 Model build_model(const TrainConfig& c, std::int64_t inputs) {
+  if (!c.init_from.empty()) {
+    Model m;
+    auto imported = std::make_shared<io::OnnxLayer>(c.init_from);
+    if (imported->item_shape().numel() != inputs)
+      throw ValueError(c.init_from + ": the model takes items of " + imported->item_shape().str() + ", but the data has " +
+                       std::to_string(inputs) + " values per image");
+    m.net.add(imported);
+    return m;
+  }
   if (c.model == "cnn") return build_cnn(c, inputs);
   Model m;
   Generator gen(static_cast<std::uint64_t>(c.seed));

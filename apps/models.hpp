@@ -15,7 +15,8 @@ struct Model {
   std::vector<nn::BatchNorm*> norms;
 };
 
-// --model mlp or cnn, for images of `inputs` pixels, initialised from --seed.
+// --model mlp or cnn, for images of `inputs` pixels, initialised from --seed; or the classifier
+// in --init-from's ONNX file.
 Model build_model(const TrainConfig& c, std::int64_t inputs);
 
 }  // namespace stheno::cli

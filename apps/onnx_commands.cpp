@@ -9,6 +9,7 @@
 #include "stheno/data/mnist.hpp"
 #include "stheno/exec/tape_machine.hpp"
 #include "stheno/io/onnx.hpp"
+#include "stheno/io/onnx_layer.hpp"
 #include "stheno/io/safetensors.hpp"
 #include "stheno/kernels/reduce.hpp"
 #include "stheno/tensor/random.hpp"
@@ -52,15 +53,24 @@ std::string required_metadata(const io::SafetensorsFile& file, const std::string
 std::string export_image_model(const io::SafetensorsFile& file, const std::string& onnx_path, const std::string& sample_path) {
   TrainConfig c;
   c.model = required_metadata(file, "model");
-  if (c.model != "mlp" && c.model != "cnn") throw ValueError(file.path + ": model \"" + c.model + "\" cannot be exported");
+  if (c.model != "mlp" && c.model != "cnn" && c.model != "onnx") throw ValueError(file.path + ": model \"" + c.model + "\" cannot be exported");
+  if (c.model == "onnx") c.init_from = required_metadata(file, "init_from");  // fine-tuned from that file
   c.hidden = required_metadata(file, "hidden");
   c.activation = required_metadata(file, "activation");
   c.init = "glorot_uniform";  // the weights are overwritten below
   if (const auto it = file.metadata.find("dropout"); it != file.metadata.end()) c.dropout = std::stod(it->second);
   c.batch_norm = std::any_of(file.tensors.begin(), file.tensors.end(),
                              [](const io::NamedTensor& t) { return t.name.ends_with(".running_mean"); });
-  const std::int64_t inputs = c.model == "cnn" ? 28 * 28 : file.get("0.weight").shape()[0];
-  Model m = build_model(c, inputs);
+  std::int64_t inputs = c.model == "cnn" ? 28 * 28 : 0;
+  Model m;
+  if (c.model == "onnx") {
+    auto layer = std::make_shared<io::OnnxLayer>(c.init_from);
+    inputs = layer->item_shape().numel();
+    m.net.add(layer);
+  } else {
+    if (c.model == "mlp") inputs = file.get("0.weight").shape()[0];
+    m = build_model(c, inputs);
+  }
   for (nn::Parameter* p : m.net.parameters()) {
     const Tensor& saved = file.get(p->name);
     if (saved.shape() != p->value.shape() || saved.dtype() != p->value.dtype())

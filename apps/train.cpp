@@ -61,9 +61,12 @@ std::shared_ptr<const optim::Schedule> build_schedule(const TrainConfig& c, std:
 
 // What a checkpoint must agree on to be resumed by this run.
 std::map<std::string, std::string> run_signature(const TrainConfig& c) {
-  return {{"model", c.model},         {"hidden", c.hidden},       {"activation", c.activation}, {"loss", c.loss},
-          {"optimizer", c.optimizer}, {"batch", std::to_string(c.batch)}, {"seed", std::to_string(c.seed)},
-          {"train_limit", std::to_string(c.train_limit)},     {"dropout", std::to_string(c.dropout)}};
+  std::map<std::string, std::string> s = {
+      {"model", c.model},         {"hidden", c.hidden},       {"activation", c.activation}, {"loss", c.loss},
+      {"optimizer", c.optimizer}, {"batch", std::to_string(c.batch)}, {"seed", std::to_string(c.seed)},
+      {"train_limit", std::to_string(c.train_limit)},     {"dropout", std::to_string(c.dropout)}};
+  if (!c.init_from.empty()) s["init_from"] = c.init_from;
+  return s;
 }
 
 std::string encode_generator(const Generator::State& s) {
@@ -389,8 +392,11 @@ int Trainer::train() {
   share_rank0_state();
   const std::string layers = c_.model == "cnn" ? (c_.batch_norm ? "conv32bn-conv64bn-128" : "conv32-conv64-128")
                                                 : (c_.hidden_sizes().empty() ? "" : c_.hidden + "-");
-  say("stheno train: " + c_.model + " " + std::to_string(data_.train.images.size(1)) + "-" + layers +
-      (c_.model == "cnn" ? "-" : "") + std::to_string(kClasses) + " " + c_.activation + ", " + c_.loss +
+  const std::string network = !c_.init_from.empty()
+                                  ? "the classifier in " + c_.init_from + ","
+                                  : c_.model + " " + std::to_string(data_.train.images.size(1)) + "-" + layers +
+                                        (c_.model == "cnn" ? "-" : "") + std::to_string(kClasses) + " " + c_.activation + ",";
+  say("stheno train: " + network + " " + c_.loss +
       " loss, " + c_.optimizer + " lr " + std::to_string(c_.lr) + ", batch " + std::to_string(c_.batch) + ", " +
       std::to_string(train_set_->size()) + " training images, " + c_.machine + " machine on " + device_.str() + ", " +
       (comm_.size() > 1 ? std::to_string(comm_.size()) + " ranks × " : "") + std::to_string(num_threads()) +
@@ -458,7 +464,8 @@ int Trainer::train() {
   // The architecture goes with the weights, so that `stheno export` can rebuild the network.
   io::save_safetensors((out_ / "model.safetensors").string(), weights,
                        {{"format", "stheno-model-1"}, {"model", c_.model}, {"hidden", c_.hidden}, {"activation", c_.activation},
-                        {"dropout", std::to_string(c_.dropout)}, {"batch_norm", c_.batch_norm ? "1" : "0"}});
+                        {"dropout", std::to_string(c_.dropout)}, {"batch_norm", c_.batch_norm ? "1" : "0"},
+                        {"init_from", c_.init_from}});
 
   const EpochMetrics last = history_.empty() ? EpochMetrics{} : history_.back();
   char final_line[160];

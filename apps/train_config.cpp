@@ -66,6 +66,9 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
                "says which)");
   f.add_int("save-every", &c.save_every, "also checkpoint every N steps (0: at the end of each epoch only)", 0, 1'000'000'000);
   f.add_string("resume", &c.resume, "resume from this checkpoint, exactly where it stopped");
+  f.add_string("init-from", &c.init_from,
+               "fine-tune the classifier in this ONNX file (exported by stheno or another framework) instead of the "
+               "network --model describes; its input takes the images");
   f.add_bool("json", &c.json, "print one JSON object with the results at the end (progress goes to stderr)");
   f.add_bool("plot", &c.plot, "plot loss and accuracy curves to curves.png with gnuplot");
   help = "usage: stheno train [flags]\n\nTrains a classifier on an MNIST-format dataset (Fashion-MNIST by default) and reports\n"
@@ -87,6 +90,10 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
     for (const char* name : {"hidden", "bias-init"})
       if (f.given(name)) throw UsageError(std::string("--") + name + " applies to --model mlp; the cnn's layers are fixed (see --model in --help)");
   if (c.model == "mlp" && f.given("batch-norm")) throw UsageError("--batch-norm applies to --model cnn only");
+  if (!c.init_from.empty())
+    for (const char* name : {"model", "hidden", "activation", "init", "bias-init", "dropout", "batch-norm", "sync-batch-norm"})
+      if (f.given(name)) throw UsageError(std::string("--") + name + " describes the network, which --init-from takes from its file");
+  if (!c.init_from.empty()) c.model = "onnx";
   if (c.sync_batch_norm && !c.batch_norm) throw UsageError("--sync-batch-norm needs --model cnn --batch-norm");
   if (!f.given("init") && c.init == "auto") c.init = c.activation == "relu" ? "he_uniform" : "glorot_uniform";
   return true;

@@ -14,7 +14,7 @@ inline constexpr long long kMaxHidden = 1'000'000;
 
 struct TrainConfig {
   std::string data = "/usr/share/datasets/fashion-mnist";
-  std::string model = "mlp";
+  std::string model = "mlp";           // mlp, cnn; "onnx" with --init-from
   std::string hidden = "256";          // comma-separated hidden layer sizes
   std::string activation = "relu";
   std::string init = "auto";           // auto: he_uniform for relu, glorot_uniform otherwise
@@ -43,6 +43,7 @@ struct TrainConfig {
   std::string out = "stheno-run";
   long long save_every = 0;            // steps between mid-epoch checkpoints; 0 = end of epoch only
   std::string resume;
+  std::string init_from;               // an ONNX classifier to fine-tune instead of --model's network
   bool json = false;
   bool plot = true;
 

@@ -34,7 +34,12 @@ class Importer {
 
   OnnxModel run() {
     check_model();
-    result_.graph = std::make_unique<Graph>(options_.mode);
+    if (options_.graph) {
+      graph_ = options_.graph;
+    } else {
+      result_.graph = std::make_unique<Graph>(options_.mode);
+      graph_ = result_.graph.get();
+    }
     const onnx::GraphProto& g = model_.graph();
     for (const auto& init : g.initializer()) {
       if (values_.count(init.name())) fail("initializer '" + init.name() + "' is defined twice");
@@ -60,7 +65,7 @@ class Importer {
   }
 
  private:
-  Graph& graph() { return *result_.graph; }
+  Graph& graph() { return *graph_; }
 
   [[noreturn]] void fail(const std::string& why) const { throw IOError(source_ + ": ONNX: " + why); }
 
@@ -152,15 +157,19 @@ class Importer {
     }
     // Integer inputs are indices, which stheno keeps as int32.
     const DType dt = *dtype == DType::i64 ? DType::i32 : *dtype;
-    return graph().input(input.name(), shape, dt);
+    const auto bound = options_.bind.find(input.name());
+    if (bound == options_.bind.end()) return graph().input(input.name(), shape, dt);
+    const Node& n = bound->second;
+    if (&n.graph() != &graph() || n.dtype() != dt || n.shape() != shape)
+      fail(what + " is " + shape.str() + " " + std::string(dtype_name(dt)) + " here, but is bound to " + n.describe());
+    return n;
   }
 
   // --- values -----------------------------------------------------------------------------------
   Node node_of(const std::string& name, Value& v, bool trainable) {
     if (v.node.defined()) return v.node;
     if (v.weight && trainable) {
-      v.node = graph().parameter(name, v.known);
-      result_.parameters.push_back(v.node);
+      v.node = weight_parameter(name, v.known);
     } else {
       v.node = graph().constant(v.known.dtype() == DType::i64 ? v.known.to(DType::i32) : v.known, name);
     }
@@ -699,8 +708,8 @@ class Importer {
     const Tensor& mean = known(c, 3, "mean"), &var = known(c, 4, "var");
     const Shape channels{x.rank() >= 2 ? x.shape()[1] : 0};
     if (mean.shape() != channels || var.shape() != channels) fail(c.label + ": the mean and var must be " + channels.str());
-    state->running_mean = mean.to(x.dtype()).clone();
-    state->running_var = var.to(x.dtype()).clone();
+    state->running_mean = shared_weight(c.proto.input(3), mean.to(x.dtype()).clone());
+    state->running_var = shared_weight(c.proto.input(4), var.to(x.dtype()).clone());
     state->eps = float_attr(c, "epsilon", 1e-5f);
     state->momentum = 1 - static_cast<double>(float_attr(c, "momentum", 0.9f));
     state->training = false;
@@ -735,8 +744,26 @@ class Importer {
     }
     return out;
   }
+  // What OnnxImportOptions::weights gives for `name`, or nothing.
+  const OnnxImportOptions::Weight* given_weight(const std::string& name, const Tensor& value) const {
+    const auto it = options_.weights.find(name);
+    if (it == options_.weights.end()) return nullptr;
+    const Tensor& t = it->second.value;
+    if (t.shape() != value.shape() || t.dtype() != value.dtype())
+      fail("the weight given for '" + name + "' is " + t.shape().str() + " " + std::string(dtype_name(t.dtype())) +
+           ", but the file's is " + value.shape().str() + " " + std::string(dtype_name(value.dtype())));
+    return &it->second;
+  }
+  Tensor shared_weight(const std::string& name, const Tensor& value) const {
+    const auto* given = given_weight(name, value);
+    return given ? given->value : value;
+  }
+
+  // The trainable parameter of the file's weight `name`, whose value the file gives as `value`.
   Node weight_parameter(const std::string& name, const Tensor& value) {
-    const Node n = graph().parameter(name, value);
+    const auto* given = given_weight(name, value);
+    const Node n = given ? graph().parameter(given->node_name.empty() ? name : given->node_name, given->value)
+                         : graph().parameter(name, value);
     result_.parameters.push_back(n);
     return n;
   }
@@ -800,6 +827,7 @@ class Importer {
   }
 
   const onnx::ModelProto& model_;
+  Graph* graph_ = nullptr;
   std::string source_;
   OnnxImportOptions options_;
   std::int64_t opset_ = 0;

@@ -58,6 +58,10 @@ TrainingStep::TrainingStep(const Node& loss, const std::vector<Node>& parameters
   gradients_ = grad(loss, parameters);
   for (std::size_t i = 0; i < gradients_.size(); ++i) {
     rows_forms_.push_back(row_sparse_form(gradients_[i]));
+    // The updates read gradients as dense arrays; one that is a strided view (of a parameter used
+    // transposed, as ONNX's Gemm with transB uses its weight) is copied by the program, which plans
+    // that copy like any instruction. Already contiguous, it stays the same memory.
+    if (!rows_forms_.back()) gradients_[i] = laid_out(gradients_[i], Layout::contiguous);
     if (rows_forms_.back() && !optimizer.takes_row_sparse())
       throw ValueError("TrainingStep: " + parameters[i].describe() + " has a row-sparse gradient (TableGradient::rows), "
                        "which " + optimizer.name() + " cannot apply to the touched rows alone; use sgd, momentum, "

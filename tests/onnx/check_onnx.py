@@ -11,8 +11,12 @@
 2. Models exported by PyTorch (torch.onnx.export, opset 17): an MLP, a CNN with batch norm and
    average pooling, an LSTM and a GRU, in evaluation mode. stheno imports each and gives
    PyTorch's outputs within 1e-5 relative.
+3. Fine-tuning (`stheno train --init-from`): a stheno export, trained on with a negligible step,
+   keeps the accuracy `stheno run` measures on it; an untrained PyTorch MLP with batch norm
+   trains to at least 65% in one short epoch; the fine-tuned model exports and onnxruntime
+   agrees with stheno on it.
 
-Needs onnx, onnxruntime, torch and numpy; when this Python lacks one it runs again under PYTHON
+Needs Fashion-MNIST (Debian's dataset-fashion-mnist), onnx, onnxruntime, torch and numpy; when this Python lacks one it runs again under PYTHON
 (scripts/setup.sh makes build/onnx-venv, with onnxruntime from PyPI), and exits 77 (CTest's
 skip) when that lacks one too.
 """
@@ -36,6 +40,10 @@ except ImportError as e:  # the test's precondition, not a failure
     sys.exit(77)
 
 warnings.filterwarnings("ignore")  # torch.onnx's advice about other models than these
+
+if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+    print("skipped: no Fashion-MNIST in /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)")
+    sys.exit(77)
 
 TOLERANCE = 1e-5
 DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64}
@@ -217,6 +225,41 @@ def check_pytorch_imports(stheno, work):
         compare(f"{name} ({', '.join(ops)}): stheno's import against PyTorch", read_safetensors(outputs)["y"], want)
 
 
+def trained_accuracy(stheno, *flags):
+    out = run(stheno, "train", "--epochs", "1", "--plot=false", "--json", *flags)
+    return json.loads(out.strip().splitlines()[-1])["test_accuracy"]
+
+
+def check_fine_tuning(stheno, work):
+    exported = os.path.join(work, "mlp.onnx")
+    measured = float(run(stheno, "run", "--onnx", exported).split("accuracy: ")[1].split("%")[0]) / 100
+    kept = trained_accuracy(stheno, "--init-from", exported, "--optimizer", "sgd", "--lr", "1e-9", "--batch", "64",
+                            "--train-limit", "64", "--out", os.path.join(work, "ft-kept"))
+    ok = abs(kept - measured) <= 0.002
+    print(f"{'ok  ' if ok else 'FAIL'} --init-from mlp.onnx starts from its weights: {kept:.4f} after a negligible step, "
+          f"stheno run measured {measured:.4f}")
+    if not ok:
+        failures.append(f"--init-from: accuracy {kept} after a negligible step, {measured} before")
+
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.BatchNorm1d(64), torch.nn.ReLU(), torch.nn.Linear(64, 10)).eval()
+    path = os.path.join(work, "torch-mlp784.onnx")
+    torch.onnx.export(model, (torch.rand(2, 784),), path, input_names=["pixels"], output_names=["scores"], opset_version=17,
+                      dynamic_axes={"pixels": {0: "N"}, "scores": {0: "N"}})
+    out = os.path.join(work, "ft-torch")
+    accuracy = trained_accuracy(stheno, "--init-from", path, "--train-limit", "3000", "--batch", "32", "--out", out)
+    ok = accuracy >= 0.65
+    print(f"{'ok  ' if ok else 'FAIL'} --init-from an untrained PyTorch MLP with batch norm: {accuracy:.4f} after one epoch of 3000 images")
+    if not ok:
+        failures.append(f"--init-from torch-mlp784.onnx: accuracy {accuracy} < 0.65")
+    check_export(stheno, work, "fine-tuned", os.path.join(out, "model.safetensors"))
+    result = subprocess.run([stheno, "train", "--init-from", path, "--hidden", "30"], capture_output=True, text=True)
+    ok = result.returncode == 2 and "--hidden describes the network, which --init-from takes from its file" in result.stderr
+    print(f"{'ok  ' if ok else 'FAIL'} stheno train refuses: {result.stderr.strip()}")
+    if not ok:
+        failures.append(f"--init-from with --hidden: exit {result.returncode}, {result.stderr!r}")
+
+
 def main():
     stheno, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
@@ -224,6 +267,7 @@ def main():
     check_stheno_exports(stheno, work)
     check_errors(stheno, work)
     check_pytorch_imports(stheno, work)
+    check_fine_tuning(stheno, work)
     if failures:
         sys.exit("failed:\n  " + "\n  ".join(failures))
     print("all ONNX checks passed")

@@ -40,6 +40,19 @@ struct OnnxImportOptions {
   // Sizes of other symbolic axes by name ("sequence": 35); one left unnamed is an error.
   std::map<std::string, std::int64_t> dims;
   Graph::Mode mode = Graph::Mode::deferred;
+  // Build into this graph instead of a new one (OnnxModel::graph is then empty), taking the
+  // inputs named in `bind` from existing nodes of the declared shape instead of making inputs.
+  Graph* graph = nullptr;
+  std::map<std::string, Node> bind;
+  // Tensors to use, by their names in the file, for the parameters and running statistics it
+  // holds (shared, not copied; recurrent weights in stheno's layout), each parameter's node
+  // named `node_name` (empty: the file's name): how a model applied in several graphs trains one
+  // set of weights (OnnxLayer). Each must have the shape and dtype the file implies.
+  struct Weight {
+    Tensor value;
+    std::string node_name;
+  };
+  std::map<std::string, Weight> weights;
 };
 
 struct OnnxModel {

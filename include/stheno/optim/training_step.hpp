@@ -63,7 +63,8 @@ class TrainingStep {
   // send the next batch while this step computes.
   void launch();
   double finish();
-  // The gradient nodes grad() added, in parameter order. Where one has a rows form
+  // The gradient nodes grad() added, in parameter order, each laid out contiguous (a copy only
+  // where grad() gave a strided view). Where one has a rows form
   // (graph/ops.hpp, TableGradient::rows) the program computes that form instead, and passes the
   // optimizer the row-sparse gradient: the dense node is not computed. Where the form's values
   // are a sparse product (an embedding bag's table), the program stops at the product's
