@@ -8,6 +8,7 @@
 #include "stheno/optim/lbfgs.hpp"
 #include "stheno/optim/optimizer.hpp"
 #include "stheno/optim/schedule.hpp"
+#include "stheno/optim/training_step.hpp"
 
 using namespace stheno;
 using namespace stheno::optim;
@@ -230,4 +231,24 @@ TEST(Lbfgs, FitsLogisticRegression) {
   m.run();
   EXPECT_LE(r.loss, m.value(loss).item<double>() + 1e-10);
   EXPECT_LT(r.evaluations, 300);
+}
+
+// A parameter used transposed has a strided gradient (a view of the product's); the step copies
+// it contiguous for the update rather than refusing it.
+TEST(TrainingStepLayout, AParameterUsedTransposedIsUpdated) {
+  Graph g;
+  const Tensor w0 = Tensor::from(std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, Shape{3, 4});
+  const Tensor w = w0.clone();
+  const Node x = g.input("x", {2, 4});
+  const Node wn = g.parameter("w", w);
+  const Node loss = sum(matmul(x, transpose(wn)));
+  Adam adam({w}, 0.1);
+  TrainingStep step(loss, {wn}, adam);
+  step.machine().let(x, Tensor::from(std::vector<float>{1, -2, 3, 0, 2, 1, -1, 0}, Shape{2, 4}));
+  step.run();
+  // dL/dw[j][k] = sum_i x[i][k] = (3, -1, 2, 0) for every row j; Adam's first step moves each
+  // weight by lr against its gradient's sign, and not at all where the gradient is 0.
+  const float moved[4] = {-0.1f, 0.1f, -0.1f, 0.0f};
+  for (std::int64_t j = 0; j < 3; ++j)
+    for (std::int64_t k = 0; k < 4; ++k) EXPECT_NEAR(w.at({j, k}), w0.at({j, k}) + moved[k], 1e-5) << j << ", " << k;
 }
