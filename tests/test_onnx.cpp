@@ -5,6 +5,8 @@
 #include <onnx/onnx_pb.h>
 
 #include <functional>
+#include <limits>
+#include <typeinfo>
 
 #include "stheno/exec/tape_machine.hpp"
 #include "stheno/io/onnx.hpp"
@@ -253,3 +255,171 @@ TEST(Onnx, SymbolicAxesTakeTheirSizesFromTheOptions) {
 }
 
 }  // namespace
+
+namespace {
+
+// Seeded, structure-aware mutations of valid models (ops, names, attributes, shapes, element
+// types, data sizes, opsets, node order) and byte-level ones (flips, truncation) of their files.
+class Mutator {
+ public:
+  explicit Mutator(std::uint64_t seed) : gen_(seed) {}
+
+  std::int64_t pick(std::int64_t n) { return static_cast<std::int64_t>(gen_.next_u64() % static_cast<std::uint64_t>(n)); }
+  std::int64_t any_int() {
+    static const std::int64_t values[] = {-3, -2, -1, 0, 1, 2, 3, 4, 5, 7, 8, 64, 1000, 1'000'000'000, std::int64_t{1} << 40,
+                                          std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()};
+    return values[pick(std::size(values))];
+  }
+  std::string any_name(const onnx::GraphProto& g) {
+    std::vector<std::string> names = {"", "nowhere"};
+    for (const auto& n : g.node())
+      for (const auto& o : n.output()) names.push_back(o);
+    for (const auto& i : g.initializer()) names.push_back(i.name());
+    for (const auto& i : g.input()) names.push_back(i.name());
+    return names[static_cast<std::size_t>(pick(static_cast<std::int64_t>(names.size())))];
+  }
+
+  void mutate(onnx::ModelProto& m) {
+    static const char* ops[] = {"Gemm", "MatMul", "Add", "Relu", "Softmax", "LogSoftmax", "Conv", "MaxPool", "AveragePool",
+                                "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape", "Transpose", "Squeeze",
+                                "Unsqueeze", "Concat", "Gather", "Expand", "Pad", "LSTM", "GRU", "Constant", "Identity",
+                                "Dropout", "Cast", "Shape", "Celu"};
+    onnx::GraphProto& g = *m.mutable_graph();
+    const int nodes = g.node_size();
+    switch (pick(11)) {
+      case 0:
+        if (nodes) g.mutable_node(static_cast<int>(pick(nodes)))->set_op_type(ops[pick(std::size(ops))]);
+        break;
+      case 1:
+        if (nodes) {
+          auto& n = *g.mutable_node(static_cast<int>(pick(nodes)));
+          if (n.input_size() && pick(3)) n.set_input(static_cast<int>(pick(n.input_size())), any_name(g));
+          else if (n.input_size() && pick(2)) n.mutable_input()->RemoveLast();
+          else n.add_input(any_name(g));
+        }
+        break;
+      case 2:
+        if (nodes) g.mutable_node()->DeleteSubrange(static_cast<int>(pick(nodes)), 1);
+        break;
+      case 3:
+        if (nodes) {
+          auto& n = *g.mutable_node(static_cast<int>(pick(nodes)));
+          if (!n.attribute_size()) break;
+          auto& a = *n.mutable_attribute(static_cast<int>(pick(n.attribute_size())));
+          if (a.ints_size()) a.set_ints(static_cast<int>(pick(a.ints_size())), any_int());
+          else if (pick(2)) a.set_i(any_int());
+          else a.set_type(static_cast<onnx::AttributeProto::AttributeType>(pick(14)));
+          if (!pick(5)) n.mutable_attribute()->DeleteSubrange(0, 1);
+        }
+        break;
+      case 4:
+        if (g.initializer_size()) {
+          auto& t = *g.mutable_initializer(static_cast<int>(pick(g.initializer_size())));
+          if (t.dims_size() && pick(2)) t.set_dims(static_cast<int>(pick(t.dims_size())), any_int());
+          else if (pick(2)) t.mutable_raw_data()->resize(static_cast<std::size_t>(pick(static_cast<std::int64_t>(t.raw_data().size()) + 8)));
+          else t.set_data_type(static_cast<int>(pick(17)));
+        }
+        break;
+      case 5:
+        if (g.input_size()) {
+          auto& type = *g.mutable_input(static_cast<int>(pick(g.input_size())))->mutable_type()->mutable_tensor_type();
+          if (pick(2) && type.shape().dim_size()) {
+            auto& d = *type.mutable_shape()->mutable_dim(static_cast<int>(pick(type.shape().dim_size())));
+            if (pick(3)) d.set_dim_value(any_int());
+            else d.set_dim_param(pick(2) ? "N" : "T");
+          } else {
+            type.set_elem_type(static_cast<int>(pick(17)));
+          }
+        }
+        break;
+      case 6:
+        m.mutable_opset_import(0)->set_version(pick(2) ? 13 + pick(6) : any_int());
+        break;
+      case 7:
+        if (nodes > 1) g.mutable_node()->SwapElements(static_cast<int>(pick(nodes)), static_cast<int>(pick(nodes)));
+        break;
+      case 8:
+        if (nodes) g.mutable_node(static_cast<int>(pick(nodes)))->set_output(0, any_name(g));
+        break;
+      case 9:
+        if (g.output_size()) g.mutable_output(0)->set_name(any_name(g));
+        break;
+      default:
+        if (nodes) *g.add_node() = g.node(static_cast<int>(pick(nodes)));  // a node twice
+        break;
+    }
+  }
+
+  std::string mutate_bytes(std::string bytes) {
+    if (bytes.empty()) return bytes;
+    if (pick(2)) return bytes.substr(0, static_cast<std::size_t>(pick(static_cast<std::int64_t>(bytes.size()))));
+    for (std::int64_t k = pick(8) + 1; k > 0; --k) bytes[static_cast<std::size_t>(pick(static_cast<std::int64_t>(bytes.size())))] ^= static_cast<char>(1 << pick(8));
+    return bytes;
+  }
+
+ private:
+  Generator gen_;
+};
+
+// Models with every op family the reader knows, written by stheno and broken in many ways.
+std::vector<onnx::ModelProto> seed_models() {
+  std::vector<onnx::ModelProto> out;
+  Generator gen(21);
+  auto add = [&](Graph& g, const std::vector<Node>& in, const std::vector<Node>& outputs) {
+    out.emplace_back();
+    EXPECT_TRUE(out.back().ParseFromString(io::onnx_bytes(g, in, outputs)));
+  };
+  {
+    nn::Sequential net;
+    net.add(std::make_shared<nn::Conv2d>(2, 4, 3, gen, Conv2dOptions{1, 1, 1, 2}))
+        .add(std::make_shared<nn::BatchNorm>(4))
+        .add(std::make_shared<nn::AvgPool2d>(3, 2, 1))
+        .add(std::make_shared<nn::MaxPool2d>(2, 1, 1))
+        .add(std::make_shared<nn::Flatten>())
+        .add(std::make_shared<nn::Linear>(4 * 6 * 6, 5, gen));
+    net.set_training(false);
+    Graph g;
+    const Node x = g.input("x", {2, 2, 9, 9});
+    add(g, {x}, {log_softmax(net(x), 1)});
+  }
+  for (const bool lstm : {true, false}) {
+    Graph g;
+    const Node tokens = g.input("tokens", {2, 3}, DType::i32);
+    nn::Embedding embed(7, 4, gen);
+    RecurrentState state;
+    Node y;
+    if (lstm) y = nn::LSTM(4, 5, gen).forward(embed(tokens), state);
+    else y = nn::GRU(4, 5, gen).forward(embed(tokens), state);
+    add(g, {tokens}, {softmax(reshape(y, {6, 5}), -1), state.h});
+  }
+  out.push_back(small_model());
+  return out;
+}
+
+}  // namespace
+
+// Every mutant is read, or refused with a stheno error: no crash, no other exception, no
+// sanitizer report (CI runs this under ASan and UBSan).
+TEST(OnnxFuzz, MutatedModelsAreReadOrRefusedCleanly) {
+  const std::vector<onnx::ModelProto> seeds = seed_models();
+  Mutator mutator(2026);
+  int read = 0, refused = 0;
+  for (int round = 0; round < 20000; ++round) {
+    onnx::ModelProto m = seeds[static_cast<std::size_t>(round) % seeds.size()];
+    for (std::int64_t k = mutator.pick(3) + 1; k > 0; --k) mutator.mutate(m);
+    std::string bytes = m.SerializeAsString();
+    if (round % 4 == 3) bytes = mutator.mutate_bytes(bytes);
+    try {
+      io::parse_onnx(bytes_of(bytes), "mutant.onnx", mutator.pick(4) + 1);
+      ++read;
+    } catch (const Error& e) {
+      ++refused;
+      EXPECT_NE(std::string(e.what()).find("mutant.onnx: ONNX: "), std::string::npos) << "round " << round << ": " << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "round " << round << ": " << typeid(e).name() << ": " << e.what();
+    }
+  }
+  // Both outcomes happen: the mutations reach past the first checks.
+  EXPECT_GT(read, 1000) << refused << " refused";
+  EXPECT_GT(refused, 5000) << read << " read";
+}

@@ -96,15 +96,8 @@ class Importer {
     const auto dtype = dtype_of(t.data_type());
     if (!dtype) fail(what + " has element type " + std::to_string(t.data_type()) + "; float, double, int32 and int64 are read");
     if (t.data_location() == onnx::TensorProto::EXTERNAL) fail(what + " keeps its data in an external file, which is not read");
-    if (t.dims_size() > kMaxRank) fail(what + " has " + std::to_string(t.dims_size()) + " dimensions");
-    std::int64_t numel = 1;
-    Shape shape;
-    for (std::int64_t d : t.dims()) {
-      if (d < 0 || (d > 0 && numel > (std::int64_t{1} << 40) / d)) fail(what + " has an impossible dimension " + std::to_string(d));
-      numel *= d;
-      shape.push_back(d);
-    }
-    const std::size_t bytes = static_cast<std::size_t>(numel) * itemsize(*dtype);
+    const Shape shape = bounded_shape(what, std::vector<std::int64_t>(t.dims().begin(), t.dims().end()));
+    const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * itemsize(*dtype);
     std::string_view raw;
     std::string packed;
     if (t.has_raw_data()) {
@@ -133,6 +126,21 @@ class Importer {
     return out;
   }
 
+  // A shape from sizes the file gives: each, and their product, at most 2^40, so that no product
+  // of sizes overflows further on.
+  Shape bounded_shape(const std::string& what, std::span<const std::int64_t> dims) const {
+    constexpr std::int64_t kMax = std::int64_t{1} << 40;
+    if (dims.size() > static_cast<std::size_t>(kMaxRank)) fail(what + " has " + std::to_string(dims.size()) + " dimensions; at most " + std::to_string(kMaxRank));
+    Shape shape;
+    std::int64_t product = 1;
+    for (std::int64_t d : dims) {
+      if (d < 0 || d > kMax || (d > 0 && product > kMax / d)) fail(what + " has an impossible size " + std::to_string(d));
+      product *= d;
+      shape.push_back(d);
+    }
+    return shape;
+  }
+
   Node declare_input(const onnx::ValueInfoProto& input) {
     const std::string what = "graph input '" + input.name() + "'";
     if (input.name().empty()) fail("a graph input has no name");
@@ -141,20 +149,19 @@ class Importer {
     const auto dtype = dtype_of(type.elem_type());
     if (!dtype) fail(what + " has element type " + std::to_string(type.elem_type()) + "; float, double, int32 and int64 are read");
     if (!type.has_shape()) fail(what + " has no shape");
-    if (type.shape().dim_size() > kMaxRank) fail(what + " has too many dimensions");
-    Shape shape;
+    std::vector<std::int64_t> dims;
     for (int i = 0; i < type.shape().dim_size(); ++i) {
       const auto& d = type.shape().dim(i);
       if (d.has_dim_value()) {
-        if (d.dim_value() < 0) fail(what + " has a negative dimension");
-        shape.push_back(d.dim_value());
+        dims.push_back(d.dim_value());
         continue;
       }
       const auto named = options_.dims.find(d.dim_param());
-      if (named != options_.dims.end()) shape.push_back(named->second);
-      else if (i == 0) shape.push_back(options_.batch);
+      if (named != options_.dims.end()) dims.push_back(named->second);
+      else if (i == 0) dims.push_back(options_.batch);
       else fail(what + " has symbolic axis " + std::to_string(i) + " ('" + d.dim_param() + "'): give its size in OnnxImportOptions::dims");
     }
+    const Shape shape = bounded_shape(what, dims);
     // Integer inputs are indices, which stheno keeps as int32.
     const DType dt = *dtype == DType::i64 ? DType::i32 : *dtype;
     const auto bound = options_.bind.find(input.name());
@@ -181,6 +188,14 @@ class Importer {
     const onnx::NodeProto& proto;
     std::string label;  // "node 'name' (Op)"
   };
+
+  // Constants the reader builds from the file's shapes (an exporter's zero initial states, padding)
+  // are small in any real model; a larger one is a hostile file's way to exhaust memory.
+  void check_constant_size(const Context& c, const Shape& shape) const {
+    constexpr std::int64_t kMaxConstant = std::int64_t{1} << 26;
+    if (shape.numel() > kMaxConstant)
+      fail(c.label + ": it would make a constant of " + shape.str() + ", over the " + std::to_string(kMaxConstant) + " elements allowed");
+  }
 
   void import_node(const onnx::NodeProto& p, int index) {
     Context ctx{p, "node " + (p.name().empty() ? "#" + std::to_string(index) : "'" + p.name() + "'") + " (" + p.op_type() +
@@ -501,15 +516,16 @@ class Importer {
     const std::vector<std::int64_t> target = known_ints(c, 1, "shape");
     const int rank = std::max(in.rank(), static_cast<int>(target.size()));
     if (rank > kMaxRank) fail(c.label + ": rank " + std::to_string(rank));
-    Shape out;
+    std::vector<std::int64_t> dims;
     for (int i = 0; i < rank; ++i) {
       const int a = i - (rank - in.rank()), b = i - (rank - static_cast<int>(target.size()));
       const std::int64_t x = a >= 0 ? in[a] : 1, y = b >= 0 ? target[static_cast<std::size_t>(b)] : 1;
       if (x != y && x != 1 && y != 1) fail(c.label + ": cannot broadcast " + in.str() + " to the shape given");
-      if (y < 0) fail(c.label + ": negative size in the shape");
-      out.push_back(x == 1 ? y : x);
+      dims.push_back(x == 1 ? y : x);
     }
+    const Shape out = bounded_shape(c.label + "'s result", dims);
     if (v.known.defined() && !v.node.defined() && !v.weight) {
+      check_constant_size(c, out);
       Shape padded;
       for (int i = 0; i < rank - in.rank(); ++i) padded.push_back(1);
       for (int i = 0; i < in.rank(); ++i) padded.push_back(in[i]);
@@ -548,8 +564,10 @@ class Importer {
       for (const std::int64_t width : {before, std::int64_t{-1}, after}) {
         if (width == -1) parts.push_back(x);
         if (width <= 0) continue;
-        Shape s = x.shape();
-        s[axes[k]] = width;
+        std::vector<std::int64_t> dims(x.shape().begin(), x.shape().end());
+        dims[static_cast<std::size_t>(axes[k])] = width;
+        const Shape s = bounded_shape(c.label + "'s padding", dims);
+        check_constant_size(c, s);
         parts.push_back(graph().constant(Tensor::full(s, fill, x.dtype())));
       }
       x = concat(parts, axes[k]);
@@ -563,9 +581,8 @@ class Importer {
     const Shape in = shape_of(v);
     const std::vector<std::int64_t> target = known_ints(c, 1, "shape");
     const bool allow_zero = int_attr(c, "allowzero", 0) != 0;
-    Shape out;
+    std::vector<std::int64_t> dims;
     int inferred = -1;
-    std::int64_t known_product = 1;
     for (std::size_t i = 0; i < target.size(); ++i) {
       std::int64_t d = target[i];
       if (d == 0 && !allow_zero) {
@@ -575,13 +592,12 @@ class Importer {
       if (d == -1) {
         if (inferred >= 0) fail(c.label + ": more than one -1 in the shape");
         inferred = static_cast<int>(i);
-        out.push_back(1);
-        continue;
+        d = 1;
       }
-      if (d < 0) fail(c.label + ": shape entry " + std::to_string(d));
-      known_product *= d;
-      out.push_back(d);
+      dims.push_back(d);
     }
+    Shape out = bounded_shape(c.label + "'s shape", dims);
+    const std::int64_t known_product = out.numel();
     if (inferred >= 0) {
       if (known_product == 0 || in.numel() % known_product != 0)
         fail(c.label + ": cannot reshape " + in.str() + " into " + out.str() + " with -1 inferred");
@@ -794,6 +810,10 @@ class Importer {
     const std::span<const int> order = lstm_op ? std::span<const int>(kOnnxLstmGates) : std::span<const int>(kOnnxGruGates);
     const Node x = layout == 0 ? permute(x_in, {1, 0, 2}) : x_in;
     const std::int64_t n = x.shape()[0], steps = x.shape()[1];
+    // stheno unrolls a recurrence into nodes, a few per step; a hostile sequence length would
+    // exhaust memory building them.
+    constexpr std::int64_t kMaxSteps = std::int64_t{1} << 16;
+    if (steps > kMaxSteps) fail(c.label + ": the sequence has " + std::to_string(steps) + " steps; at most " + std::to_string(kMaxSteps) + " are unrolled");
     const Node w_ih = weight_parameter(c.proto.input(1), stheno_weight(c, 1, order, hidden, dtype));
     const Node w_hh = weight_parameter(c.proto.input(2), stheno_weight(c, 2, order, hidden, dtype));
     if (w_ih.shape()[0] != x.shape()[2]) fail(c.label + ": W's input size " + std::to_string(w_ih.shape()[0]) + " differs from X's " + std::to_string(x.shape()[2]));
@@ -843,7 +863,13 @@ OnnxModel parse_onnx(std::span<const std::uint8_t> bytes, std::string_view sourc
   onnx::ModelProto model;
   if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     throw IOError(std::string(source) + ": ONNX: not a valid ModelProto (truncated, or not an ONNX file)");
-  return Importer(model, std::string(source), options).run();
+  try {
+    return Importer(model, std::string(source), options).run();
+  } catch (const IOError&) {
+    throw;
+  } catch (const Error& e) {  // a graph function's check, outside any one node
+    throw IOError(std::string(source) + ": ONNX: " + e.what());
+  }
 }
 
 OnnxModel load_onnx(const std::string& path, const OnnxImportOptions& options) {

@@ -37,9 +37,20 @@ void Tensor::require_defined(const char* what) const {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (std::int64_t d : shape)
+  bool has_zero = false;
+  for (std::int64_t d : shape) {
     if (d < 0) throw ShapeError("empty: shape " + shape.str() + " has a negative dimension");
-  const auto bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
+    has_zero = has_zero || d == 0;
+  }
+  // Sizes from a file or a user can multiply past what memory can index; the product must not
+  // wrap around to a small allocation that the tensor then overruns.
+  std::size_t bytes = itemsize(dtype);
+  if (!has_zero)
+    for (std::int64_t d : shape)
+      if (__builtin_mul_overflow(bytes, static_cast<std::size_t>(d), &bytes))
+        throw OutOfMemoryError(std::numeric_limits<std::size_t>::max(),
+                               "a " + std::string(dtype_name(dtype)) + " tensor of shape " + shape.str() + " (more bytes than memory can address)");
+  if (has_zero) bytes = 0;
   try {
     return Tensor(Storage::allocate(bytes, device), 0, shape, contiguous_strides(shape), dtype);
   } catch (const OutOfMemoryError&) {
