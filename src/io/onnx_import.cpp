@@ -822,6 +822,7 @@ class Importer {
     const std::string bias_name = has_input(c, 3) ? c.proto.input(3) : c.proto.output(0) + ".bias";
     RecurrentState state;
     const int initial[2] = {5, 6};
+    if (!has_input(c, 5)) check_constant_size(c, Shape{n, hidden});  // the zero state stheno makes
     for (int k = 0; k < (lstm_op ? 2 : 1); ++k) {
       if (!has_input(c, initial[k])) continue;
       const Node s = operand(c, initial[k]);
