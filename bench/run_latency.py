@@ -5,7 +5,9 @@
 
 stheno_onnx_latency writes the MLP (784-256-10) and the CLI's CNN as ONNX and times stheno's
 compiled program on them (and the program it builds from its own file); then onnxruntime runs
-each file (bench/peers/onnxruntime_latency.py, in build/onnx-venv, which scripts/setup.sh makes).
+each file (bench/peers/onnxruntime_latency.py, in build/onnx-venv, which scripts/setup.sh makes),
+and libtorch runs the same networks (bench/peers/libtorch_latency.cpp, in build/bench-peers, which
+bench/run_workloads.py builds; left out where it is missing).
 Rounds alternate between the two, and the table shows the median round's p50 and p99, and
 onnxruntime's p50 over stheno's (above 1: stheno answers sooner).
 """
@@ -40,6 +42,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default=str(ROOT / "build" / "release"))
     parser.add_argument("--python", default=str(ROOT / "build" / "onnx-venv" / "bin" / "python"))
+    parser.add_argument("--peers", default=str(ROOT / "build" / "bench-peers"), help="build directory of the C++ peers")
     parser.add_argument("--calls", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="300 calls, 1 round: checks that everything runs")
@@ -57,6 +60,10 @@ def main():
                     for r in lines([args.python, ROOT / "bench" / "peers" / "onnxruntime_latency.py", f"{work}/{model}.onnx", model,
                                     "--calls", str(args.calls)]):
                         results.setdefault((r["model"], r["form"]), []).append(r)
+            libtorch = Path(args.peers) / "libtorch_latency"
+            if libtorch.exists():
+                for r in lines([libtorch, "--calls", str(args.calls)]):
+                    results.setdefault((r["model"], r["form"]), []).append(r)
     print(f"W5, batch 1, one thread, {args.calls} calls per round, median of {args.rounds} round(s); CPU: {cpu_name()}\n")
     print("| model | runtime | p50 µs | p99 µs | p50 ÷ stheno's |")
     print("|---|---|---:|---:|---:|")
