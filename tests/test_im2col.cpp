@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 
 #include "reference.hpp"
@@ -89,6 +91,18 @@ TEST(Im2col, BadGeometryIsReported) {
   zero_stride.stride_h = 0;
   EXPECT_THROW(im2col(Tensor::zeros({2, 4, 4}), zero_stride), ValueError);
   EXPECT_THROW(col2im(Tensor::zeros({18, 5}), ok), ShapeError);
+  // Sizes past 2^31, or columns past what memory can index, are refused before any arithmetic
+  // on them could overflow (UBSan checks that it does not).
+  Conv2dGeometry huge_pad = ok;
+  huge_pad.pad_h = std::numeric_limits<std::int64_t>::max();
+  EXPECT_THROW(huge_pad.validate("conv2d"), ValueError);
+  const Conv2dGeometry huge_columns{std::int64_t{1} << 31, std::int64_t{1} << 30, std::int64_t{1} << 30, 1 << 20, 1 << 20, 1, 1, 0, 0, 1, 1};
+  try {
+    huge_columns.validate("conv2d");
+    FAIL();
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("more than memory can index"), std::string::npos) << e.what();
+  }
 }
 
 // The direct convolution kernels against im2col + matmul, at one and two threads, on a batch

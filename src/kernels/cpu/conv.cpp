@@ -33,11 +33,19 @@ void Conv2dGeometry::validate(std::string_view op) const {
   if (stride_h < 1 || stride_w < 1 || dilation_h < 1 || dilation_w < 1)
     throw ValueError(where() + ": stride and dilation must be at least 1");
   if (pad_h < 0 || pad_w < 0) throw ValueError(where() + ": padding must not be negative");
+  // Sizes from a file can be anything; past 2^31 the arithmetic below could overflow.
+  constexpr std::int64_t kMax = std::int64_t{1} << 31;
+  for (const std::int64_t v : {channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w})
+    if (v > kMax) throw ValueError(where() + ": sizes, strides, paddings and dilations must be at most 2^31");
   const std::int64_t span_h = dilation_h * (kernel_h - 1) + 1, span_w = dilation_w * (kernel_w - 1) + 1;
   if (span_h > height + 2 * pad_h || span_w > width + 2 * pad_w)
     throw ShapeError(where() + ": the kernel spans " + std::to_string(span_h) + "x" + std::to_string(span_w) +
                      " pixels, larger than the padded input " + std::to_string(height + 2 * pad_h) + "x" +
                      std::to_string(width + 2 * pad_w));
+  std::int64_t column_rows = 0, positions = 0;
+  if (__builtin_mul_overflow(channels, kernel_h * kernel_w, &column_rows) || __builtin_mul_overflow(out_h(), out_w(), &positions) ||
+      column_rows > kMax * kMax / std::max<std::int64_t>(positions, 1))
+    throw ShapeError(where() + ": the columns (channels·kernel by output positions) are more than memory can index");
 }
 
 namespace {
