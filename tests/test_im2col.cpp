@@ -151,6 +151,9 @@ TEST(MaxPoolKernels, RouteGradientsToTheFirstMaximum) {
   EXPECT_TRUE(std::isnan(one.at({0, 0, 0, 0})));
   EXPECT_THROW(max_pool2d(x, Pool2dWindow{3, 1}, pooled), ShapeError);
   EXPECT_THROW(max_pool2d(x, Pool2dWindow{2, 1, {0, 2}}, pooled), ValueError);  // padding over half the kernel
+  // Sizes past 2^31 are refused before the arithmetic on them could overflow (UBSan checks).
+  const std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+  EXPECT_THROW((Pool2dWindow{{huge, 2}, 1, {huge / 2, 0}}.validate("max_pool2d", 2, 4)), ValueError);
 }
 
 // Every output against a plain loop over its window, with per-axis sizes and padding, on

@@ -19,7 +19,11 @@ void Pool2dWindow::validate(std::string_view op, std::int64_t height, std::int64
   auto where = [&] { return std::string(op) + " (" + str() + ")"; };  // built only for an error
   if (kernel.h < 1 || kernel.w < 1 || stride.h < 1 || stride.w < 1)
     throw ValueError(where() + ": kernel and stride must be at least 1");
-  if (padding.h < 0 || padding.w < 0 || 2 * padding.h > kernel.h || 2 * padding.w > kernel.w)
+  // Sizes from a file can be anything; past 2^31 the arithmetic below could overflow.
+  constexpr std::int64_t kMax = std::int64_t{1} << 31;
+  if (kernel.h > kMax || kernel.w > kMax || stride.h > kMax || stride.w > kMax)
+    throw ValueError(where() + ": kernel and stride must be at most 2^31");
+  if (padding.h < 0 || padding.w < 0 || padding.h > kernel.h / 2 || padding.w > kernel.w / 2)
     throw ValueError(where() + ": padding must be between 0 and half the kernel");
   if (kernel.h > height + 2 * padding.h || kernel.w > width + 2 * padding.w)
     throw ShapeError(where() + ": the window does not fit padded images of " + std::to_string(height + 2 * padding.h) + "x" +
@@ -27,7 +31,6 @@ void Pool2dWindow::validate(std::string_view op, std::int64_t height, std::int64
 }
 
 namespace {
-
 
 // NaN wins, so that it propagates like the max reduction's.
 template <class T>
