@@ -8,12 +8,11 @@
 // --profile prints the time of each instruction of the compiled programs to stderr.
 // Prints one JSON line per (model, form): {"model": "mlp", "form": "compiled", "p50_us": ...,
 // "p99_us": ..., "calls": N}.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <vector>
+
+#include "peers/common.hpp"
 
 #include "stheno/exec/tape_machine.hpp"
 #include "stheno/io/onnx.hpp"
@@ -47,29 +46,15 @@ void build_cnn(nn::Sequential& net, Generator& gen) {
       .add(std::make_shared<nn::Linear>(128, 10, gen));
 }
 
-// p50 and p99 of `calls` timed single-image runs, after a warm-up, over images that change every
-// call (as a server's would).
+// Single-image runs of a compiled program: set the input, run, read the scores.
 void time_calls(const char* model, const char* form, TapeMachine& machine, const Node& x, const Node& y, long calls) {
   Generator gen(11);
   const Tensor images = Tensor::uniform({64, 784}, gen, 0, 1);
-  float checksum = 0;
-  auto call = [&](long i) {
+  peers::time_single_calls(model, std::string("stheno ") + form, calls, [&](long i) {
     machine.let(x, images.slice(0, i % 64, i % 64 + 1).reshape(x.shape()));
     machine.run();
-    checksum += machine.value(y).data<float>()[0];
-  };
-  for (long i = 0; i < std::min(calls / 10 + 10, 500L); ++i) call(i);
-  std::vector<double> us(static_cast<std::size_t>(calls));
-  for (long i = 0; i < calls; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    call(i);
-    us[static_cast<std::size_t>(i)] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-  }
-  std::sort(us.begin(), us.end());
-  auto pct = [&](double p) { return us[static_cast<std::size_t>(p * static_cast<double>(calls - 1))]; };
-  std::printf("{\"model\": \"%s\", \"form\": \"%s\", \"p50_us\": %.2f, \"p99_us\": %.2f, \"calls\": %ld, \"checksum\": %.4g}\n", model, form,
-              pct(0.5), pct(0.99), calls, static_cast<double>(checksum));
-  std::fflush(stdout);
+    return static_cast<double>(machine.value(y).data<float>()[0]);
+  });
 }
 
 }  // namespace

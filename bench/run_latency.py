@@ -54,7 +54,7 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         for _ in range(args.rounds):
             for r in lines([stheno, work, "--calls", str(args.calls)]):
-                results.setdefault((r["model"], "stheno " + r["form"]), []).append(r)
+                results.setdefault((r["model"], r["form"]), []).append(r)
             if os.path.exists(args.python):
                 for model in ("mlp", "cnn"):
                     for r in lines([args.python, ROOT / "bench" / "peers" / "onnxruntime_latency.py", f"{work}/{model}.onnx", model,

@@ -1,4 +1,5 @@
-// Shared by the C++ peers: the command line, the workload constants and the IDX reader.
+// Shared by the C++ peers: the command line, the workload constants, the IDX reader, and W5's
+// timing (which stheno's side uses too).
 // Depends on nothing but the standard library, so that each peer includes only its framework.
 #pragma once
 
@@ -101,6 +102,26 @@ inline Split load_split(const std::string& dir, const std::string& split, int li
 
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// W5's timing, the same for stheno and its C++ peers: `call(i)` answers single image i (a new
+// one each call) and returns a score, summed so that no call can be skipped; after a warm-up,
+// `calls` timed calls; prints one JSON line with their p50 and p99 in microseconds.
+template <class Call>
+void time_single_calls(const std::string& model, const std::string& form, long calls, Call&& call) {
+    double checksum = 0;
+    for (long i = 0; i < std::min(calls / 10 + 10, 500L); ++i) checksum += call(i);
+    std::vector<double> us(static_cast<std::size_t>(calls));
+    for (long i = 0; i < calls; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        checksum += call(i);
+        us[static_cast<std::size_t>(i)] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    }
+    std::sort(us.begin(), us.end());
+    auto pct = [&](double p) { return us[static_cast<std::size_t>(p * static_cast<double>(calls - 1))]; };
+    std::printf("{\"model\": \"%s\", \"form\": \"%s\", \"p50_us\": %.2f, \"p99_us\": %.2f, \"calls\": %ld, \"checksum\": %.4g}\n",
+                model.c_str(), form.c_str(), pct(0.5), pct(0.99), calls, checksum);
+    std::fflush(stdout);
 }
 
 }  // namespace peers

@@ -6,12 +6,10 @@
 //   libtorch_latency [--calls N]
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <string>
-#include <vector>
+
+#include "common.hpp"
 
 namespace {
 
@@ -19,20 +17,8 @@ void time_calls(const char* model, torch::nn::Sequential& net, long calls) {
     net->eval();
     torch::InferenceMode guard;
     const torch::Tensor images = torch::rand({64, 1, 784});
-    double checksum = 0;
-    auto call = [&](long i) { checksum += net->forward(images[i % 64]).index({0, 0}).item<float>(); };
-    for (long i = 0; i < std::min(calls / 10 + 10, 500L); ++i) call(i);
-    std::vector<double> us(static_cast<std::size_t>(calls));
-    for (long i = 0; i < calls; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        call(i);
-        us[static_cast<std::size_t>(i)] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    }
-    std::sort(us.begin(), us.end());
-    auto pct = [&](double p) { return us[static_cast<std::size_t>(p * static_cast<double>(calls - 1))]; };
-    std::printf("{\"model\": \"%s\", \"form\": \"libtorch %s\", \"p50_us\": %.2f, \"p99_us\": %.2f, \"calls\": %ld, \"checksum\": %.4g}\n",
-                model, TORCH_VERSION, pct(0.5), pct(0.99), calls, checksum);
-    std::fflush(stdout);
+    peers::time_single_calls(model, std::string("libtorch ") + TORCH_VERSION, calls,
+                             [&](long i) { return static_cast<double>(net->forward(images[i % 64]).index({0, 0}).item<float>()); });
 }
 
 }  // namespace
