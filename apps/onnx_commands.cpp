@@ -119,7 +119,7 @@ int run_on_tensors(const RunConfig& c) {
 }
 
 // Accuracy of the classifier's first output on the test split, in batches of the imported
-// graph's fixed size (a last, smaller batch gets a graph of its own).
+// graph's fixed size (a last, smaller batch gets a program of its own).
 int evaluate(const RunConfig& c) {
   const data::Mnist mnist = data::load_mnist(c.data);
   const Tensor& images = mnist.test.images;
@@ -140,17 +140,15 @@ int evaluate(const RunConfig& c) {
     if (scores.rank() != 2 || scores.shape()[0] != batch)
       throw ValueError(c.onnx + ": its first output " + scores.describe() + " is not (batch, classes) scores");
     TapeMachine machine(*model.graph, {scores});
-    std::int64_t run_start = start;
-    for (; run_start + batch <= total && (run_start == start || batch == c.batch); run_start += batch) {
-      machine.let(x, images.slice(0, run_start, run_start + batch).contiguous().reshape(x.shape()));
+    for (; start + batch <= total; start += batch) {  // every whole batch; what is left takes the next round
+      machine.let(x, images.slice(0, start, start + batch).contiguous().reshape(x.shape()));
       machine.run();
       const Tensor predicted = argmax(machine.value(scores), 1);
       const std::int32_t* p = predicted.data<std::int32_t>();
-      const std::int32_t* y = labels.data<std::int32_t>() + run_start;
+      const std::int32_t* y = labels.data<std::int32_t>() + start;
       for (std::int64_t i = 0; i < batch; ++i) correct += p[i] == y[i];
     }
     if (described.empty()) described = "input " + x.describe() + ", output " + scores.describe();
-    start = run_start;
   }
   std::printf("%s: %s\naccuracy: %.2f%% on %lld test images of %s\n", c.onnx.c_str(), described.c_str(),
               100.0 * static_cast<double>(correct) / static_cast<double>(total), static_cast<long long>(total), c.data.c_str());
