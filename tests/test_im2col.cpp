@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "isa.hpp"
 #include "reference.hpp"
 
 using namespace stheno;
@@ -133,6 +134,49 @@ TEST(Conv2dKernels, MatchIm2colAndMatmulAtEveryThreadCount) {
   set_num_threads(2);
   EXPECT_THROW(conv2d_forward(x, Tensor::zeros({f, k + 1}, DType::f64), Tensor(), g, Tensor::empty({n, f, p}, DType::f64)),
                ShapeError);
+}
+
+// Convolutions that step one pixel along rows run straight from the padded image (no columns):
+// rows of one and several vectors with a partial last one, filter counts that leave a short
+// register block, strides down the image, dilation, uneven padding, channels in several blocks
+// (a 120x120 plane), and filters shared out between threads for a single image; on every
+// instruction set, both dtypes, against the columns' product.
+TEST(Conv2dKernels, DirectPathMatchesColumnsOnEveryInstructionSet) {
+  struct Case {
+    Conv2dGeometry g;
+    std::int64_t n, f;
+  };
+  const std::vector<Case> cases = {
+      {{2, 7, 37, 3, 5, 1, 1, 1, 2, 1, 1}, 2, 13},     // 37 columns: 16 + 16 + 5 floats
+      {{3, 9, 8, 3, 3, 2, 1, 1, 0, 1, 2}, 3, 5},       // stride 2 down, dilation 2 across
+      {{32, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1}, 1, 64},   // the CLI CNN's second convolution
+      {{3, 120, 120, 3, 3, 1, 1, 1, 1, 1, 1}, 1, 7},   // one channel per block
+      {{1, 6, 5, 6, 5, 1, 1, 0, 0, 1, 1}, 2, 1},       // one output pixel
+  };
+  Generator gen(12);
+  const std::string original(cpu::simd().isa);
+  for (const std::string& isa : supported_isas()) {
+    cpu::use_isa(isa);
+    for (DType dtype : {DType::f32, DType::f64})
+      for (const Case& c : cases)
+        for (int threads : {1, 3}) {
+          set_num_threads(threads);
+          const Conv2dGeometry& g = c.g;
+          SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " " + g.str() + ", " + std::to_string(threads) + " threads");
+          const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
+          const Tensor x = Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype);
+          const Tensor w = Tensor::normal({c.f, k}, gen, 0, 1, dtype);
+          const Tensor bias = Tensor::normal({c.f}, gen, 0, 1, dtype);
+          const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);  // every element must be written
+          conv2d_forward(x, w, bias, g, out);
+          const Tensor x64 = x.to(DType::f64);
+          const Tensor want = add(matmul(w.to(DType::f64), im2col(x64, g)), bias.to(DType::f64).reshape({c.f, 1}));
+          const double tol = dtype == DType::f32 ? 1e-5 * std::sqrt(static_cast<double>(k)) : 1e-12;
+          ASSERT_TRUE(allclose(out.to(DType::f64), want, tol, tol));
+        }
+  }
+  cpu::use_isa(original);
+  set_num_threads(2);
 }
 
 TEST(MaxPoolKernels, RouteGradientsToTheFirstMaximum) {

@@ -4,6 +4,8 @@
 
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
+#include "kernels/cpu/thread_pool.hpp"
 #include "stheno/kernels/conv.hpp"
 
 #include "kernels/conv_checks.hpp"
@@ -205,6 +207,47 @@ void columns_to_image(const Conv2dGeometry& g, const T* columns, T* image) {
   for (std::int64_t c = 0; c < g.channels; ++c) col2im_channel<T>(g, columns + c * block, image + c * plane);
 }
 
+// Convolutions whose windows step one pixel along a row skip the columns: each image's channels
+// are copied, zero-padded, into a scratch (in blocks that stay in L2), and the SIMD kernel reads
+// every output row's pixels straight from it (simd_kernels.hpp, DirectConv). Work is shared out by
+// image and, when there are fewer images than threads, by blocks of filters too.
+constexpr std::int64_t kDirectConvBytes = 256 * 1024;
+
+template <class T>
+void direct_conv(const Conv2dGeometry& g, const ConvShapes& s, const T* x, const T* weights, const T* bias, T* out) {
+  const std::int64_t wp = g.width + 2 * g.pad_w, plane = (g.height + 2 * g.pad_h) * wp, taps_per_channel = g.kernel_h * g.kernel_w;
+  const std::int64_t block = std::clamp<std::int64_t>(kDirectConvBytes / static_cast<std::int64_t>(plane * sizeof(T)), 1, g.channels);
+  const std::int64_t slack = cpu::kMaxVectorBytes / static_cast<std::int64_t>(sizeof(T));
+  const int threads = cpu::threads_for(s.n * s.f * s.k * s.p, std::max<std::int64_t>(s.n, s.f));
+  const std::int64_t filter_parts = std::clamp<std::int64_t>(threads / std::max<std::int64_t>(s.n, 1), 1, s.f);
+  const auto& kernels = cpu::typed_kernels<T>();
+  per_image(s.n * filter_parts, s.n * s.f * s.k * s.p, [&](std::int64_t unit, int) {
+    const std::int64_t i = unit / filter_parts, part = unit % filter_parts;
+    const std::int64_t f_lo = s.f * part / filter_parts, f_hi = s.f * (part + 1) / filter_parts;
+    T* padded = image_columns<T>(block * plane + slack);
+    auto* taps = cpu::part_scratch<std::int64_t>(cpu::ScratchSlot::conv_taps, block * taps_per_channel);
+    for (std::int64_t c = 0; c < block; ++c)
+      for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
+        for (std::int64_t kj = 0; kj < g.kernel_w; ++kj)
+          taps[(c * g.kernel_h + ki) * g.kernel_w + kj] = c * plane + ki * g.dilation_h * wp + kj * g.dilation_w;
+    T* y = out + i * s.output;
+    for (std::int64_t f = f_lo; f < f_hi; ++f) std::fill(y + f * s.p, y + (f + 1) * s.p, bias ? bias[f] : T(0));
+    for (std::int64_t c0 = 0; c0 < g.channels; c0 += block) {
+      const std::int64_t channels = std::min(block, g.channels - c0);
+      std::fill(padded, padded + channels * plane + slack, T(0));
+      for (std::int64_t c = 0; c < channels; ++c)
+        for (std::int64_t row = 0; row < g.height; ++row) {
+          const T* src = x + i * s.image + ((c0 + c) * g.height + row) * g.width;
+          std::copy(src, src + g.width, padded + c * plane + (row + g.pad_h) * wp + g.pad_w);
+        }
+      const cpu::DirectConv<T> job{weights + f_lo * s.k + c0 * taps_per_channel, s.k, f_hi - f_lo,
+                                   channels * taps_per_channel, taps, padded, g.stride_h * wp, g.out_h(), g.out_w(),
+                                   y + f_lo * s.p};
+      kernels.conv_direct(job);
+    }
+  });
+}
+
 }  // namespace
 
 void cpu::conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g, const Tensor& out) {
@@ -216,6 +259,7 @@ void cpu::conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bi
     const T* pw = weight.data<T>();
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
     T* po = out.data<T>();
+    if (g.stride_w == 1) return direct_conv<T>(g, s, px, pw, pb, po);
     per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
       T* cols = image_columns<T>(s.k * s.p);
       image_to_columns<T>(g, px + i * s.image, cols);

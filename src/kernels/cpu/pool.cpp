@@ -32,10 +32,12 @@ void Pool2dWindow::validate(std::string_view op, std::int64_t height, std::int64
 
 namespace {
 
-// NaN wins, so that it propagates like the max reduction's.
+// NaN wins, so that it propagates like the max reduction's. Both tests are always evaluated
+// (bitwise or), so that the compiler selects without a branch: a branch on random data is
+// mispredicted half the time, which made the pooling 4x slower.
 template <class T>
 inline T larger(T a, T b) {
-  return b > a || b != b ? b : a;
+  return (b > a) | (b != b) ? b : a;
 }
 
 // Output columns [lo, hi) whose window tap `offset` lands inside a row of `size` pixels.
@@ -45,10 +47,25 @@ void inside(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64
   hi = pad - offset + size <= 0 ? lo : std::clamp<std::int64_t>((size + pad - offset + stride - 1) / stride, lo, out);
 }
 
+// Output columns [lo, hi) whose tap j lands inside a row, for every tap j of a window row:
+// computed once per call, since the divisions in `inside` cost more than a short row's maxima.
+struct TapColumns {
+  static constexpr std::int64_t kCached = 16;
+  std::int64_t lo[kCached], hi[kCached];
+
+  TapColumns(const PoolShape& s, const Pool2dWindow& win) {
+    for (std::int64_t j = 0; j < std::min(win.kernel.w, kCached); ++j) inside(s.w, s.ow, win.stride.w, win.padding.w, j, lo[j], hi[j]);
+  }
+  void get(const PoolShape& s, const Pool2dWindow& win, std::int64_t j, std::int64_t& l, std::int64_t& h) const {
+    if (j < kCached) l = lo[j], h = hi[j];
+    else inside(s.w, s.ow, win.stride.w, win.padding.w, j, l, h);
+  }
+};
+
 // One plane: each output row starts at -inf and takes the maximum with every tap that lands on a
 // pixel, a loop over the row that the compiler vectorises.
 template <class T>
-void pool_plane(const T* plane, const PoolShape& s, const Pool2dWindow& win, T* out) {
+void pool_plane(const T* plane, const PoolShape& s, const Pool2dWindow& win, const TapColumns& columns, T* out) {
   for (std::int64_t oy = 0; oy < s.oh; ++oy) {
     T* row = out + oy * s.ow;
     std::fill(row, row + s.ow, -std::numeric_limits<T>::infinity());
@@ -57,7 +74,7 @@ void pool_plane(const T* plane, const PoolShape& s, const Pool2dWindow& win, T* 
       if (iy < 0 || iy >= s.h) continue;
       for (std::int64_t j = 0; j < win.kernel.w; ++j) {
         std::int64_t lo, hi;
-        inside(s.w, s.ow, win.stride.w, win.padding.w, j, lo, hi);
+        columns.get(s, win, j, lo, hi);
         if (lo == hi) continue;
         const T* tap = plane + iy * s.w + lo * win.stride.w - win.padding.w + j;
         for (std::int64_t ox = lo; ox < hi; ++ox) row[ox] = larger(row[ox], tap[(ox - lo) * win.stride.w]);
@@ -88,8 +105,9 @@ void cpu::max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& 
   visit_floating(x.dtype(), "max_pool2d", [&]<class T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
+    const TapColumns columns(s, window);
     cpu::parallel_for(s.planes, cpu::threads_for(s.planes * s.h * s.w, s.planes), [&](std::int64_t begin, std::int64_t end, int) {
-      for (std::int64_t p = begin; p < end; ++p) pool_plane(px + p * s.h * s.w, s, window, po + p * s.oh * s.ow);
+      for (std::int64_t p = begin; p < end; ++p) pool_plane(px + p * s.h * s.w, s, window, columns, po + p * s.oh * s.ow);
     });
   });
 }

@@ -448,6 +448,85 @@ void gemm_small(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T
   }
 }
 
+// Direct convolution (DirectConv): a register block is R filters by NV output vectors, each
+// vector up to L pixels of one output row. Per tap, NV loads from the image and R broadcasts of
+// weights feed R·NV multiply-adds: 6 × 4 with AVX-512's 32 registers, 4 × 2 with 16.
+constexpr int kConvRows = kVectorBytes == 64 ? 6 : 4;
+constexpr int kConvVectors = kVectorBytes == 64 ? 4 : 2;
+
+struct ConvSlot {
+  std::int64_t in, out;  // the vector's first pixel: offset into the padded image (tap 0), into an output plane
+  int width;             // pixels stored
+};
+
+template <int R, int NV, class T>
+void conv_block(const DirectConv<T>& job, std::int64_t f0, const ConvSlot* slots) {
+  using V = Vec<T>;
+  constexpr int L = kVectorBytes / sizeof(T);
+  V acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = broadcast<V>(T(0));
+  const T* w[R];
+  for (int r = 0; r < R; ++r) w[r] = job.weights + (f0 + r) * job.ldw;
+  const T* base[NV];
+  for (int v = 0; v < NV; ++v) base[v] = job.padded + slots[v].in;
+  for (std::int64_t p = 0; p < job.k; ++p) {
+    const std::int64_t tap = job.taps[p];
+    V b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = load<V>(base[v] + tap);
+    for (int r = 0; r < R; ++r) {
+      const V a = broadcast<V>(w[r][p]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = fused_multiply_add(a, b[v], acc[r][v]);
+    }
+  }
+  const std::int64_t plane = job.out_h * job.out_w;
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) {
+      T* y = job.out + (f0 + r) * plane + slots[v].out;
+      const int width = slots[v].width;
+      if (width == L) {
+        const V sum = load<V>(y) + acc[r][v];
+        std::memcpy(y, &sum, sizeof sum);
+      } else {
+        store_first(y, load_first<V>(y, width) + acc[r][v], width);
+      }
+    }
+}
+
+// The block with `rows` filters and `vectors` slots, both fixed at compile time.
+template <class T, int R = 1, int NV = 1>
+void conv_block_sized(int rows, int vectors, const DirectConv<T>& job, std::int64_t f0, const ConvSlot* slots) {
+  if constexpr (R < kConvRows)
+    if (rows > R) return conv_block_sized<T, R + 1, NV>(rows, vectors, job, f0, slots);
+  if constexpr (NV < kConvVectors)
+    if (vectors > NV) return conv_block_sized<T, R, NV + 1>(rows, vectors, job, f0, slots);
+  conv_block<R, NV>(job, f0, slots);
+}
+
+// Filters and slots are split into blocks as even as possible (14 rows of one vector: 3, 4, 3, 4),
+// filter blocks outermost, so that a block's weights stay in L1 while it sweeps the image.
+template <class T>
+void conv_direct(const DirectConv<T>& job) {
+  constexpr int L = kVectorBytes / sizeof(T);
+  const std::int64_t chunks = (job.out_w + L - 1) / L, slot_count = job.out_h * chunks;
+  const std::int64_t groups = (slot_count + kConvVectors - 1) / kConvVectors;
+  const std::int64_t blocks = (job.filters + kConvRows - 1) / kConvRows;
+  for (std::int64_t block = 0, f0 = 0; block < blocks; ++block) {
+    const std::int64_t f1 = job.filters * (block + 1) / blocks;
+    for (std::int64_t group = 0, s0 = 0; group < groups; ++group) {
+      const std::int64_t s1 = slot_count * (group + 1) / groups;
+      ConvSlot slots[kConvVectors];
+      for (std::int64_t s = s0; s < s1; ++s) {
+        const std::int64_t oy = s / chunks, x0 = s % chunks * L;
+        slots[s - s0] = {oy * job.row_step + x0, oy * job.out_w + x0, static_cast<int>(std::min<std::int64_t>(L, job.out_w - x0))};
+      }
+      conv_block_sized<T>(static_cast<int>(f1 - f0), static_cast<int>(s1 - s0), job, f0, slots);
+      s0 = s1;
+    }
+    f0 = f1;
+  }
+}
+
 // Recurrent cells, one batch row at a time: every loop runs over the h hidden units with unit
 // stride, so each vectorises with the vmath functions. Outputs never overlap inputs (the ops
 // are not in place), and saying so (__restrict) is what lets these loops vectorise.
@@ -651,7 +730,7 @@ constexpr TypedKernels<T> typed() {
     return t;
   } else
     return {&unary<T>,     &binary<T>,    &sum<T>,
-            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>,
+            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>,
             &lstm_cell<T>, &lstm_cell_backward<T>, &gru_cell<T>,
             &gru_cell_backward<T>, &update_rows::sgd<T>, &update_rows::adagrad<T>,
             &update_rows::rmsprop<T>, &update_rows::adam<T>,

@@ -28,6 +28,24 @@ struct CsrKernels {
                        const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* out);
 };
 
+// One image (or a block of its channels) of a convolution whose windows move one pixel at a time
+// along a row, computed from the zero-padded image itself rather than from its columns: for
+// every filter f < filters and output pixel (oy, ox),
+//   out[f·out_h·out_w + oy·out_w + ox] += Σ_p weights[f·ldw + p] · padded[taps[p] + oy·row_step + ox]
+// where tap p < k is one (channel, kernel row, kernel column). Each output row is a few vectors
+// read straight from the image, so there is nothing to copy and no packing; `padded` must be
+// readable kMaxVectorBytes past its last tap's last pixel (lanes past a row's end are never stored).
+template <class T>
+struct DirectConv {
+  const T* weights;
+  std::int64_t ldw, filters, k;
+  const std::int64_t* taps;
+  const T* padded;
+  std::int64_t row_step, out_h, out_w;
+  T* out;
+};
+inline constexpr int kMaxVectorBytes = 64;
+
 template <class T>
 struct TypedKernels {
   // y[i*sy] = op(x[i*sx])
@@ -45,6 +63,7 @@ struct TypedKernels {
   // A (m×k) and B (k×n) have any element strides (rows, columns); C has unit column stride.
   void (*gemm_small)(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
                      std::int64_t a_cs, const T* b, std::int64_t b_rs, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs);
+  void (*conv_direct)(const DirectConv<T>& job);
 
   // One row of h hidden units of an LSTM cell. gates holds the pre-activations in the order
   // input, forget, cell, output (4h values); h_out and c_out get the new state.
