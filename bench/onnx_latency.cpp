@@ -88,8 +88,9 @@ int main(int argc, char** argv) {
     time_calls(model.c_str(), "compiled", compiled, x, y, calls);
     if (options.profile) std::fprintf(stderr, "%s\n", compiled.profile_report().c_str());
     io::OnnxModel imported = io::load_onnx(path, 1);
-    TapeMachine from_file(*imported.graph, imported.outputs);
+    TapeMachine from_file(*imported.graph, imported.outputs, options);
     time_calls(model.c_str(), "imported", from_file, imported.inputs[0], imported.outputs[0], calls);
+    if (options.profile) std::fprintf(stderr, "%s\n", from_file.profile_report().c_str());
   }
   return 0;
 }

@@ -202,6 +202,59 @@ TEST(MaxPoolKernels, RouteGradientsToTheFirstMaximum) {
 
 // Every output against a plain loop over its window, with per-axis sizes and padding, on
 // negative images: were padding read as zeros, it would win every border window.
+// The pooling kernel's three ways across a row (stride 1, stride 2 by even lanes, any other
+// stride) on every instruction set and dtype: rows of one and several vectors with a partial
+// last one, odd sizes whose last pixels no window covers, padding on either axis, NaNs (a window
+// holding one gives NaN) and -inf pixels.
+TEST(MaxPoolKernels, EveryInstructionSetMatchesAPlainLoop) {
+  struct Case {
+    std::int64_t h, w;
+    Pool2dWindow window;
+  };
+  const std::vector<Case> cases = {
+      {28, 28, Pool2dWindow{{2, 2}, {2, 2}, {0, 0}}}, {7, 7, Pool2dWindow{{2, 2}, {2, 2}, {0, 0}}},
+      {5, 37, Pool2dWindow{{3, 3}, {1, 1}, {1, 1}}},  {9, 35, Pool2dWindow{{2, 3}, {1, 2}, {1, 1}}},
+      {8, 50, Pool2dWindow{{3, 3}, {3, 3}, {1, 1}}},  {6, 3, Pool2dWindow{{1, 3}, {1, 2}, {0, 1}}},
+  };
+  Generator gen(13);
+  const std::string original(cpu::simd().isa);
+  for (const std::string& isa : supported_isas()) {
+    cpu::use_isa(isa);
+    for (DType dtype : {DType::f32, DType::f64})
+      for (const Case& c : cases) {
+        const Pool2dWindow& w = c.window;
+        SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " " + std::to_string(c.h) + "x" + std::to_string(c.w) + " " + w.str());
+        std::vector<double> pixels = Tensor::normal({3, c.h, c.w}, gen, 0, 1, DType::f64).to_vector<double>();
+        pixels[5] = std::nan("");
+        pixels[static_cast<std::size_t>(c.h * c.w + 2)] = -INFINITY;
+        pixels[pixels.size() - 3] = std::nan("");
+        const Tensor x = Tensor::from<double>(pixels, Shape{1, 3, c.h, c.w}).to(dtype);
+        const std::int64_t oh = w.out_h(c.h), ow = w.out_w(c.w);
+        const Tensor pooled = Tensor::full({1, 3, oh, ow}, 7.0, dtype);
+        max_pool2d(x, w, pooled);
+        const Tensor got = pooled.to(DType::f64);
+        for (std::int64_t p = 0; p < 3; ++p)
+          for (std::int64_t oy = 0; oy < oh; ++oy)
+            for (std::int64_t ox = 0; ox < ow; ++ox) {
+              double best = -INFINITY;
+              bool nan = false;
+              for (std::int64_t i = 0; i < w.kernel.h; ++i)
+                for (std::int64_t j = 0; j < w.kernel.w; ++j) {
+                  const std::int64_t iy = oy * w.stride.h - w.padding.h + i, ix = ox * w.stride.w - w.padding.w + j;
+                  if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w) continue;
+                  const double v = static_cast<double>(x.to(DType::f64).at({0, p, iy, ix}));
+                  nan |= std::isnan(v);
+                  best = std::max(best, v);
+                }
+              const double y = got.at({0, p, oy, ox});
+              if (nan) ASSERT_TRUE(std::isnan(y)) << "at " << p << "," << oy << "," << ox;
+              else ASSERT_EQ(y, best) << "at " << p << "," << oy << "," << ox;
+            }
+      }
+  }
+  cpu::use_isa(original);
+}
+
 TEST(MaxPoolKernels, PerAxisWindowsWithPaddingMatchAPlainLoop) {
   Generator gen(11);
   const Tensor x = neg(exp(Tensor::normal({2, 3, 7, 6}, gen, 0, 1, DType::f64)));

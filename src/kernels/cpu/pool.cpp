@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/cpu/simd/simd_kernels.hpp"
 
 namespace stheno {
 
@@ -32,57 +33,6 @@ void Pool2dWindow::validate(std::string_view op, std::int64_t height, std::int64
 
 namespace {
 
-// NaN wins, so that it propagates like the max reduction's. Both tests are always evaluated
-// (bitwise or), so that the compiler selects without a branch: a branch on random data is
-// mispredicted half the time, which made the pooling 4x slower.
-template <class T>
-inline T larger(T a, T b) {
-  return (b > a) | (b != b) ? b : a;
-}
-
-// Output columns [lo, hi) whose window tap `offset` lands inside a row of `size` pixels.
-void inside(std::int64_t size, std::int64_t out, std::int64_t stride, std::int64_t pad, std::int64_t offset, std::int64_t& lo,
-            std::int64_t& hi) {
-  lo = std::clamp<std::int64_t>((pad - offset + stride - 1) / stride, 0, out);
-  hi = pad - offset + size <= 0 ? lo : std::clamp<std::int64_t>((size + pad - offset + stride - 1) / stride, lo, out);
-}
-
-// Output columns [lo, hi) whose tap j lands inside a row, for every tap j of a window row:
-// computed once per call, since the divisions in `inside` cost more than a short row's maxima.
-struct TapColumns {
-  static constexpr std::int64_t kCached = 16;
-  std::int64_t lo[kCached], hi[kCached];
-
-  TapColumns(const PoolShape& s, const Pool2dWindow& win) {
-    for (std::int64_t j = 0; j < std::min(win.kernel.w, kCached); ++j) inside(s.w, s.ow, win.stride.w, win.padding.w, j, lo[j], hi[j]);
-  }
-  void get(const PoolShape& s, const Pool2dWindow& win, std::int64_t j, std::int64_t& l, std::int64_t& h) const {
-    if (j < kCached) l = lo[j], h = hi[j];
-    else inside(s.w, s.ow, win.stride.w, win.padding.w, j, l, h);
-  }
-};
-
-// One plane: each output row starts at -inf and takes the maximum with every tap that lands on a
-// pixel, a loop over the row that the compiler vectorises.
-template <class T>
-void pool_plane(const T* plane, const PoolShape& s, const Pool2dWindow& win, const TapColumns& columns, T* out) {
-  for (std::int64_t oy = 0; oy < s.oh; ++oy) {
-    T* row = out + oy * s.ow;
-    std::fill(row, row + s.ow, -std::numeric_limits<T>::infinity());
-    for (std::int64_t i = 0; i < win.kernel.h; ++i) {
-      const std::int64_t iy = oy * win.stride.h - win.padding.h + i;
-      if (iy < 0 || iy >= s.h) continue;
-      for (std::int64_t j = 0; j < win.kernel.w; ++j) {
-        std::int64_t lo, hi;
-        columns.get(s, win, j, lo, hi);
-        if (lo == hi) continue;
-        const T* tap = plane + iy * s.w + lo * win.stride.w - win.padding.w + j;
-        for (std::int64_t ox = lo; ox < hi; ++ox) row[ox] = larger(row[ox], tap[(ox - lo) * win.stride.w]);
-      }
-    }
-  }
-}
-
 // The first pixel of the window at (oy, ox), in row-major order, that holds y (or a NaN when y is
 // one), as an offset into the plane.
 template <class T>
@@ -103,12 +53,11 @@ std::int64_t first_maximum(const T* plane, const PoolShape& s, const Pool2dWindo
 void cpu::max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) {
   const PoolShape s = check_pool("max_pool2d", x, window, out);
   visit_floating(x.dtype(), "max_pool2d", [&]<class T>() {
-    const T* px = x.data<T>();
-    T* po = out.data<T>();
-    const TapColumns columns(s, window);
-    cpu::parallel_for(s.planes, cpu::threads_for(s.planes * s.h * s.w, s.planes), [&](std::int64_t begin, std::int64_t end, int) {
-      for (std::int64_t p = begin; p < end; ++p) pool_plane(px + p * s.h * s.w, s, window, columns, po + p * s.oh * s.ow);
-    });
+    const cpu::MaxPool<T> job{x.data<T>(), out.data<T>(), s.h, s.w, s.oh, s.ow, window.kernel.h, window.kernel.w,
+                              window.stride.h, window.stride.w, window.padding.h, window.padding.w};
+    const auto& kernels = cpu::typed_kernels<T>();
+    cpu::parallel_for(s.planes, cpu::threads_for(s.planes * s.h * s.w, s.planes),
+                      [&](std::int64_t begin, std::int64_t end, int) { kernels.max_pool(job, begin, end); });
   });
 }
 

@@ -46,6 +46,15 @@ struct DirectConv {
 };
 inline constexpr int kMaxVectorBytes = 64;
 
+// Max pooling (kernels/pool.hpp) of planes [begin, end) of h×w pixels into oh×ow maxima; a NaN in
+// a window is its maximum. Padding (at most half the window) never wins.
+template <class T>
+struct MaxPool {
+  const T* x;
+  T* out;
+  std::int64_t h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+};
+
 template <class T>
 struct TypedKernels {
   // y[i*sy] = op(x[i*sx])
@@ -64,6 +73,7 @@ struct TypedKernels {
   void (*gemm_small)(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
                      std::int64_t a_cs, const T* b, std::int64_t b_rs, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs);
   void (*conv_direct)(const DirectConv<T>& job);
+  void (*max_pool)(const MaxPool<T>& job, std::int64_t begin, std::int64_t end);
 
   // One row of h hidden units of an LSTM cell. gates holds the pre-activations in the order
   // input, forget, cell, output (4h values); h_out and c_out get the new state.
