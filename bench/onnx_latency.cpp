@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     io::save_onnx(g, {x}, {y}, path);
     TapeMachine compiled(g, {y}, options);
     time_calls(model.c_str(), "compiled", compiled, x, y, calls);
-    if (options.profile) std::fprintf(stderr, "%s\n", compiled.profile_report().c_str());
+    if (options.profile) std::fprintf(stderr, "%s\n%s\n", compiled.listing().c_str(), compiled.profile_report().c_str());
     io::OnnxModel imported = io::load_onnx(path, 1);
     TapeMachine from_file(*imported.graph, imported.outputs, options);
     time_calls(model.c_str(), "imported", from_file, imported.inputs[0], imported.outputs[0], calls);

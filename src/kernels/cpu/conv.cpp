@@ -231,7 +231,6 @@ void direct_conv(const Conv2dGeometry& g, const ConvShapes& s, const T* x, const
         for (std::int64_t kj = 0; kj < g.kernel_w; ++kj)
           taps[(c * g.kernel_h + ki) * g.kernel_w + kj] = c * plane + ki * g.dilation_h * wp + kj * g.dilation_w;
     T* y = out + i * s.output;
-    for (std::int64_t f = f_lo; f < f_hi; ++f) std::fill(y + f * s.p, y + (f + 1) * s.p, bias ? bias[f] : T(0));
     for (std::int64_t c0 = 0; c0 < g.channels; c0 += block) {
       const std::int64_t channels = std::min(block, g.channels - c0);
       std::fill(padded, padded + channels * plane + slack, T(0));
@@ -242,7 +241,7 @@ void direct_conv(const Conv2dGeometry& g, const ConvShapes& s, const T* x, const
         }
       const cpu::DirectConv<T> job{weights + f_lo * s.k + c0 * taps_per_channel, s.k, f_hi - f_lo,
                                    channels * taps_per_channel, taps, padded, g.stride_h * wp, g.out_h(), g.out_w(),
-                                   y + f_lo * s.p};
+                                   y + f_lo * s.p, bias ? bias + f_lo : nullptr, c0 > 0};
       kernels.conv_direct(job);
     }
   });

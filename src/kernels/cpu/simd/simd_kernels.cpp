@@ -494,17 +494,19 @@ void conv_block(const DirectConv<T>& job, std::int64_t f0, const ConvSlot* slots
     }
   }
   const std::int64_t plane = job.out_h * job.out_w;
-  for (int r = 0; r < R; ++r)
+  for (int r = 0; r < R; ++r) {
+    const V bias = broadcast<V>(job.bias ? job.bias[f0 + r] : T(0));
     for (int v = 0; v < NV; ++v) {
       T* y = job.out + (f0 + r) * plane + slots[v].out;
       const int width = slots[v].width;
       if (width == L) {
-        const V sum = load<V>(y) + acc[r][v];
+        const V sum = (job.accumulate ? load<V>(y) : bias) + acc[r][v];
         std::memcpy(y, &sum, sizeof sum);
       } else {
-        store_first(y, load_first<V>(y, width) + acc[r][v], width);
+        store_first(y, (job.accumulate ? load_first<V>(y, width) : bias) + acc[r][v], width);
       }
     }
+  }
 }
 
 // The block with `rows` filters and `vectors` slots, both fixed at compile time.

@@ -31,8 +31,9 @@ struct CsrKernels {
 // One image (or a block of its channels) of a convolution whose windows move one pixel at a time
 // along a row, computed from the zero-padded image itself rather than from its columns: for
 // every filter f < filters and output pixel (oy, ox),
-//   out[f·out_h·out_w + oy·out_w + ox] += Σ_p weights[f·ldw + p] · padded[taps[p] + oy·row_step + ox]
-// where tap p < k is one (channel, kernel row, kernel column). Each output row is a few vectors
+//   out[f·out_h·out_w + oy·out_w + ox] (+)= Σ_p weights[f·ldw + p] · padded[taps[p] + oy·row_step + ox]
+// where tap p < k is one (channel, kernel row, kernel column): added to `out` when `accumulate`
+// (a later block of channels), else written, plus bias[f] unless `bias` is null. Each output row is a few vectors
 // read straight from the image, so there is nothing to copy and no packing; `padded` must be
 // readable kMaxVectorBytes past its last tap's last pixel (lanes past a row's end are never stored).
 template <class T>
@@ -43,6 +44,8 @@ struct DirectConv {
   const T* padded;
   std::int64_t row_step, out_h, out_w;
   T* out;
+  const T* bias;
+  bool accumulate;
 };
 inline constexpr int kMaxVectorBytes = 64;
 
