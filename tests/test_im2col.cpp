@@ -140,7 +140,10 @@ TEST(Conv2dKernels, MatchIm2colAndMatmulAtEveryThreadCount) {
 // rows of one and several vectors with a partial last one, filter counts that leave a short
 // register block, strides down the image, dilation, uneven padding, channels in several blocks
 // (a 120x120 plane), and filters shared out between threads for a single image; on every
-// instruction set, both dtypes, against the columns' product.
+// instruction set, both dtypes, against the columns' product. With unit strides the input
+// gradient is such a convolution too (flipped weights), unless the padding is wider than the
+// kernel's reach (the last case, which takes the columns); the weight gradient's columns come
+// from the padded image.
 TEST(Conv2dKernels, DirectPathMatchesColumnsOnEveryInstructionSet) {
   struct Case {
     Conv2dGeometry g;
@@ -152,6 +155,8 @@ TEST(Conv2dKernels, DirectPathMatchesColumnsOnEveryInstructionSet) {
       {{32, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1}, 1, 64},   // the CLI CNN's second convolution
       {{3, 120, 120, 3, 3, 1, 1, 1, 1, 1, 1}, 1, 7},   // one channel per block
       {{1, 6, 5, 6, 5, 1, 1, 0, 0, 1, 1}, 2, 1},       // one output pixel
+      {{3, 9, 11, 3, 3, 1, 1, 2, 1, 2, 2}, 2, 4},      // dilation 2 both ways
+      {{2, 6, 6, 3, 3, 1, 1, 3, 3, 1, 1}, 2, 3},       // padding past the kernel's reach
   };
   Generator gen(12);
   const std::string original(cpu::simd().isa);
@@ -170,9 +175,19 @@ TEST(Conv2dKernels, DirectPathMatchesColumnsOnEveryInstructionSet) {
           const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);  // every element must be written
           conv2d_forward(x, w, bias, g, out);
           const Tensor x64 = x.to(DType::f64);
-          const Tensor want = add(matmul(w.to(DType::f64), im2col(x64, g)), bias.to(DType::f64).reshape({c.f, 1}));
+          const Tensor columns = im2col(x64, g);
+          const Tensor want = add(matmul(w.to(DType::f64), columns), bias.to(DType::f64).reshape({c.f, 1}));
           const double tol = dtype == DType::f32 ? 1e-5 * std::sqrt(static_cast<double>(k)) : 1e-12;
           ASSERT_TRUE(allclose(out.to(DType::f64), want, tol, tol));
+          const Tensor grad = Tensor::normal({c.n, c.f, p}, gen, 0, 1, dtype);
+          const Tensor dx = Tensor::full(x.shape(), 1e30, dtype), dw = Tensor::full(w.shape(), 1e30, dtype);
+          conv2d_backward_input(grad, w, g, dx);
+          conv2d_backward_weight(x, grad, g, dw);
+          const Tensor grad64 = grad.to(DType::f64);
+          const double tol_p = dtype == DType::f32 ? 1e-5 * std::sqrt(static_cast<double>(c.n * p)) : 1e-11;
+          ASSERT_TRUE(allclose(dx.to(DType::f64), col2im(matmul(w.to(DType::f64).t(), grad64), g), tol, tol)) << "input gradient";
+          ASSERT_TRUE(allclose(dw.to(DType::f64), sum(matmul(grad64, columns.transpose(1, 2)), Axes{0}), tol_p, tol_p))
+              << "weight gradient";
         }
   }
   cpu::use_isa(original);

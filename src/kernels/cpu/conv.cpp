@@ -207,10 +207,24 @@ void columns_to_image(const Conv2dGeometry& g, const T* columns, T* image) {
   for (std::int64_t c = 0; c < g.channels; ++c) col2im_channel<T>(g, columns + c * block, image + c * plane);
 }
 
+// Channels [c0, c0 + channels) of one image into `padded`, each plane surrounded by its zero
+// padding, followed by `slack` zeros.
+template <class T>
+void pad_channels(const Conv2dGeometry& g, const T* image, std::int64_t c0, std::int64_t channels, std::int64_t slack, T* padded) {
+  const std::int64_t wp = g.width + 2 * g.pad_w, plane = (g.height + 2 * g.pad_h) * wp;
+  std::fill(padded, padded + channels * plane + slack, T(0));
+  for (std::int64_t c = 0; c < channels; ++c)
+    for (std::int64_t row = 0; row < g.height; ++row) {
+      const T* src = image + ((c0 + c) * g.height + row) * g.width;
+      std::copy(src, src + g.width, padded + c * plane + (row + g.pad_h) * wp + g.pad_w);
+    }
+}
+
 // Convolutions whose windows step one pixel along a row skip the columns: each image's channels
 // are copied, zero-padded, into a scratch (in blocks that stay in L2), and the SIMD kernel reads
 // every output row's pixels straight from it (simd_kernels.hpp, DirectConv). Work is shared out by
-// image and, when there are fewer images than threads, by blocks of filters too.
+// image and, when there are fewer images than threads, by blocks of filters too. `s` gives the
+// images' and outputs' strides.
 constexpr std::int64_t kDirectConvBytes = 256 * 1024;
 
 template <class T>
@@ -224,7 +238,7 @@ void direct_conv(const Conv2dGeometry& g, const ConvShapes& s, const T* x, const
   per_image(s.n * filter_parts, s.n * s.f * s.k * s.p, [&](std::int64_t unit, int) {
     const std::int64_t i = unit / filter_parts, part = unit % filter_parts;
     const std::int64_t f_lo = s.f * part / filter_parts, f_hi = s.f * (part + 1) / filter_parts;
-    T* padded = image_columns<T>(block * plane + slack);
+    T* padded = cpu::part_scratch<T>(cpu::ScratchSlot::conv_padded, block * plane + slack);
     auto* taps = cpu::part_scratch<std::int64_t>(cpu::ScratchSlot::conv_taps, block * taps_per_channel);
     for (std::int64_t c = 0; c < block; ++c)
       for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
@@ -233,18 +247,58 @@ void direct_conv(const Conv2dGeometry& g, const ConvShapes& s, const T* x, const
     T* y = out + i * s.output;
     for (std::int64_t c0 = 0; c0 < g.channels; c0 += block) {
       const std::int64_t channels = std::min(block, g.channels - c0);
-      std::fill(padded, padded + channels * plane + slack, T(0));
-      for (std::int64_t c = 0; c < channels; ++c)
-        for (std::int64_t row = 0; row < g.height; ++row) {
-          const T* src = x + i * s.image + ((c0 + c) * g.height + row) * g.width;
-          std::copy(src, src + g.width, padded + c * plane + (row + g.pad_h) * wp + g.pad_w);
-        }
+      pad_channels(g, x + i * s.image, c0, channels, slack, padded);
       const cpu::DirectConv<T> job{weights + f_lo * s.k + c0 * taps_per_channel, s.k, f_hi - f_lo,
                                    channels * taps_per_channel, taps, padded, g.stride_h * wp, g.out_h(), g.out_w(),
                                    y + f_lo * s.p, bias ? bias + f_lo : nullptr, c0 > 0};
       kernels.conv_direct(job);
     }
   });
+}
+
+// The input gradient of a convolution with unit strides is itself one: the output gradient,
+// padded by dilation·(kernel - 1) - padding, convolved with the weights flipped in both axes and
+// with filters and channels swapped. That needs padding at most dilation·(kernel - 1), which
+// every "same" or "valid" layer has.
+bool input_grad_is_a_convolution(const Conv2dGeometry& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= g.dilation_h * (g.kernel_h - 1) &&
+         g.pad_w <= g.dilation_w * (g.kernel_w - 1);
+}
+
+template <class T>
+void input_grad_by_convolution(const Conv2dGeometry& g, const ConvShapes& s, const T* grad, const T* weights, T* dx) {
+  const std::int64_t kh = g.kernel_h, kw = g.kernel_w, taps = kh * kw;
+  T* flipped = cpu::part_scratch<T>(cpu::ScratchSlot::conv_flipped, s.f * s.k);  // (C, F·kh·kw)
+  for (std::int64_t f = 0; f < s.f; ++f)
+    for (std::int64_t c = 0; c < g.channels; ++c)
+      for (std::int64_t t = 0; t < taps; ++t) flipped[(c * s.f + f) * taps + (taps - 1 - t)] = weights[f * s.k + c * taps + t];
+  Conv2dGeometry adjoint = g;
+  adjoint.channels = s.f;
+  adjoint.height = g.out_h();
+  adjoint.width = g.out_w();
+  adjoint.pad_h = g.dilation_h * (kh - 1) - g.pad_h;
+  adjoint.pad_w = g.dilation_w * (kw - 1) - g.pad_w;
+  const ConvShapes as{s.n, s.f * taps, g.height * g.width, g.channels, s.output, s.image};
+  direct_conv<T>(adjoint, as, grad, flipped, nullptr, dx);
+}
+
+// One image's columns for the weight gradient when windows step one pixel along rows: each
+// column row is a run of out_w pixels of the padded image, so it is one contiguous copy with no
+// bounds to check (`padded` holds all channels).
+template <class T>
+void padded_to_columns(const Conv2dGeometry& g, const T* padded, T* columns) {
+  const std::int64_t wp = g.width + 2 * g.pad_w, plane = (g.height + 2 * g.pad_h) * wp;
+  const std::int64_t oh = g.out_h(), ow = g.out_w();
+  for (std::int64_t c = 0; c < g.channels; ++c)
+    for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
+      for (std::int64_t kj = 0; kj < g.kernel_w; ++kj) {
+        const T* src = padded + c * plane + ki * g.dilation_h * wp + kj * g.dilation_w;
+        T* dst = columns + ((c * g.kernel_h + ki) * g.kernel_w + kj) * oh * ow;
+        for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
+          const T* row = src + oy * g.stride_h * wp;
+          for (std::int64_t x = 0; x < ow; ++x) dst[x] = row[x];
+        }
+      }
 }
 
 }  // namespace
@@ -276,6 +330,7 @@ void cpu::conv2d_backward_input(const Tensor& grad, const Tensor& weight, const 
     const T* pg = grad.data<T>();
     const T* pw = weight.data<T>();
     T* pdx = dx.data<T>();
+    if (input_grad_is_a_convolution(g)) return input_grad_by_convolution<T>(g, s, pg, pw, pdx);
     per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
       T* cols = image_columns<T>(s.k * s.p);
       cpu::gemm<T>(true, false, s.k, s.p, s.f, T(1), pw, s.k, pg + i * s.output, s.p, T(0), cols, s.p);
@@ -295,12 +350,19 @@ void cpu::conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv
     // the others' are added afterwards in part order, so results do not depend on timing.
     // The accumulators belong to the part, not to the thread that happens to run it.
     T* extra = part_accumulators<T>(static_cast<std::int64_t>(parts - 1) * s.f * s.k);
+    const std::int64_t padded_size = g.channels * (g.height + 2 * g.pad_h) * (g.width + 2 * g.pad_w);
     cpu::parallel_for(s.n, parts, [&](std::int64_t begin, std::int64_t end, int part) {
       T* cols = image_columns<T>(s.k * s.p);
+      T* padded = g.stride_w == 1 ? cpu::part_scratch<T>(cpu::ScratchSlot::conv_padded, padded_size) : nullptr;
       T* acc = part > 0 ? extra + (part - 1) * s.f * s.k : pdw;
       std::fill(acc, acc + s.f * s.k, T(0));
       for (std::int64_t i = begin; i < end; ++i) {
-        image_to_columns<T>(g, px + i * s.image, cols);
+        if (padded) {
+          pad_channels(g, px + i * s.image, 0, g.channels, 0, padded);
+          padded_to_columns(g, padded, cols);
+        } else {
+          image_to_columns<T>(g, px + i * s.image, cols);
+        }
         cpu::gemm<T>(false, true, s.f, s.k, s.p, T(1), pg + i * s.output, s.p, cols, s.p, T(1), acc, s.k);
       }
     });
