@@ -282,23 +282,45 @@ void input_grad_by_convolution(const Conv2dGeometry& g, const ConvShapes& s, con
   direct_conv<T>(adjoint, as, grad, flipped, nullptr, dx);
 }
 
-// One image's columns for the weight gradient when windows step one pixel along rows: each
-// column row is a run of out_w pixels of the padded image, so it is one contiguous copy with no
-// bounds to check (`padded` holds all channels).
+// The weight gradient of convolutions whose windows step one pixel along rows, without columns:
+// each part of the batch pads its images and lays each output gradient out by pixel (filters
+// padded to whole vectors), and the SIMD kernel (DirectConvWeightGrad) sums tap pixels times
+// gradients into the part's (taps, filters) accumulator; the parts' accumulators are then added
+// into the weight gradient in part order, so the result does not depend on timing.
 template <class T>
-void padded_to_columns(const Conv2dGeometry& g, const T* padded, T* columns) {
+void direct_weight_grad(const Conv2dGeometry& g, const ConvShapes& s, const T* x, const T* grad, T* dweight) {
   const std::int64_t wp = g.width + 2 * g.pad_w, plane = (g.height + 2 * g.pad_h) * wp;
-  const std::int64_t oh = g.out_h(), ow = g.out_w();
-  for (std::int64_t c = 0; c < g.channels; ++c)
-    for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
-      for (std::int64_t kj = 0; kj < g.kernel_w; ++kj) {
-        const T* src = padded + c * plane + ki * g.dilation_h * wp + kj * g.dilation_w;
-        T* dst = columns + ((c * g.kernel_h + ki) * g.kernel_w + kj) * oh * ow;
-        for (std::int64_t oy = 0; oy < oh; ++oy, dst += ow) {
-          const T* row = src + oy * g.stride_h * wp;
-          for (std::int64_t x = 0; x < ow; ++x) dst[x] = row[x];
-        }
-      }
+  const std::int64_t lanes = cpu::kMaxVectorBytes / static_cast<std::int64_t>(sizeof(T));
+  const std::int64_t ldf = (s.f + lanes - 1) / lanes * lanes, k_blocks = (s.k + cpu::kTapBlock - 1) / cpu::kTapBlock * cpu::kTapBlock;
+  const int parts = cpu::threads_for(s.n * s.f * s.k * s.p, s.n);
+  T* sums = part_accumulators<T>(static_cast<std::int64_t>(parts) * k_blocks * ldf);
+  std::fill(sums, sums + static_cast<std::int64_t>(parts) * k_blocks * ldf, T(0));  // parts without images stay zero
+  const auto& kernels = cpu::typed_kernels<T>();
+  cpu::parallel_for(s.n, parts, [&](std::int64_t begin, std::int64_t end, int part) {
+    T* padded = cpu::part_scratch<T>(cpu::ScratchSlot::conv_padded, g.channels * plane);
+    T* grad_t = cpu::part_scratch<T>(cpu::ScratchSlot::conv_grad_t, s.p * ldf);
+    auto* taps = cpu::part_scratch<std::int64_t>(cpu::ScratchSlot::conv_taps, k_blocks);
+    for (std::int64_t c = 0; c < g.channels; ++c)
+      for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
+        for (std::int64_t kj = 0; kj < g.kernel_w; ++kj)
+          taps[(c * g.kernel_h + ki) * g.kernel_w + kj] = c * plane + ki * g.dilation_h * wp + kj * g.dilation_w;
+    std::fill(taps + s.k, taps + k_blocks, std::int64_t{0});
+    T* acc = sums + static_cast<std::int64_t>(part) * k_blocks * ldf;
+    std::fill(grad_t, grad_t + s.p * ldf, T(0));
+    for (std::int64_t i = begin; i < end; ++i) {
+      pad_channels(g, x + i * s.image, 0, g.channels, 0, padded);
+      const T* gi = grad + i * s.output;
+      for (std::int64_t q = 0; q < s.p; ++q)  // contiguous writes; the reads walk s.f rows side by side
+        for (std::int64_t f = 0; f < s.f; ++f) grad_t[q * ldf + f] = gi[f * s.p + q];
+      kernels.conv_direct_weight_grad({grad_t, ldf, s.f, taps, s.k, padded, g.stride_h * wp, g.out_h(), g.out_w(), acc, ldf});
+    }
+  });
+  for (std::int64_t f = 0; f < s.f; ++f)
+    for (std::int64_t p = 0; p < s.k; ++p) {
+      T total = sums[p * ldf + f];
+      for (int part = 1; part < parts; ++part) total += sums[(static_cast<std::int64_t>(part) * k_blocks + p) * ldf + f];
+      dweight[f * s.k + p] = total;
+    }
 }
 
 }  // namespace
@@ -345,24 +367,18 @@ void cpu::conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv
     const T* px = x.data<T>();
     const T* pg = grad.data<T>();
     T* pdw = dweight.data<T>();
+    if (g.stride_w == 1) return direct_weight_grad<T>(g, s, px, pg, pdw);
     const int parts = cpu::threads_for(s.n * s.f * s.k * s.p, s.n);
     // Each part sums its images' products into its own accumulator (part 0: dweight itself);
     // the others' are added afterwards in part order, so results do not depend on timing.
     // The accumulators belong to the part, not to the thread that happens to run it.
     T* extra = part_accumulators<T>(static_cast<std::int64_t>(parts - 1) * s.f * s.k);
-    const std::int64_t padded_size = g.channels * (g.height + 2 * g.pad_h) * (g.width + 2 * g.pad_w);
     cpu::parallel_for(s.n, parts, [&](std::int64_t begin, std::int64_t end, int part) {
       T* cols = image_columns<T>(s.k * s.p);
-      T* padded = g.stride_w == 1 ? cpu::part_scratch<T>(cpu::ScratchSlot::conv_padded, padded_size) : nullptr;
       T* acc = part > 0 ? extra + (part - 1) * s.f * s.k : pdw;
       std::fill(acc, acc + s.f * s.k, T(0));
       for (std::int64_t i = begin; i < end; ++i) {
-        if (padded) {
-          pad_channels(g, px + i * s.image, 0, g.channels, 0, padded);
-          padded_to_columns(g, padded, cols);
-        } else {
-          image_to_columns<T>(g, px + i * s.image, cols);
-        }
+        image_to_columns<T>(g, px + i * s.image, cols);
         cpu::gemm<T>(false, true, s.f, s.k, s.p, T(1), pg + i * s.output, s.p, cols, s.p, T(1), acc, s.k);
       }
     });

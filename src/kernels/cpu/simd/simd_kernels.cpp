@@ -361,9 +361,8 @@ void gemm_block_rows(int rows, std::int64_t k, T alpha, const T* a, std::int64_t
 }
 
 // Tiles of NB vectors of columns. One or two rows of C (a layer applied to one sample) take wide
-// tiles, so that B streams through once in order instead of in 2-vector strips, each of which
-// touched a fraction of every cache line of B (a 3136×128 layer at batch 1: 35 against 90 µs with
-// B out of cache).
+// tiles, so that B streams through once in order instead of in 2-vector strips that each touch a
+// quarter of every row (the CNN's 3136×128 layer at batch 1, weights in cache: 35 → 22–27 µs).
 template <ALayout kA, int NB, class T>
 void gemm_rows_tiled(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
                      std::int64_t a_cs, const T* b, std::int64_t b_rs, T beta, T* c, std::int64_t c_rs) {
@@ -406,7 +405,9 @@ template <ALayout kA, class T>
 void gemm_rows(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs,
                const T* b, std::int64_t b_rs, T beta, T* c, std::int64_t c_rs) {
   constexpr int L = kVectorBytes / sizeof(T);
-  if (m <= 2 && n > 2 * L) gemm_rows_tiled<kA, kWideVectors>(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
+  // Rows of B narrower than a wide tile would be copied into padded rows on every call: only
+  // B's with rows at least that long take wide tiles.
+  if (m <= 2 && n > 2 * L && b_rs >= kWideVectors * L) gemm_rows_tiled<kA, kWideVectors>(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
   else gemm_rows_tiled<kA, 2>(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
 }
 
@@ -540,6 +541,68 @@ void conv_direct(const DirectConv<T>& job) {
       s0 = s1;
     }
     f0 = f1;
+  }
+}
+
+// The weight gradient (DirectConvWeightGrad): a register block is TP taps by FV vectors of
+// filters; per output pixel, FV loads of the pixel's gradients and TP broadcasts of the taps'
+// pixels feed TP·FV multiply-adds, accumulated over the whole image and then added to its rows
+// of dweights_t. TP·FV is at most the accumulator count (24 with AVX-512, 12 with 16 registers).
+constexpr int kGradAccumulators = kVectorBytes == 64 ? 24 : 12;
+constexpr int kGradMaxVectors = kVectorBytes == 64 ? 4 : 2;
+
+template <int FV, int TP, class T>
+void conv_weight_grad_block(const DirectConvWeightGrad<T>& job, std::int64_t p0, std::int64_t v0) {
+  using V = Vec<T>;
+  constexpr int L = kVectorBytes / sizeof(T);
+  V acc[TP][FV];
+  for (int t = 0; t < TP; ++t)
+    for (int v = 0; v < FV; ++v) acc[t][v] = broadcast<V>(T(0));
+  const T* x[TP];
+  for (int t = 0; t < TP; ++t) x[t] = job.padded + job.taps[p0 + t];
+  for (std::int64_t oy = 0; oy < job.out_h; ++oy) {
+    const T* g = job.grad_t + oy * job.out_w * job.ldg + v0 * L;
+    const std::int64_t row = oy * job.row_step;
+    for (std::int64_t ox = 0; ox < job.out_w; ++ox, g += job.ldg) {
+      V gv[FV];
+      for (int v = 0; v < FV; ++v) gv[v] = load<V>(g + v * L);
+      for (int t = 0; t < TP; ++t) {
+        const V a = broadcast<V>(x[t][row + ox]);
+        for (int v = 0; v < FV; ++v) acc[t][v] = fused_multiply_add(a, gv[v], acc[t][v]);
+      }
+    }
+  }
+  for (int t = 0; t < TP; ++t)
+    for (int v = 0; v < FV; ++v) {
+      T* d = job.dweights_t + (p0 + t) * job.ldd + (v0 + v) * L;
+      const V sum = load<V>(d) + acc[t][v];
+      std::memcpy(d, &sum, sizeof sum);
+    }
+}
+
+// Taps [p0, k) in blocks of TP, the rest in blocks of TP/2, TP/4, …; the last block, of 2 or 3
+// taps, may run past k onto padding taps (at most to k rounded up to a multiple of 3).
+template <int FV, int TP, class T>
+void conv_weight_grad_taps(const DirectConvWeightGrad<T>& job, std::int64_t p0, std::int64_t v0) {
+  for (; p0 + TP <= job.k; p0 += TP) conv_weight_grad_block<FV, TP>(job, p0, v0);
+  if (p0 == job.k) return;
+  if constexpr (TP % 2 == 0 && TP > 2) conv_weight_grad_taps<FV, TP / 2>(job, p0, v0);
+  else conv_weight_grad_block<FV, TP>(job, p0, v0);
+}
+
+template <class T>
+void conv_direct_weight_grad(const DirectConvWeightGrad<T>& job) {
+  constexpr int L = kVectorBytes / sizeof(T);
+  const std::int64_t vectors = (job.filters + L - 1) / L;
+  for (std::int64_t v0 = 0; v0 < vectors;) {
+    const int fv = static_cast<int>(std::min<std::int64_t>(kGradMaxVectors, vectors - v0));
+    if (fv == 1) conv_weight_grad_taps<1, kGradAccumulators>(job, 0, v0);
+    else if (fv == 2) conv_weight_grad_taps<2, kGradAccumulators / 2>(job, 0, v0);
+    else if constexpr (kGradMaxVectors == 4) {
+      if (fv == 3) conv_weight_grad_taps<3, kGradAccumulators / 3>(job, 0, v0);
+      else conv_weight_grad_taps<4, kGradAccumulators / 4>(job, 0, v0);
+    }
+    v0 += fv;
   }
 }
 
@@ -810,7 +873,7 @@ constexpr TypedKernels<T> typed() {
     return t;
   } else
     return {&unary<T>,     &binary<T>,    &sum<T>,
-            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &max_pool<T>,
+            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &conv_direct_weight_grad<T>, &max_pool<T>,
             &lstm_cell<T>, &lstm_cell_backward<T>, &gru_cell<T>,
             &gru_cell_backward<T>, &update_rows::sgd<T>, &update_rows::adagrad<T>,
             &update_rows::rmsprop<T>, &update_rows::adam<T>,

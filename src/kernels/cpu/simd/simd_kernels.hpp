@@ -49,6 +49,27 @@ struct DirectConv {
 };
 inline constexpr int kMaxVectorBytes = 64;
 
+// The weight gradient of one image of such a convolution, with the output gradient laid out by
+// pixel (grad_t: out_h·out_w rows of `filters` values, ldg apart) so that no sum runs across
+// lanes: for every tap p < k and filter f,
+//   dweights_t[p·ldd + f] += Σ_{oy,ox} padded[taps[p] + oy·row_step + ox] · grad_t[(oy·out_w + ox)·ldg + f]
+// ldg and ldd are multiples of kMaxVectorBytes / sizeof(T), and the filters past `filters` up
+// to ldg hold zeros in grad_t; taps and dweights_t have room for k rounded up to a multiple of
+// kTapBlock (the kernel may run a few padding taps past k: they read offset 0, and their rows are
+// never read back).
+template <class T>
+struct DirectConvWeightGrad {
+  const T* grad_t;
+  std::int64_t ldg, filters;
+  const std::int64_t* taps;
+  std::int64_t k;
+  const T* padded;
+  std::int64_t row_step, out_h, out_w;
+  T* dweights_t;
+  std::int64_t ldd;
+};
+inline constexpr int kTapBlock = 24;
+
 // Max pooling (kernels/pool.hpp) of planes [begin, end) of h×w pixels into oh×ow maxima; a NaN in
 // a window is its maximum. Padding (at most half the window) never wins.
 template <class T>
@@ -76,6 +97,7 @@ struct TypedKernels {
   void (*gemm_small)(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
                      std::int64_t a_cs, const T* b, std::int64_t b_rs, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs);
   void (*conv_direct)(const DirectConv<T>& job);
+  void (*conv_direct_weight_grad)(const DirectConvWeightGrad<T>& job);
   void (*max_pool)(const MaxPool<T>& job, std::int64_t begin, std::int64_t end);
 
   // One row of h hidden units of an LSTM cell. gates holds the pre-activations in the order
