@@ -220,7 +220,8 @@ TEST(MaxPoolKernels, RouteGradientsToTheFirstMaximum) {
 // The pooling kernel's three ways across a row (stride 1, stride 2 by even lanes, any other
 // stride) on every instruction set and dtype: rows of one and several vectors with a partial
 // last one, odd sizes whose last pixels no window covers, padding on either axis, NaNs (a window
-// holding one gives NaN) and -inf pixels.
+// holding one gives NaN) and -inf pixels. The gradient (its own kernel for 2×2 windows with
+// stride 2) goes to each window's first maximum, also where a maximum is tied.
 TEST(MaxPoolKernels, EveryInstructionSetMatchesAPlainLoop) {
   struct Case {
     std::int64_t h, w;
@@ -243,28 +244,39 @@ TEST(MaxPoolKernels, EveryInstructionSetMatchesAPlainLoop) {
         pixels[5] = std::nan("");
         pixels[static_cast<std::size_t>(c.h * c.w + 2)] = -INFINITY;
         pixels[pixels.size() - 3] = std::nan("");
+        pixels[0] = pixels[1] = 10;                                                        // tied in the first window's top row
+        pixels[static_cast<std::size_t>(2 * c.h * c.w + 1)] = pixels[static_cast<std::size_t>(2 * c.h * c.w + c.w)] = 20;  // tied across rows
         const Tensor x = Tensor::from<double>(pixels, Shape{1, 3, c.h, c.w}).to(dtype);
         const std::int64_t oh = w.out_h(c.h), ow = w.out_w(c.w);
         const Tensor pooled = Tensor::full({1, 3, oh, ow}, 7.0, dtype);
         max_pool2d(x, w, pooled);
         const Tensor got = pooled.to(DType::f64);
+        const Tensor grad = Tensor::normal({1, 3, oh, ow}, gen, 0, 1, DType::f64).to(dtype);
+        const Tensor dx = Tensor::full(x.shape(), 7.0, dtype);
+        max_pool2d_backward(x, pooled, grad, w, dx);
+        std::vector<double> want_dx(pixels.size(), 0.0);
         for (std::int64_t p = 0; p < 3; ++p)
           for (std::int64_t oy = 0; oy < oh; ++oy)
             for (std::int64_t ox = 0; ox < ow; ++ox) {
               double best = -INFINITY;
               bool nan = false;
+              std::int64_t first_best = -1, first_nan = -1;
               for (std::int64_t i = 0; i < w.kernel.h; ++i)
                 for (std::int64_t j = 0; j < w.kernel.w; ++j) {
                   const std::int64_t iy = oy * w.stride.h - w.padding.h + i, ix = ox * w.stride.w - w.padding.w + j;
                   if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w) continue;
+                  const std::int64_t at = (p * c.h + iy) * c.w + ix;
                   const double v = static_cast<double>(x.to(DType::f64).at({0, p, iy, ix}));
-                  nan |= std::isnan(v);
-                  best = std::max(best, v);
+                  if (std::isnan(v) && !nan) nan = true, first_nan = at;
+                  if (first_best < 0 || v > best) best = v, first_best = at;
                 }
               const double y = got.at({0, p, oy, ox});
               if (nan) ASSERT_TRUE(std::isnan(y)) << "at " << p << "," << oy << "," << ox;
               else ASSERT_EQ(y, best) << "at " << p << "," << oy << "," << ox;
+              want_dx[static_cast<std::size_t>(nan ? first_nan : first_best)] += static_cast<double>(grad.to(DType::f64).at({0, p, oy, ox}));
             }
+        // Overlapping windows add into one pixel in the dtype's precision.
+        ASSERT_TRUE(allclose(dx.to(DType::f64), Tensor::from<double>(want_dx, x.shape()), 1e-6, 1e-6)) << "gradient";
       }
   }
   cpu::use_isa(original);

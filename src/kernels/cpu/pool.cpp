@@ -73,7 +73,14 @@ void cpu::max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tenso
     const T* py = pooled.data<T>();
     const T* pg = grad.data<T>();
     T* pd = dx.data<T>();
-    cpu::parallel_for(s.planes, cpu::threads_for(s.planes * s.h * s.w, s.planes), [&](std::int64_t begin, std::int64_t end, int) {
+    const int threads = cpu::threads_for(s.planes * s.h * s.w, s.planes);
+    if (window.kernel.h == 2 && window.kernel.w == 2 && window.stride.h == 2 && window.stride.w == 2 && window.padding.h == 0 &&
+        window.padding.w == 0) {
+      const cpu::MaxPoolGrad2x2<T> job{px, py, pg, pd, s.h, s.w, s.oh, s.ow};
+      const auto& kernels = cpu::typed_kernels<T>();
+      return cpu::parallel_for(s.planes, threads, [&](std::int64_t begin, std::int64_t end, int) { kernels.max_pool_grad_2x2(job, begin, end); });
+    }
+    cpu::parallel_for(s.planes, threads, [&](std::int64_t begin, std::int64_t end, int) {
       for (std::int64_t p = begin; p < end; ++p) {
         const T* plane = px + p * s.h * s.w;
         T* d = pd + p * s.h * s.w;

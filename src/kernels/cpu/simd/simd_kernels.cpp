@@ -550,34 +550,41 @@ void conv_direct(const DirectConv<T>& job) {
 // of dweights_t. TP·FV is at most the accumulator count (24 with AVX-512, 12 with 16 registers).
 constexpr int kGradAccumulators = kVectorBytes == 64 ? 24 : 12;
 constexpr int kGradMaxVectors = kVectorBytes == 64 ? 4 : 2;
+constexpr std::int64_t kGradPixelRun = 256;
 
 template <int FV, int TP, class T>
 void conv_weight_grad_block(const DirectConvWeightGrad<T>& job, std::int64_t p0, std::int64_t v0) {
   using V = Vec<T>;
   constexpr int L = kVectorBytes / sizeof(T);
   V acc[TP][FV];
-  for (int t = 0; t < TP; ++t)
-    for (int v = 0; v < FV; ++v) acc[t][v] = broadcast<V>(T(0));
   const T* x[TP];
   for (int t = 0; t < TP; ++t) x[t] = job.padded + job.taps[p0 + t];
-  for (std::int64_t oy = 0; oy < job.out_h; ++oy) {
-    const T* g = job.grad_t + oy * job.out_w * job.ldg + v0 * L;
-    const std::int64_t row = oy * job.row_step;
-    for (std::int64_t ox = 0; ox < job.out_w; ++ox, g += job.ldg) {
-      V gv[FV];
-      for (int v = 0; v < FV; ++v) gv[v] = load<V>(g + v * L);
-      for (int t = 0; t < TP; ++t) {
-        const V a = broadcast<V>(x[t][row + ox]);
-        for (int v = 0; v < FV; ++v) acc[t][v] = fused_multiply_add(a, gv[v], acc[t][v]);
+  // Sums are flushed to dweights_t every few rows (about kGradPixelRun pixels): one chain of
+  // multiply-adds over a whole large image lost enough precision that a batch-normalised layer,
+  // whose weight gradient is a difference of nearly equal sums, trained measurably differently.
+  const std::int64_t rows_per_run = std::max<std::int64_t>(1, kGradPixelRun / job.out_w);
+  for (std::int64_t y0 = 0; y0 < job.out_h; y0 += rows_per_run) {
+    for (int t = 0; t < TP; ++t)
+      for (int v = 0; v < FV; ++v) acc[t][v] = broadcast<V>(T(0));
+    for (std::int64_t oy = y0; oy < std::min(job.out_h, y0 + rows_per_run); ++oy) {
+      const T* g = job.grad_t + oy * job.out_w * job.ldg + v0 * L;
+      const std::int64_t row = oy * job.row_step;
+      for (std::int64_t ox = 0; ox < job.out_w; ++ox, g += job.ldg) {
+        V gv[FV];
+        for (int v = 0; v < FV; ++v) gv[v] = load<V>(g + v * L);
+        for (int t = 0; t < TP; ++t) {
+          const V a = broadcast<V>(x[t][row + ox]);
+          for (int v = 0; v < FV; ++v) acc[t][v] = fused_multiply_add(a, gv[v], acc[t][v]);
+        }
       }
     }
+    for (int t = 0; t < TP; ++t)
+      for (int v = 0; v < FV; ++v) {
+        T* d = job.dweights_t + (p0 + t) * job.ldd + (v0 + v) * L;
+        const V sum = load<V>(d) + acc[t][v];
+        std::memcpy(d, &sum, sizeof sum);
+      }
   }
-  for (int t = 0; t < TP; ++t)
-    for (int v = 0; v < FV; ++v) {
-      T* d = job.dweights_t + (p0 + t) * job.ldd + (v0 + v) * L;
-      const V sum = load<V>(d) + acc[t][v];
-      std::memcpy(d, &sum, sizeof sum);
-    }
 }
 
 // Taps [p0, k) in blocks of TP, the rest in blocks of TP/2, TP/4, …; the last block, of 2 or 3
@@ -667,6 +674,73 @@ void max_pool(const MaxPool<T>& job, std::int64_t begin, std::int64_t end) {
         }
       }
     }
+  }
+}
+
+// Lanes 1, 3, 5, … of the 2L values lo, hi; and the inverse of splitting into even and odd
+// lanes: the first (low) or last (high) L lanes of e0, o0, e1, o1, ….
+template <class V>
+inline V odd_lanes(V lo, V hi) {
+  using M = decltype(lo < hi);
+  constexpr int L = sizeof(V) / sizeof(lo[0]);
+  M mask;
+  for (int i = 0; i < L; ++i) mask[i] = 2 * i + 1;
+  return __builtin_shuffle(lo, hi, mask);
+}
+
+template <class V>
+inline V interleave(V even, V odd, bool high) {
+  using M = decltype(even < odd);
+  constexpr int L = sizeof(V) / sizeof(even[0]);
+  M mask;
+  for (int i = 0; i < L; ++i) mask[i] = (i + (high ? L : 0)) / 2 + (i % 2) * L;
+  return __builtin_shuffle(even, odd, mask);
+}
+
+// Each output vector's windows: the two input rows split into even and odd lanes give the four
+// taps in row-major order; a tap takes the gradient where it equals the pooled value and no
+// earlier tap did (the first tap when none does), and the taps are interleaved back into rows.
+template <class T>
+void max_pool_grad_2x2(const MaxPoolGrad2x2<T>& job, std::int64_t begin, std::int64_t end) {
+  using V = Vec<T>;
+  using M = decltype(V{} < V{});
+  constexpr int L = kVectorBytes / sizeof(T);
+  const V zero = broadcast<V>(T(0));
+  for (std::int64_t plane = begin; plane < end; ++plane) {
+    const T* x = job.x + plane * job.h * job.w;
+    T* dx = job.dx + plane * job.h * job.w;
+    const T* pooled = job.pooled + plane * job.oh * job.ow;
+    const T* grad = job.grad + plane * job.oh * job.ow;
+    for (std::int64_t oy = 0; oy < job.oh; ++oy) {
+      for (std::int64_t ox = 0; ox < job.ow; ox += L) {
+        const int count = static_cast<int>(std::min<std::int64_t>(L, job.ow - ox));
+        const int first = std::min(2 * count, L), second = 2 * count - first;
+        const std::int64_t at = 2 * oy * job.w + 2 * ox;
+        const V y = load_first<V>(pooled + oy * job.ow + ox, count), g = load_first<V>(grad + oy * job.ow + ox, count);
+        V taps[4];
+        for (int r = 0; r < 2; ++r) {
+          const V lo = load_first<V>(x + at + r * job.w, first);
+          const V hi = second > 0 ? load_first<V>(x + at + r * job.w + L, second) : zero;
+          taps[2 * r] = even_lanes(lo, hi);
+          taps[2 * r + 1] = odd_lanes(lo, hi);
+        }
+        const M y_nan = y != y;
+        M taken = M{} != M{};  // all false
+        V d[4];
+        for (int t = 0; t < 4; ++t) {
+          const M hit = ((taps[t] == y) | ((taps[t] != taps[t]) & y_nan)) & ~taken;
+          taken |= hit;
+          d[t] = hit ? g : zero;
+        }
+        d[0] = ~taken ? g : d[0];
+        for (int r = 0; r < 2; ++r) {
+          store_first(dx + at + r * job.w, interleave(d[2 * r], d[2 * r + 1], false), first);
+          if (second > 0) store_first(dx + at + r * job.w + L, interleave(d[2 * r], d[2 * r + 1], true), second);
+        }
+      }
+      if (job.w % 2) dx[(2 * oy + 1) * job.w - 1] = dx[(2 * oy + 2) * job.w - 1] = T(0);
+    }
+    if (job.h % 2) std::fill(dx + (job.h - 1) * job.w, dx + job.h * job.w, T(0));
   }
 }
 
@@ -873,7 +947,7 @@ constexpr TypedKernels<T> typed() {
     return t;
   } else
     return {&unary<T>,     &binary<T>,    &sum<T>,
-            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &conv_direct_weight_grad<T>, &max_pool<T>,
+            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &conv_direct_weight_grad<T>, &max_pool<T>, &max_pool_grad_2x2<T>,
             &lstm_cell<T>, &lstm_cell_backward<T>, &gru_cell<T>,
             &gru_cell_backward<T>, &update_rows::sgd<T>, &update_rows::adagrad<T>,
             &update_rows::rmsprop<T>, &update_rows::adam<T>,

@@ -79,6 +79,18 @@ struct MaxPool {
   std::int64_t h, w, oh, ow, kh, kw, sh, sw, ph, pw;
 };
 
+// The gradient of 2×2 max pooling with stride 2 and no padding, planes [begin, end): each
+// window's gradient goes to its first pixel (row-major) that holds the pooled value (or a NaN
+// when that is NaN; the first pixel when none does); pixels outside every window get zero.
+template <class T>
+struct MaxPoolGrad2x2 {
+  const T* x;
+  const T* pooled;
+  const T* grad;
+  T* dx;
+  std::int64_t h, w, oh, ow;
+};
+
 template <class T>
 struct TypedKernels {
   // y[i*sy] = op(x[i*sx])
@@ -99,6 +111,7 @@ struct TypedKernels {
   void (*conv_direct)(const DirectConv<T>& job);
   void (*conv_direct_weight_grad)(const DirectConvWeightGrad<T>& job);
   void (*max_pool)(const MaxPool<T>& job, std::int64_t begin, std::int64_t end);
+  void (*max_pool_grad_2x2)(const MaxPoolGrad2x2<T>& job, std::int64_t begin, std::int64_t end);
 
   // One row of h hidden units of an LSTM cell. gates holds the pre-activations in the order
   // input, forget, cell, output (4h values); h_out and c_out get the new state.
