@@ -220,6 +220,16 @@ void pad_channels(const Conv2dGeometry& g, const T* image, std::int64_t c0, std:
     }
 }
 
+// Where each (channel, kernel row, kernel column) of the first `channels` channels reads the
+// image that pad_channels lays out, as an offset from the window's first pixel.
+void tap_offsets(const Conv2dGeometry& g, std::int64_t channels, std::int64_t* taps) {
+  const std::int64_t wp = g.width + 2 * g.pad_w, plane = (g.height + 2 * g.pad_h) * wp;
+  for (std::int64_t c = 0; c < channels; ++c)
+    for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
+      for (std::int64_t kj = 0; kj < g.kernel_w; ++kj)
+        taps[(c * g.kernel_h + ki) * g.kernel_w + kj] = c * plane + ki * g.dilation_h * wp + kj * g.dilation_w;
+}
+
 // Convolutions whose windows step one pixel along a row skip the columns: each image's channels
 // are copied, zero-padded, into a scratch (in blocks that stay in L2), and the SIMD kernel reads
 // every output row's pixels straight from it (simd_kernels.hpp, DirectConv). Work is shared out by
@@ -240,10 +250,7 @@ void direct_conv(const Conv2dGeometry& g, const ConvShapes& s, const T* x, const
     const std::int64_t f_lo = s.f * part / filter_parts, f_hi = s.f * (part + 1) / filter_parts;
     T* padded = cpu::part_scratch<T>(cpu::ScratchSlot::conv_padded, block * plane + slack);
     auto* taps = cpu::part_scratch<std::int64_t>(cpu::ScratchSlot::conv_taps, block * taps_per_channel);
-    for (std::int64_t c = 0; c < block; ++c)
-      for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
-        for (std::int64_t kj = 0; kj < g.kernel_w; ++kj)
-          taps[(c * g.kernel_h + ki) * g.kernel_w + kj] = c * plane + ki * g.dilation_h * wp + kj * g.dilation_w;
+    tap_offsets(g, block, taps);
     T* y = out + i * s.output;
     for (std::int64_t c0 = 0; c0 < g.channels; c0 += block) {
       const std::int64_t channels = std::min(block, g.channels - c0);
@@ -300,10 +307,7 @@ void direct_weight_grad(const Conv2dGeometry& g, const ConvShapes& s, const T* x
     T* padded = cpu::part_scratch<T>(cpu::ScratchSlot::conv_padded, g.channels * plane);
     T* grad_t = cpu::part_scratch<T>(cpu::ScratchSlot::conv_grad_t, s.p * ldf);
     auto* taps = cpu::part_scratch<std::int64_t>(cpu::ScratchSlot::conv_taps, k_blocks);
-    for (std::int64_t c = 0; c < g.channels; ++c)
-      for (std::int64_t ki = 0; ki < g.kernel_h; ++ki)
-        for (std::int64_t kj = 0; kj < g.kernel_w; ++kj)
-          taps[(c * g.kernel_h + ki) * g.kernel_w + kj] = c * plane + ki * g.dilation_h * wp + kj * g.dilation_w;
+    tap_offsets(g, g.channels, taps);
     std::fill(taps + s.k, taps + k_blocks, std::int64_t{0});
     T* acc = sums + static_cast<std::int64_t>(part) * k_blocks * ldf;
     std::fill(grad_t, grad_t + s.p * ldf, T(0));

@@ -617,23 +617,19 @@ void conv_direct_weight_grad(const DirectConvWeightGrad<T>& job) {
 // over whole vectors into a row with -inf on both sides (the padding), then across each window
 // of that row: by unaligned loads for a stride of 1, by splitting even and odd pixels for 2 (the
 // usual 2×2 windows), element by element otherwise.
-template <class V>
-inline V max_nan(V a, V b) {
+// For vectors and scalars alike; both tests are always evaluated, so nothing branches.
+template <class X>
+inline X max_nan(X a, X b) {
   return (b > a) | (b != b) ? b : a;
 }
 
-template <class T>
-inline T max_nan_scalar(T a, T b) {
-  return (b > a) | (b != b) ? b : a;
-}
-
-// Lanes 0, 2, 4, … of the 2L values lo, hi.
-template <class V>
-inline V even_lanes(V lo, V hi) {
+// Lanes First, First + 2, First + 4, … of the 2L values lo, hi: the even (0) or odd (1) pixels.
+template <int First, class V>
+inline V alternate_lanes(V lo, V hi) {
   using M = decltype(lo < hi);
   constexpr int L = sizeof(V) / sizeof(lo[0]);
   M mask;
-  for (int i = 0; i < L; ++i) mask[i] = 2 * i;
+  for (int i = 0; i < L; ++i) mask[i] = 2 * i + First;
   return __builtin_shuffle(lo, hi, mask);
 }
 
@@ -663,13 +659,13 @@ void max_pool(const MaxPool<T>& job, std::int64_t begin, std::int64_t end) {
           const T* from = row + ox * job.sw;
           V m = broadcast<V>(kLow);
           for (std::int64_t k = 0; k < job.kw; ++k)
-            m = max_nan(m, job.sw == 1 ? load<V>(from + k) : even_lanes(load<V>(from + k), load<V>(from + k + L)));
+            m = max_nan(m, job.sw == 1 ? load<V>(from + k) : alternate_lanes<0>(load<V>(from + k), load<V>(from + k + L)));
           store_first(out + ox, m, static_cast<int>(std::min<std::int64_t>(L, job.ow - ox)));
         }
       } else {
         for (std::int64_t ox = 0; ox < job.ow; ++ox) {
           T m = kLow;
-          for (std::int64_t k = 0; k < job.kw; ++k) m = max_nan_scalar(m, row[ox * job.sw + k]);
+          for (std::int64_t k = 0; k < job.kw; ++k) m = max_nan(m, row[ox * job.sw + k]);
           out[ox] = m;
         }
       }
@@ -677,17 +673,8 @@ void max_pool(const MaxPool<T>& job, std::int64_t begin, std::int64_t end) {
   }
 }
 
-// Lanes 1, 3, 5, … of the 2L values lo, hi; and the inverse of splitting into even and odd
-// lanes: the first (low) or last (high) L lanes of e0, o0, e1, o1, ….
-template <class V>
-inline V odd_lanes(V lo, V hi) {
-  using M = decltype(lo < hi);
-  constexpr int L = sizeof(V) / sizeof(lo[0]);
-  M mask;
-  for (int i = 0; i < L; ++i) mask[i] = 2 * i + 1;
-  return __builtin_shuffle(lo, hi, mask);
-}
-
+// The inverse of splitting into even and odd lanes: the first (low) or last (high) L lanes of
+// e0, o0, e1, o1, ….
 template <class V>
 inline V interleave(V even, V odd, bool high) {
   using M = decltype(even < odd);
@@ -721,8 +708,8 @@ void max_pool_grad_2x2(const MaxPoolGrad2x2<T>& job, std::int64_t begin, std::in
         for (int r = 0; r < 2; ++r) {
           const V lo = load_first<V>(x + at + r * job.w, first);
           const V hi = second > 0 ? load_first<V>(x + at + r * job.w + L, second) : zero;
-          taps[2 * r] = even_lanes(lo, hi);
-          taps[2 * r + 1] = odd_lanes(lo, hi);
+          taps[2 * r] = alternate_lanes<0>(lo, hi);
+          taps[2 * r + 1] = alternate_lanes<1>(lo, hi);
         }
         const M y_nan = y != y;
         M taken = M{} != M{};  // all false
