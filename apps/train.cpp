@@ -149,7 +149,9 @@ class Trainer {
   std::vector<std::unique_ptr<EvalProgram>> eval_programs_;
   std::vector<EpochMetrics> history_;
   std::filesystem::path out_;
-  std::int64_t measured_steps_ = 0, measured_allocations_ = 0;
+  // Host allocations in measured steps; on a device, those stheno made on the training thread
+  // (the rest are the driver's: inside its calls, or on its threads).
+  std::int64_t measured_steps_ = 0, measured_allocations_ = 0, measured_own_allocations_ = 0;
   GlobalLoss global_loss_{comm_};
 };
 
@@ -422,6 +424,7 @@ int Trainer::train() {
       const double loss = global_loss_(train_step(*batch, loader, next));
       if (measure) {
         measured_allocations_ += counter.count();
+        measured_own_allocations_ += counter.outside_driver_calls_on_this_thread();
         ++measured_steps_;
       }
       if (!std::isfinite(loss))
@@ -476,13 +479,23 @@ int Trainer::train() {
   if (c_.json) {
     // null where allocations cannot be counted (sanitizer builds keep their own allocator).
     char per_step[32] = "null";
-    if (measured_steps_ > 0 && testing::allocation_counting_available())
-      std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_allocations_) / static_cast<double>(measured_steps_));
+    // On a device, stheno's own allocations, with the driver's beside them.
+    char driver_per_step[64] = "";
+    if (measured_steps_ > 0 && testing::allocation_counting_available()) {
+      const double steps = static_cast<double>(measured_steps_);
+      if (device_.is_host()) {
+        std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_allocations_) / steps);
+      } else {
+        std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_own_allocations_) / steps);
+        std::snprintf(driver_per_step, sizeof driver_per_step, "\"driver_allocations_per_step\": %.1f, ",
+                      static_cast<double>(measured_allocations_ - measured_own_allocations_) / steps);
+      }
+    }
     std::printf("{\"epochs\": %lld, \"train_seconds_per_epoch\": %.4f, \"test_accuracy\": %.6f, \"test_loss\": %.6f, "
-                "\"allocations_per_step\": %s, \"steps\": %lld, \"machine\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"world_size\": %d, "
+                "\"allocations_per_step\": %s, %s\"steps\": %lld, \"machine\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"world_size\": %d, "
                 "%s, \"out\": \"%s\"}\n",
                 static_cast<long long>(c_.epochs), trained_epochs ? train_seconds / static_cast<double>(trained_epochs) : 0.0,
-                last.test_accuracy, last.test_loss, per_step, static_cast<long long>(optimizer_->steps_taken()),
+                last.test_accuracy, last.test_loss, per_step, driver_per_step, static_cast<long long>(optimizer_->steps_taken()),
                 c_.machine.c_str(), device_.str().c_str(), num_threads(), comm_.size(), gemm_json().c_str(),
                 out_.string().c_str());
   }

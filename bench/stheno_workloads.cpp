@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "allocation_counter.hpp"
@@ -53,6 +54,16 @@ std::string per_step_counters(Device device, std::pair<std::int64_t, std::int64_
   std::snprintf(buf, sizeof buf, ", \"device\": \"%s\", \"launches_per_step\": %.1f, \"synchronizations_per_step\": %.2f",
                 device.str().c_str(), static_cast<double>(launches - before.first) / static_cast<double>(steps),
                 static_cast<double>(syncs - before.second) / static_cast<double>(steps));
+  return buf;
+}
+
+// A device step's host allocations: '{"stheno": S, "driver": D}' per step, S made by stheno's
+// code on the stepping thread, D inside the driver's calls or on its threads.
+std::string device_allocations_json(std::int64_t all, std::int64_t own, std::int64_t steps) {
+  char buf[96];
+  const double n = static_cast<double>(std::max<std::int64_t>(steps, 1));
+  std::snprintf(buf, sizeof buf, "{\"stheno\": %.3f, \"driver\": %.1f}", static_cast<double>(own) / n,
+                static_cast<double>(all - own) / n);
   return buf;
 }
 
@@ -173,14 +184,19 @@ void w1(const Options& o, const data::Mnist& d) {
   };
   TrainingProgram program(net, sgd, kBatch, loss_of, o.profile);
 
-  std::int64_t steps = 0, allocations = 0;
+  std::int64_t steps = 0, allocations = 0, own_allocations = 0;
   loader.start_epoch(0);
   const auto counters = device_counters(o.device);
   const auto start = Clock::now();
   if (o.machine == "tape" && !o.device.is_host()) {
-    testing::AllocationCounter counter;  // every step, the first (warm-up) one included
-    program.steps(loader, [&] { ++steps; });
-    allocations = counter.count() * (steps - 1) / std::max<std::int64_t>(steps, 1);
+    std::optional<testing::AllocationCounter> counter;  // from the end of the first (warm-up) step
+    program.steps(loader, [&] {
+      if (++steps == 1) counter.emplace();
+    });
+    if (counter) {
+      allocations = counter->count();
+      own_allocations = counter->outside_driver_calls_on_this_thread();
+    }
   }
   while (const data::Batch* b = o.machine == "tape" && !o.device.is_host() ? nullptr : loader.next()) {
     testing::AllocationCounter counter;
@@ -199,8 +215,9 @@ void w1(const Options& o, const data::Mnist& d) {
   const double acc = accuracy(net, d.test.images.slice(0, 0, test_n), d.test.labels.slice(0, 0, test_n), o.device);
   std::printf("{\"seconds_per_epoch\": %.6f, \"test_accuracy\": %.4f%s, \"allocations_per_step\": ", seconds, acc,
               counted.c_str());
-  if (testing::allocation_counting_available()) std::printf("%.3f}\n", static_cast<double>(allocations) / static_cast<double>(steps - 1));
-  else std::printf("null}\n");
+  if (!testing::allocation_counting_available()) std::printf("null}\n");
+  else if (o.device.is_host()) std::printf("%.3f}\n", static_cast<double>(allocations) / static_cast<double>(steps - 1));
+  else std::printf("%s}\n", device_allocations_json(allocations, own_allocations, steps - 1).c_str());
 }
 
 // The GPU talk's network on the CPU: 784-1000-10 ReLU, softmax cross-entropy, SGD 0.1, batch 128.
@@ -229,11 +246,19 @@ void w2(const Options& o, const data::Mnist& d) {
   data::DataLoader staged(train, shuffled_batches(kBatch, o.seed + 1));
   if (!o.device.is_host()) staged.start_epoch(0, staged.batches_per_epoch() - steps);
   const auto counters = device_counters(o.device);
+  std::string device_allocations;
   auto start = Clock::now();
   if (o.device.is_host()) {
     for (std::int64_t i = 0; i < steps; ++i) step(*loader.next());
   } else {
-    program.steps(staged, [] {});
+    std::optional<testing::AllocationCounter> counter;  // from the end of the first step
+    std::int64_t done = 0;
+    program.steps(staged, [&] {
+      if (++done == 1) counter.emplace();
+    });
+    if (counter && testing::allocation_counting_available())
+      device_allocations = ", \"allocations_per_step\": " +
+                           device_allocations_json(counter->count(), counter->outside_driver_calls_on_this_thread(), done - 1);
   }
   if (ranks > 1) parallel.comm().barrier();  // every rank's steps are done
   const double train_rate = static_cast<double>(steps * kBatch) / seconds_since(start);
@@ -260,8 +285,9 @@ void w2(const Options& o, const data::Mnist& d) {
     infer.run();
   }
   const double infer_rate = static_cast<double>(batches * kEvalBatch) / seconds_since(start);
-  std::printf("{\"train_samples_per_s\": %.1f, \"inference_samples_per_s\": %.1f, \"test_accuracy\": %.4f%s}\n", train_rate,
-              infer_rate, accuracy(net, d.test.images, d.test.labels, o.device), counted.c_str());
+  std::printf("{\"train_samples_per_s\": %.1f, \"inference_samples_per_s\": %.1f, \"test_accuracy\": %.4f%s%s}\n",
+              train_rate, infer_rate, accuracy(net, d.test.images, d.test.labels, o.device), counted.c_str(),
+              device_allocations.c_str());
 }
 
 // The CNN: conv 32 5x5 pad 2, ReLU, max-pool 2, conv 64 5x5 pad 2, ReLU, max-pool 2, dense 128,

@@ -4,9 +4,12 @@
 #include <cerrno>
 #include <cstddef>
 
+#include "stheno/tensor/device.hpp"
+
 namespace {
 std::atomic<std::int64_t> allocations{0};
-}
+thread_local std::int64_t own_allocations_on_thread = 0;
+}  // namespace
 
 #if defined(__SANITIZE_ADDRESS__)
 
@@ -15,6 +18,13 @@ bool allocation_counting_available() { return false; }
 }  // namespace stheno::testing
 
 #else
+
+namespace {
+void count_allocation() {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (stheno::driver_call_depth() == 0) ++own_allocations_on_thread;
+}
+}  // namespace
 
 // glibc supports replacing its allocator this way; the originals stay reachable as __libc_*.
 extern "C" {
@@ -25,27 +35,27 @@ void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
 
 void* malloc(std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
+  count_allocation();
   return __libc_malloc(n);
 }
 void* calloc(std::size_t n, std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
+  count_allocation();
   return __libc_calloc(n, size);
 }
 void* realloc(void* p, std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
+  count_allocation();
   return __libc_realloc(p, n);
 }
 void* memalign(std::size_t alignment, std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
+  count_allocation();
   return __libc_memalign(alignment, n);
 }
 void* aligned_alloc(std::size_t alignment, std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
+  count_allocation();
   return __libc_memalign(alignment, n);
 }
 int posix_memalign(void** out, std::size_t alignment, std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
+  count_allocation();
   *out = __libc_memalign(alignment, n);
   return *out ? 0 : ENOMEM;
 }
@@ -59,7 +69,10 @@ bool allocation_counting_available() { return true; }
 #endif
 
 namespace stheno::testing {
-AllocationCounter::AllocationCounter() : start_(allocations.load()) {}
+AllocationCounter::AllocationCounter() : start_(allocations.load()), start_on_thread_(own_allocations_on_thread) {}
 AllocationCounter::~AllocationCounter() = default;
 std::int64_t AllocationCounter::count() const { return allocations.load() - start_; }
+std::int64_t AllocationCounter::outside_driver_calls_on_this_thread() const {
+  return own_allocations_on_thread - start_on_thread_;
+}
 }  // namespace stheno::testing

@@ -1,7 +1,8 @@
 #pragma once
 // Counts every heap allocation in the process (malloc, calloc, realloc, the aligned variants,
 // and so operator new) while a counter is alive. The test executable replaces glibc's malloc
-// family with counting wrappers; sanitizer builds keep their own allocator and count nothing.
+// family with counting wrappers (which also keep a per-thread count of allocations made outside
+// DriverCalls); sanitizer builds keep their own allocator and count nothing.
 #include <cstdint>
 
 namespace stheno::testing {
@@ -16,9 +17,13 @@ class AllocationCounter {
   AllocationCounter& operator=(const AllocationCounter&) = delete;
   // Allocations made by any thread since this counter was created.
   std::int64_t count() const;
+  // Allocations made since then by the thread that created the counter (call it there), outside
+  // any DriverCall: stheno's own, where that thread does all of a device program's host work;
+  // the rest of count() is the driver's (inside its calls, or on its threads).
+  std::int64_t outside_driver_calls_on_this_thread() const;
 
  private:
-  std::int64_t start_;
+  std::int64_t start_, start_on_thread_;
 };
 
 }  // namespace stheno::testing

@@ -3,6 +3,11 @@
 #include "allocation_counter.hpp"
 #include "reference.hpp"
 
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
 using namespace stheno;
 using stheno::testing::AllocationCounter;
 
@@ -46,4 +51,33 @@ TEST(Allocations, OutFormsAllocateNothingAfterWarmUp) {
     for (int i = 0; i < 3; ++i) step();
     EXPECT_EQ(counter.count(), 0) << "with " << threads << " threads";
   }
+}
+
+// The split behind "stheno's own allocations" on a device: what is allocated inside a
+// DriverCall, or on another thread, is not the counting thread's own.
+TEST(Allocations, DriverCallsAndOtherThreadsAreCountedApart) {
+  if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "sanitizer build: allocator not replaceable";
+  auto allocate = [] {  // two allocations, kept from the optimiser's reach
+    auto v = std::make_unique<std::vector<int>>(100);
+    asm volatile("" : : "g"(v->data()) : "memory");
+    return v;
+  };
+  std::atomic<bool> go{false};
+  std::thread other([&] {  // started before counting: making a thread allocates on its creator
+    while (!go.load()) std::this_thread::yield();
+    auto theirs = allocate();
+  });
+  AllocationCounter counter;
+  auto mine = allocate();
+  {
+    DriverCall outer;
+    DriverCall inner;
+    auto drivers = allocate();
+  }
+  auto mine_again = allocate();
+  go.store(true);
+  other.join();
+  EXPECT_EQ(driver_call_depth(), 0);
+  EXPECT_EQ(counter.outside_driver_calls_on_this_thread(), 4);
+  EXPECT_EQ(counter.count(), 8);
 }

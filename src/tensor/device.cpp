@@ -86,4 +86,13 @@ DeviceRuntime& device_runtime(Device device) {
   return runtime;
 }
 
+namespace {
+// initial-exec: read from inside malloc hooks, so its access must never allocate.
+thread_local int open_driver_calls __attribute__((tls_model("initial-exec"))) = 0;
+}  // namespace
+
+DriverCall::DriverCall() noexcept { ++open_driver_calls; }
+DriverCall::~DriverCall() { --open_driver_calls; }
+int driver_call_depth() noexcept { return open_driver_calls; }
+
 }  // namespace stheno

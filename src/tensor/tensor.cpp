@@ -185,8 +185,14 @@ T Tensor::item() const {
   if (numel() != 1)
     throw ShapeError("item: expected a tensor with one element, got shape " + shape_.str());
   // Read exactly, not through at()'s double: an int64 may not fit a double's 53 bits.
-  const Tensor host = to(Device::cpu());
-  return visit_dtype(dtype_, [&]<class S>() { return convert_element<T>(host.data<S>()[0]); });
+  if (device().is_host()) return visit_dtype(dtype_, [&]<class S>() { return convert_element<T>(data<S>()[0]); });
+  // Straight into a local, so that reading a device's loss every step allocates nothing.
+  return visit_dtype(dtype_, [&]<class S>() {
+    S value{};
+    device_runtime(device()).download(storage_->handle(), storage_->byte_offset() + static_cast<std::size_t>(offset_) * sizeof(S),
+                                      &value, sizeof(S));
+    return convert_element<T>(value);
+  });
 }
 template float Tensor::item<float>() const;
 template double Tensor::item<double>() const;

@@ -79,4 +79,17 @@ bool is_available(Device device);
 // the device is unavailable.
 void register_device_kind(DeviceKind kind, std::function<DeviceRuntime&(int index)> start);
 
+// Marks, on the calling thread, a call into a device's driver or vendor library (the OpenCL
+// runtime, CLBlast, CUDA): what those allocate is theirs, and allocation counts can tell it from
+// stheno's own. Backends make every per-step driver call inside one.
+class DriverCall {
+ public:
+  DriverCall() noexcept;
+  ~DriverCall();
+  DriverCall(const DriverCall&) = delete;
+  DriverCall& operator=(const DriverCall&) = delete;
+};
+// How many DriverCalls are open on the calling thread (0 outside any).
+int driver_call_depth() noexcept;
+
 }  // namespace stheno

@@ -99,20 +99,23 @@ void OpenclBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out, 
     std::size_t temp = 0;
     clblast::StatusCode s{};
     const auto M = static_cast<std::size_t>(m), N = static_cast<std::size_t>(n), K = static_cast<std::size_t>(k);
-    if (a.dtype() == DType::f32) {
-      s = clblast::GemmTempBufferSize<float>(clblast::Layout::kRowMajor, pa.trans, pb.trans, M, N, K, ao, pa.ld, bo, pb.ld,
-                                             co, ldc, &q, temp);
-      if (s == clblast::StatusCode::kSuccess)
-        s = clblast::Gemm<float>(clblast::Layout::kRowMajor, pa.trans, pb.trans, M, N, K, static_cast<float>(alpha),
-                                 buffer_of(pa.t), ao, pa.ld, buffer_of(pb.t), bo, pb.ld, static_cast<float>(beta),
-                                 buffer_of(c), co, ldc, &q, nullptr, temp ? scratch(kGemmScratch, temp) : nullptr);
-    } else {
-      s = clblast::GemmTempBufferSize<double>(clblast::Layout::kRowMajor, pa.trans, pb.trans, M, N, K, ao, pa.ld, bo,
-                                              pb.ld, co, ldc, &q, temp);
-      if (s == clblast::StatusCode::kSuccess)
-        s = clblast::Gemm<double>(clblast::Layout::kRowMajor, pa.trans, pb.trans, M, N, K, alpha, buffer_of(pa.t), ao,
-                                  pa.ld, buffer_of(pb.t), bo, pb.ld, beta, buffer_of(c), co, ldc, &q, nullptr,
-                                  temp ? scratch(kGemmScratch, temp) : nullptr);
+    const bool f32 = a.dtype() == DType::f32;
+    {
+      DriverCall driver;
+      s = f32 ? clblast::GemmTempBufferSize<float>(clblast::Layout::kRowMajor, pa.trans, pb.trans, M, N, K, ao, pa.ld, bo,
+                                                   pb.ld, co, ldc, &q, temp)
+              : clblast::GemmTempBufferSize<double>(clblast::Layout::kRowMajor, pa.trans, pb.trans, M, N, K, ao, pa.ld, bo,
+                                                    pb.ld, co, ldc, &q, temp);
+    }
+    const cl_mem temp_buffer = s == clblast::StatusCode::kSuccess && temp ? scratch(kGemmScratch, temp) : nullptr;
+    if (s == clblast::StatusCode::kSuccess) {
+      DriverCall driver;
+      s = f32 ? clblast::Gemm<float>(clblast::Layout::kRowMajor, pa.trans, pb.trans, M, N, K, static_cast<float>(alpha),
+                                     buffer_of(pa.t), ao, pa.ld, buffer_of(pb.t), bo, pb.ld, static_cast<float>(beta),
+                                     buffer_of(c), co, ldc, &q, nullptr, temp_buffer)
+              : clblast::Gemm<double>(clblast::Layout::kRowMajor, pa.trans, pb.trans, M, N, K, alpha, buffer_of(pa.t), ao,
+                                      pa.ld, buffer_of(pb.t), bo, pb.ld, beta, buffer_of(c), co, ldc, &q, nullptr,
+                                      temp_buffer);
     }
     if (s != clblast::StatusCode::kSuccess)
       throw DeviceError("matmul " + a.shape().str() + "·" + b.shape().str() + " on " + device().str() + ": CLBlast " +

@@ -269,6 +269,7 @@ void* OpenclBackend::allocate(std::size_t bytes) {
 void OpenclBackend::deallocate(void* handle) noexcept { clReleaseMemObject(static_cast<cl_mem>(handle)); }
 
 void OpenclBackend::upload(void* handle, std::size_t offset, const void* host, std::size_t bytes) {
+  DriverCall driver;
   // Blocking: the caller may reuse its host memory as soon as this returns.
   check(clEnqueueWriteBuffer(queue_, static_cast<cl_mem>(handle), CL_TRUE, offset, bytes, host, 0, nullptr, nullptr),
         "clEnqueueWriteBuffer", device());
@@ -276,13 +277,18 @@ void OpenclBackend::upload(void* handle, std::size_t offset, const void* host, s
 
 void OpenclBackend::upload_async(void* handle, std::size_t offset, const void* host, std::size_t bytes) {
   cl_event done = nullptr;
-  check(clEnqueueWriteBuffer(copy_queue_, static_cast<cl_mem>(handle), CL_FALSE, offset, bytes, host, 0, nullptr, &done),
-        "clEnqueueWriteBuffer", device());
-  uploads_.push_back(done);
+  {
+    DriverCall driver;
+    check(clEnqueueWriteBuffer(copy_queue_, static_cast<cl_mem>(handle), CL_FALSE, offset, bytes, host, 0, nullptr, &done),
+          "clEnqueueWriteBuffer", device());
+  }
+  uploads_.push_back(done);  // the vector keeps its capacity across steps
+  DriverCall driver;
   check(clFlush(copy_queue_), "clFlush", device());
 }
 
 void OpenclBackend::order_after_uploads() {
+  DriverCall driver;
   if (uploads_.empty()) return;
   check(clEnqueueBarrierWithWaitList(queue_, static_cast<cl_uint>(uploads_.size()), uploads_.data(), nullptr),
         "clEnqueueBarrierWithWaitList", device());
@@ -290,8 +296,12 @@ void OpenclBackend::order_after_uploads() {
 
 void OpenclBackend::finish_uploads() {
   if (uploads_.empty()) return;
-  const cl_int status = clWaitForEvents(static_cast<cl_uint>(uploads_.size()), uploads_.data());
-  for (cl_event e : uploads_) clReleaseEvent(e);
+  cl_int status = CL_SUCCESS;
+  {
+    DriverCall driver;
+    status = clWaitForEvents(static_cast<cl_uint>(uploads_.size()), uploads_.data());
+    for (cl_event e : uploads_) clReleaseEvent(e);
+  }
   uploads_.clear();
   check(status, "clWaitForEvents (uploads)", device());
 }
@@ -302,14 +312,20 @@ void OpenclBackend::download(const void* handle, std::size_t offset, void* host,
 
 void OpenclBackend::read(cl_mem buffer, std::size_t offset, void* host, std::size_t bytes) {
   synchronizations_.fetch_add(1, std::memory_order_relaxed);
-  check(clEnqueueReadBuffer(queue_, buffer, CL_TRUE, offset, bytes, host, 0, nullptr, nullptr), "clEnqueueReadBuffer",
-        device());
+  {
+    DriverCall driver;
+    check(clEnqueueReadBuffer(queue_, buffer, CL_TRUE, offset, bytes, host, 0, nullptr, nullptr), "clEnqueueReadBuffer",
+          device());
+  }
   check_error_flags();
 }
 
 void OpenclBackend::synchronize() {
   synchronizations_.fetch_add(1, std::memory_order_relaxed);
-  check(clFinish(queue_), "clFinish", device());
+  {
+    DriverCall driver;
+    check(clFinish(queue_), "clFinish", device());
+  }
   check_error_flags();
 }
 
@@ -317,6 +333,7 @@ void OpenclBackend::check_error_flags() {
   if (!errors_possible_) return;
   // The queue has just drained, so this read waits for nothing.
   cl_int flags = 0;
+  DriverCall driver;
   check(clEnqueueReadBuffer(queue_, error_flags_, CL_TRUE, 0, sizeof flags, &flags, 0, nullptr, nullptr),
         "clEnqueueReadBuffer", device());
   if (flags == 0) return;
@@ -377,10 +394,12 @@ cl_program OpenclBackend::program(const char* source, const char* name, DType dt
 }
 
 void OpenclBackend::set_arg(cl_kernel k, cl_uint index, std::size_t size, const void* value) {
+  DriverCall driver;
   check(clSetKernelArg(k, index, size, value), "clSetKernelArg", device());
 }
 
 void OpenclBackend::enqueue(cl_kernel k, std::size_t global) {
+  DriverCall driver;
   // OpenCL 1.2 needs the global size to be a multiple of the work-group size; kernels guard
   // their index against the true count.
   const std::size_t rounded = (global + kGroup - 1) / kGroup * kGroup;

@@ -1,7 +1,7 @@
 // Reductions over any axes, argmax, and the whole-tensor sums behind gradient clipping and the
 // NaN watch. One work-item per output element walks the reduced elements in order, so results
 // do not depend on how work is shared out.
-#include <vector>
+#include <array>
 
 #include "kernels/opencl/opencl_backend.hpp"
 
@@ -73,7 +73,10 @@ constexpr cl_long kParts = 256;
 
 // x's kept and reduced axes as two views: the first walks the kept elements in row-major
 // order (the output's order), the second the reduced elements relative to a kept one.
-std::pair<View, View> split(const Tensor& x, const std::vector<bool>& reduced_axis) {
+// Which axes a reduction folds, kept in place so that a reduction allocates nothing on the host.
+using AxisMask = std::array<bool, kMaxRank>;
+
+std::pair<View, View> split(const Tensor& x, const AxisMask& reduced_axis) {
   View kept = view_of(x), reduced = view_of(x);
   reduced.offset = 0;
   const int pad = kMaxRank - x.rank();
@@ -84,8 +87,9 @@ std::pair<View, View> split(const Tensor& x, const std::vector<bool>& reduced_ax
   return {kept, reduced};
 }
 
-std::vector<bool> reduced_axes(const Axes& axes, int rank, std::string_view op) {
-  std::vector<bool> mask(static_cast<std::size_t>(rank), axes.empty());
+AxisMask reduced_axes(const Axes& axes, int rank, std::string_view op) {
+  AxisMask mask{};
+  mask.fill(axes.empty());
   for (int a : axes) mask[static_cast<std::size_t>(normalize_axis(a, rank, op))] = true;
   return mask;
 }
@@ -138,7 +142,7 @@ void OpenclBackend::argmax(const Tensor& x, int axis, bool keepdims, const Tenso
   if (out.shape() != result || out.dtype() != DType::i32)
     throw ShapeError("argmax: out is " + std::string(dtype_name(out.dtype())) + " " + out.shape().str() +
                      " but the result is int32 " + result.str());
-  std::vector<bool> mask(static_cast<std::size_t>(x.rank()), false);
+  AxisMask mask{};
   mask[static_cast<std::size_t>(ax)] = true;
   const auto [kept, reduced] = split(x, mask);
   const cl_long outer = out.numel(), r = x.shape()[ax];
