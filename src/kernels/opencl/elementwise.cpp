@@ -55,10 +55,6 @@ void require_same(std::string_view op, const Tensor& a, const Tensor& b) {
     throw DTypeError(std::string(op) + ": dtypes " + std::string(dtype_name(a.dtype())) + " and " +
                      std::string(dtype_name(b.dtype())) + " differ; convert one with to()");
 }
-// A kernel that reads one layout of a buffer and writes another layout of it would race.
-Tensor unaliased(const Tensor& in, const Tensor& out) {
-  return in.shares_storage(out) && !in.same_elements(out) ? in.clone() : in;
-}
 }  // namespace
 
 void OpenclBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out) {

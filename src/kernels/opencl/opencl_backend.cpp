@@ -200,20 +200,6 @@ void check(cl_int status, const char* what, Device device) {
                       std::to_string(status) + ")");
 }
 
-View view_of(const Tensor& t) { return view_of(t, t.shape()); }
-
-View view_of(const Tensor& t, const Shape& shape) {
-  const Tensor e = t.shape() == shape ? t : t.expand(shape);
-  View v{};
-  v.offset = static_cast<cl_long>(t.storage()->byte_offset() / itemsize(t.dtype())) + t.offset();
-  const int pad = kMaxRank - e.rank();
-  for (int d = 0; d < kMaxRank; ++d) {
-    v.size[d] = d < pad ? 1 : e.shape()[d - pad];
-    v.stride[d] = d < pad ? 0 : e.strides()[d - pad];
-  }
-  return v;
-}
-
 cl_mem buffer_of(const Tensor& t) { return static_cast<cl_mem>(t.storage()->handle()); }
 
 OpenclBackend& backend_of(const Tensor& t) { return static_cast<OpenclBackend&>(backend(t.device())); }

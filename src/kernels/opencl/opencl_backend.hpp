@@ -18,21 +18,15 @@
 #include <string>
 #include <vector>
 
+#include "kernels/device_views.hpp"
 #include "stheno/kernels/backend.hpp"
 
 namespace stheno::opencl {
 
-// A tensor as the kernels see it: element offset, then sizes and strides (in elements) of
-// kMaxRank axes, leading axes padded with size 1. Passed by value; every field is 64-bit so
-// that host and device agree on the layout.
-struct View {
-  cl_long offset;
-  cl_long size[kMaxRank];
-  cl_long stride[kMaxRank];
-};
-// `t`'s elements; `shape` (default: t's) must be t's shape or one t broadcasts to.
-View view_of(const Tensor& t);
-View view_of(const Tensor& t, const Shape& shape);
+// A tensor as the kernels see it (kernels/device_view.hpp; cl_long is 64-bit, as its fields).
+using View = DeviceView;
+inline View view_of(const Tensor& t) { return device_view(t); }
+inline View view_of(const Tensor& t, const Shape& shape) { return device_view(t, shape); }
 cl_mem buffer_of(const Tensor& t);
 
 // Throws DeviceError "<what> failed on <device>: <OpenCL error name> (<code>)" unless CL_SUCCESS.

@@ -70,29 +70,6 @@ kernel void non_finite(global ACC* partial, global const T* x, View xv, long n, 
 
 namespace {
 constexpr cl_long kParts = 256;
-
-// x's kept and reduced axes as two views: the first walks the kept elements in row-major
-// order (the output's order), the second the reduced elements relative to a kept one.
-// Which axes a reduction folds, kept in place so that a reduction allocates nothing on the host.
-using AxisMask = std::array<bool, kMaxRank>;
-
-std::pair<View, View> split(const Tensor& x, const AxisMask& reduced_axis) {
-  View kept = view_of(x), reduced = view_of(x);
-  reduced.offset = 0;
-  const int pad = kMaxRank - x.rank();
-  for (int d = 0; d < x.rank(); ++d) {
-    if (reduced_axis[static_cast<std::size_t>(d)]) kept.size[pad + d] = 1;
-    else reduced.size[pad + d] = 1;
-  }
-  return {kept, reduced};
-}
-
-AxisMask reduced_axes(const Axes& axes, int rank, std::string_view op) {
-  AxisMask mask{};
-  mask.fill(axes.empty());
-  for (int a : axes) mask[static_cast<std::size_t>(normalize_axis(a, rank, op))] = true;
-  return mask;
-}
 }  // namespace
 
 void OpenclBackend::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) {
@@ -111,7 +88,7 @@ void OpenclBackend::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool 
   if (op == ReduceOp::max && r == 0)
     throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
   const Tensor in = x.shares_storage(out) ? x.clone() : x;
-  const auto [kept, reduced] = split(in, mask);
+  const auto [kept, reduced] = split_axes(in, mask);
   int lo = -1, hi = -1, count = 0;
   std::int64_t inner = 1;
   for (int d = 0; d < x.rank(); ++d)
@@ -144,7 +121,7 @@ void OpenclBackend::argmax(const Tensor& x, int axis, bool keepdims, const Tenso
                      " but the result is int32 " + result.str());
   AxisMask mask{};
   mask[static_cast<std::size_t>(ax)] = true;
-  const auto [kept, reduced] = split(x, mask);
+  const auto [kept, reduced] = split_axes(x, mask);
   const cl_long outer = out.numel(), r = x.shape()[ax];
   launch(kernel(kReduceSource, "argmax", x.dtype()), static_cast<std::size_t>(outer), buffer_of(out), view_of(out),
          buffer_of(x), kept, reduced, outer, r);

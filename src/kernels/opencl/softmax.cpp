@@ -64,16 +64,6 @@ kernel void one_hot(global T* out, View ov, global const int* labels, View lv, l
 }
 )CLC";
 
-namespace {
-// x's rows along `axis`: a view over the other axes (one element per row) and one along it.
-std::pair<View, View> rows_along(const Tensor& x, int axis) {
-  View kept = view_of(x), row = view_of(x);
-  row.offset = 0;
-  const int pad = kMaxRank - x.rank();
-  for (int d = 0; d < x.rank(); ++d) (d == axis ? kept : row).size[pad + d] = 1;
-  return {kept, row};
-}
-}  // namespace
 
 void OpenclBackend::softmax(const Tensor& x, int axis, const Tensor& out, bool log_form) {
   const char* name = log_form ? "log_softmax" : "softmax";
@@ -81,7 +71,7 @@ void OpenclBackend::softmax(const Tensor& x, int axis, const Tensor& out, bool l
   const int ax = normalize_axis(axis, x.rank(), name);
   if (out.shape() != x.shape() || out.dtype() != x.dtype())
     throw ShapeError(std::string(name) + ": out is " + out.shape().str() + " but the result is " + x.shape().str());
-  const Tensor in = x.shares_storage(out) && !x.same_elements(out) ? x.clone() : x;
+  const Tensor in = unaliased(x, out);
   const auto [xkept, xrow] = rows_along(in, ax);
   const auto [ykept, yrow] = rows_along(out, ax);
   const cl_long n = x.shape()[ax], rows = n == 0 ? 0 : x.numel() / n;
