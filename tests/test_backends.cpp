@@ -3,6 +3,8 @@
 // and size-0/size-1 edges included. Devices that are not present are skipped, not passed.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 
 #include "allocation_counter.hpp"
@@ -15,16 +17,33 @@ namespace {
 
 using testing::random_tensor;
 
-// The devices to compare against the host: every OpenCL device the build and machine have.
+// The devices to compare against the host: every OpenCL device the build and machine have, or
+// the one kind STHENO_TEST_DEVICE names ("cuda" for the CUDA run of this suite).
 std::vector<Device> devices_under_test() {
+  const char* only = std::getenv("STHENO_TEST_DEVICE");
+  const Device device = Device::parse(only ? only : "opencl");
   std::vector<Device> out;
   try {
-    backend(Device{DeviceKind::opencl, 0});
-    out.push_back(Device{DeviceKind::opencl, 0});
+    backend(device);
+    out.push_back(device);
   } catch (const DeviceError&) {
   }
   return out;
 }
+
+// The CUDA run of this suite (CTest's cuda.backends) on a machine without a usable GPU: exit 77
+// before any test, which CTest reports as skipped, never as passed.
+const bool cuda_run_without_a_gpu = [] {
+  const char* only = std::getenv("STHENO_TEST_DEVICE");
+  if (!only || Device::parse(only).kind != DeviceKind::cuda) return false;
+  try {
+    device_runtime(Device::parse(only));
+  } catch (const DeviceError& e) {
+    std::printf("skipped: %s\n", e.what());
+    std::exit(77);
+  }
+  return false;
+}();
 
 // Values rounded to multiples of 0.5, on the tensor's device: pooling windows then hold ties.
 Tensor round_to_halves(const Tensor& t) {
@@ -518,6 +537,21 @@ TEST(Devices, ParseAndPrint) {
   EXPECT_EQ(Device::parse("cuda:1"), (Device{DeviceKind::cuda, 1}));
   for (const char* bad : {"gpu", "opencl:", "opencl:x", "opencl:-1", "cpu:1", "cuda:1a"}) EXPECT_THROW(Device::parse(bad), ValueError) << bad;
   EXPECT_EQ(Tensor::ones({2}).device(), Device::cpu());
+}
+
+// Built with CUDA and run without a GPU, a cuda device says so at once, naming the device and the
+// runtime's reason; built without CUDA, it says the build has no CUDA backend.
+TEST(Devices, CudaWithoutAGpuSaysWhy) {
+  std::string message;
+  try {
+    Tensor::zeros({2}, DType::f32, Device{DeviceKind::cuda, 0});
+  } catch (const DeviceError& e) {
+    message = e.what();
+  }
+  if (message.empty()) GTEST_SKIP() << "this machine has a CUDA device";
+  EXPECT_NE(message.find("cuda:0"), std::string::npos) << message;
+  EXPECT_TRUE(message.find("no CUDA device found") != std::string::npos || message.find("CUDA") != std::string::npos)
+      << message;
 }
 
 TEST(Devices, AnAbsentDeviceSaysWhy) {

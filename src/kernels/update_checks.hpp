@@ -23,6 +23,27 @@ inline void require_param(const char* op, const Tensor& param) {
   if (!is_floating(param.dtype())) throw DTypeError(std::string(op) + ": parameters must be float32 or float64");
 }
 
+// The checks of each dense update, in one place for every device backend.
+inline void require_sgd(const Tensor& param, const Tensor& grad, const Tensor& velocity, double momentum) {
+  require_param("sgd", param);
+  require_match("sgd", param, grad, "gradient");
+  if (momentum != 0) require_match("sgd", param, velocity, "velocity");
+}
+
+inline void require_adagrad(const Tensor& param, const Tensor& grad, const Tensor& sum_squares) {
+  require_param("adagrad", param);
+  require_match("adagrad", param, grad, "gradient");
+  require_match("adagrad", param, sum_squares, "sum of squares");
+}
+
+inline void require_rmsprop(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
+                            double momentum) {
+  require_param("rmsprop", param);
+  require_match("rmsprop", param, grad, "gradient");
+  require_match("rmsprop", param, square_avg, "square average");
+  if (momentum != 0) require_match("rmsprop", param, momentum_buffer, "momentum buffer");
+}
+
 inline void require_adam(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, std::int64_t t) {
   require_param("adam", param);
   require_match("adam", param, grad, "gradient");

@@ -232,6 +232,18 @@ class CliErrors(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp)
 
+    def test_cuda_without_a_gpu_fails_at_once(self):
+        """Without a GPU (or built without CUDA), --device cuda stops before any data is read,
+        naming the device and why."""
+        start = time.monotonic()
+        result = run("--out", str(self.tmp / "out"), "--data", str(self.data), "--device", "cuda", "--epochs", "1")
+        if result.returncode == 0:
+            self.skipTest("this machine has a CUDA device")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("cuda:0", result.stderr)
+        self.assertTrue("no CUDA device found" in result.stderr or "CUDA" in result.stderr, result.stderr)
+        self.assertLess(time.monotonic() - start, 20)
+
     def expect_error(self, args, *fragments, code=1):
         if "--out" not in args:
             args = ["--out", str(self.tmp / "out"), *args]

@@ -194,10 +194,7 @@ void cpu::adagrad_update_rows(const Tensor& param, const RowGradient& grad, cons
 
 void cpu::rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg, const Tensor& momentum_buffer,
                     double lr, double alpha, double eps, double momentum, double weight_decay) {
-  require_param("rmsprop", param);
-  require_match("rmsprop", param, grad, "gradient");
-  require_match("rmsprop", param, square_avg, "square average");
-  if (momentum != 0) require_match("rmsprop", param, momentum_buffer, "momentum buffer");
+  require_rmsprop(param, grad, square_avg, momentum_buffer, momentum);
   visit_floating(param.dtype(), "rmsprop", [&]<class T>() {
     T* p = param.data<T>();
     const T* g = grad.data<T>();

@@ -1,4 +1,5 @@
 // Strided copies (with dtype conversion and broadcasting) and fills.
+#include "kernels/device_checks.hpp"
 #include "kernels/opencl/opencl_backend.hpp"
 
 namespace stheno::opencl {
@@ -30,17 +31,10 @@ FILL(fill_f64, double)
 #endif
 )CLC";
 
-namespace {
-void require_not_int64(const char* op, const Tensor& t) {
-  if (t.dtype() == DType::i64)
-    throw DTypeError(std::string(op) + ": the OpenCL backend holds float32, float64 and int32 tensors, not int64 "
-                     "(int64 sparse indices stay on the host)");
-}
-}  // namespace
 
 void OpenclBackend::copy(const Tensor& src, const Tensor& dst) {
-  require_not_int64("copy", src);
-  require_not_int64("copy", dst);
+  require_not_int64("copy", src, device());
+  require_not_int64("copy", dst, device());
   // Indexed by (destination, source) dtype, in DType's order (f32, f64, i32).
   static constexpr const char* kNames[3][3] = {{"copy_f32_f32", "copy_f32_f64", "copy_f32_i32"},
                                                {"copy_f64_f32", "copy_f64_f64", "copy_f64_i32"},
@@ -55,7 +49,7 @@ void OpenclBackend::copy(const Tensor& src, const Tensor& dst) {
 }
 
 void OpenclBackend::fill(const Tensor& dst, double value) {
-  require_not_int64("fill", dst);
+  require_not_int64("fill", dst, device());
   const View dv = view_of(dst);
   const cl_mem d = buffer_of(dst);
   const cl_long n = dst.numel();

@@ -1,4 +1,5 @@
 // Unary and binary elementwise kernels with NumPy broadcasting, float32 and float64.
+#include "kernels/device_checks.hpp"
 #include "kernels/opencl/opencl_backend.hpp"
 
 namespace stheno::opencl {
@@ -44,25 +45,9 @@ kernel void binary(int op, global T* y, View yv, global const T* a, View av, glo
 }
 )CLC";
 
-namespace {
-void require_float(std::string_view op, const Tensor& t, Device device) {
-  if (!is_floating(t.dtype()))
-    throw DTypeError(std::string(op) + ": " + device.str() + " runs elementwise ops on float32 and float64 only, not " +
-                     std::string(dtype_name(t.dtype())));
-}
-void require_same(std::string_view op, const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype())
-    throw DTypeError(std::string(op) + ": dtypes " + std::string(dtype_name(a.dtype())) + " and " +
-                     std::string(dtype_name(b.dtype())) + " differ; convert one with to()");
-}
-}  // namespace
 
 void OpenclBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
-  const std::string_view name = op_name(op);
-  require_float(name, x, device());
-  require_same(name, x, out);
-  if (out.shape() != x.shape())
-    throw ShapeError(std::string(name) + ": out has shape " + out.shape().str() + " but the result has shape " + x.shape().str());
+  check_unary(op_name(op), x, out, device());
   const Tensor in = unaliased(x, out);
   const cl_int code = static_cast<cl_int>(op);
   const cl_long n = out.numel();
@@ -71,13 +56,7 @@ void OpenclBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
 }
 
 void OpenclBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
-  const std::string_view name = op_name(op);
-  require_float(name, a, device());
-  require_same(name, a, b);
-  require_same(name, a, out);
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  if (out.shape() != shape)
-    throw ShapeError(std::string(name) + ": out has shape " + out.shape().str() + " but the result has shape " + shape.str());
+  const Shape shape = check_binary(op_name(op), a, b, out, device());
   const Tensor pa = unaliased(a, out), pb = unaliased(b, out);
   const cl_int code = static_cast<cl_int>(op);
   const cl_long n = out.numel();

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kernels/device_checks.hpp"
 #include "stheno/tensor/dtype.hpp"
 
 namespace stheno::opencl {
@@ -325,13 +326,7 @@ void OpenclBackend::check_error_flags() {
   if (flags == 0) return;
   const cl_int none = 0;
   upload(error_flags_, 0, &none, sizeof none);
-  std::string kernels;
-  if (flags & 1) kernels += "softmax_cross_entropy";
-  if (flags & 2) kernels += std::string(kernels.empty() ? "" : ", ") + "one_hot";
-  if (flags & 3) kernels += " got a class label outside [0, C)";
-  if (flags & 12) kernels += std::string(kernels.empty() ? "" : "; ") + "gather_rows or scatter_add_rows got an index outside the table";
-  throw IndexError(kernels + " on " + device().str() + " (found when the device was synchronised, so the results since the "
-                   "last synchronisation are not valid)");
+  throw_kernel_errors(flags, device());
 }
 
 void OpenclBackend::require_dtype(std::string_view kernel, DType dtype) const {

@@ -3,6 +3,7 @@
 // do not depend on how work is shared out.
 #include <array>
 
+#include "kernels/device_checks.hpp"
 #include "kernels/opencl/opencl_backend.hpp"
 
 namespace stheno::opencl {
@@ -73,55 +74,23 @@ constexpr cl_long kParts = 256;
 }  // namespace
 
 void OpenclBackend::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) {
-  const char* name = op == ReduceOp::sum ? "sum" : op == ReduceOp::mean ? "mean" : "max";
-  if (!is_floating(x.dtype()))
-    throw DTypeError(std::string(name) + ": " + device().str() + " reduces float32 and float64 only, not " +
-                     std::string(dtype_name(x.dtype())));
-  const Shape result = reduced_shape(x.shape(), axes, keepdims, name);
-  if (out.shape() != result || out.dtype() != x.dtype())
-    throw ShapeError(std::string(name) + ": out is " + std::string(dtype_name(out.dtype())) + " " + out.shape().str() +
-                     " but the result is " + std::string(dtype_name(x.dtype())) + " " + result.str());
-  const auto mask = reduced_axes(axes, x.rank(), name);
-  cl_long r = 1;
-  for (int d = 0; d < x.rank(); ++d)
-    if (mask[static_cast<std::size_t>(d)]) r *= x.shape()[d];
-  if (op == ReduceOp::max && r == 0)
-    throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
+  const ReductionPlan plan = check_reduce(op, x, axes, keepdims, out, device());
   const Tensor in = x.shares_storage(out) ? x.clone() : x;
-  const auto [kept, reduced] = split_axes(in, mask);
-  int lo = -1, hi = -1, count = 0;
-  std::int64_t inner = 1;
-  for (int d = 0; d < x.rank(); ++d)
-    if (mask[static_cast<std::size_t>(d)]) {
-      if (lo < 0) lo = d;
-      hi = d;
-      ++count;
-    }
-  for (int d = hi + 1; d < x.rank(); ++d) inner *= x.shape()[d];
-  const cl_int code = static_cast<cl_int>(op), blocked = hi - lo + 1 == count && inner > 1 ? 1 : 0;
-  const double scale = op == ReduceOp::mean ? 1.0 / static_cast<double>(r) : 1.0;
-  const cl_long outer = out.numel();
+  const auto [kept, reduced] = split_axes(in, plan.mask);
+  const cl_int code = static_cast<cl_int>(op), blocked = plan.blocked ? 1 : 0;
+  const cl_long outer = out.numel(), r = plan.r;
   cl_kernel k = kernel(kReduceSource, "reduce", x.dtype());
   if (x.dtype() == DType::f64)
-    launch(k, static_cast<std::size_t>(outer), code, blocked, scale, buffer_of(out), view_of(out), buffer_of(in), kept,
+    launch(k, static_cast<std::size_t>(outer), code, blocked, plan.scale, buffer_of(out), view_of(out), buffer_of(in), kept,
            reduced, outer, r);
   else
-    launch(k, static_cast<std::size_t>(outer), code, blocked, static_cast<cl_float>(scale), buffer_of(out), view_of(out),
+    launch(k, static_cast<std::size_t>(outer), code, blocked, static_cast<cl_float>(plan.scale), buffer_of(out), view_of(out),
            buffer_of(in), kept, reduced, outer, r);
 }
 
 void OpenclBackend::argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out) {
-  if (!is_floating(x.dtype()))
-    throw DTypeError("argmax: " + device().str() + " runs argmax on float32 and float64 only");
-  const int ax = normalize_axis(axis, x.rank(), "argmax");
-  if (x.shape()[ax] == 0) throw ValueError("argmax: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
-  const Shape result = reduced_shape(x.shape(), Axes{ax}, keepdims, "argmax");
-  if (out.shape() != result || out.dtype() != DType::i32)
-    throw ShapeError("argmax: out is " + std::string(dtype_name(out.dtype())) + " " + out.shape().str() +
-                     " but the result is int32 " + result.str());
-  AxisMask mask{};
-  mask[static_cast<std::size_t>(ax)] = true;
-  const auto [kept, reduced] = split_axes(x, mask);
+  const int ax = check_argmax(x, axis, keepdims, out, device());
+  const auto [kept, reduced] = rows_along(x, ax);
   const cl_long outer = out.numel(), r = x.shape()[ax];
   launch(kernel(kReduceSource, "argmax", x.dtype()), static_cast<std::size_t>(outer), buffer_of(out), view_of(out),
          buffer_of(x), kept, reduced, outer, r);

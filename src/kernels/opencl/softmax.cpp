@@ -1,4 +1,5 @@
 // Softmax and log-softmax along an axis, softmax cross-entropy, and one-hot rows.
+#include "kernels/device_checks.hpp"
 #include "kernels/opencl/opencl_backend.hpp"
 
 namespace stheno::opencl {
@@ -66,11 +67,7 @@ kernel void one_hot(global T* out, View ov, global const int* labels, View lv, l
 
 
 void OpenclBackend::softmax(const Tensor& x, int axis, const Tensor& out, bool log_form) {
-  const char* name = log_form ? "log_softmax" : "softmax";
-  if (!is_floating(x.dtype())) throw DTypeError(std::string(name) + ": expected float32 or float64");
-  const int ax = normalize_axis(axis, x.rank(), name);
-  if (out.shape() != x.shape() || out.dtype() != x.dtype())
-    throw ShapeError(std::string(name) + ": out is " + out.shape().str() + " but the result is " + x.shape().str());
+  const int ax = check_softmax(x, axis, out, log_form);
   const Tensor in = unaliased(x, out);
   const auto [xkept, xrow] = rows_along(in, ax);
   const auto [ykept, yrow] = rows_along(out, ax);
@@ -81,17 +78,9 @@ void OpenclBackend::softmax(const Tensor& x, int axis, const Tensor& out, bool l
 }
 
 void OpenclBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out) {
-  if (logits.rank() != 2 || !is_floating(logits.dtype()))
-    throw ShapeError("softmax_cross_entropy: logits must be float (N, C), got " + std::string(dtype_name(logits.dtype())) +
-                     " " + logits.shape().str());
-  const cl_long rows = logits.size(0), c = logits.size(1);
-  const bool labels = targets.dtype() == DType::i32;
-  if (labels ? targets.shape() != Shape{rows} : targets.shape() != logits.shape() || targets.dtype() != logits.dtype())
-    throw ShapeError("softmax_cross_entropy: targets " + std::string(dtype_name(targets.dtype())) + " " +
-                     targets.shape().str() + " do not fit logits " + logits.shape().str() +
-                     " (expected int32 labels (N,) or float targets (N, C))");
-  if (out.numel() != 1 || out.dtype() != logits.dtype())
-    throw ShapeError("softmax_cross_entropy: out must be one " + std::string(dtype_name(logits.dtype())) + " element");
+  const CrossEntropyShape shape = check_cross_entropy(logits, targets, out);
+  const cl_long rows = shape.rows, c = shape.classes;
+  const bool labels = shape.labels;
   const Tensor x = logits.strides()[1] == 1 ? logits : logits.contiguous();
   const std::size_t acc = has_fp64() ? sizeof(cl_double) : sizeof(cl_float);
   const cl_mem loss = scratch(1, static_cast<std::size_t>(std::max<cl_long>(rows, 1)) * acc);
@@ -111,11 +100,7 @@ void OpenclBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& ta
 }
 
 void OpenclBackend::one_hot(const Tensor& labels, const Tensor& out) {
-  if (labels.dtype() != DType::i32 || labels.rank() != 1 || out.rank() != 2 || out.size(0) != labels.size(0) ||
-      !is_floating(out.dtype()))
-    throw ShapeError("one_hot: expected int32 labels (N,) and float out (N, C), got labels " +
-                     std::string(dtype_name(labels.dtype())) + " " + labels.shape().str() + " and out " +
-                     std::string(dtype_name(out.dtype())) + " " + out.shape().str());
+  check_one_hot(labels, out);
   const cl_long c = out.size(1), n = out.numel();
   launch(kernel(kSoftmaxSource, "one_hot", out.dtype()), static_cast<std::size_t>(n), buffer_of(out), view_of(out),
          buffer_of(labels), view_of(labels), c, n, error_flags());

@@ -64,10 +64,8 @@ void typed(const Tensor& param, Fn&& fn) {
 
 void OpenclBackend::sgd_update(const Tensor& param, const Tensor& grad, const Tensor& velocity, double lr, double momentum,
                                bool nesterov, double weight_decay) {
-  require_param("sgd", param);
-  require_match("sgd", param, grad, "gradient");
+  require_sgd(param, grad, velocity, momentum);
   const bool has_velocity = momentum != 0;
-  if (has_velocity) require_match("sgd", param, velocity, "velocity");
   const cl_mem v = has_velocity ? buffer_of(velocity) : buffer_of(param);
   const cl_long n = param.numel();
   typed(param, [&]<class T>(T) {
@@ -79,9 +77,7 @@ void OpenclBackend::sgd_update(const Tensor& param, const Tensor& grad, const Te
 
 void OpenclBackend::adagrad_update(const Tensor& param, const Tensor& grad, const Tensor& sum_squares, double lr,
                                    double eps, double weight_decay) {
-  require_param("adagrad", param);
-  require_match("adagrad", param, grad, "gradient");
-  require_match("adagrad", param, sum_squares, "sum of squares");
+  require_adagrad(param, grad, sum_squares);
   const cl_long n = param.numel();
   typed(param, [&]<class T>(T) {
     launch(kernel(kUpdateSource, "adagrad", param.dtype()), static_cast<std::size_t>(n), buffer_of(param), first(param),
@@ -93,11 +89,8 @@ void OpenclBackend::adagrad_update(const Tensor& param, const Tensor& grad, cons
 void OpenclBackend::rmsprop_update(const Tensor& param, const Tensor& grad, const Tensor& square_avg,
                                    const Tensor& momentum_buffer, double lr, double alpha, double eps, double momentum,
                                    double weight_decay) {
-  require_param("rmsprop", param);
-  require_match("rmsprop", param, grad, "gradient");
-  require_match("rmsprop", param, square_avg, "square average");
+  require_rmsprop(param, grad, square_avg, momentum_buffer, momentum);
   const bool has_momentum = momentum != 0;
-  if (has_momentum) require_match("rmsprop", param, momentum_buffer, "momentum buffer");
   const Tensor& b = has_momentum ? momentum_buffer : param;
   const cl_long n = param.numel();
   typed(param, [&]<class T>(T) {

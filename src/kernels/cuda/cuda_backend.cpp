@@ -1,0 +1,249 @@
+#include "kernels/cuda/cuda_backend.hpp"
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+
+#include "kernels/device_checks.hpp"
+
+namespace stheno::cuda {
+
+namespace {
+std::string error_text(cudaError_t status) {
+  return std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+}
+
+void check_blas(cublasStatus_t status, const char* what, Device device) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw DeviceError(std::string(what) + " failed on " + device.str() + ": " + cublasGetStatusName(status) + " (" +
+                      cublasGetStatusString(status) + ")");
+}
+
+}  // namespace
+
+int device_count(std::string* why) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    // Without a GPU the runtime answers cudaErrorInsufficientDriver or cudaErrorNoDevice, and
+    // other errors mean no usable device as well.
+    if (why) *why = error_text(status);
+    cudaGetLastError();  // clears the error so that later calls do not report it
+    return 0;
+  }
+  if (count == 0 && why) *why = "the CUDA runtime reports no device";
+  return count;
+}
+
+void check(cudaError_t status, const char* what, Device device) {
+  if (status != cudaSuccess) throw DeviceError(std::string(what) + " failed on " + device.str() + ": " + error_text(status));
+}
+
+Elem elem_of(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return Elem::f32;
+    case DType::f64: return Elem::f64;
+    case DType::i32: return Elem::i32;
+    case DType::i64: break;
+  }
+  throw DTypeError("the CUDA backend holds float32, float64 and int32 tensors, not int64");
+}
+
+CudaBackend::CudaBackend(int index) : index_(index) {
+  std::string why;
+  const int count = device_count(&why);
+  if (count == 0)
+    throw DeviceError("no CUDA device found for " + device().str() + " (" + why +
+                      "); this machine needs an NVIDIA GPU and its driver, or use --device cpu");
+  if (index >= count)
+    throw DeviceError(device().str() + " does not exist: this machine has " + std::to_string(count) + " CUDA device" +
+                      (count == 1 ? "" : "s"));
+  check(cudaSetDevice(index), "cudaSetDevice", device());
+  cudaDeviceProp props{};
+  check(cudaGetDeviceProperties(&props, index), "cudaGetDeviceProperties", device());
+  name_ = std::string(props.name) + " (compute capability " + std::to_string(props.major) + "." +
+          std::to_string(props.minor) + ")";
+  check(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking), "cudaStreamCreate", device());
+  check(cudaStreamCreateWithFlags(&copies_, cudaStreamNonBlocking), "cudaStreamCreate", device());
+  check_blas(cublasCreate(&blas_), "cublasCreate", device());
+  check_blas(cublasSetStream(blas_, compute_), "cublasSetStream", device());
+  // Products in full float32 unless asked otherwise: TF32 keeps 10 mantissa bits.
+  const char* tf32 = std::getenv("STHENO_CUDA_TF32");
+  const bool allow_tf32 = tf32 && std::string(tf32) == "1";
+  check_blas(cublasSetMathMode(blas_, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cublasSetMathMode",
+             device());
+  check(cudaMalloc(&error_flags_, sizeof(int)), "cudaMalloc", device());
+  check(cudaMemsetAsync(error_flags_, 0, sizeof(int), compute_), "cudaMemsetAsync", device());
+  check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
+}
+
+// Backends live for the whole process (see the registration below); this runs only if one
+// failed half-way through its constructor's successors.
+CudaBackend::~CudaBackend() {
+  for (auto& [buffer, size] : scratch_)
+    if (buffer) cudaFree(buffer);
+  for (cudaEvent_t e : upload_events_) cudaEventDestroy(e);
+  if (error_flags_) cudaFree(error_flags_);
+  if (blas_) cublasDestroy(blas_);
+  if (copies_) cudaStreamDestroy(copies_);
+  if (compute_) cudaStreamDestroy(compute_);
+}
+
+void* CudaBackend::allocate(std::size_t bytes) {
+  void* p = nullptr;
+  DriverCall driver;
+  const cudaError_t status = cudaMalloc(&p, bytes == 0 ? 256 : bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    std::size_t free_bytes = 0, total = 0;
+    cudaMemGetInfo(&free_bytes, &total);
+    throw OutOfMemoryError(bytes, "a tensor on " + device().str() + " (" + std::to_string(free_bytes >> 20) + " MiB free of " +
+                                      std::to_string(total >> 20) + " MiB)");
+  }
+  check(status, "cudaMalloc", device());
+  allocations_.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+void CudaBackend::deallocate(void* handle) noexcept { cudaFree(handle); }
+
+void CudaBackend::upload(void* handle, std::size_t offset, const void* host, std::size_t bytes) {
+  DriverCall driver;
+  // Blocking: the caller may reuse its host memory as soon as this returns.
+  check(cudaMemcpyAsync(static_cast<char*>(handle) + offset, host, bytes, cudaMemcpyHostToDevice, compute_), "cudaMemcpyAsync",
+        device());
+  check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
+}
+
+void CudaBackend::upload_async(void* handle, std::size_t offset, const void* host, std::size_t bytes) {
+  if (pending_uploads_ == upload_events_.size()) {  // the pool grows once, to the most uploads in one step
+    cudaEvent_t e = nullptr;
+    check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate", device());
+    upload_events_.push_back(e);
+  }
+  DriverCall driver;
+  check(cudaMemcpyAsync(static_cast<char*>(handle) + offset, host, bytes, cudaMemcpyHostToDevice, copies_), "cudaMemcpyAsync",
+        device());
+  check(cudaEventRecord(upload_events_[pending_uploads_], copies_), "cudaEventRecord", device());
+  ++pending_uploads_;
+}
+
+void CudaBackend::order_after_uploads() {
+  DriverCall driver;
+  for (std::size_t i = 0; i < pending_uploads_; ++i)
+    check(cudaStreamWaitEvent(compute_, upload_events_[i], 0), "cudaStreamWaitEvent", device());
+}
+
+void CudaBackend::finish_uploads() {
+  DriverCall driver;
+  for (std::size_t i = 0; i < pending_uploads_; ++i)
+    check(cudaEventSynchronize(upload_events_[i]), "cudaEventSynchronize (uploads)", device());
+  pending_uploads_ = 0;
+}
+
+void CudaBackend::download(const void* handle, std::size_t offset, void* host, std::size_t bytes) {
+  read(static_cast<const char*>(handle) + offset, host, bytes);
+}
+
+void CudaBackend::read(const void* device_memory, void* host, std::size_t bytes) {
+  synchronizations_.fetch_add(1, std::memory_order_relaxed);
+  {
+    DriverCall driver;
+    check(cudaMemcpyAsync(host, device_memory, bytes, cudaMemcpyDeviceToHost, compute_), "cudaMemcpyAsync", device());
+    check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
+  }
+  check_error_flags();
+}
+
+void CudaBackend::synchronize() {
+  synchronizations_.fetch_add(1, std::memory_order_relaxed);
+  {
+    DriverCall driver;
+    check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
+  }
+  check_error_flags();
+}
+
+void CudaBackend::check_error_flags() {
+  if (!errors_possible_) return;
+  int flags = 0;
+  {
+    DriverCall driver;  // the stream has just drained, so this waits for nothing
+    check(cudaMemcpy(&flags, error_flags_, sizeof flags, cudaMemcpyDeviceToHost), "cudaMemcpy", device());
+  }
+  if (flags == 0) return;
+  check(cudaMemset(error_flags_, 0, sizeof(int)), "cudaMemset", device());
+  throw_kernel_errors(flags, device());
+}
+
+void CudaBackend::launched(cudaError_t status, const char* kernel) {
+  check(status, kernel, device());
+  launches_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void* CudaBackend::scratch(int slot, std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  auto& [buffer, size] = scratch_[static_cast<std::size_t>(slot)];
+  if (size < bytes) {
+    DriverCall driver;
+    if (buffer) {
+      check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());  // its last user may still run
+      cudaFree(buffer);
+    }
+    buffer = nullptr;
+    size = 0;
+    check(cudaMalloc(&buffer, bytes), "cudaMalloc (scratch)", device());
+    allocations_.fetch_add(1, std::memory_order_relaxed);
+    size = bytes;
+  }
+  return buffer;
+}
+
+bool CudaBackend::supports(OpKind kind, DType dtype) const {
+  if (dtype == DType::i64) return false;
+  switch (kind) {
+    case OpKind::unary: case OpKind::binary: case OpKind::matmul: case OpKind::matmul_add: case OpKind::reduce:
+    case OpKind::argmax: case OpKind::softmax: case OpKind::log_softmax: case OpKind::one_hot:
+    case OpKind::softmax_cross_entropy: case OpKind::reshape: case OpKind::permute: case OpKind::slice:
+    case OpKind::unslice: case OpKind::unslice_add: case OpKind::concat: case OpKind::broadcast: case OpKind::sum_to:
+    case OpKind::laid_out:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
+  require_not_int64("copy", src, device());
+  require_not_int64("copy", dst, device());
+  DriverCall driver;
+  launched(cuda::copy(elem_of(dst.dtype()), buffer_of(dst), device_view(dst), elem_of(src.dtype()), buffer_of(src),
+                      device_view(src, dst.shape()), dst.numel(), compute_),
+           "copy");
+}
+
+void CudaBackend::fill(const Tensor& dst, double value) {
+  require_not_int64("fill", dst, device());
+  DriverCall driver;
+  launched(cuda::fill(elem_of(dst.dtype()), buffer_of(dst), device_view(dst), value, dst.numel(), compute_), "fill");
+}
+
+void CudaBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  check_unary(op_name(op), x, out, device());
+  const Tensor in = unaliased(x, out);
+  DriverCall driver;
+  launched(cuda::unary(static_cast<int>(op), elem_of(x.dtype()), buffer_of(out), device_view(out), buffer_of(in),
+                       device_view(in), out.numel(), compute_),
+           "unary");
+}
+
+void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const Shape shape = check_binary(op_name(op), a, b, out, device());
+  const Tensor pa = unaliased(a, out), pb = unaliased(b, out);
+  DriverCall driver;
+  launched(cuda::binary(static_cast<int>(op), elem_of(a.dtype()), buffer_of(out), device_view(out), buffer_of(pa),
+                        device_view(pa, shape), buffer_of(pb), device_view(pb, shape), out.numel(), compute_),
+           "binary");
+}
+
+}  // namespace stheno::cuda
