@@ -1,9 +1,7 @@
 // Convolution as im2col + CLBlast GEMM (the columns live in a reused device scratch), its
 // adjoints, max pooling and batch normalisation's channel statistics.
-#include "kernels/conv_checks.hpp"
+#include "kernels/device_conv.hpp"
 #include "kernels/opencl/opencl_backend.hpp"
-#include "kernels/pool_checks.hpp"
-#include "stheno/kernels/linalg.hpp"
 
 namespace stheno::opencl {
 
@@ -124,8 +122,6 @@ Geometry geometry(const Conv2dGeometry& g) {
   return {g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w,
           g.pad_h,    g.pad_w,  g.dilation_h, g.dilation_w, g.out_h(), g.out_w()};
 }
-// (N, C, H, W) for a batched image, (1, C, H, W) for a single one.
-Tensor batched(const Tensor& t) { return t.rank() == 3 ? t.unsqueeze(0) : t; }
 }  // namespace
 
 Tensor OpenclBackend::scratch_tensor(int slot, const Shape& shape, DType dtype) {
@@ -136,13 +132,7 @@ Tensor OpenclBackend::scratch_tensor(int slot, const Shape& shape, DType dtype) 
 }
 
 void OpenclBackend::im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns) {
-  if (!image.defined() || (image.rank() != 3 && image.rank() != 4)) throw ShapeError("im2col: images must be (C, H, W) or (N, C, H, W)");
-  check_image("im2col", image, g);
-  const Tensor img = batched(image);
-  const Shape expected{img.size(0), g.channels * g.kernel_h * g.kernel_w, g.out_h() * g.out_w()};
-  const Tensor cols = image.rank() == 3 ? columns.unsqueeze(0) : columns;
-  if (cols.shape() != expected || columns.dtype() != image.dtype())
-    throw ShapeError("im2col: columns have shape " + columns.shape().str() + " but the geometry needs " + expected.str());
+  const auto [img, cols] = check_columns("im2col", image, g, columns);
   const View iv = view_of(img);
   const cl_long n = cols.numel();
   launch(kernel(kConvSource, "im2col", image.dtype()), static_cast<std::size_t>(n), buffer_of(cols), view_of(cols),
@@ -150,13 +140,7 @@ void OpenclBackend::im2col(const Tensor& image, const Conv2dGeometry& g, const T
 }
 
 void OpenclBackend::col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image) {
-  if (!image.defined() || (image.rank() != 3 && image.rank() != 4)) throw ShapeError("col2im: images must be (C, H, W) or (N, C, H, W)");
-  check_image("col2im", image, g);
-  const Tensor img = batched(image);
-  const Tensor cols = image.rank() == 3 ? columns.unsqueeze(0) : columns;
-  const Shape expected{img.size(0), g.channels * g.kernel_h * g.kernel_w, g.out_h() * g.out_w()};
-  if (cols.shape() != expected || columns.dtype() != image.dtype())
-    throw ShapeError("col2im: columns have shape " + columns.shape().str() + " but the geometry needs " + expected.str());
+  const auto [img, cols] = check_columns("col2im", image, g, columns);
   const Tensor src = cols.shares_storage(img) ? cols.clone() : cols;
   const View cv = view_of(src);
   const cl_long n = img.numel();
@@ -166,31 +150,17 @@ void OpenclBackend::col2im(const Tensor& columns, const Conv2dGeometry& g, const
 
 void OpenclBackend::conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g,
                                    const Tensor& out) {
-  const ConvShapes s = conv_shapes("conv2d", x, weight, out, g);
-  if (bias.defined() && (bias.shape() != Shape{s.f} || bias.dtype() != x.dtype()))
-    throw ShapeError("conv2d: the bias must be (" + std::to_string(s.f) + ",), got " + bias.shape().str());
-  const Tensor cols = scratch_tensor(kColumnsScratch, {s.n, s.k, s.p}, x.dtype());
-  im2col(x, g, cols);
-  if (bias.defined()) copy(bias.unsqueeze(1).expand(out.shape()), out);
-  matmul(weight, cols, out, 1.0, bias.defined() ? 1.0 : 0.0);
+  conv2d_by_columns(*this, columns(), x, weight, bias, g, out);
 }
 
 void OpenclBackend::conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2dGeometry& g,
                                           const Tensor& dx) {
-  const ConvShapes s = conv_shapes("conv2d_backward_input", dx, weight, grad, g);
-  const Tensor cols = scratch_tensor(kColumnsScratch, {s.n, s.k, s.p}, dx.dtype());
-  matmul(weight.t(), grad, cols, 1.0, 0.0);
-  col2im(cols, g, dx);
+  conv2d_input_grad_by_columns(*this, columns(), grad, weight, g, dx);
 }
 
 void OpenclBackend::conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g,
                                            const Tensor& dweight) {
-  const ConvShapes s = conv_shapes("conv2d_backward_weight", x, dweight, grad, g);
-  if (s.n == 0) return fill(dweight, 0.0);
-  const Tensor cols = scratch_tensor(kColumnsScratch, {s.n, s.k, s.p}, x.dtype());
-  im2col(x, g, cols);
-  // Σ over images of grad_i·cols_iᵀ, accumulated in image order.
-  for (std::int64_t i = 0; i < s.n; ++i) matmul(grad.select(0, i), cols.select(0, i).t(), dweight, 1.0, i == 0 ? 0.0 : 1.0);
+  conv2d_weight_grad_by_columns(*this, columns(), x, grad, g, dweight);
 }
 
 void OpenclBackend::max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) {
@@ -204,10 +174,7 @@ void OpenclBackend::max_pool2d(const Tensor& x, const Pool2dWindow& window, cons
 void OpenclBackend::max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad,
                                         const Pool2dWindow& window, const Tensor& dx) {
   const PoolShape s = check_pool("max_pool2d_backward", x, window, grad);
-  if (pooled.shape() != grad.shape() || pooled.dtype() != x.dtype() || !pooled.is_contiguous())
-    throw ShapeError("max_pool2d_backward: the pooled values must be contiguous " + grad.shape().str());
-  if (dx.shape() != x.shape() || dx.dtype() != x.dtype() || !dx.is_contiguous())
-    throw ShapeError("max_pool2d_backward: dx must be contiguous " + x.shape().str());
+  check_pool_backward(x, pooled, grad, dx);
   const cl_long n = dx.numel();
   launch(kernel(kConvSource, "max_pool_grad", x.dtype()), static_cast<std::size_t>(n), buffer_of(dx), buffer_of(x),
          buffer_of(pooled), buffer_of(grad), s.h, s.w, s.oh, s.ow, window.kernel.h, window.kernel.w, window.stride.h,
@@ -216,25 +183,16 @@ void OpenclBackend::max_pool2d_backward(const Tensor& x, const Tensor& pooled, c
 }
 
 void OpenclBackend::channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance) {
-  if (!x.defined() || x.rank() < 2) throw ShapeError("channel_moments: x must be (N, C, ...)");
-  const cl_long n = x.shape()[0], c = x.shape()[1], inner = n == 0 || c == 0 ? 0 : x.numel() / (n * c);
-  for (const Tensor* t : {&mean, &variance})
-    if (!t->defined() || t->shape() != Shape{c} || t->dtype() != x.dtype())
-      throw ShapeError("channel_moments: outputs must be " + std::string(dtype_name(x.dtype())) + " " + Shape{c}.str());
-  if (n * inner == 0) throw ShapeError("channel_moments: x " + x.shape().str() + " has no values per channel");
-  if (!x.is_contiguous()) throw ShapeError("channel_moments: x must be contiguous on " + device().str());
+  const ChannelShape cs = check_channel_moments(x, mean, variance, device());
+  const cl_long n = cs.n, c = cs.c, inner = cs.inner;
   launch(kernel(kConvSource, "channel_moments", x.dtype()), static_cast<std::size_t>(c), buffer_of(mean), view_of(mean),
          buffer_of(variance), view_of(variance), buffer_of(x), view_of(x).offset, n, c, inner);
 }
 
 void OpenclBackend::update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
                                            const Tensor& running_var, double momentum, double variance_scale) {
+  check_running_moments(mean, variance, running_mean, running_var);
   const cl_long c = running_mean.numel();
-  for (const Tensor* t : {&mean, &variance, &running_mean, &running_var})
-    if (!t->defined() || t->shape() != running_mean.shape() || t->dtype() != running_mean.dtype() || t->rank() != 1)
-      throw ShapeError("update_running_moments: the statistics must all be (C,) of one float dtype");
-  if (!running_mean.is_contiguous() || !running_var.is_contiguous())
-    throw ShapeError("update_running_moments: the running statistics must be contiguous");
   cl_kernel k = kernel(kConvSource, "running_moments", mean.dtype());
   const auto args = [&](auto m, auto s) {
     launch(k, static_cast<std::size_t>(c), buffer_of(running_mean), view_of(running_mean).offset, buffer_of(running_var),

@@ -120,6 +120,10 @@ class OpenclBackend final : public Backend {
   // A grow-only device tensor, for kernels that call other kernels (a convolution's columns).
   Tensor scratch_tensor(int slot, const Shape& shape, DType dtype);
   static constexpr int kColumnsScratch = 0;
+  // The columns of a convolution, as conv2d_by_columns (kernels/device_conv.hpp) asks for them.
+  auto columns() {
+    return [this](const Shape& shape, DType dtype) { return scratch_tensor(kColumnsScratch, shape, dtype); };
+  }
   void count_launch() { launches_.fetch_add(1, std::memory_order_relaxed); }
   // An int on the device whose bits kernels set when their input is invalid (a label out of
   // range); read() checks it when it synchronises and throws IndexError naming the kernel.
