@@ -27,6 +27,14 @@ __device__ inline Index thread_index() { return static_cast<Index>(blockIdx.x) *
 
 inline unsigned blocks_for(Index n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
 
+// The host's logistic function: exp of a non-positive argument only, so it never overflows.
+template <class T>
+__device__ inline T sigmoid_of(T x) {
+  const T e = exp(x < T(0) ? x : -x);
+  const T s = T(1) / (T(1) + e);
+  return x < T(0) ? e * s : s;
+}
+
 // Calls fn(T{}) with T the float type of `t`; int32 is not a float type here.
 template <class Fn>
 cudaError_t with_float(Elem t, Fn&& fn) {

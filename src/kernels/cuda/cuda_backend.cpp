@@ -206,7 +206,12 @@ bool CudaBackend::supports(OpKind kind, DType dtype) const {
     case OpKind::argmax: case OpKind::softmax: case OpKind::log_softmax: case OpKind::one_hot:
     case OpKind::softmax_cross_entropy: case OpKind::reshape: case OpKind::permute: case OpKind::slice:
     case OpKind::unslice: case OpKind::unslice_add: case OpKind::concat: case OpKind::broadcast: case OpKind::sum_to:
-    case OpKind::laid_out:
+    case OpKind::laid_out: case OpKind::dropout_mask:
+    case OpKind::im2col: case OpKind::col2im: case OpKind::conv2d: case OpKind::conv2d_input_grad:
+    case OpKind::conv2d_weight_grad: case OpKind::max_pool2d: case OpKind::max_pool2d_grad: case OpKind::batch_norm_stats:
+    case OpKind::batch_norm_training_gate: case OpKind::batch_norm_replica_mean: case OpKind::lstm_cell:
+    case OpKind::lstm_cell_grad: case OpKind::gru_cell: case OpKind::gru_cell_grad: case OpKind::embedding:
+    case OpKind::embedding_grad:
       return true;
     default:
       return false;

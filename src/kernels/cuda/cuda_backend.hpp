@@ -6,6 +6,7 @@
 #include <cublas_v2.h>
 
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -68,6 +69,27 @@ class CudaBackend final : public Backend {
                    double beta2, double eps, double weight_decay, bool decoupled, std::int64_t t) override;
   double gradient_sum_of_squares(const Tensor& grad) override;
   void scale_gradient(const Tensor& grad, double factor) override;
+  void im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns) override;
+  void col2im(const Tensor& columns, const Conv2dGeometry& g, const Tensor& image) override;
+  void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g,
+                      const Tensor& out) override;
+  void conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2dGeometry& g, const Tensor& dx) override;
+  void conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g, const Tensor& dweight) override;
+  void max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) override;
+  void max_pool2d_backward(const Tensor& x, const Tensor& pooled, const Tensor& grad, const Pool2dWindow& window,
+                           const Tensor& dx) override;
+  void channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance) override;
+  void update_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean,
+                              const Tensor& running_var, double momentum, double variance_scale) override;
+  void lstm_cell(const Tensor& gates, const Tensor& c_prev, const Tensor& state) override;
+  void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor& state, const Tensor& dstate,
+                          const Tensor& out) override;
+  void gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& h) override;
+  void gru_cell_backward(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& dh,
+                         const Tensor& out) override;
+  void gather_rows(const Tensor& table, const Tensor& indices, const Tensor& out) override;
+  void scatter_add_rows(const Tensor& grad, const Tensor& indices, const Tensor& out) override;
+  void dropout_mask(Generator& gen, double keep, const Tensor& out) override;
 
  private:
   // Checks a launcher's result and counts the launch.
@@ -78,6 +100,14 @@ class CudaBackend final : public Backend {
   // Reads `bytes` from device memory, waiting for the compute stream: one host synchronisation.
   void read(const void* device_memory, void* host, std::size_t bytes);
   void check_error_flags();
+  // The columns of a convolution: a device tensor kept and grown between calls.
+  auto columns() {
+    return [this](const Shape& shape, DType dtype) {
+      const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
+      if (!columns_ || columns_->bytes() < bytes) columns_ = Storage::allocate(bytes, device());
+      return Tensor::over(columns_, shape, dtype);
+    };
+  }
   double partial_total(cudaError_t (*kernel)(Elem, double*, const void*, DeviceView, Index, Index, cudaStream_t),
                        const char* name, const Tensor& x);
 
@@ -89,14 +119,20 @@ class CudaBackend final : public Backend {
   std::size_t pending_uploads_ = 0;
   std::mutex mutex_;  // guards the scratch buffers
   std::vector<std::pair<void*, std::size_t>> scratch_ = std::vector<std::pair<void*, std::size_t>>(2);
+  std::shared_ptr<Storage> columns_;
+  std::shared_ptr<Storage> host_staging_;  // host memory that dropout masks are drawn into
   int* error_flags_ = nullptr;  // bits set by kernels that met invalid input (a label out of range)
   bool errors_possible_ = false;
   std::atomic<std::int64_t> allocations_{0}, synchronizations_{0}, launches_{0};
 };
 
-// A tensor's typed device pointer at its first element's buffer (offsets come in views), and
-// the element type of a dtype.
+// A tensor's device buffer (offsets come in views), and the element type of a dtype.
 inline void* buffer_of(const Tensor& t) { return static_cast<char*>(t.storage()->handle()); }
+// A tensor's first element, for kernels that take rows or contiguous tensors as plain pointers.
+inline void* first_element(const Tensor& t) {
+  return static_cast<char*>(t.storage()->handle()) + t.storage()->byte_offset() +
+         static_cast<std::size_t>(t.offset()) * itemsize(t.dtype());
+}
 Elem elem_of(DType dtype);
 
 }  // namespace stheno::cuda

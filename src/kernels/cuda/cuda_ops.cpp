@@ -15,10 +15,6 @@ namespace stheno::cuda {
 namespace {
 constexpr Index kParts = 256;
 
-void* first_element(const Tensor& t) {
-  return static_cast<char*>(t.storage()->handle()) + t.storage()->byte_offset() +
-         static_cast<std::size_t>(t.offset()) * itemsize(t.dtype());
-}
 }  // namespace
 
 void CudaBackend::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) {

@@ -8,13 +8,6 @@ namespace stheno::cuda {
 namespace {
 
 template <class T>
-__device__ T sigmoid_of(T x) {
-  const T e = exp(x < T(0) ? x : -x);  // never overflows
-  const T s = T(1) / (T(1) + e);
-  return x < T(0) ? e * s : s;
-}
-
-template <class T>
 __device__ T unary_op(int op, T x) {
   switch (op) {
     case 0: return -x;

@@ -59,3 +59,50 @@ cudaError_t adam(Elem t, void* p, const void* g, void* m, void* v, const AdamSca
 cudaError_t scale(Elem t, void* g, double factor, Index n, cudaStream_t s);
 
 }  // namespace stheno::cuda
+
+namespace stheno::cuda {
+
+// A convolution's geometry as the kernels take it.
+struct ConvGeometry {
+  Index c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+};
+// im2col: image (N, C, H, W) with strides is0..is3 from element i0 into columns (N, C·kh·kw,
+// oh·ow) as a view; col2im: each pixel gathers the column entries that read it.
+cudaError_t im2col(Elem t, void* cols, DeviceView cv, const void* img, Index i0, Index is0, Index is1, Index is2, Index is3,
+                   ConvGeometry g, Index n, cudaStream_t s);
+cudaError_t col2im(Elem t, void* img, DeviceView iv, const void* cols, Index c0, Index cs0, Index cs1, Index cs2,
+                   ConvGeometry g, Index n, cudaStream_t s);
+// Max pooling over contiguous planes of h×w (NaN wins), and its gradient to each window's first
+// maximum.
+struct PoolGeometry {
+  Index h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+};
+cudaError_t max_pool(Elem t, void* out, Index o0, const void* x, Index x0, PoolGeometry p, Index n, cudaStream_t s);
+cudaError_t max_pool_grad(Elem t, void* dx, Index d0, const void* x, Index x0, const void* pooled, Index y0, const void* grad,
+                          Index g0, PoolGeometry p, Index n, cudaStream_t s);
+// Per channel of contiguous x (N, C, inner): mean and biased variance; and the running averages.
+cudaError_t channel_moments(Elem t, void* mean, DeviceView mv, void* variance, DeviceView vv, const void* x, Index x0, Index n,
+                            Index c, Index inner, cudaStream_t s);
+cudaError_t running_moments(Elem t, void* running_mean, void* running_var, const void* mean, DeviceView mv,
+                            const void* variance, DeviceView vv, double momentum, double variance_scale, Index c,
+                            cudaStream_t s);
+
+// Fused recurrent cells over rows of unit stride (pointers at the first row, strides between
+// rows), as the host computes them; n = rows × hidden units.
+struct Rows {
+  void* p;
+  Index stride;
+};
+cudaError_t lstm_cell(Elem t, Rows gates, Rows c_prev, Rows state, Index h, Index n, cudaStream_t s);
+cudaError_t lstm_cell_grad(Elem t, Rows gates, Rows c_prev, Rows state, Rows dstate, Rows out, Index h, Index n,
+                           cudaStream_t s);
+cudaError_t gru_cell(Elem t, Rows gx, Rows gh, Rows h_prev, Rows h_out, Index h, Index n, cudaStream_t s);
+cudaError_t gru_cell_grad(Elem t, Rows gx, Rows gh, Rows h_prev, Rows dh, Rows out, Index h, Index n, cudaStream_t s);
+// Embedding rows: gather (an index outside [0, rows) sets bit 2 of *error and gives zeros) and
+// scatter-add in index order, one thread per column (bit 3).
+cudaError_t gather_rows(Elem t, void* out, const void* table, const std::int32_t* idx, DeviceView iv, Index rows, Index d,
+                        Index n, int* error, cudaStream_t s);
+cudaError_t scatter_add_rows(Elem t, void* out, const void* grad, const std::int32_t* idx, DeviceView iv, Index rows, Index d,
+                             Index count, int* error, cudaStream_t s);
+
+}  // namespace stheno::cuda
