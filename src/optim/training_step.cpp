@@ -1,8 +1,10 @@
 #include "stheno/optim/training_step.hpp"
 
 #include <algorithm>
+#include <exception>
 
 #include "stheno/dist/communicator.hpp"
+#include "stheno/kernels/backend.hpp"
 #include "stheno/kernels/sparse.hpp"
 
 namespace stheno::optim {
@@ -44,7 +46,7 @@ std::vector<Node> program_outputs(const Node& loss, const std::vector<Node>& gra
 
 TrainingStep::TrainingStep(const Node& loss, const std::vector<Node>& parameters, Optimizer& optimizer,
                            const std::vector<Node>& extra_outputs, CompileOptions options)
-    : loss_(loss), optimizer_(optimizer) {
+    : loss_(loss), optimizer_(optimizer), recordable_(!options.profile && !options.watch_nan) {
   if (parameters.size() != optimizer.params().size())
     throw ValueError("TrainingStep: " + std::to_string(parameters.size()) + " parameter nodes but the optimizer holds " +
                      std::to_string(optimizer.params().size()) + " tensors");
@@ -154,8 +156,29 @@ double TrainingStep::run() {
   return finish();
 }
 
+namespace {
+// Records the step on a device that can (from the second step: the first one grows scratch
+// buffers, which waits for the device) and launches it as one when it goes out of scope.
+class StepRecording {
+ public:
+  explicit StepRecording(Device device, bool wanted)
+      : backend_(wanted && !device.is_host() ? &backend(device) : nullptr),
+        recording_(backend_ && backend_->begin_step_record()) {}
+  ~StepRecording() noexcept(false) {
+    if (recording_) backend_->end_step_record(std::uncaught_exceptions() == 0);
+  }
+  StepRecording(const StepRecording&) = delete;
+  StepRecording& operator=(const StepRecording&) = delete;
+
+ private:
+  Backend* backend_;
+  bool recording_;
+};
+}  // namespace
+
 void TrainingStep::launch() {
   for (Bucket& b : buckets_) b.waiting = b.gradients;
+  StepRecording recording(machine_->device(), recordable_ && clip_norm_ <= 0 && !comm_ && launched_++ > 0);
   machine_->run();
   if (comm_) comm_->wait_all();  // the buckets' allreduces, started as backward went
   if (gradient_values_.empty())  // the program's buffers stay put from run to run

@@ -23,6 +23,12 @@ namespace stheno {
 class Backend : public DeviceRuntime {
  public:
   virtual bool supports(OpKind kind, DType dtype) const = 0;
+  // Recording a whole training step as one launch (CUDA graphs): after begin_step_record()
+  // returns true, kernels are recorded, not run, until end_step_record() launches them all at
+  // once (or, with launch false after an error, drops them). Nothing between the two may wait
+  // for the device. A backend that cannot record returns false and runs kernels as they come.
+  virtual bool begin_step_record() { return false; }
+  virtual void end_step_record(bool /*launch*/) {}
   // Builds (compiles, loads) whatever the device's kernels for `dtype` need, so that a program
   // compiled for the device does that work when it is compiled, not at its first step.
   virtual void prepare(DType dtype) = 0;

@@ -84,6 +84,11 @@ class TrainingStep {
   std::vector<Gradient> clipped_values_;
   std::vector<Tensor> clipped_numbers_;
   double clip_norm_ = 0;
+  // Whether steps on a device that can record them (CUDA) go as one recorded launch: not while
+  // profiling or watching for NaN (they time or read each instruction), nor with clipping (it
+  // reads the gradients' norm mid-step).
+  bool recordable_ = true;
+  std::int64_t launched_ = 0;
   dist::Communicator* comm_ = nullptr;
   // Data-parallel: each bucket's tensor and how many of its gradients a run has yet to write.
   struct Bucket {

@@ -2,6 +2,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "kernels/device_checks.hpp"
@@ -72,6 +73,11 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   const bool allow_tf32 = tf32 && std::string(tf32) == "1";
   check_blas(cublasSetMathMode(blas_, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cublasSetMathMode",
              device());
+  constexpr std::size_t kBlasWorkspace = 32u << 20;  // what cuBLAS asks for on Hopper
+  check(cudaMalloc(&blas_workspace_, kBlasWorkspace), "cudaMalloc (cuBLAS workspace)", device());
+  check_blas(cublasSetWorkspace(blas_, blas_workspace_, kBlasWorkspace), "cublasSetWorkspace", device());
+  const char* graphs = std::getenv("STHENO_CUDA_GRAPHS");
+  graphs_ = !(graphs && std::string(graphs) == "0");
   check(cudaMalloc(&error_flags_, sizeof(int)), "cudaMalloc", device());
   check(cudaMemsetAsync(error_flags_, 0, sizeof(int), compute_), "cudaMemsetAsync", device());
   check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
@@ -84,28 +90,78 @@ CudaBackend::~CudaBackend() {
     if (buffer) cudaFree(buffer);
   for (cudaEvent_t e : upload_events_) cudaEventDestroy(e);
   if (error_flags_) cudaFree(error_flags_);
+  if (step_graph_) cudaGraphExecDestroy(step_graph_);
   if (blas_) cublasDestroy(blas_);
+  if (blas_workspace_) cudaFree(blas_workspace_);
   if (copies_) cudaStreamDestroy(copies_);
   if (compute_) cudaStreamDestroy(compute_);
 }
 
+namespace {
+// Blocks are rounded up so that freed ones fit later requests: to 512 bytes below 1 MiB, to
+// 2 MiB above.
+std::size_t block_size(std::size_t bytes) {
+  constexpr std::size_t kSmall = 512, kLarge = 2u << 20, kSplit = 1u << 20;
+  const std::size_t unit = bytes < kSplit ? kSmall : kLarge;
+  return std::max<std::size_t>(unit, (bytes + unit - 1) / unit * unit);
+}
+}  // namespace
+
+// A caching allocator, as the eager machine needs (a compiled program allocates its arena once):
+// a freed block goes back to a cache and the best-fitting cached block (at most twice the size
+// asked for) serves the next request. Every kernel runs on the one compute stream, so a block
+// freed by a tensor whose kernels are still queued is only reused by kernels queued after them.
 void* CudaBackend::allocate(std::size_t bytes) {
+  const std::size_t size = block_size(bytes);
+  std::lock_guard lock(blocks_mutex_);
+  if (auto it = cached_.lower_bound(size); it != cached_.end() && it->first <= 2 * size) {
+    const auto [got, p] = *it;
+    cached_.erase(it);
+    cached_bytes_ -= got;
+    live_.emplace(p, got);
+    live_bytes_ += got;
+    return p;
+  }
   void* p = nullptr;
   DriverCall driver;
-  const cudaError_t status = cudaMalloc(&p, bytes == 0 ? 256 : bytes);
+  cudaError_t status = cudaMalloc(&p, size);
+  if (status == cudaErrorMemoryAllocation && !cached_.empty()) {
+    cudaGetLastError();
+    release_cached();  // then try once more
+    status = cudaMalloc(&p, size);
+  }
   if (status == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     std::size_t free_bytes = 0, total = 0;
     cudaMemGetInfo(&free_bytes, &total);
-    throw OutOfMemoryError(bytes, "a tensor on " + device().str() + " (" + std::to_string(free_bytes >> 20) + " MiB free of " +
-                                      std::to_string(total >> 20) + " MiB)");
+    throw OutOfMemoryError(bytes, "a tensor on " + device().str() + ": stheno holds " + std::to_string(live_bytes_ >> 20) +
+                                      " MiB in tensors and " + std::to_string(cached_bytes_ >> 20) +
+                                      " MiB cached; the device has " + std::to_string(free_bytes >> 20) + " MiB free of " +
+                                      std::to_string(total >> 20) + " MiB");
   }
   check(status, "cudaMalloc", device());
   allocations_.fetch_add(1, std::memory_order_relaxed);
+  live_.emplace(p, size);
+  live_bytes_ += size;
   return p;
 }
 
-void CudaBackend::deallocate(void* handle) noexcept { cudaFree(handle); }
+void CudaBackend::deallocate(void* handle) noexcept {
+  std::lock_guard lock(blocks_mutex_);
+  const auto it = live_.find(handle);
+  if (it == live_.end()) return;
+  live_bytes_ -= it->second;
+  cached_bytes_ += it->second;
+  cached_.emplace(it->second, handle);
+  live_.erase(it);
+}
+
+void CudaBackend::release_cached() {
+  cudaStreamSynchronize(compute_);  // the last users of the cached blocks have finished
+  for (const auto& [size, p] : cached_) cudaFree(p);
+  cached_.clear();
+  cached_bytes_ = 0;
+}
 
 void CudaBackend::upload(void* handle, std::size_t offset, const void* host, std::size_t bytes) {
   DriverCall driver;
@@ -129,6 +185,12 @@ void CudaBackend::upload_async(void* handle, std::size_t offset, const void* hos
 }
 
 void CudaBackend::order_after_uploads() {
+  // While a step is recorded, the launch waits for the uploads (an event recorded outside the
+  // capture cannot join it).
+  if (recording_) {
+    uploads_to_wait_for_ = pending_uploads_ > 0;
+    return;
+  }
   DriverCall driver;
   for (std::size_t i = 0; i < pending_uploads_; ++i)
     check(cudaStreamWaitEvent(compute_, upload_events_[i], 0), "cudaStreamWaitEvent", device());
@@ -178,6 +240,41 @@ void CudaBackend::check_error_flags() {
 
 void CudaBackend::launched(cudaError_t status, const char* kernel) {
   check(status, kernel, device());
+  if (!recording_) launches_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool CudaBackend::begin_step_record() {
+  if (!graphs_) return false;
+  DriverCall driver;
+  // Relaxed: the dropout mask's upload goes on the copy stream, outside the capture, meanwhile.
+  check(cudaStreamBeginCapture(compute_, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture", device());
+  recording_ = true;
+  uploads_to_wait_for_ = false;
+  return true;
+}
+
+void CudaBackend::end_step_record(bool launch) {
+  recording_ = false;
+  DriverCall driver;
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(compute_, &graph);
+  if (!launch) {
+    if (graph) cudaGraphDestroy(graph);
+    return;
+  }
+  check(ended, "cudaStreamEndCapture (a training step)", device());
+  cudaGraphExecUpdateResultInfo info{};
+  if (!step_graph_ || cudaGraphExecUpdate(step_graph_, graph, &info) != cudaSuccess) {
+    cudaGetLastError();
+    if (step_graph_) cudaGraphExecDestroy(step_graph_);
+    step_graph_ = nullptr;
+    const cudaError_t made = cudaGraphInstantiate(&step_graph_, graph, 0);
+    if (made != cudaSuccess) cudaGraphDestroy(graph);
+    check(made, "cudaGraphInstantiate (a training step)", device());
+  }
+  cudaGraphDestroy(graph);
+  if (uploads_to_wait_for_) order_after_uploads();
+  check(cudaGraphLaunch(step_graph_, compute_), "cudaGraphLaunch", device());
   launches_.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -6,10 +6,12 @@
 #include <cublas_v2.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "kernels/cuda/launch.hpp"
@@ -49,6 +51,12 @@ class CudaBackend final : public Backend {
 
   // Backend
   bool supports(OpKind kind, DType dtype) const override;
+  // A training step is captured on the compute stream into a CUDA graph (kernels and cuBLAS
+  // calls are recorded, not run), the instantiated graph updated in place with the new step's
+  // arguments (cudaGraphExecUpdate: same topology, new scalars and buffers) and launched once.
+  // STHENO_CUDA_GRAPHS=0 turns it off.
+  bool begin_step_record() override;
+  void end_step_record(bool launch) override;
   void prepare(DType) override {}  // kernels are compiled into the library
   void unary(UnaryOp op, const Tensor& x, const Tensor& out) override;
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
@@ -100,6 +108,8 @@ class CudaBackend final : public Backend {
   // Reads `bytes` from device memory, waiting for the compute stream: one host synchronisation.
   void read(const void* device_memory, void* host, std::size_t bytes);
   void check_error_flags();
+  // Frees every cached block (the caller holds blocks_mutex_).
+  void release_cached();
   // The columns of a convolution: a device tensor kept and grown between calls.
   auto columns() {
     return [this](const Shape& shape, DType dtype) {
@@ -115,10 +125,17 @@ class CudaBackend final : public Backend {
   std::string name_;
   cudaStream_t compute_ = nullptr, copies_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  void* blas_workspace_ = nullptr;  // cuBLAS's own, so that it allocates nothing while recorded
+  bool graphs_ = true, recording_ = false, uploads_to_wait_for_ = false;
+  cudaGraphExec_t step_graph_ = nullptr;
   std::vector<cudaEvent_t> upload_events_;  // a pool; the first pending_uploads_ are in flight
   std::size_t pending_uploads_ = 0;
   std::mutex mutex_;  // guards the scratch buffers
   std::vector<std::pair<void*, std::size_t>> scratch_ = std::vector<std::pair<void*, std::size_t>>(2);
+  std::mutex blocks_mutex_;  // guards the allocator's blocks
+  std::multimap<std::size_t, void*> cached_;   // free blocks by size
+  std::unordered_map<void*, std::size_t> live_;  // blocks in use, with their sizes
+  std::size_t live_bytes_ = 0, cached_bytes_ = 0;
   std::shared_ptr<Storage> columns_;
   std::shared_ptr<Storage> host_staging_;  // host memory that dropout masks are drawn into
   int* error_flags_ = nullptr;  // bits set by kernels that met invalid input (a label out of range)

@@ -93,7 +93,7 @@ void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out, do
     if (s != CUBLAS_STATUS_SUCCESS)
       throw DeviceError("matmul " + a.shape().str() + "·" + b.shape().str() + " on " + device().str() + ": cuBLAS " +
                         cublasGetStatusName(s) + " (" + cublasGetStatusString(s) + ")");
-    launches_.fetch_add(1, std::memory_order_relaxed);
+    if (!recording_) launches_.fetch_add(1, std::memory_order_relaxed);
   }
   plan.finish();
 }
