@@ -53,7 +53,7 @@ bool parse(const std::vector<std::string>& args, CharConfig& c, std::string& hel
   f.add_int("seed", &c.seed, "seed of initialisation, windows and sampling", 0, 1LL << 62);
   f.add_int("threads", &c.threads, "threads (0: one per core)", 0, 1024);
   if (const char* env = std::getenv("STHENO_DEVICE"); env && *env) c.device = env;
-  f.add_string("device", &c.device, "where to train: cpu, opencl or opencl:N (default: $STHENO_DEVICE, else cpu)");
+  f.add_string("device", &c.device, "where to train: cpu, opencl[:N] or cuda[:N] (default: $STHENO_DEVICE, else cpu)");
   f.add_string("out", &c.out,
                "directory for char-lstm.safetensors (the trained weights); made if missing, checked for writing before "
                "training, and an earlier run's file there is replaced (the first line says so)");

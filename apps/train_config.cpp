@@ -57,7 +57,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   f.add_int("seed", &c.seed, "seed of initialisation, shuffling and dropout", 0, 1LL << 62);
   f.add_int("train-limit", &c.train_limit, "use only the first N training images (0: all)", 0, 1'000'000'000);
   if (const char* env = std::getenv("STHENO_DEVICE"); env && *env) c.device = env;
-  f.add_string("device", &c.device, "where to train: cpu, opencl or opencl:N (the N-th OpenCL device; default: "
+  f.add_string("device", &c.device, "where to train: cpu, opencl[:N] or cuda[:N] (the N-th OpenCL or CUDA device; default: "
                "$STHENO_DEVICE, else cpu)");
   f.add_string("machine", &c.machine, "tape: compile once, run many; eager: build the graph each step", {"tape", "eager"});
   f.add_string("out", &c.out,

@@ -39,7 +39,7 @@ struct TrainConfig {
   long long seed = 1;
   long long train_limit = 0;           // 0 = all training images
   std::string machine = "tape";
-  std::string device = "cpu";          // cpu, opencl or opencl:N (STHENO_DEVICE sets the default)
+  std::string device = "cpu";          // cpu, opencl[:N] or cuda[:N] (STHENO_DEVICE sets the default)
   std::string out = "stheno-run";
   long long save_every = 0;            // steps between mid-epoch checkpoints; 0 = end of epoch only
   std::string resume;
