@@ -69,6 +69,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   f.add_string("init-from", &c.init_from,
                "fine-tune the classifier in this ONNX file (exported by stheno or another framework) instead of the "
                "network --model describes; its input takes the images");
+  f.add_bool("tf32", &c.tf32, "cuda: float32 products in TF32 on tensor cores (10-bit mantissas; off: full float32)");
   f.add_bool("json", &c.json, "print one JSON object with the results at the end (progress goes to stderr)");
   f.add_bool("plot", &c.plot, "plot loss and accuracy curves to curves.png with gnuplot");
   help = "usage: stheno train [flags]\n\nTrains a classifier on an MNIST-format dataset (Fashion-MNIST by default) and reports\n"
@@ -81,10 +82,13 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
   if (!f.parse(args)) return false;
   c.hidden_sizes();  // validates
   try {
-    Device::parse(c.device);
+    if (f.given("tf32") && Device::parse(c.device).kind != DeviceKind::cuda)
+      throw UsageError("--tf32 applies to --device cuda only");
   } catch (const ValueError& e) {
     throw UsageError(std::string("--device: ") + e.what());
   }
+  // The CUDA backend reads it when the device starts, which is after this.
+  if (c.tf32) setenv("STHENO_CUDA_TF32", "1", 1);
   // Flags that the chosen model has no use for are mistakes, not defaults to ignore.
   if (c.model == "cnn")
     for (const char* name : {"hidden", "bias-init"})

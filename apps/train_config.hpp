@@ -31,6 +31,7 @@ struct TrainConfig {
   double clip = 0;                     // global gradient norm; 0 = off
   double dropout = 0;
   bool batch_norm = false;             // cnn: batch normalisation after each convolution
+  bool tf32 = false;                   // cuda: products in TF32 on tensor cores
   bool sync_batch_norm = false;        // under mpirun: the global batch's statistics
   long long batch = 64;
   long long epochs = 8;
