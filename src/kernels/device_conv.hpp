@@ -23,13 +23,19 @@ struct ChannelShape {
 ChannelShape check_channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance, Device device);
 void check_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean, const Tensor& running_var);
 
+inline ConvShapes check_conv_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g,
+                                     const Tensor& out) {
+  const ConvShapes s = conv_shapes("conv2d", x, weight, out, g);
+  if (bias.defined() && (bias.shape() != Shape{s.f} || bias.dtype() != x.dtype()))
+    throw ShapeError("conv2d: the bias must be (" + std::to_string(s.f) + ",), got " + bias.shape().str());
+  return s;
+}
+
 // `columns(shape, dtype)` gives the backend's reusable scratch tensor for the columns.
 template <class Columns>
 void conv2d_by_columns(Backend& b, Columns&& columns, const Tensor& x, const Tensor& weight, const Tensor& bias,
                        const Conv2dGeometry& g, const Tensor& out) {
-  const ConvShapes s = conv_shapes("conv2d", x, weight, out, g);
-  if (bias.defined() && (bias.shape() != Shape{s.f} || bias.dtype() != x.dtype()))
-    throw ShapeError("conv2d: the bias must be (" + std::to_string(s.f) + ",), got " + bias.shape().str());
+  const ConvShapes s = check_conv_forward(x, weight, bias, g, out);
   const Tensor cols = columns(Shape{s.n, s.k, s.p}, x.dtype());
   b.im2col(x, g, cols);
   if (bias.defined()) b.copy(bias.unsqueeze(1).expand(out.shape()), out);

@@ -76,6 +76,9 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   constexpr std::size_t kBlasWorkspace = 32u << 20;  // what cuBLAS asks for on Hopper
   check(cudaMalloc(&blas_workspace_, kBlasWorkspace), "cudaMalloc (cuBLAS workspace)", device());
   check_blas(cublasSetWorkspace(blas_, blas_workspace_, kBlasWorkspace), "cublasSetWorkspace", device());
+#ifdef STHENO_HAS_CUDNN
+  cudnn_ = std::make_unique<CudnnConvolutions>(device(), compute_, allow_tf32);
+#endif
   const char* graphs = std::getenv("STHENO_CUDA_GRAPHS");
   graphs_ = !(graphs && std::string(graphs) == "0");
   check(cudaMalloc(&error_flags_, sizeof(int)), "cudaMalloc", device());
@@ -86,6 +89,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
 // Backends live for the whole process (see the registration below); this runs only if one
 // failed half-way through its constructor's successors.
 CudaBackend::~CudaBackend() {
+  cudnn_.reset();
   for (auto& [buffer, size] : scratch_)
     if (buffer) cudaFree(buffer);
   for (cudaEvent_t e : upload_events_) cudaEventDestroy(e);

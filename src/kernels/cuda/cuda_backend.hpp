@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/cuda/cudnn_conv.hpp"
 #include "kernels/cuda/launch.hpp"
 #include "kernels/device_views.hpp"
 #include "stheno/kernels/backend.hpp"
@@ -137,6 +138,7 @@ class CudaBackend final : public Backend {
   std::unordered_map<void*, std::size_t> live_;  // blocks in use, with their sizes
   std::size_t live_bytes_ = 0, cached_bytes_ = 0;
   std::shared_ptr<Storage> columns_;
+  std::unique_ptr<CudnnConvolutions> cudnn_;  // where the build has cuDNN
   std::shared_ptr<Storage> host_staging_;  // host memory that dropout masks are drawn into
   int* error_flags_ = nullptr;  // bits set by kernels that met invalid input (a label out of range)
   bool errors_possible_ = false;

@@ -43,17 +43,39 @@ void CudaBackend::col2im(const Tensor& columns, const Conv2dGeometry& g, const T
            "col2im");
 }
 
+// Each pass checks its operands, then runs through cuDNN where that measured faster for this
+// geometry (cudnn_conv.hpp), else as im2col and cuBLAS.
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g,
                                  const Tensor& out) {
-  conv2d_by_columns(*this, columns(), x, weight, bias, g, out);
+  check_conv_forward(x, weight, bias, g, out);
+  auto by_columns = [&] { conv2d_by_columns(*this, columns(), x, weight, bias, g, out); };
+#ifdef STHENO_HAS_CUDNN
+  if (cudnn_ && cudnn_->run(CudnnConvolutions::Pass::forward, recording_, x, weight, bias, g, out, ColumnsPath(by_columns)))
+    return;
+#endif
+  by_columns();
 }
 
 void CudaBackend::conv2d_backward_input(const Tensor& grad, const Tensor& weight, const Conv2dGeometry& g, const Tensor& dx) {
-  conv2d_input_grad_by_columns(*this, columns(), grad, weight, g, dx);
+  conv_shapes("conv2d_backward_input", dx, weight, grad, g);
+  auto by_columns = [&] { conv2d_input_grad_by_columns(*this, columns(), grad, weight, g, dx); };
+#ifdef STHENO_HAS_CUDNN
+  if (cudnn_ && cudnn_->run(CudnnConvolutions::Pass::input_grad, recording_, grad, weight, Tensor(), g, dx,
+                            ColumnsPath(by_columns)))
+    return;
+#endif
+  by_columns();
 }
 
 void CudaBackend::conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g, const Tensor& dweight) {
-  conv2d_weight_grad_by_columns(*this, columns(), x, grad, g, dweight);
+  [[maybe_unused]] const ConvShapes s = conv_shapes("conv2d_backward_weight", x, dweight, grad, g);
+  auto by_columns = [&] { conv2d_weight_grad_by_columns(*this, columns(), x, grad, g, dweight); };
+#ifdef STHENO_HAS_CUDNN
+  if (s.n > 0 && cudnn_ &&
+      cudnn_->run(CudnnConvolutions::Pass::weight_grad, recording_, x, grad, Tensor(), g, dweight, ColumnsPath(by_columns)))
+    return;
+#endif
+  by_columns();
 }
 
 void CudaBackend::max_pool2d(const Tensor& x, const Pool2dWindow& window, const Tensor& out) {
