@@ -81,12 +81,13 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& c, st
          f.help();
   if (!f.parse(args)) return false;
   c.hidden_sizes();  // validates
+  Device device;
   try {
-    if (f.given("tf32") && Device::parse(c.device).kind != DeviceKind::cuda)
-      throw UsageError("--tf32 applies to --device cuda only");
+    device = Device::parse(c.device);
   } catch (const ValueError& e) {
     throw UsageError(std::string("--device: ") + e.what());
   }
+  if (f.given("tf32") && device.kind != DeviceKind::cuda) throw UsageError("--tf32 applies to --device cuda only");
   // The CUDA backend reads it when the device starts, which is after this.
   if (c.tf32) setenv("STHENO_CUDA_TF32", "1", 1);
   // Flags that the chosen model has no use for are mistakes, not defaults to ignore.

@@ -467,6 +467,35 @@ TEST_F(Backends, TrainingStepsMatchTheHostAndAllocateNothingOnTheDevice) {
   }
 }
 
+// Two dropout layers in one step: each mask goes up from its own staging region behind the
+// kernels before it, so neither is overwritten by the other or by the next step's; the steps
+// match the host's, whose masks come from the same seeds.
+TEST_F(Backends, StepsWithTwoDropoutMasksMatchTheHost) {
+  auto run = [](Device device) {
+    Generator gen(9);
+    nn::Sequential net;
+    net.add(std::make_shared<nn::Linear>(20, 16, gen)).add(nn::activation(UnaryOp::relu))
+        .add(std::make_shared<nn::Dropout>(0.5, 11)).add(std::make_shared<nn::Linear>(16, 12, gen))
+        .add(std::make_shared<nn::Dropout>(0.25, 12)).add(std::make_shared<nn::Linear>(12, 5, gen));
+    net.to(device);
+    Graph g;
+    const Node x = g.input("x", {8, 20}), y = g.input("labels", {8}, DType::i32);
+    const auto params = net.trainable_parameters();
+    optim::SGD sgd(nn::values_of(params), 0.2);
+    optim::TrainingStep step(nn::cross_entropy(net(x), y), nn::nodes_of(g, params), sgd);
+    step.machine().let(x, Tensor::normal({8, 20}, gen));
+    step.machine().let(y, Tensor::from<std::int32_t>({0, 1, 2, 3, 4, 0, 1, 2}));
+    std::vector<double> losses;
+    for (int i = 0; i < 5; ++i) losses.push_back(step.run());
+    return losses;
+  };
+  const std::vector<double> host = run(Device::cpu());
+  for (Device d : devices_) {
+    const std::vector<double> dev = run(d);
+    for (std::size_t i = 0; i < host.size(); ++i) EXPECT_NEAR(dev[i], host[i], 1e-5) << d.str() << " step " << i;
+  }
+}
+
 // Batches that change every step, fed with let() before each step or staged during the step
 // before (uploaded while it runs): the same losses, and staging allocates nothing after its first use.
 TEST_F(Backends, StagedBatchesGiveTheSameStepsAsCopiedOnes) {

@@ -163,9 +163,11 @@ class StepRecording {
  public:
   explicit StepRecording(Device device, bool wanted)
       : backend_(wanted && !device.is_host() ? &backend(device) : nullptr),
-        recording_(backend_ && backend_->begin_step_record()) {}
+        recording_(backend_ && backend_->begin_step_record()),
+        exceptions_(std::uncaught_exceptions()) {}
   ~StepRecording() noexcept(false) {
-    if (recording_) backend_->end_step_record(std::uncaught_exceptions() == 0);
+    // Launched unless the step threw (counted against the exceptions in flight when it began).
+    if (recording_) backend_->end_step_record(std::uncaught_exceptions() == exceptions_);
   }
   StepRecording(const StepRecording&) = delete;
   StepRecording& operator=(const StepRecording&) = delete;
@@ -173,6 +175,7 @@ class StepRecording {
  private:
   Backend* backend_;
   bool recording_;
+  int exceptions_;
 };
 }  // namespace
 

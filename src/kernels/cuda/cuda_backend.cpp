@@ -90,6 +90,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
 // failed half-way through its constructor's successors.
 CudaBackend::~CudaBackend() {
   cudnn_.reset();
+  if (pinned_staging_) cudaFreeHost(pinned_staging_);
   for (auto& [buffer, size] : scratch_)
     if (buffer) cudaFree(buffer);
   for (cudaEvent_t e : upload_events_) cudaEventDestroy(e);
@@ -124,12 +125,14 @@ void* CudaBackend::allocate(std::size_t bytes) {
     cached_bytes_ -= got;
     live_.emplace(p, got);
     live_bytes_ += got;
+    reused_since_sync_.insert(p);
     return p;
   }
   void* p = nullptr;
   DriverCall driver;
   cudaError_t status = cudaMalloc(&p, size);
-  if (status == cudaErrorMemoryAllocation && !cached_.empty()) {
+  // Freeing the cache waits for the device, which a recorded step cannot do.
+  if (status == cudaErrorMemoryAllocation && !cached_.empty() && !recording_) {
     cudaGetLastError();
     release_cached();  // then try once more
     status = cudaMalloc(&p, size);
@@ -182,6 +185,15 @@ void CudaBackend::upload_async(void* handle, std::size_t offset, const void* hos
     upload_events_.push_back(e);
   }
   DriverCall driver;
+  bool reused = false;
+  {
+    std::lock_guard lock(blocks_mutex_);
+    reused = reused_since_sync_.count(handle) > 0;
+  }
+  if (reused) {  // kernels queued before may still read or write the block
+    check(cudaEventRecord(upload_events_[pending_uploads_], compute_), "cudaEventRecord", device());
+    check(cudaStreamWaitEvent(copies_, upload_events_[pending_uploads_], 0), "cudaStreamWaitEvent", device());
+  }
   check(cudaMemcpyAsync(static_cast<char*>(handle) + offset, host, bytes, cudaMemcpyHostToDevice, copies_), "cudaMemcpyAsync",
         device());
   check(cudaEventRecord(upload_events_[pending_uploads_], copies_), "cudaEventRecord", device());
@@ -218,6 +230,7 @@ void CudaBackend::read(const void* device_memory, void* host, std::size_t bytes)
     check(cudaMemcpyAsync(host, device_memory, bytes, cudaMemcpyDeviceToHost, compute_), "cudaMemcpyAsync", device());
     check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
   }
+  forget_reuses();
   check_error_flags();
 }
 
@@ -227,7 +240,13 @@ void CudaBackend::synchronize() {
     DriverCall driver;
     check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
   }
+  forget_reuses();
   check_error_flags();
+}
+
+void CudaBackend::forget_reuses() {
+  std::lock_guard lock(blocks_mutex_);
+  reused_since_sync_.clear();  // the compute stream has drained
 }
 
 void CudaBackend::check_error_flags() {
@@ -238,7 +257,7 @@ void CudaBackend::check_error_flags() {
     check(cudaMemcpy(&flags, error_flags_, sizeof flags, cudaMemcpyDeviceToHost), "cudaMemcpy", device());
   }
   if (flags == 0) return;
-  check(cudaMemset(error_flags_, 0, sizeof(int)), "cudaMemset", device());
+  check(cudaMemsetAsync(error_flags_, 0, sizeof(int), compute_), "cudaMemsetAsync", device());
   throw_kernel_errors(flags, device());
 }
 
@@ -286,6 +305,9 @@ void* CudaBackend::scratch(int slot, std::size_t bytes) {
   std::lock_guard lock(mutex_);
   auto& [buffer, size] = scratch_[static_cast<std::size_t>(slot)];
   if (size < bytes) {
+    if (recording_)
+      throw DeviceError("a recorded step on " + device().str() + " needs a larger scratch buffer than the step before it "
+                        "(set STHENO_CUDA_GRAPHS=0 for programs whose sizes change between steps)");
     DriverCall driver;
     if (buffer) {
       check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());  // its last user may still run

@@ -12,10 +12,12 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "kernels/cuda/cudnn_conv.hpp"
 #include "kernels/cuda/launch.hpp"
+#include "kernels/device_random.hpp"
 #include "kernels/device_views.hpp"
 #include "stheno/kernels/backend.hpp"
 
@@ -109,6 +111,7 @@ class CudaBackend final : public Backend {
   // Reads `bytes` from device memory, waiting for the compute stream: one host synchronisation.
   void read(const void* device_memory, void* host, std::size_t bytes);
   void check_error_flags();
+  void forget_reuses();
   // Frees every cached block (the caller holds blocks_mutex_).
   void release_cached();
   // The columns of a convolution: a device tensor kept and grown between calls.
@@ -139,7 +142,11 @@ class CudaBackend final : public Backend {
   std::size_t live_bytes_ = 0, cached_bytes_ = 0;
   std::shared_ptr<Storage> columns_;
   std::unique_ptr<CudnnConvolutions> cudnn_;  // where the build has cuDNN
-  std::shared_ptr<Storage> host_staging_;  // host memory that dropout masks are drawn into
+  void* pinned_staging_ = nullptr;  // host memory that dropout masks are drawn into
+  MaskStaging mask_staging_;
+  // Blocks handed out again from the cache since the last synchronisation: kernels queued before
+  // may still use them, so a copy-stream upload into one waits for the compute stream first.
+  std::unordered_set<void*> reused_since_sync_;
   int* error_flags_ = nullptr;  // bits set by kernels that met invalid input (a label out of range)
   bool errors_possible_ = false;
   std::atomic<std::int64_t> allocations_{0}, synchronizations_{0}, launches_{0};

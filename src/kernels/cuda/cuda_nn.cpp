@@ -68,10 +68,10 @@ void CudaBackend::conv2d_backward_input(const Tensor& grad, const Tensor& weight
 }
 
 void CudaBackend::conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv2dGeometry& g, const Tensor& dweight) {
-  [[maybe_unused]] const ConvShapes s = conv_shapes("conv2d_backward_weight", x, dweight, grad, g);
+  conv_shapes("conv2d_backward_weight", x, dweight, grad, g);
   auto by_columns = [&] { conv2d_weight_grad_by_columns(*this, columns(), x, grad, g, dweight); };
 #ifdef STHENO_HAS_CUDNN
-  if (s.n > 0 && cudnn_ &&
+  if (cudnn_ &&
       cudnn_->run(CudnnConvolutions::Pass::weight_grad, recording_, x, grad, Tensor(), g, dweight, ColumnsPath(by_columns)))
     return;
 #endif
@@ -183,8 +183,24 @@ void CudaBackend::scatter_add_rows(const Tensor& grad, const Tensor& indices, co
            "scatter_add_rows");
 }
 
+// The copy goes on the compute stream behind the kernels queued before it, from pinned memory,
+// so that a recorded step's copy node can read it when the step replays.
 void CudaBackend::dropout_mask(Generator& gen, double keep, const Tensor& out) {
-  upload_dropout_mask(*this, host_staging_, gen, keep, out);
+  const std::size_t bytes = check_dropout_out(out);
+  void* host = mask_staging_.take(bytes, [this] { return synchronizations(); }, [this](std::size_t capacity) {
+    if (recording_)
+      throw DeviceError("dropout_mask: a recorded step on " + device().str() +
+                        " needs more mask staging than the step before it");
+    synchronize();  // every queued copy from the old memory has run
+    if (pinned_staging_) cudaFreeHost(pinned_staging_);
+    pinned_staging_ = nullptr;
+    check(cudaMallocHost(&pinned_staging_, capacity), "cudaMallocHost (dropout staging)", device());
+    return pinned_staging_;
+  });
+  draw_dropout_mask(gen, keep, out, host);
+  DriverCall driver;
+  check(cudaMemcpyAsync(first_element(out), host, bytes, cudaMemcpyHostToDevice, compute_), "cudaMemcpyAsync (dropout mask)",
+        device());
 }
 
 }  // namespace stheno::cuda

@@ -204,6 +204,12 @@ const bool registered = [] {
     static std::mutex mutex;
     static auto* started = new std::map<int, CudaBackend*>;
     std::lock_guard lock(mutex);
+    // Each call into the runtime would need the device made current first; until then, one
+    // CUDA device per process, and a second is refused rather than run on the wrong GPU.
+    for (const auto& [other, backend] : *started)
+      if (other != index && backend)
+        throw DeviceError("cuda:" + std::to_string(index) + ": this process already uses cuda:" + std::to_string(other) +
+                          "; stheno runs one CUDA device per process (set CUDA_VISIBLE_DEVICES to choose it)");
     CudaBackend*& b = (*started)[index];
     if (!b) b = new CudaBackend(index);
     return *b;

@@ -99,12 +99,22 @@ CudnnConvolutions::Key CudnnConvolutions::key_of(Pass pass, const Tensor& a, con
 
 bool CudnnConvolutions::run(Pass pass, bool recording, const Tensor& a, const Tensor& b, const Tensor& bias,
                             const Conv2dGeometry& g, const Tensor& out, const ColumnsPath& by_columns) {
-  if (!handle_) return false;
+  // cuDNN wants a batch, and a bias it can read as (1, F, 1, 1).
+  const Tensor& image = pass == Pass::input_grad ? out : a;
+  if (!handle_ || image.size(0) == 0 || (bias.defined() && !bias.is_contiguous())) return false;
   const Key key = key_of(pass, a, b, bias.defined(), g, out);
   auto it = plans_.find(key);
   if (it == plans_.end()) {
     if (recording) return false;  // timing waits for the device; the next unrecorded call decides
-    it = plans_.emplace(key, decide(pass, a, b, bias, g, out, by_columns)).first;
+    std::unique_ptr<Plan> plan;
+    try {
+      plan = decide(pass, a, b, bias, g, out, by_columns);
+    } catch (const DeviceError&) {
+      // cuDNN refused these operands (sizes past its int range, a library missing at run time):
+      // the columns path serves them.
+      cudaGetLastError();
+    }
+    it = plans_.emplace(key, std::move(plan)).first;
   }
   if (!it->second) return false;
   execute(*it->second, a, b, bias, out);
@@ -166,15 +176,19 @@ std::unique_ptr<CudnnConvolutions::Plan> CudnnConvolutions::decide(Pass pass, co
 
   // cuDNN times its algorithms on the real operands, with as much workspace as the columns
   // would take or 64 MiB, whichever is more.
-  const std::size_t limit = std::max<std::size_t>(64u << 20, static_cast<std::size_t>(n) * c * g.kernel_h * g.kernel_w *
-                                                                 oh * ow * itemsize(a.dtype()));
+  std::size_t free_bytes = 0, total = 0;
+  check(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo", device_);
+  const std::size_t limit = std::min(free_bytes / 2, std::max<std::size_t>(64u << 20, static_cast<std::size_t>(n) * c * g.kernel_h *
+                                                                                         g.kernel_w * oh * ow * itemsize(a.dtype())));
   void* ws = workspace(limit);
   constexpr int kAlgos = 8;
   int found = 0;
   float cudnn_ms = std::numeric_limits<float>::infinity();
   auto take = [&](const auto& perf) {
     for (int i = 0; i < found; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].time < cudnn_ms &&
+      // Deterministic algorithms only (no atomics: the same bits every run, as stheno's own
+      // kernels give), and tensor-core math only where TF32 is allowed.
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].time < cudnn_ms && perf[i].determinism == CUDNN_DETERMINISTIC &&
           (allow_tf32_ || perf[i].mathType != CUDNN_TENSOR_OP_MATH)) {
         cudnn_ms = perf[i].time;
         plan->algo = static_cast<int>(perf[i].algo);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/device_random.hpp"
 #include "kernels/device_views.hpp"
 #include "stheno/kernels/backend.hpp"
 
@@ -157,6 +158,7 @@ class OpenclBackend final : public Backend {
   std::array<std::pair<cl_mem, std::size_t>, 4> scratch_{};
   std::array<std::shared_ptr<Storage>, 2> scratch_storage_{};
   std::shared_ptr<Storage> host_staging_;  // host memory that dropout masks are drawn into
+  MaskStaging mask_staging_;
   cl_mem error_flags_ = nullptr;
   bool errors_possible_ = false;
   void check_error_flags();
