@@ -20,6 +20,7 @@ void check_pool_backward(const Tensor& x, const Tensor& pooled, const Tensor& gr
 struct ChannelShape {
   std::int64_t n, c, inner;
 };
+// Every backend's channel-moment checks; a device also needs x contiguous (the host copies it).
 ChannelShape check_channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance, Device device);
 void check_running_moments(const Tensor& mean, const Tensor& variance, const Tensor& running_mean, const Tensor& running_var);
 

@@ -5,16 +5,12 @@
 #include <string>
 
 #include "kernels/cpu/parallel.hpp"
+#include "kernels/device_conv.hpp"
 
 namespace stheno {
 
 void cpu::channel_moments(const Tensor& x, const Tensor& mean, const Tensor& variance) {
-  if (!x.defined() || x.rank() < 2) throw ShapeError("channel_moments: x must be (N, C, ...)");
-  const std::int64_t n = x.shape()[0], c = x.shape()[1], inner = n == 0 || c == 0 ? 0 : x.numel() / (n * c);
-  for (const Tensor* t : {&mean, &variance})
-    if (!t->defined() || t->shape() != Shape{c} || t->dtype() != x.dtype())
-      throw ShapeError("channel_moments: outputs must be " + std::string(dtype_name(x.dtype())) + " " + Shape{c}.str());
-  if (n * inner == 0) throw ShapeError("channel_moments: x " + x.shape().str() + " has no values per channel");
+  const auto [n, c, inner] = check_channel_moments(x, mean, variance, Device::cpu());
   const Tensor src = x.contiguous();
   visit_floating(x.dtype(), "channel_moments", [&]<class T>() {
     const T* p = src.data<T>();
