@@ -163,19 +163,10 @@ class CharTrainer {
     say(line);
     say("generated text:\n" + sample);
     if (c_.json) {
-      // null where allocations cannot be counted (sanitizer builds keep their own allocator).
-      char per_step[32] = "null";
-      char driver_per_step[64] = "";
-      if (c_.steps > 1 && testing::allocation_counting_available()) {
-        std::snprintf(per_step, sizeof per_step, "%.3f", allocations_per_step_);
-        if (!device_.is_host())
-          std::snprintf(driver_per_step, sizeof driver_per_step, "\"driver_allocations_per_step\": %.1f, ",
-                        driver_allocations_per_step_);
-      }
       std::printf("{\"model\": \"char-lstm\", \"train_loss\": %.5f, \"validation_loss\": %.5f, \"unigram_loss\": %.5f, "
-                  "\"chars_per_s\": %.1f, \"allocations_per_step\": %s, %s\"device\": \"%s\", \"threads\": %d, \"world_size\": %d, "
+                  "\"chars_per_s\": %.1f, %s, \"device\": \"%s\", \"threads\": %d, \"world_size\": %d, "
                   "%s, \"sample\": %s, \"out\": %s}\n",
-                  train_loss, validation_loss, unigram, chars_per_s_, per_step, driver_per_step, device_.str().c_str(), num_threads(),
+                  train_loss, validation_loss, unigram, chars_per_s_, step_allocations_.json().c_str(), device_.str().c_str(), num_threads(),
                   comm_.size(), gemm_json().c_str(),
                   json_string(sample).c_str(),
                   json_string(c_.out).c_str());
@@ -227,7 +218,6 @@ class CharTrainer {
     Generator windows(static_cast<std::uint64_t>(c_.seed) * 7919 + 1);
     const long long tail = std::max(1LL, c_.steps / 10);
     double tail_sum = 0;
-    std::int64_t allocations = 0, driver_allocations = 0;
     progress_.start_run(1, c_.steps, 0, 0);
     progress_.start_epoch(0);
     const auto start = std::chrono::steady_clock::now();
@@ -239,11 +229,7 @@ class CharTrainer {
         step.machine().let(targets, my_y);
       }
       const double value = global_loss(step.run());
-      // On a device, stheno's own (the driver's are counted apart).
-      if (s > 0) {
-        allocations += device_.is_host() ? counter.count() : counter.outside_driver_calls_on_this_thread();
-        driver_allocations += device_.is_host() ? 0 : counter.count() - counter.outside_driver_calls_on_this_thread();
-      }
+      if (s > 0) step_allocations_.add(counter);  // the first step warms up
       if (!std::isfinite(value))
         throw ValueError(std::string("training diverged: the loss became ") + (std::isnan(value) ? "NaN" : "infinite") +
                          " at step " + std::to_string(s + 1) +
@@ -254,10 +240,6 @@ class CharTrainer {
     progress_.finish_epoch();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     chars_per_s_ = static_cast<double>(c_.steps * c_.batch * c_.seq) / seconds;
-    if (c_.steps > 1) {
-      allocations_per_step_ = static_cast<double>(allocations) / static_cast<double>(c_.steps - 1);
-      driver_allocations_per_step_ = static_cast<double>(driver_allocations) / static_cast<double>(c_.steps - 1);
-    }
     return tail_sum / static_cast<double>(tail);
   }
 
@@ -347,7 +329,8 @@ class CharTrainer {
   dist::Communicator& comm_;
   std::FILE* log_;
   Progress progress_;
-  double chars_per_s_ = 0, allocations_per_step_ = 0, driver_allocations_per_step_ = 0;
+  double chars_per_s_ = 0;
+  testing::StepAllocations step_allocations_{!device_.is_host()};
 };
 
 }  // namespace

@@ -149,9 +149,7 @@ class Trainer {
   std::vector<std::unique_ptr<EvalProgram>> eval_programs_;
   std::vector<EpochMetrics> history_;
   std::filesystem::path out_;
-  // Host allocations in measured steps; on a device, those stheno made on the training thread
-  // (the rest are the driver's: inside its calls, or on its threads).
-  std::int64_t measured_steps_ = 0, measured_allocations_ = 0, measured_own_allocations_ = 0;
+  testing::StepAllocations measured_allocations_{!device_.is_host()};  // over the steps after the first
   GlobalLoss global_loss_{comm_};
 };
 
@@ -423,9 +421,7 @@ int Trainer::train() {
       const data::Batch* next = nullptr;
       const double loss = global_loss_(train_step(*batch, loader, next));
       if (measure) {
-        measured_allocations_ += counter.count();
-        measured_own_allocations_ += counter.outside_driver_calls_on_this_thread();
-        ++measured_steps_;
+        measured_allocations_.add(counter);
       }
       if (!std::isfinite(loss))
         throw ValueError(std::string("training diverged: the loss became ") + (std::isnan(loss) ? "NaN" : "infinite") + " at step " +
@@ -477,25 +473,11 @@ int Trainer::train() {
   say("wrote " + (out_ / "model.safetensors").string() + " (the trained weights), checkpoint.safetensors, metrics.csv" +
       (c_.plot && std::filesystem::exists(out_ / "curves.png") ? ", curves.png" : ""));
   if (c_.json) {
-    // null where allocations cannot be counted (sanitizer builds keep their own allocator).
-    char per_step[32] = "null";
-    // On a device, stheno's own allocations, with the driver's beside them.
-    char driver_per_step[64] = "";
-    if (measured_steps_ > 0 && testing::allocation_counting_available()) {
-      const double steps = static_cast<double>(measured_steps_);
-      if (device_.is_host()) {
-        std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_allocations_) / steps);
-      } else {
-        std::snprintf(per_step, sizeof per_step, "%.3f", static_cast<double>(measured_own_allocations_) / steps);
-        std::snprintf(driver_per_step, sizeof driver_per_step, "\"driver_allocations_per_step\": %.1f, ",
-                      static_cast<double>(measured_allocations_ - measured_own_allocations_) / steps);
-      }
-    }
     std::printf("{\"epochs\": %lld, \"train_seconds_per_epoch\": %.4f, \"test_accuracy\": %.6f, \"test_loss\": %.6f, "
-                "\"allocations_per_step\": %s, %s\"steps\": %lld, \"machine\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"world_size\": %d, "
+                "%s, \"steps\": %lld, \"machine\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"world_size\": %d, "
                 "%s, \"out\": \"%s\"}\n",
                 static_cast<long long>(c_.epochs), trained_epochs ? train_seconds / static_cast<double>(trained_epochs) : 0.0,
-                last.test_accuracy, last.test_loss, per_step, driver_per_step, static_cast<long long>(optimizer_->steps_taken()),
+                last.test_accuracy, last.test_loss, measured_allocations_.json().c_str(), static_cast<long long>(optimizer_->steps_taken()),
                 c_.machine.c_str(), device_.str().c_str(), num_threads(), comm_.size(), gemm_json().c_str(),
                 out_.string().c_str());
   }

@@ -57,16 +57,6 @@ std::string per_step_counters(Device device, std::pair<std::int64_t, std::int64_
   return buf;
 }
 
-// A device step's host allocations: '{"stheno": S, "driver": D}' per step, S made by stheno's
-// code on the stepping thread, D inside the driver's calls or on its threads.
-std::string device_allocations_json(std::int64_t all, std::int64_t own, std::int64_t steps) {
-  char buf[96];
-  const double n = static_cast<double>(std::max<std::int64_t>(steps, 1));
-  std::snprintf(buf, sizeof buf, "{\"stheno\": %.3f, \"driver\": %.1f}", static_cast<double>(own) / n,
-                static_cast<double>(all - own) / n);
-  return buf;
-}
-
 using LossOf = std::function<Node(nn::Module&, const Node& x, const Node& labels)>;
 
 const LossOf softmax_cross_entropy_of = [](nn::Module& model, const Node& x, const Node& labels) {
@@ -184,19 +174,17 @@ void w1(const Options& o, const data::Mnist& d) {
   };
   TrainingProgram program(net, sgd, kBatch, loss_of, o.profile);
 
-  std::int64_t steps = 0, allocations = 0, own_allocations = 0;
+  std::int64_t steps = 0;
+  testing::StepAllocations allocations(!o.device.is_host());  // the first step warms up
   loader.start_epoch(0);
   const auto counters = device_counters(o.device);
   const auto start = Clock::now();
   if (o.machine == "tape" && !o.device.is_host()) {
-    std::optional<testing::AllocationCounter> counter;  // from the end of the first (warm-up) step
+    std::optional<testing::AllocationCounter> counter;  // from the end of the first step
     program.steps(loader, [&] {
       if (++steps == 1) counter.emplace();
     });
-    if (counter) {
-      allocations = counter->count();
-      own_allocations = counter->outside_driver_calls_on_this_thread();
-    }
+    if (counter) allocations.add(*counter, steps - 1);
   }
   while (const data::Batch* b = o.machine == "tape" && !o.device.is_host() ? nullptr : loader.next()) {
     testing::AllocationCounter counter;
@@ -207,17 +195,14 @@ void w1(const Options& o, const data::Mnist& d) {
       const Node l = loss_of(net, e.input("x", b->inputs.to(o.device)), e.input("labels", b->labels.to(o.device)));
       sgd.step(backward(l, nn::nodes_of(e, net.parameters())));
     }
-    if (steps++ > 0) allocations += counter.count();  // the first step warms up
+    if (steps++ > 0) allocations.add(counter);
   }
   const double seconds = seconds_since(start);
   const std::string counted = per_step_counters(o.device, counters, steps);
   const std::int64_t test_n = o.quick ? 1000 : 10000;
   const double acc = accuracy(net, d.test.images.slice(0, 0, test_n), d.test.labels.slice(0, 0, test_n), o.device);
-  std::printf("{\"seconds_per_epoch\": %.6f, \"test_accuracy\": %.4f%s, \"allocations_per_step\": ", seconds, acc,
-              counted.c_str());
-  if (!testing::allocation_counting_available()) std::printf("null}\n");
-  else if (o.device.is_host()) std::printf("%.3f}\n", static_cast<double>(allocations) / static_cast<double>(steps - 1));
-  else std::printf("%s}\n", device_allocations_json(allocations, own_allocations, steps - 1).c_str());
+  std::printf("{\"seconds_per_epoch\": %.6f, \"test_accuracy\": %.4f%s, %s}\n", seconds, acc, counted.c_str(),
+              allocations.json().c_str());
 }
 
 // The GPU talk's network on the CPU: 784-1000-10 ReLU, softmax cross-entropy, SGD 0.1, batch 128.
@@ -256,9 +241,9 @@ void w2(const Options& o, const data::Mnist& d) {
     program.steps(staged, [&] {
       if (++done == 1) counter.emplace();
     });
-    if (counter && testing::allocation_counting_available())
-      device_allocations = ", \"allocations_per_step\": " +
-                           device_allocations_json(counter->count(), counter->outside_driver_calls_on_this_thread(), done - 1);
+    testing::StepAllocations allocations(true);
+    if (counter) allocations.add(*counter, done - 1);
+    device_allocations = ", " + allocations.json();
   }
   if (ranks > 1) parallel.comm().barrier();  // every rank's steps are done
   const double train_rate = static_cast<double>(steps * kBatch) / seconds_since(start);
@@ -320,20 +305,18 @@ void w3(const Options& o, const data::Mnist& d) {
   auto step = [&](const data::Batch& b) { parallel.ranks() == 1 ? program.step(b) : program.step(parallel.mine(b)); };
   loader.start_epoch(0);
   for (int i = 0; i < 3; ++i) step(*loader.next());
-  std::int64_t allocations = 0;
+  testing::StepAllocations allocations(!o.device.is_host());
   const auto counters = device_counters(o.device);
   const auto start = Clock::now();
   for (std::int64_t i = 0; i < steps; ++i) {
     testing::AllocationCounter counter;
     step(*loader.next());
-    allocations += o.device.is_host() ? counter.count() : counter.outside_driver_calls_on_this_thread();
+    allocations.add(counter);
   }
   if (parallel.ranks() > 1) parallel.comm().barrier();  // every rank's steps are done
   const double rate = static_cast<double>(steps * kBatch) / seconds_since(start);
   if (parallel.rank() != 0) return;
-  // On a device, allocations_per_step is stheno's own (the driver's are not counted here).
-  std::printf("{\"train_samples_per_s\": %.1f, \"ranks\": %d, \"allocations_per_step\": %.3f%s}\n", rate,
-              parallel.ranks(), static_cast<double>(allocations) / static_cast<double>(steps),
+  std::printf("{\"train_samples_per_s\": %.1f, \"ranks\": %d, %s%s}\n", rate, parallel.ranks(), allocations.json().c_str(),
               per_step_counters(o.device, counters, steps).c_str());
 }
 

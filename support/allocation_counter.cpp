@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 
 #include "stheno/tensor/device.hpp"
 
@@ -75,4 +76,24 @@ std::int64_t AllocationCounter::count() const { return allocations.load() - star
 std::int64_t AllocationCounter::outside_driver_calls_on_this_thread() const {
   return own_allocations_on_thread - start_on_thread_;
 }
+
+void StepAllocations::add(const AllocationCounter& counter, std::int64_t steps) {
+  const std::int64_t all = counter.count(), own = on_device_ ? counter.outside_driver_calls_on_this_thread() : all;
+  own_ += own;
+  driver_ += all - own;
+  steps_ += steps;
+}
+
+std::string StepAllocations::json() const {
+  if (steps_ <= 0 || !allocation_counting_available()) return "\"allocations_per_step\": null";
+  const double n = static_cast<double>(steps_);
+  char buf[128];
+  if (on_device_)
+    std::snprintf(buf, sizeof buf, "\"allocations_per_step\": %.3f, \"driver_allocations_per_step\": %.1f",
+                  static_cast<double>(own_) / n, static_cast<double>(driver_) / n);
+  else
+    std::snprintf(buf, sizeof buf, "\"allocations_per_step\": %.3f", static_cast<double>(own_) / n);
+  return buf;
+}
+
 }  // namespace stheno::testing

@@ -4,6 +4,7 @@
 // family with counting wrappers (which also keep a per-thread count of allocations made outside
 // DriverCalls); sanitizer builds keep their own allocator and count nothing.
 #include <cstdint>
+#include <string>
 
 namespace stheno::testing {
 
@@ -24,6 +25,22 @@ class AllocationCounter {
 
  private:
   std::int64_t start_, start_on_thread_;
+};
+
+// Allocations summed over measured steps, as the CLI and the benchmarks report them: on the
+// host all of them; on a device stheno's own apart from the driver's.
+class StepAllocations {
+ public:
+  explicit StepAllocations(bool on_device) : on_device_(on_device) {}
+  // Adds what `counter` saw over `steps` steps (call on the thread that made the counter).
+  void add(const AllocationCounter& counter, std::int64_t steps = 1);
+  // '"allocations_per_step": X' (stheno's own on a device; null where allocations cannot be
+  // counted or no step was measured), then on a device ', "driver_allocations_per_step": Y'.
+  std::string json() const;
+
+ private:
+  bool on_device_;
+  std::int64_t steps_ = 0, own_ = 0, driver_ = 0;
 };
 
 }  // namespace stheno::testing

@@ -2,6 +2,12 @@
 
 namespace stheno {
 
+Tensor grown_tensor(std::shared_ptr<Storage>& storage, const Shape& shape, DType dtype, Device device) {
+  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
+  if (!storage || storage->bytes() < bytes) storage = Storage::allocate(bytes, device);
+  return Tensor::over(storage, shape, dtype);
+}
+
 std::pair<Tensor, Tensor> check_columns(const char* op, const Tensor& image, const Conv2dGeometry& g, const Tensor& columns) {
   if (!image.defined() || (image.rank() != 3 && image.rank() != 4))
     throw ShapeError(std::string(op) + ": images must be (C, H, W) or (N, C, H, W)");

@@ -3,6 +3,7 @@
 // backend keeps and reuses), and the checks of its convolution, pooling and batch-norm kernels.
 // Only the kernels (im2col, col2im, pooling, moments) differ between devices.
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "kernels/conv_checks.hpp"
@@ -13,6 +14,10 @@ namespace stheno {
 
 // (N, C, H, W) for a batched image, (1, C, H, W) for a single one.
 inline Tensor batched(const Tensor& t) { return t.rank() == 3 ? t.unsqueeze(0) : t; }
+
+// A device tensor of `shape` over `storage`, which is made or grown (never shrunk) to fit: the
+// columns a backend keeps for conv2d_by_columns below.
+Tensor grown_tensor(std::shared_ptr<Storage>& storage, const Shape& shape, DType dtype, Device device);
 
 // Checks an im2col or col2im call; returns (images, columns) both batched.
 std::pair<Tensor, Tensor> check_columns(const char* op, const Tensor& image, const Conv2dGeometry& g, const Tensor& columns);

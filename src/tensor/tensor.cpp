@@ -180,6 +180,13 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(storage_->data()) + offset_ * static_cast<std::int64_t>(itemsize(dtype_));
 }
 
+namespace {
+// The first element's byte in its storage.
+std::size_t first_byte(const Tensor& t) {
+  return t.storage()->byte_offset() + static_cast<std::size_t>(t.offset()) * itemsize(t.dtype());
+}
+}  // namespace
+
 template <class T>
 T Tensor::item() const {
   if (numel() != 1)
@@ -189,8 +196,7 @@ T Tensor::item() const {
   // Straight into a local, so that reading a device's loss every step allocates nothing.
   return visit_dtype(dtype_, [&]<class S>() {
     S value{};
-    device_runtime(device()).download(storage_->handle(), storage_->byte_offset() + static_cast<std::size_t>(offset_) * sizeof(S),
-                                      &value, sizeof(S));
+    device_runtime(device()).download(storage_->handle(), first_byte(*this), &value, sizeof(S));
     return convert_element<T>(value);
   });
 }
@@ -256,10 +262,6 @@ Tensor Tensor::to(Device device) const {
 }
 
 namespace {
-// Bytes of a contiguous tensor, from its first element, in its storage.
-std::size_t first_byte(const Tensor& t) {
-  return t.storage()->byte_offset() + static_cast<std::size_t>(t.offset()) * itemsize(t.dtype());
-}
 std::size_t byte_size(const Tensor& t) { return static_cast<std::size_t>(t.numel()) * itemsize(t.dtype()); }
 
 // A copy between the host and a device, or between two devices: the bytes move only between

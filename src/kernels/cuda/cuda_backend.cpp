@@ -230,8 +230,7 @@ void CudaBackend::read(const void* device_memory, void* host, std::size_t bytes)
     check(cudaMemcpyAsync(host, device_memory, bytes, cudaMemcpyDeviceToHost, compute_), "cudaMemcpyAsync", device());
     check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
   }
-  forget_reuses();
-  check_error_flags();
+  drained();
 }
 
 void CudaBackend::synchronize() {
@@ -240,13 +239,15 @@ void CudaBackend::synchronize() {
     DriverCall driver;
     check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize", device());
   }
-  forget_reuses();
-  check_error_flags();
+  drained();
 }
 
-void CudaBackend::forget_reuses() {
-  std::lock_guard lock(blocks_mutex_);
-  reused_since_sync_.clear();  // the compute stream has drained
+void CudaBackend::drained() {
+  {
+    std::lock_guard lock(blocks_mutex_);
+    reused_since_sync_.clear();
+  }
+  check_error_flags();
 }
 
 void CudaBackend::check_error_flags() {
@@ -263,7 +264,7 @@ void CudaBackend::check_error_flags() {
 
 void CudaBackend::launched(cudaError_t status, const char* kernel) {
   check(status, kernel, device());
-  if (!recording_) launches_.fetch_add(1, std::memory_order_relaxed);
+  count_launch();
 }
 
 bool CudaBackend::begin_step_record() {
@@ -298,7 +299,7 @@ void CudaBackend::end_step_record(bool launch) {
   cudaGraphDestroy(graph);
   if (uploads_to_wait_for_) order_after_uploads();
   check(cudaGraphLaunch(step_graph_, compute_), "cudaGraphLaunch", device());
-  launches_.fetch_add(1, std::memory_order_relaxed);
+  count_launch();
 }
 
 void* CudaBackend::scratch(int slot, std::size_t bytes) {

@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 #include <cublas_v2.h>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 
 #include "kernels/cuda/cudnn_conv.hpp"
 #include "kernels/cuda/launch.hpp"
+#include "kernels/device_conv.hpp"
 #include "kernels/device_random.hpp"
 #include "kernels/device_views.hpp"
 #include "stheno/kernels/backend.hpp"
@@ -105,22 +107,24 @@ class CudaBackend final : public Backend {
  private:
   // Checks a launcher's result and counts the launch.
   void launched(cudaError_t status, const char* kernel);
+  // A launch counts unless it was recorded (the recorded step counts once, when it launches).
+  void count_launch() {
+    if (!recording_) launches_.fetch_add(1, std::memory_order_relaxed);
+  }
   // A device buffer of at least `bytes`, kept and grown (never shrunk) between calls; the one
   // compute stream keeps its users apart. Slots: 0 partial sums, 1 loss rows.
   void* scratch(int slot, std::size_t bytes);
   // Reads `bytes` from device memory, waiting for the compute stream: one host synchronisation.
   void read(const void* device_memory, void* host, std::size_t bytes);
+  // After the host has waited for the compute stream: cache blocks are no longer in use by
+  // queued kernels, and the kernels' error flags can be read.
+  void drained();
   void check_error_flags();
-  void forget_reuses();
   // Frees every cached block (the caller holds blocks_mutex_).
   void release_cached();
-  // The columns of a convolution: a device tensor kept and grown between calls.
+  // The columns of a convolution, as conv2d_by_columns (kernels/device_conv.hpp) asks for them.
   auto columns() {
-    return [this](const Shape& shape, DType dtype) {
-      const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
-      if (!columns_ || columns_->bytes() < bytes) columns_ = Storage::allocate(bytes, device());
-      return Tensor::over(columns_, shape, dtype);
-    };
+    return [this](const Shape& shape, DType dtype) { return grown_tensor(columns_, shape, dtype, device()); };
   }
   double partial_total(cudaError_t (*kernel)(Elem, double*, const void*, DeviceView, Index, Index, cudaStream_t),
                        const char* name, const Tensor& x);
@@ -135,7 +139,7 @@ class CudaBackend final : public Backend {
   std::vector<cudaEvent_t> upload_events_;  // a pool; the first pending_uploads_ are in flight
   std::size_t pending_uploads_ = 0;
   std::mutex mutex_;  // guards the scratch buffers
-  std::vector<std::pair<void*, std::size_t>> scratch_ = std::vector<std::pair<void*, std::size_t>>(2);
+  std::array<std::pair<void*, std::size_t>, 2> scratch_{};
   std::mutex blocks_mutex_;  // guards the allocator's blocks
   std::multimap<std::size_t, void*> cached_;   // free blocks by size
   std::unordered_map<void*, std::size_t> live_;  // blocks in use, with their sizes

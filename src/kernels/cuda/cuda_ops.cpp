@@ -14,7 +14,6 @@ namespace stheno::cuda {
 
 namespace {
 constexpr Index kParts = 256;
-
 }  // namespace
 
 void CudaBackend::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out) {
@@ -93,7 +92,7 @@ void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out, do
     if (s != CUBLAS_STATUS_SUCCESS)
       throw DeviceError("matmul " + a.shape().str() + "·" + b.shape().str() + " on " + device().str() + ": cuBLAS " +
                         cublasGetStatusName(s) + " (" + cublasGetStatusString(s) + ")");
-    if (!recording_) launches_.fetch_add(1, std::memory_order_relaxed);
+    count_launch();
   }
   plan.finish();
 }

@@ -28,6 +28,19 @@ int narrow(std::int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// Which of a pass's operands is the image (x or dx), the output-shaped one (y or its gradient)
+// and the weight (w or dw).
+struct Roles {
+  const Tensor& image;
+  const Tensor& outputs;
+  const Tensor& weight;
+};
+Roles roles(CudnnConvolutions::Pass pass, const Tensor& a, const Tensor& b, const Tensor& out) {
+  using Pass = CudnnConvolutions::Pass;
+  return {pass == Pass::input_grad ? out : a, pass == Pass::forward ? out : pass == Pass::input_grad ? a : b,
+          pass == Pass::weight_grad ? out : b};
+}
+
 // Milliseconds `fn` takes on `stream` (the median of three runs after one to warm up).
 template <class Fn>
 float time_on(cudaStream_t stream, Device device, Fn&& fn) {
@@ -88,20 +101,17 @@ CudnnConvolutions::Key CudnnConvolutions::key_of(Pass pass, const Tensor& a, con
                                                  const Conv2dGeometry& g, const Tensor& out) const {
   // The image operand (x, or dx for the input gradient) and the output-shaped one carry the
   // batch strides that the descriptors bake in.
-  const Tensor& image = pass == Pass::input_grad ? out : a;
-  const Tensor& outputs = pass == Pass::forward ? out : pass == Pass::input_grad ? a : b;
-  const Tensor& weight = pass == Pass::weight_grad ? out : b;
+  const auto [image, outputs, weight] = roles(pass, a, b, out);
   return {static_cast<std::int64_t>(pass), static_cast<std::int64_t>(a.dtype()), image.size(0), g.channels, g.height,
           g.width, weight.size(0), g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h,
           g.dilation_w, image.size(0) > 1 ? image.strides()[0] : 0, outputs.size(0) > 1 ? outputs.strides()[0] : 0,
-          bias_defined ? 1 : 0, 0, 0};
+          bias_defined ? 1 : 0};
 }
 
 bool CudnnConvolutions::run(Pass pass, bool recording, const Tensor& a, const Tensor& b, const Tensor& bias,
                             const Conv2dGeometry& g, const Tensor& out, const ColumnsPath& by_columns) {
   // cuDNN wants a batch, and a bias it can read as (1, F, 1, 1).
-  const Tensor& image = pass == Pass::input_grad ? out : a;
-  if (!handle_ || image.size(0) == 0 || (bias.defined() && !bias.is_contiguous())) return false;
+  if (!handle_ || roles(pass, a, b, out).image.size(0) == 0 || (bias.defined() && !bias.is_contiguous())) return false;
   const Key key = key_of(pass, a, b, bias.defined(), g, out);
   auto it = plans_.find(key);
   if (it == plans_.end()) {
@@ -141,9 +151,7 @@ std::unique_ptr<CudnnConvolutions::Plan> CudnnConvolutions::decide(Pass pass, co
   auto plan = std::make_unique<Plan>();
   plan->pass = pass;
   plan->type = a.dtype() == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
-  const Tensor& image = pass == Pass::input_grad ? out : a;
-  const Tensor& outputs = pass == Pass::forward ? out : pass == Pass::input_grad ? a : b;
-  const Tensor& weight = pass == Pass::weight_grad ? out : b;
+  const auto [image, outputs, weight] = roles(pass, a, b, out);
   const int n = narrow(image.size(0), "the batch"), c = narrow(g.channels, "channels"), hh = narrow(g.height, "height"),
             w = narrow(g.width, "width"), f = narrow(weight.size(0), "filters"), oh = narrow(g.out_h(), "output height"),
             ow = narrow(g.out_w(), "output width");

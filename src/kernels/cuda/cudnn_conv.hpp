@@ -47,7 +47,7 @@ class CudnnConvolutions {
 
  private:
   struct Plan;
-  using Key = std::array<std::int64_t, 20>;
+  using Key = std::array<std::int64_t, 18>;
   Key key_of(Pass pass, const Tensor& a, const Tensor& b, bool bias_defined, const Conv2dGeometry& g, const Tensor& out) const;
   std::unique_ptr<Plan> decide(Pass pass, const Tensor& a, const Tensor& b, const Tensor& bias, const Conv2dGeometry& g,
                                const Tensor& out, const ColumnsPath& by_columns);

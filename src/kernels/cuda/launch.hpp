@@ -58,10 +58,6 @@ cudaError_t rmsprop(Elem t, void* p, const void* g, void* square_avg, void* mome
 cudaError_t adam(Elem t, void* p, const void* g, void* m, void* v, const AdamScalars& a, Index n, cudaStream_t s);
 cudaError_t scale(Elem t, void* g, double factor, Index n, cudaStream_t s);
 
-}  // namespace stheno::cuda
-
-namespace stheno::cuda {
-
 // A convolution's geometry as the kernels take it.
 struct ConvGeometry {
   Index c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;

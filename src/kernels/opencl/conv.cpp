@@ -124,13 +124,6 @@ Geometry geometry(const Conv2dGeometry& g) {
 }
 }  // namespace
 
-Tensor OpenclBackend::scratch_tensor(int slot, const Shape& shape, DType dtype) {
-  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * itemsize(dtype);
-  std::shared_ptr<Storage>& s = scratch_storage_[static_cast<std::size_t>(slot)];
-  if (!s || s->bytes() < bytes) s = Storage::allocate(bytes, device());
-  return Tensor::over(s, shape, dtype);
-}
-
 void OpenclBackend::im2col(const Tensor& image, const Conv2dGeometry& g, const Tensor& columns) {
   const auto [img, cols] = check_columns("im2col", image, g, columns);
   const View iv = view_of(img);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/device_conv.hpp"
 #include "kernels/device_random.hpp"
 #include "kernels/device_views.hpp"
 #include "stheno/kernels/backend.hpp"
@@ -118,12 +119,9 @@ class OpenclBackend final : public Backend {
   // in-order queue keeps its users apart. Slots: 0 partial sums, 1 loss rows, 2 CLBlast's
   // temporary buffer.
   cl_mem scratch(int slot, std::size_t bytes);
-  // A grow-only device tensor, for kernels that call other kernels (a convolution's columns).
-  Tensor scratch_tensor(int slot, const Shape& shape, DType dtype);
-  static constexpr int kColumnsScratch = 0;
   // The columns of a convolution, as conv2d_by_columns (kernels/device_conv.hpp) asks for them.
   auto columns() {
-    return [this](const Shape& shape, DType dtype) { return scratch_tensor(kColumnsScratch, shape, dtype); };
+    return [this](const Shape& shape, DType dtype) { return grown_tensor(columns_, shape, dtype, device()); };
   }
   void count_launch() { launches_.fetch_add(1, std::memory_order_relaxed); }
   // An int on the device whose bits kernels set when their input is invalid (a label out of
@@ -156,7 +154,7 @@ class OpenclBackend final : public Backend {
   std::map<std::pair<const char*, DType>, cl_program> programs_;
   std::map<std::pair<const char*, DType>, cl_kernel> kernels_;  // names are string literals
   std::array<std::pair<cl_mem, std::size_t>, 4> scratch_{};
-  std::array<std::shared_ptr<Storage>, 2> scratch_storage_{};
+  std::shared_ptr<Storage> columns_;
   std::shared_ptr<Storage> host_staging_;  // host memory that dropout masks are drawn into
   MaskStaging mask_staging_;
   cl_mem error_flags_ = nullptr;
