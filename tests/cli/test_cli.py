@@ -259,6 +259,7 @@ class CliErrors(unittest.TestCase):
         self.expect_error(["--batch", "0"], "--batch 0", "between 1 and", code=2)
         self.expect_error(["--hidden", "30,x"], "--hidden 30,x", code=2)
         self.expect_error(["--frobnicate"], "unknown flag --frobnicate", code=2)
+        self.expect_error(["--tf32"], "--tf32 applies to --device cuda only", code=2)
         self.expect_error(["--epochs"], "--epochs needs a value", code=2)
 
     def test_help_documents_every_flag(self):
