@@ -9,6 +9,7 @@
 #include "stheno/optim/optimizer.hpp"
 #include "stheno/optim/schedule.hpp"
 #include "stheno/optim/training_step.hpp"
+#include "stheno/stheno.hpp"
 
 using namespace stheno;
 using namespace stheno::optim;
@@ -251,4 +252,122 @@ TEST(TrainingStepLayout, AParameterUsedTransposedIsUpdated) {
   const float moved[4] = {-0.1f, 0.1f, -0.1f, 0.0f};
   for (std::int64_t j = 0; j < 3; ++j)
     for (std::int64_t k = 0; k < 4; ++k) EXPECT_NEAR(w.at({j, k}), w0.at({j, k}) + moved[k], 1e-5) << j << ", " << k;
+}
+
+namespace {
+
+// SGD applied to formed gradients only: the reference for the product path.
+class FormedSgd final : public Optimizer {
+ public:
+  FormedSgd(std::vector<Tensor> params, double lr, double momentum, bool nesterov, double weight_decay)
+      : Optimizer(std::move(params), lr), momentum_(momentum), weight_decay_(weight_decay), nesterov_(nesterov) {
+    if (momentum != 0) velocity_ = add_state("velocity");
+  }
+  std::string name() const override { return "formed_sgd"; }
+
+ private:
+  void update(std::size_t i, const Tensor& p, const Tensor& g) override {
+    sgd_update(p, g, momentum_ != 0 ? velocity_[i] : Tensor(), lr_, momentum_, nesterov_, weight_decay_);
+  }
+  double momentum_, weight_decay_;
+  bool nesterov_;
+  std::vector<Tensor> velocity_;
+};
+
+// A two-layer network whose weight gradients are products xᵀ·δ (the first one's x is an input).
+struct TwoLayers {
+  Graph g;
+  Tensor w1, b1, w2;
+  Node x, w1n, b1n, w2n, loss;
+  explicit TwoLayers(DType dtype) {
+    Generator gen(71);
+    w1 = Tensor::normal({5, 4}, gen, 0, 0.5, dtype);
+    b1 = Tensor::normal({4}, gen, 0, 0.5, dtype);
+    w2 = Tensor::normal({4, 3}, gen, 0, 0.5, dtype);
+    x = g.input("x", {6, 5}, dtype);
+    w1n = g.parameter("w1", w1);
+    b1n = g.parameter("b1", b1);
+    w2n = g.parameter("w2", w2);
+    loss = mean(square(matmul(sigmoid(add(matmul(x, w1n), b1n)), w2n)));
+  }
+  std::vector<Tensor> values() const { return {w1, b1, w2}; }
+  std::vector<Node> nodes() const { return {w1n, b1n, w2n}; }
+};
+
+}  // namespace
+
+// Plain SGD and momentum take a weight's gradient as the product xᵀ·δ and add it into the weight
+// (or its velocity) with one GEMM. Every step binds a new batch and the old one is then
+// overwritten with NaN, so a product read from a stale binding shows; with clipping and under a
+// communicator the product is formed first. All must take the steps the formed gradients take.
+TEST(TrainingStepProducts, WeightGradientsAppliedAsProductsMatchFormedOnes) {
+  struct Setting {
+    double momentum, weight_decay;
+    bool nesterov;
+    double clip;
+    bool distributed;
+  };
+  for (DType dtype : {DType::f64, DType::f32})
+    for (const Setting s : {Setting{0, 0, false, 0, false}, Setting{0, 0.05, false, 0, false}, Setting{0.9, 0, false, 0, false},
+                            Setting{0.9, 0.05, false, 0, false}, Setting{0.9, 0, true, 0, false}, Setting{0, 0, false, 0.05, false},
+                            Setting{0.9, 0, false, 0, true}}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " momentum " + std::to_string(s.momentum) + " weight decay " +
+                   std::to_string(s.weight_decay) + (s.nesterov ? " nesterov" : "") + " clip " + std::to_string(s.clip) +
+                   (s.distributed ? " distributed" : ""));
+      TwoLayers fused(dtype), formed(dtype);
+      SGD sgd(fused.values(), 0.3, s.momentum, s.nesterov, s.weight_decay);
+      FormedSgd reference(formed.values(), 0.3, s.momentum, s.nesterov, s.weight_decay);
+      TrainingStep fused_step(fused.loss, fused.nodes(), sgd), formed_step(formed.loss, formed.nodes(), reference);
+      const bool products = s.momentum == 0 || (s.weight_decay == 0 && !s.nesterov);
+      EXPECT_EQ(fused_step.product_form(0).size(), products ? 2u : 0u);
+      EXPECT_EQ(fused_step.product_form(2).size(), products ? 2u : 0u);
+      EXPECT_TRUE(fused_step.product_form(1).empty());  // the bias's gradient is a sum, not a product
+      EXPECT_TRUE(formed_step.product_form(0).empty());
+      const std::unique_ptr<dist::Communicator> one = dist::single_process();
+      if (s.distributed) {
+        fused_step.distribute(*one);
+        formed_step.distribute(*one);
+        EXPECT_NE(fused_step.machine().listing().find("form "), std::string::npos) << fused_step.machine().listing();
+      }
+      if (s.clip > 0) {
+        fused_step.set_clip_norm(s.clip);
+        formed_step.set_clip_norm(s.clip);
+      }
+      Generator gen(72);
+      for (int i = 0; i < 6; ++i) {
+        const Tensor batch = Tensor::normal({6, 5}, gen, 0, 1, dtype);
+        fused_step.machine().bind(fused.x, batch);
+        formed_step.machine().bind(formed.x, batch);
+        fused_step.run();
+        formed_step.run();
+        batch.fill(std::nan(""));  // the batch's memory goes on to hold other things
+      }
+      const double tol = dtype == DType::f64 ? 1e-12 : 2e-6;
+      for (std::size_t p = 0; p < 3; ++p)
+        EXPECT_TRUE(allclose(fused.values()[p], formed.values()[p], tol, tol))
+            << "parameter " << p << "\n" << fused.values()[p].str() << "\n" << formed.values()[p].str();
+      const double moved = max(abs(sub(fused.w1, TwoLayers(dtype).w1))).to(DType::f64).item<double>();
+      EXPECT_GT(moved, 1e-3) << "the steps should move the weights";
+    }
+}
+
+// An optimizer that does not apply products is refused one, naming the parameter.
+TEST(TrainingStepProducts, AnOptimizerWithoutProductsRefusesOne) {
+  Tensor p = Tensor::zeros({2, 3});
+  Adam adam({p}, 0.1);
+  const std::vector<Gradient> grads{Gradient::of_matmul(Tensor::ones({2, 4}), Tensor::ones({4, 3}))};
+  try {
+    adam.step(grads);
+    FAIL() << "no error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter 0 (2, 3) has its gradient as a product"), std::string::npos) << e.what();
+  }
+  SGD sgd({p}, 0.1);
+  const std::vector<Gradient> wrong{Gradient::of_matmul(Tensor::ones({2, 4}), Tensor::ones({5, 3}))};
+  try {
+    sgd.step(wrong);
+    FAIL() << "no error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not form a gradient"), std::string::npos) << e.what();
+  }
 }

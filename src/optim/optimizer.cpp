@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "stheno/kernels/linalg.hpp"
 #include "stheno/kernels/optim_update.hpp"
 
 namespace stheno::optim {
@@ -41,20 +42,39 @@ void Optimizer::step(std::span<const Gradient> grads) {
   if (grads.size() != params_.size())
     throw ValueError(name() + ": " + std::to_string(grads.size()) + " gradients for " + std::to_string(params_.size()) +
                      " parameters");
-  if (!takes_row_sparse())
-    for (std::size_t i = 0; i < grads.size(); ++i)
-      if (grads[i].row_sparse())
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    if (grads[i].row_sparse() && !takes_row_sparse())
+      throw ValueError(name() + ": parameter " + std::to_string(i) + " " + params_[i].shape().str() +
+                       " has a row-sparse gradient, which " + name() +
+                       " cannot apply to the touched rows alone; use sgd, momentum, adagrad or sparse_adam, or a "
+                       "dense gradient (TableGradient::dense)");
+    if (grads[i].is_product()) {
+      if (!applies_products())
         throw ValueError(name() + ": parameter " + std::to_string(i) + " " + params_[i].shape().str() +
-                         " has a row-sparse gradient, which " + name() +
-                         " cannot apply to the touched rows alone; use sgd, momentum, adagrad or sparse_adam, or a "
-                         "dense gradient (TableGradient::dense)");
+                         " has its gradient as a product a·b, which " + name() + " cannot apply; pass it formed");
+      const ProductGradient& g = grads[i].product;
+      if (g.a.rank() != 2 || g.b.rank() != 2 || g.a.dtype() != params_[i].dtype() || g.b.dtype() != params_[i].dtype() ||
+          Shape{g.a.size(0), g.b.size(1)} != params_[i].shape() || g.a.size(1) != g.b.size(0))
+        throw ValueError(name() + ": parameter " + std::to_string(i) + " " + params_[i].shape().str() + " " +
+                         std::string(dtype_name(params_[i].dtype())) + " has a product gradient of " + g.a.shape().str() + " " +
+                         std::string(dtype_name(g.a.dtype())) + " by " + g.b.shape().str() + " " + std::string(dtype_name(g.b.dtype())) +
+                         ", which does not form a gradient of that shape and dtype");
+    }
+  }
   ++steps_;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (grads[i].row_sparse())
       update_rows(i, params_[i], grads[i].rows);
+    else if (grads[i].is_product())
+      update_product(i, params_[i], grads[i].product);
     else
       update(i, params_[i], grads[i].dense);
   }
+}
+
+void Optimizer::update_product(std::size_t i, const Tensor&, const ProductGradient&) {
+  throw ValueError(name() + ": parameter " + std::to_string(i) + " has its gradient as a product, which " + name() +
+                   " cannot apply");
 }
 
 void Optimizer::update_rows(std::size_t i, const Tensor&, const RowGradient&) {
@@ -75,6 +95,12 @@ void SGD::update(std::size_t i, const Tensor& p, const Tensor& g) {
 
 void SGD::update_rows(std::size_t i, const Tensor& p, const RowGradient& g) {
   sgd_update_rows(p, g, momentum_ != 0 ? velocity_[i] : Tensor(), lr_, momentum_, nesterov_, weight_decay_);
+}
+
+void SGD::update_product(std::size_t i, const Tensor& p, const ProductGradient& g) {
+  if (momentum_ == 0) return matmul(g.a, g.b, p, -lr_, 1 - lr_ * weight_decay_);
+  matmul(g.a, g.b, velocity_[i], 1.0, momentum_);
+  sgd_update(p, velocity_[i], Tensor(), lr_, 0, false, 0);
 }
 
 AdaGrad::AdaGrad(std::vector<Tensor> params, double lr, double eps, double weight_decay)

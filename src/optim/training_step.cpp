@@ -5,6 +5,7 @@
 
 #include "stheno/dist/communicator.hpp"
 #include "stheno/kernels/backend.hpp"
+#include "stheno/kernels/linalg.hpp"
 #include "stheno/kernels/sparse.hpp"
 
 namespace stheno::optim {
@@ -23,12 +24,29 @@ std::vector<Node> product_operands(const std::optional<RowSparseNode>& form) {
   return {values.input(0), values.input(1), values.input(2), values.input(3)};
 }
 
+// The operands a and b when a dense gradient is the product a·b of two matrices (a weight's
+// xᵀ·δ): the program stops at them and the optimizer adds the product into the parameter. Not
+// when an operand is (a view of) a parameter: the updates run one after another, and an earlier
+// one would change it under a later one.
+std::vector<Node> matmul_operands(const Node& gradient) {
+  Node g = gradient;
+  while (g.op() && g.op()->kind() == OpKind::laid_out) g = g.input(0);
+  if (!g.op() || g.op()->kind() != OpKind::matmul || g.input(0).rank() != 2 || g.input(1).rank() != 2) return {};
+  for (Node source : {g.input(0), g.input(1)}) {
+    while (source.op() && source.op()->is_view()) source = source.input(0);
+    if (source.kind() == NodeKind::parameter) return {};
+  }
+  return {g.input(0), g.input(1)};
+}
+
 std::vector<Node> program_outputs(const Node& loss, const std::vector<Node>& gradients,
                                   const std::vector<std::optional<RowSparseNode>>& rows_forms,
-                                  const std::vector<Node>& extra) {
+                                  const std::vector<std::vector<Node>>& products, const std::vector<Node>& extra) {
   std::vector<Node> out{loss};
   for (std::size_t i = 0; i < gradients.size(); ++i) {
-    if (const std::vector<Node> product = product_operands(rows_forms[i]); !product.empty()) {
+    if (!products[i].empty()) {
+      out.insert(out.end(), products[i].begin(), products[i].end());
+    } else if (const std::vector<Node> product = product_operands(rows_forms[i]); !product.empty()) {
       out.push_back(rows_forms[i]->rows);
       out.insert(out.end(), product.begin(), product.end());
     } else if (rows_forms[i]) {
@@ -68,9 +86,11 @@ TrainingStep::TrainingStep(const Node& loss, const std::vector<Node>& parameters
       throw ValueError("TrainingStep: " + parameters[i].describe() + " has a row-sparse gradient (TableGradient::rows), "
                        "which " + optimizer.name() + " cannot apply to the touched rows alone; use sgd, momentum, "
                        "adagrad or sparse_adam, or TableGradient::dense");
+    products_.push_back(!rows_forms_.back() && optimizer.applies_products() ? matmul_operands(gradients_[i])
+                                                                             : std::vector<Node>{});
   }
-  machine_ = std::make_unique<TapeMachine>(loss.graph(), program_outputs(loss, gradients_, rows_forms_, extra_outputs),
-                                           options);
+  machine_ = std::make_unique<TapeMachine>(loss.graph(),
+                                           program_outputs(loss, gradients_, rows_forms_, products_, extra_outputs), options);
 }
 
 void TrainingStep::distribute(dist::Communicator& comm, BucketSizes buckets) {
@@ -95,8 +115,14 @@ void TrainingStep::lay_out_buckets(BucketSizes sizes) {
   // The gradients in the order the program computes them.
   std::vector<std::size_t> order(gradients_.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // A gradient given as a product is formed into its bucket once both operands are computed.
+  std::vector<Node> ready(gradients_.size());
+  for (std::size_t i = 0; i < ready.size(); ++i)
+    ready[i] = products_[i].empty() ? gradients_[i]
+               : machine_->instruction_of(products_[i][0]) > machine_->instruction_of(products_[i][1]) ? products_[i][0]
+                                                                                                      : products_[i][1];
   std::vector<int> position(gradients_.size());
-  for (std::size_t i = 0; i < order.size(); ++i) position[i] = machine_->instruction_of(gradients_[i]);
+  for (std::size_t i = 0; i < order.size(); ++i) position[i] = machine_->instruction_of(ready[i]);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return position[a] < position[b]; });
 
   // Each gradient's bucket and offset there, in elements.
@@ -125,6 +151,7 @@ void TrainingStep::lay_out_buckets(BucketSizes sizes) {
   for (std::size_t b = 0; b < elements.size(); ++b) buckets_.push_back({Tensor::empty({elements[b]}, dtypes[b]), 0, 0});
 
   gradient_values_.clear();
+  held_operands_.resize(gradients_.size());
   for (std::size_t i = 0; i < gradients_.size(); ++i) {
     const Slot s = slots[i];
     Bucket& bucket = buckets_[s.bucket];
@@ -136,14 +163,27 @@ void TrainingStep::lay_out_buckets(BucketSizes sizes) {
   for (const std::size_t i : order) last_in[slots[i].bucket] = i;
   for (const std::size_t i : order) {
     const std::size_t b = slots[i].bucket;
-    std::string label = "copy " + gradients_[i].name() + " into bucket " + std::to_string(b) + " at " +
-                        std::to_string(slots[i].offset);
+    const std::vector<Node>& product = products_[i];
+    std::string label = (product.empty() ? "copy " + gradients_[i].name()
+                                         : "form " + gradients_[i].name() + " = " + product[0].name() + "·" + product[1].name()) +
+                        " into bucket " + std::to_string(b) + " at " + std::to_string(slots[i].offset);
     if (last_in[b] == i)
       label += "; start the allreduce of bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].gradients) +
                " gradients, " + std::to_string(buckets_[b].values.numel() * static_cast<std::int64_t>(itemsize(buckets_[b].values.dtype()))) +
                " bytes)";
-    machine_->after(gradients_[i], std::move(label), [this, i, b](const Tensor& gradient) {
-      gradient_values_[i].dense.copy_from(gradient);
+    // A product's earlier operand is held as it is computed (instruction order puts that hook
+    // first) and multiplied by the later one when it is.
+    const bool later_is_b = !product.empty() && ready[i].id() == product[1].id();
+    if (!product.empty())
+      machine_->after(product[later_is_b ? 0 : 1], "hold " + product[later_is_b ? 0 : 1].name() + " for " + gradients_[i].name(),
+                      [this, i](const Tensor& operand) { held_operands_[i] = operand; });
+    machine_->after(ready[i], std::move(label), [this, i, b, later_is_b](const Tensor& gradient) {
+      if (products_[i].empty())
+        gradient_values_[i].dense.copy_from(gradient);
+      else if (later_is_b)
+        matmul(held_operands_[i], gradient, gradient_values_[i].dense);
+      else
+        matmul(gradient, held_operands_[i], gradient_values_[i].dense);
       Bucket& bucket = buckets_[b];
       if (--bucket.waiting == 0) comm_->start_allreduce(bucket.values, dist::ReduceOp::mean, "a gradient bucket");
       comm_->progress();
@@ -187,7 +227,9 @@ void TrainingStep::launch() {
   if (gradient_values_.empty())  // the program's buffers stay put from run to run
     for (std::size_t i = 0; i < gradients_.size(); ++i) {
       const std::vector<Node> product = product_operands(rows_forms_[i]);
-      if (!product.empty())
+      if (!products_[i].empty())
+        gradient_values_.push_back(Gradient::of_matmul(machine_->value(products_[i][0]), machine_->value(products_[i][1])));
+      else if (!product.empty())
         gradient_values_.push_back(Gradient::of_product(
             machine_->value(rows_forms_[i]->rows), {machine_->value(product[0]), machine_->value(product[1]),
                                                     machine_->value(product[2]), machine_->value(product[3])}));
@@ -197,9 +239,13 @@ void TrainingStep::launch() {
       else
         gradient_values_.push_back(Gradient::of_dense(machine_->value(gradients_[i])));
     }
+  // A product's operand may be (a view of) an input, bound to new memory for every batch.
+  for (std::size_t i = 0; i < products_.size(); ++i)
+    if (!products_[i].empty() && !comm_)
+      gradient_values_[i].product = {machine_->value(products_[i][0]), machine_->value(products_[i][1])};
   if (clip_norm_ <= 0) return optimizer_.step(gradient_values_);
-  // Clipping needs every gradient's numbers, so here a product's block is formed (into a buffer
-  // made on the first clipped step).
+  // Clipping needs every gradient's numbers, so here products are formed (into buffers made on
+  // the first clipped step).
   if (clipped_values_.empty()) {
     clipped_values_ = gradient_values_;
     for (std::size_t i = 0; i < clipped_values_.size(); ++i) {
@@ -207,13 +253,19 @@ void TrainingStep::launch() {
       if (g.rows.defined() && !g.values.defined())
         g.values = Tensor::empty({g.rows.numel(), g.product.dense.shape()[1]}, g.product.dense.dtype(),
                                  g.product.dense.device());
+      if (clipped_values_[i].is_product()) {
+        const Tensor& p = optimizer_.params()[i];
+        clipped_values_[i] = Gradient::of_dense(Tensor::empty(p.shape(), p.dtype(), p.device()));
+      }
       clipped_numbers_.push_back(clipped_values_[i].numbers());
     }
   }
-  for (std::size_t i = 0; i < clipped_values_.size(); ++i)
+  for (std::size_t i = 0; i < clipped_values_.size(); ++i) {
     if (const RowGradient& g = gradient_values_[i].rows; g.rows.defined() && !g.values.defined())
       csr_t_matmul_at_rows(g.product.row_offsets, g.product.columns, g.product.values, g.product.dense, g.rows,
                            rows_forms_[i]->table_rows, clipped_values_[i].rows.values);
+    if (const ProductGradient& g = gradient_values_[i].product; g.a.defined()) matmul(g.a, g.b, clipped_values_[i].dense);
+  }
   clip_grad_norm(clipped_numbers_, clip_norm_);
   optimizer_.step(clipped_values_);
 }

@@ -17,18 +17,29 @@ struct StateTensor {
   Tensor value;
 };
 
-// A parameter's gradient: dense (the parameter's shape and dtype), or row-sparse for a 2-D
-// table of which a step used some rows (graph/ops.hpp, TableGradient::rows): a row set and its
-// block of values, or the product that forms the block (kernels/optim_update.hpp RowGradient).
+// A dense gradient given as the matrix product that forms it, a·b (a weight's gradient xᵀ·δ).
+// An optimizer that applies products adds it into what it updates with one GEMM, so the
+// gradient is never written out and read back.
+struct ProductGradient {
+  Tensor a, b;
+};
+
+// A parameter's gradient: dense (the parameter's shape and dtype), or a product that forms it,
+// or row-sparse for a 2-D table of which a step used some rows (graph/ops.hpp,
+// TableGradient::rows): a row set and its block of values, or the product that forms the block
+// (kernels/optim_update.hpp RowGradient).
 struct Gradient {
   Tensor dense;
   RowGradient rows;
-  static Gradient of_dense(Tensor dense) { return {std::move(dense), {}}; }
-  static Gradient of_rows(Tensor rows, Tensor values) { return {Tensor(), {std::move(rows), std::move(values), {}}}; }
+  ProductGradient product;
+  static Gradient of_dense(Tensor dense) { return {std::move(dense), {}, {}}; }
+  static Gradient of_matmul(Tensor a, Tensor b) { return {Tensor(), {}, {std::move(a), std::move(b)}}; }
+  static Gradient of_rows(Tensor rows, Tensor values) { return {Tensor(), {std::move(rows), std::move(values), {}}, {}}; }
   static Gradient of_product(Tensor rows, RowGradient::Product product) {
-    return {Tensor(), {std::move(rows), Tensor(), std::move(product)}};
+    return {Tensor(), {std::move(rows), Tensor(), std::move(product)}, {}};
   }
   bool row_sparse() const { return rows.rows.defined(); }
+  bool is_product() const { return product.a.defined(); }
   // The tensor that holds the gradient's numbers: dense, or the values block (undefined for a
   // product, whose numbers are never held whole).
   const Tensor& numbers() const { return row_sparse() ? rows.values : dense; }
@@ -47,6 +58,9 @@ class Optimizer {
   // Whether row-sparse gradients are applied to the rows they hold alone (SGD with or without
   // momentum, AdaGrad, SparseAdam); RMSprop and Adam need a dense gradient.
   virtual bool takes_row_sparse() const { return false; }
+  // Whether a dense gradient may come as a product (Gradient::of_matmul), applied without being
+  // formed; where not, a product is a ValueError naming the parameter.
+  virtual bool applies_products() const { return false; }
 
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr);
@@ -62,6 +76,8 @@ class Optimizer {
   virtual void update(std::size_t i, const Tensor& param, const Tensor& grad) = 0;
   // Gradient row k updates row rows[k] of the parameter; only where takes_row_sparse().
   virtual void update_rows(std::size_t i, const Tensor& param, const RowGradient& grad);
+  // The dense update with the gradient a·b; only where applies_products().
+  virtual void update_product(std::size_t i, const Tensor& param, const ProductGradient& grad);
   // Adds one zero-filled state tensor per parameter; returns them in parameter order.
   std::vector<Tensor> add_state(const std::string& kind);
 
@@ -81,10 +97,14 @@ class SGD final : public Optimizer {
   SGD(std::vector<Tensor> params, double lr, double momentum = 0, bool nesterov = false, double weight_decay = 0);
   std::string name() const override { return nesterov_ ? "nesterov" : momentum_ != 0 ? "momentum" : "sgd"; }
   bool takes_row_sparse() const override { return true; }
+  // Plain SGD (p = (1 − lr·wd)·p − lr·a·b) and momentum without weight decay (v = μ·v + a·b,
+  // then p −= lr·v): one GEMM into p or v. Nesterov momentum needs the gradient itself.
+  bool applies_products() const override { return !nesterov_ && (momentum_ == 0 || weight_decay_ == 0); }
 
  private:
   void update(std::size_t i, const Tensor& p, const Tensor& g) override;
   void update_rows(std::size_t i, const Tensor& p, const RowGradient& g) override;
+  void update_product(std::size_t i, const Tensor& p, const ProductGradient& g) override;
   double momentum_, weight_decay_;
   bool nesterov_;
   std::vector<Tensor> velocity_;

@@ -69,7 +69,15 @@ class TrainingStep {
   // optimizer the row-sparse gradient: the dense node is not computed. Where the form's values
   // are a sparse product (an embedding bag's table), the program stops at the product's
   // operands and the optimizer forms the rows as it applies them (kernels/optim_update.hpp).
+  // Likewise, where a dense gradient is a product of two matrices (a weight's xᵀ·δ) and the
+  // optimizer applies products (Optimizer::applies_products), the program stops at the two
+  // operands and the update adds their product straight into the parameter (or its velocity):
+  // the gradient is never written out. With clipping or data-parallel training it is formed
+  // first, since those need its numbers.
   const std::vector<Node>& gradients() const { return gradients_; }
+  // The operands {a, b} when parameter i's gradient goes to the optimizer as the product a·b;
+  // empty otherwise.
+  const std::vector<Node>& product_form(std::size_t i) const { return products_[i]; }
   // The rows form of parameter i's gradient, if it has one.
   const std::optional<RowSparseNode>& rows_form(std::size_t i) const { return rows_forms_[i]; }
 
@@ -78,6 +86,7 @@ class TrainingStep {
   Optimizer& optimizer_;
   std::vector<Node> gradients_;
   std::vector<std::optional<RowSparseNode>> rows_forms_;
+  std::vector<std::vector<Node>> products_;
   std::unique_ptr<TapeMachine> machine_;
   std::vector<Gradient> gradient_values_;
   // With clipping: the gradients with each product's block formed, and what clipping scales.
@@ -96,6 +105,7 @@ class TrainingStep {
     int gradients = 0, waiting = 0;
   };
   std::vector<Bucket> buckets_;
+  std::vector<Tensor> held_operands_;  // per gradient given as a product: its earlier operand this run
   void lay_out_buckets(BucketSizes sizes);
 };
 

@@ -300,12 +300,21 @@ inline void store_first(T* p, V v, int count) {
 // as variables the compiler ran out of registers and reloaded row pointers in the inner loop.
 enum class ALayout { rows, columns, strided };
 
-// R rows of C by columns [0, NB·L) of B (rows b_rs apart), `width` of them stored. Lanes past
-// `width` read whatever follows in B's row and are never stored; B's last row comes from
-// `b_last`, which the caller pads when the tile would run past the end of B.
+// A strip of B's columns as a block reads it: rows [0, full_rows) straight from B (`rs` apart),
+// the rest from `tail`, a copy `tile` wide. A tile wider than what is left of a row reads on into
+// the next row; those lanes are never stored, so B is copied only for the last rows, whose reads
+// would run past B's end.
+template <class T>
+struct BPanel {
+  const T* rows;
+  std::int64_t rs, full_rows;
+  const T* tail;
+};
+
+// R rows of C by columns [0, NB·L) of the panel, `width` of them stored.
 template <int R, int NB, ALayout kA, class T>
-void gemm_block(std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs, const T* b, std::int64_t b_rs,
-                const T* b_last, T beta, T* c, std::int64_t c_rs, int width) {
+void gemm_block(std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs, const BPanel<T>& b, T beta,
+                T* c, std::int64_t c_rs, int width) {
   using V = Vec<T>;
   constexpr int L = kVectorBytes / sizeof(T);
   V acc[R][NB];
@@ -313,8 +322,7 @@ void gemm_block(std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int
     for (int v = 0; v < NB; ++v) acc[r][v] = broadcast<V>(T(0));
   const T* arow[R];
   for (int r = 0; r < R; ++r) arow[r] = a + r * a_rs;
-  for (std::int64_t p = 0; p < k; ++p) {
-    const T* brow = p + 1 < k ? b + p * b_rs : b_last;
+  const auto multiply_add_row = [&](std::int64_t p, const T* brow) {
     V bv[NB];
     for (int v = 0; v < NB; ++v) bv[v] = load<V>(brow + v * L);
     const T* acol = a + p * a_cs;
@@ -326,22 +334,36 @@ void gemm_block(std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int
       const V av = broadcast<V>(x);
       for (int v = 0; v < NB; ++v) acc[r][v] = fused_multiply_add(av, bv[v], acc[r][v]);
     }
-  }
+  };
+  const std::int64_t full = std::min(b.full_rows, k);
+  for (std::int64_t p = 0; p < full; ++p) multiply_add_row(p, b.rows + p * b.rs);
+  for (std::int64_t p = full; p < k; ++p) multiply_add_row(p, b.tail + (p - full) * (NB * L));
   const V valpha = broadcast<V>(alpha), vbeta = broadcast<V>(beta);
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NB; ++v) {
-      const int count = std::clamp(width - v * L, 0, L);
-      if (count == 0) break;
-      T* cv = c + r * c_rs + v * L;
-      V y = valpha * acc[r][v];
-      if (count == L) {
-        if (beta != T(0)) y += vbeta * load<V>(cv);
-        std::memcpy(cv, &y, sizeof y);
-      } else {
-        if (beta != T(0)) y += vbeta * load_first<V>(cv, count);
-        store_first(cv, y, count);
+  // With beta, C's tile is read whole before any of it is written: rows whose length is not a
+  // multiple of the vector overlap their neighbours' vectors, and a load overlapping a store
+  // still in flight waits for it (a 784×30 weight updated in place spent half its time there).
+  const auto store = [&](auto with_beta) {
+    V old[R][NB];
+    if constexpr (with_beta)
+      for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NB; ++v) {
+          const int count = std::clamp(width - v * L, 0, L);
+          const T* cv = c + r * c_rs + v * L;
+          old[r][v] = count == L ? vbeta * load<V>(cv) : count > 0 ? vbeta * load_first<V>(cv, count) : broadcast<V>(T(0));
+        }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NB; ++v) {
+        const int count = std::clamp(width - v * L, 0, L);
+        if (count == 0) break;
+        T* cv = c + r * c_rs + v * L;
+        V y = valpha * acc[r][v];
+        if constexpr (with_beta) y += old[r][v];
+        if (count == L) std::memcpy(cv, &y, sizeof y);
+        else store_first(cv, y, count);
       }
-    }
+  };
+  if (beta != T(0)) store(std::true_type{});
+  else store(std::false_type{});
 }
 
 // Tiles are 2 vectors wide, or kWideVectors for the one or two rows of C that take wide tiles.
@@ -352,12 +374,11 @@ constexpr int kRowsFor = NB == 2 ? kMaxRows : 2;
 // Rows [0, m) in blocks of at most kRowsFor<NB>, as even as possible (10 rows: 5 and 5, not 8
 // and 2), so that every block keeps enough independent multiply-adds in flight.
 template <ALayout kA, int NB, class T, int R = 1>
-void gemm_block_rows(int rows, std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs, const T* b,
-                     std::int64_t b_rs, const T* b_last, T beta, T* c, std::int64_t c_rs, int width) {
+void gemm_block_rows(int rows, std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs,
+                     const BPanel<T>& b, T beta, T* c, std::int64_t c_rs, int width) {
   if constexpr (R < kRowsFor<NB>)
-    if (rows > R)
-      return gemm_block_rows<kA, NB, T, R + 1>(rows, k, alpha, a, a_rs, a_cs, b, b_rs, b_last, beta, c, c_rs, width);
-  gemm_block<R, NB, kA>(k, alpha, a, a_rs, a_cs, b, b_rs, b_last, beta, c, c_rs, width);
+    if (rows > R) return gemm_block_rows<kA, NB, T, R + 1>(rows, k, alpha, a, a_rs, a_cs, b, beta, c, c_rs, width);
+  gemm_block<R, NB, kA>(k, alpha, a, a_rs, a_cs, b, beta, c, c_rs, width);
 }
 
 // Tiles of NB vectors of columns. One or two rows of C (a layer applied to one sample) take wide
@@ -367,34 +388,32 @@ template <ALayout kA, int NB, class T>
 void gemm_rows_tiled(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_rs,
                      std::int64_t a_cs, const T* b, std::int64_t b_rs, T beta, T* c, std::int64_t c_rs) {
   constexpr int L = kVectorBytes / sizeof(T), kTile = NB * L, kRows = kRowsFor<NB>;
+  // A few padded rows fit here; more (rows of B much narrower than a tile) go to the thread's
+  // scratch.
+  constexpr std::int64_t kPaddedRows = 4;
+  T padded[kPaddedRows * kTile];
   for (std::int64_t j0 = 0; j0 < n; j0 += kTile) {
     const int width = static_cast<int>(n - j0 < kTile ? n - j0 : kTile);
-    const T* panel = b + j0;
-    std::int64_t panel_rs = b_rs;
-    const T* last = k > 0 ? panel + (k - 1) * b_rs : panel;
-    T padded[kTile] = {};
+    BPanel<T> panel{b + j0, b_rs, k, nullptr};
     if (width < kTile && k > 0) {
-      if (b_rs >= kTile) {  // a row's overhang lies within the next row: only the last needs padding
-        std::memcpy(padded, last, static_cast<std::size_t>(width) * sizeof(T));
-        last = padded;
-      } else {  // rows narrower than a tile: pad every row
-        T* packed = part_scratch<T>(ScratchSlot::gemm_panel, k * kTile);
-        using V = Vec<T>;
-        for (std::int64_t p = 0; p < k; ++p)
-          for (int v = 0; v < NB; ++v) {
-            const int count = std::clamp(width - v * L, 0, L);
-            const V x = count > 0 ? load_first<V>(panel + p * b_rs + v * L, count) : broadcast<V>(T(0));
-            std::memcpy(packed + p * kTile + v * L, &x, sizeof x);
-          }
-        panel = packed;
-        panel_rs = kTile;
-        last = panel + (k - 1) * kTile;
-      }
+      // Row p's tile ends (k - 1 - p)·b_rs + kTile - width elements past B's last element.
+      const std::int64_t overhang = kTile - width;
+      const std::int64_t copied = b_rs > 0 ? std::min(k, (overhang + b_rs - 1) / b_rs) : k;
+      T* tail = copied <= kPaddedRows ? padded : part_scratch<T>(ScratchSlot::gemm_panel, copied * kTile);
+      using V = Vec<T>;
+      for (std::int64_t p = k - copied; p < k; ++p)
+        for (int v = 0; v < NB; ++v) {
+          const int count = std::clamp(width - v * L, 0, L);
+          const V x = count > 0 ? load_first<V>(b + j0 + p * b_rs + v * L, count) : broadcast<V>(T(0));
+          std::memcpy(tail + (p - (k - copied)) * kTile + v * L, &x, sizeof x);
+        }
+      panel.full_rows = k - copied;
+      panel.tail = tail;
     }
     const std::int64_t blocks = (m + kRows - 1) / kRows;
     for (std::int64_t block = 0, i = 0; block < blocks; ++block) {
       const std::int64_t end = m * (block + 1) / blocks;
-      gemm_block_rows<kA, NB, T>(static_cast<int>(end - i), k, alpha, a + i * a_rs, a_rs, a_cs, panel, panel_rs, last, beta,
+      gemm_block_rows<kA, NB, T>(static_cast<int>(end - i), k, alpha, a + i * a_rs, a_rs, a_cs, panel, beta,
                                  c + i * c_rs + j0, c_rs, width);
       i = end;
     }
