@@ -4,7 +4,8 @@
 Runs build/release/bench/stheno_gemm_choice once per candidate: OpenBLAS (the OpenMP build stheno
 loads, at one thread) as it detects the CPU and with each kernel set the CPU can run (OPENBLAS_CORETYPE), BLIS and
 oneDNN's sgemm where installed; and stheno's own matmul (build/release/bench/stheno_gemm_shapes),
-which runs its register-blocked kernel or OpenBLAS with the kernel set it chose. Prints a markdown table; GFLOP/s,
+which runs its register-blocked kernel or OpenBLAS with the kernel set it chose; and Intel's oneMKL (sequential) where
+scripts/setup-bench.sh --pypi installed it into build/bench-venv. Prints a markdown table; GFLOP/s,
 the best of 5 timings in each of --rounds rounds, the candidates taking turns within each round, so that a slow
 minute of a shared machine does not fall on one column only.
 
@@ -22,6 +23,8 @@ LIB = Path("/usr/lib/x86_64-linux-gnu")
 OPENBLAS = LIB / "openblas-openmp" / "libopenblas.so.0"
 BLIS = LIB / "blis-openmp" / "libblis.so.4"
 ONEDNN = LIB / "libdnnl.so.2"
+MKL_DIR = ROOT / "build" / "bench-venv" / "lib"  # PyPI's mkl wheel puts its libraries here
+MKL = MKL_DIR / "libmkl_rt.so.3"
 KERNEL_SETS = {"avx512": ["SkylakeX", "Cooperlake", "Haswell", "Zen"], "avx2": ["Haswell", "Zen"]}
 
 
@@ -63,6 +66,8 @@ def main():
     candidates = [("OpenBLAS as detected", program, OPENBLAS, {})]
     candidates += [(f"OpenBLAS {k}", program, OPENBLAS, {"OPENBLAS_CORETYPE": k}) for k in KERNEL_SETS.get(cpu_isa(), [])]
     candidates += [(name, program, lib, {}) for name, lib in (("BLIS 0.9", BLIS), ("oneDNN sgemm", ONEDNN)) if lib.exists()]
+    if MKL.exists():
+        candidates.append(("oneMKL", program, MKL, {"MKL_THREADING_LAYER": "SEQUENTIAL", "LD_LIBRARY_PATH": str(MKL_DIR)}))
     candidates.append(("stheno matmul", str(Path(args.build) / "bench" / "stheno_gemm_shapes"), None, {}))
     columns = {}
     for _ in range(args.rounds):

@@ -2,7 +2,8 @@
 # Installs the peers of the side-by-side workload benchmarks (bench/run_workloads.py) from
 # Debian's packages: PyTorch (Python and C++), dlib and numpy, plus what builds the C++ peers.
 # With --pypi it also puts current PyTorch (with MKL and oneDNN; several GB) and JAX (jax[cpu])
-# from PyPI into build/bench-venv, for the eager, torch.compile and jax.jit peers.
+# from PyPI into build/bench-venv, for the eager, torch.compile and jax.jit peers, and Intel's
+# oneMKL, which bench/gemm_choice.py times beside OpenBLAS, BLIS and oneDNN.
 # Runs as root (or through sudo). Safe to run again.
 # Usage: scripts/setup-bench.sh [--pypi]
 set -euo pipefail
@@ -36,7 +37,7 @@ export DEBIAN_FRONTEND=noninteractive
 echo "setup-bench: installed ${#packages[@]} packages"
 if $pypi; then
   /usr/bin/python3 -m venv build/bench-venv
-  build/bench-venv/bin/pip install -q --upgrade torch "jax[cpu]" numpy
+  build/bench-venv/bin/pip install -q --upgrade torch "jax[cpu]" numpy mkl  # mkl: a GEMM candidate of bench/gemm_choice.py
   echo "setup-bench: build/bench-venv has torch $(build/bench-venv/bin/python -c 'import torch; print(torch.__version__)')" \
     "and jax $(build/bench-venv/bin/python -c 'import jax; print(jax.__version__)')"
 fi

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "kernels/cpu/parallel.hpp"
@@ -151,6 +152,37 @@ void reduce_canonical(ReduceOp op, const Canonical& c, T* out) {
   });
 }
 
+// A sum or mean of a contiguous tensor over every axis but a middle block (a convolution's bias
+// gradient: (N, C, pixels) summed over images and pixels), each row summed where it lies, each
+// thread owning some of the kept elements. The canonical form would first copy the tensor with
+// the kept axes moved to the front: for W3's first layer that copy took 1.4 ms of a step against
+// about 0.3 for the sums alone.
+struct AroundKept {
+  std::int64_t before = 1, kept = 1, after = 1;
+};
+
+std::optional<AroundKept> around_kept(const Tensor& x, const ReducedAxes& axes) {
+  int lo = -1, hi = -1;
+  for (int i = 0; i < x.rank(); ++i)
+    if (!axes.reduced[i]) { if (lo < 0) lo = i; hi = i; }
+  if (lo <= 0 || hi >= x.rank() - 1 || hi - lo + 1 != x.rank() - axes.count || !x.is_contiguous()) return std::nullopt;
+  AroundKept a;
+  for (int i = 0; i < x.rank(); ++i) (i < lo ? a.before : i <= hi ? a.kept : a.after) *= x.shape()[i];
+  return a;
+}
+
+template <class T>
+void sum_around_kept(const T* x, const AroundKept& a, T scale, T* out) {
+  const auto& k = cpu::typed_kernels<T>();
+  cpu::parallel_for(a.kept, cpu::threads_for(a.before * a.kept * a.after, a.kept), [&](std::int64_t begin, std::int64_t end, int) {
+    for (std::int64_t j = begin; j < end; ++j) {
+      double total = 0;
+      for (std::int64_t i = 0; i < a.before; ++i) total += k.sum(a.after, x + (i * a.kept + j) * a.after);
+      out[j] = finish<T>(total, scale);
+    }
+  });
+}
+
 }  // namespace
 
 Shape reduced_shape(const Shape& shape, const Axes& axes, bool keepdims, std::string_view op) {
@@ -175,7 +207,19 @@ void cpu::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, 
   const Shape result = reduced_shape(x.shape(), axes, keepdims, opname);
   if (out.shape() != result)
     throw ShapeError(std::string(opname) + ": out has shape " + out.shape().str() + " but the result has shape " + result.str());
-  const Canonical c = canonical(x, parse_axes(axes, x.rank(), opname));
+  const ReducedAxes parsed = parse_axes(axes, x.rank(), opname);
+  if (const std::optional<AroundKept> a = around_kept(x, parsed); a && op != ReduceOp::max && !out.shares_storage(x)) {
+    const double count = static_cast<double>(a->before * a->after);
+    visit_arithmetic(x.dtype(), opname, [&]<class T>() {
+      const T scale = op == ReduceOp::mean ? static_cast<T>(1.0 / count) : T(1);
+      if (out.is_contiguous()) return sum_around_kept<T>(x.data<T>(), *a, scale, out.data<T>());
+      const Tensor dst = Tensor::empty(result, x.dtype());
+      sum_around_kept<T>(x.data<T>(), *a, scale, dst.data<T>());
+      out.copy_from(dst);
+    });
+    return;
+  }
+  const Canonical c = canonical(x, parsed);
   if (op == ReduceOp::max && c.r == 0 && c.outer * c.inner > 0)
     throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
   const Tensor dst = out.is_contiguous() && !out.shares_storage(x) ? out : Tensor::empty(result, x.dtype());
