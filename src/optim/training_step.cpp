@@ -228,7 +228,7 @@ void TrainingStep::launch() {
     for (std::size_t i = 0; i < gradients_.size(); ++i) {
       const std::vector<Node> product = product_operands(rows_forms_[i]);
       if (!products_[i].empty())
-        gradient_values_.push_back(Gradient::of_matmul(machine_->value(products_[i][0]), machine_->value(products_[i][1])));
+        gradient_values_.emplace_back();  // set below, on every launch
       else if (!product.empty())
         gradient_values_.push_back(Gradient::of_product(
             machine_->value(rows_forms_[i]->rows), {machine_->value(product[0]), machine_->value(product[1]),
@@ -242,7 +242,7 @@ void TrainingStep::launch() {
   // A product's operand may be (a view of) an input, bound to new memory for every batch.
   for (std::size_t i = 0; i < products_.size(); ++i)
     if (!products_[i].empty() && !comm_)
-      gradient_values_[i].product = {machine_->value(products_[i][0]), machine_->value(products_[i][1])};
+      gradient_values_[i] = Gradient::of_matmul(machine_->value(products_[i][0]), machine_->value(products_[i][1]));
   if (clip_norm_ <= 0) return optimizer_.step(gradient_values_);
   // Clipping needs every gradient's numbers, so here products are formed (into buffers made on
   // the first clipped step).

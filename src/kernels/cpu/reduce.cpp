@@ -1,6 +1,6 @@
-// Every reduction is brought to one canonical form, a contiguous (outer, r, inner) block whose
+// A reduction is brought to one canonical form, a contiguous (outer, r, inner) block whose
 // middle axis is reduced: directly when the reduced axes are adjacent, else after moving them
-// last with one copy.
+// last with one copy. Sums over every axis but a middle block skip that copy (sum_around_kept).
 #include "stheno/kernels/reduce.hpp"
 
 #include "kernels/cpu/cpu_kernels.hpp"
@@ -208,22 +208,16 @@ void cpu::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, 
   if (out.shape() != result)
     throw ShapeError(std::string(opname) + ": out has shape " + out.shape().str() + " but the result has shape " + result.str());
   const ReducedAxes parsed = parse_axes(axes, x.rank(), opname);
-  if (const std::optional<AroundKept> a = around_kept(x, parsed); a && op != ReduceOp::max && !out.shares_storage(x)) {
-    const double count = static_cast<double>(a->before * a->after);
-    visit_arithmetic(x.dtype(), opname, [&]<class T>() {
-      const T scale = op == ReduceOp::mean ? static_cast<T>(1.0 / count) : T(1);
-      if (out.is_contiguous()) return sum_around_kept<T>(x.data<T>(), *a, scale, out.data<T>());
-      const Tensor dst = Tensor::empty(result, x.dtype());
-      sum_around_kept<T>(x.data<T>(), *a, scale, dst.data<T>());
-      out.copy_from(dst);
-    });
-    return;
-  }
-  const Canonical c = canonical(x, parsed);
+  const std::optional<AroundKept> around = op != ReduceOp::max ? around_kept(x, parsed) : std::nullopt;
+  const Canonical c = around ? Canonical{} : canonical(x, parsed);
   if (op == ReduceOp::max && c.r == 0 && c.outer * c.inner > 0)
     throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
   const Tensor dst = out.is_contiguous() && !out.shares_storage(x) ? out : Tensor::empty(result, x.dtype());
-  visit_arithmetic(x.dtype(), opname, [&]<class T>() { reduce_canonical<T>(op, c, dst.data<T>()); });
+  visit_arithmetic(x.dtype(), opname, [&]<class T>() {
+    if (!around) return reduce_canonical<T>(op, c, dst.data<T>());
+    const double count = static_cast<double>(around->before * around->after);
+    sum_around_kept<T>(x.data<T>(), *around, op == ReduceOp::mean ? static_cast<T>(1.0 / count) : T(1), dst.data<T>());
+  });
   if (!dst.shares_storage(out)) out.copy_from(dst);
 }
 
