@@ -42,8 +42,11 @@ std::string plot_curves(const std::string& csv_path, const std::string& png_path
 
 std::string gemm_json() {
   const GemmInfo g = gemm_info();
-  return std::string("\"gemm\": {\"kernels\": \"") + g.kernels + "\", \"isa\": \"" + isa_name(g.isa) +
-         "\", \"cpu_isa\": \"" + isa_name(cpu_isa()) + "\"}";
+  std::string library;  // the library's words about itself, quotes and backslashes dropped
+  for (char c : g.library)
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) library += c;
+  return std::string("\"gemm\": {\"library\": \"") + library + "\", \"kernels\": \"" + g.kernels + "\", \"isa\": \"" +
+         isa_name(g.isa) + "\", \"cpu_isa\": \"" + isa_name(cpu_isa()) + "\"}";
 }
 
 }  // namespace stheno::cli

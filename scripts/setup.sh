@@ -41,4 +41,12 @@ if ! build/onnx-venv/bin/python -c "import onnxruntime" 2>/dev/null; then
   /usr/bin/python3 -m venv --system-site-packages build/onnx-venv
   build/onnx-venv/bin/pip install -q --disable-pip-version-check onnxruntime==1.30.0
 fi
+# oneMKL is not in Debian's main archive either; stheno loads it at run time for GEMM on Intel CPUs
+# (src/kernels/cpu/blas.cpp). Only its libraries are wanted: its threading layers' runtimes
+# (Intel OpenMP, TBB) are not, since stheno runs it sequentially.
+if [ ! -e build/mkl/lib/libmkl_rt.so.3 ]; then
+  /usr/bin/python3 -m venv build/mkl
+  build/mkl/bin/pip install -q --disable-pip-version-check --no-deps mkl==2026.2.0
+fi
+echo "setup: build/mkl has $(ls build/mkl/lib/libmkl_rt.so.3)"
 echo "setup: build/onnx-venv has onnxruntime $(build/onnx-venv/bin/python -c 'import onnxruntime; print(onnxruntime.__version__)')"

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -88,6 +91,18 @@ TEST(Threads, GemmKernelsMatchTheCpu) {
       << info.library << ": kernels " << info.kernels << " (" << isa_name(info.isa) << ") on a CPU with "
       << isa_name(cpu_isa());
   EXPECT_FALSE(info.kernels.empty());
+}
+
+// The library is the one asked for (STHENO_BLAS), else oneMKL on an Intel CPU where it is
+// installed (it is the faster one there, bench/README.md) and OpenBLAS everywhere else.
+TEST(Threads, GemmLibraryIsChosenByCpu) {
+  const char* asked = std::getenv("STHENO_BLAS");
+  const bool mkl_installed = std::ifstream(STHENO_MKL_LIBRARY).good();
+  __builtin_cpu_init();
+  const bool want_mkl = asked ? std::string(asked) == "mkl"
+                              : mkl_installed && __builtin_cpu_is("intel") && cpu_isa() >= Isa::avx2;
+  const std::string library = gemm_info().library;
+  EXPECT_EQ(library.rfind(want_mkl ? "oneMKL: " : "OpenBLAS: ", 0), 0u) << library;
 }
 
 TEST(Allclose, FollowsNumPy) {

@@ -15,10 +15,10 @@ const char* isa_name(Isa isa);
 Isa cpu_isa();
 
 struct GemmInfo {
-  std::string library;  // what OpenBLAS says of itself (openblas_get_config)
-  std::string kernels;  // the kernel set it chose (openblas_get_corename), e.g. "SkylakeX"
+  std::string library;  // the library and what it says of itself, e.g. "oneMKL: Intel(R) oneAPI ..."
+  std::string kernels;  // the kernel set it runs: OpenBLAS's name for it ("SkylakeX"), or "oneMKL avx512"
   Isa isa;              // the instruction set of those kernels
-  bool forced;          // stheno chose the kernel set because the library's own table might not
+  bool forced;          // stheno chose OpenBLAS's kernel set because the library's own table might not
 };
 
 // The GEMM library in use; loads it if it is not loaded yet.

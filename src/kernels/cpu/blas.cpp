@@ -38,7 +38,10 @@ namespace {
 // build: without its locking option it packs every call into one shared buffer, so the calls
 // stheno's threads make side by side would corrupt each other's products (measured: wrong
 // evaluations at 2 threads).
-constexpr const char* kLibraries[] = {STHENO_OPENBLAS_LIBRARY, "libopenblas.so.0"};
+constexpr const char* kOpenBlasLibraries[] = {STHENO_OPENBLAS_LIBRARY, "libopenblas.so.0"};
+
+// oneMKL's single dynamic library: where scripts/setup.sh installs it, then the system's.
+constexpr const char* kMklLibraries[] = {STHENO_MKL_LIBRARY, "libmkl_rt.so.3", "libmkl_rt.so.2"};
 
 // OpenBLAS's kernel-set names (openblas_get_corename) by the instruction set they are written in.
 Isa isa_of_kernels(std::string_view core) {
@@ -70,44 +73,50 @@ struct Loaded {
 };
 
 template <class F>
-F symbol(void* handle, const char* name, std::string& error) {
+F symbol(void* handle, const char* library, const char* name, std::string& error) {
   void* s = dlsym(handle, name);
-  if (!s && error.empty()) error = std::string("stheno: the OpenBLAS library loaded has no symbol ") + name;
+  if (!s && error.empty()) error = std::string("stheno: the ") + library + " library loaded has no symbol " + name;
   return reinterpret_cast<F>(s);
 }
 
-void* open_library(bool& forced, std::string& tried) {
+template <std::size_t N>
+void* open_first(const char* const (&names)[N], std::string& tried) {
+  for (const char* name : names) {
+    if (void* handle = dlopen(name, RTLD_NOW | RTLD_LOCAL)) return handle;
+    const char* why = dlerror();
+    tried += std::string(tried.empty() ? "" : "; ") + name + ": " + (why ? why : "not found");
+  }
+  return nullptr;
+}
+
+void* open_openblas(bool& forced, std::string& tried) {
   // Already loaded by someone else: its kernel set is chosen; report it as it is.
-  for (const char* name : kLibraries)
+  for (const char* name : kOpenBlasLibraries)
     if (void* handle = dlopen(name, RTLD_NOW | RTLD_NOLOAD)) return handle;
   if (!std::getenv("OPENBLAS_CORETYPE"))
     if (const char* k = kernels_for(cpu_isa())) {
       setenv("OPENBLAS_CORETYPE", k, 0);
       forced = true;
     }
-  void* handle = nullptr;
-  for (const char* name : kLibraries) {
-    if ((handle = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
-    const char* why = dlerror();
-    tried += std::string(tried.empty() ? "" : "; ") + name + ": " + (why ? why : "not found");
-  }
+  void* handle = open_first(kOpenBlasLibraries, tried);
   if (forced) unsetenv("OPENBLAS_CORETYPE");  // read at load only; keep it from child processes
   return handle;
 }
 
-Loaded load() {
+Loaded load_openblas() {
   Loaded l;
   std::string tried;
-  void* handle = open_library(l.info.forced, tried);
+  void* handle = open_openblas(l.info.forced, tried);
   if (!handle) {
     l.error = "stheno: cannot load OpenBLAS (" + tried + "); install Debian's libopenblas0-openmp (scripts/setup.sh does)";
     return l;
   }
-  l.functions.sgemm = symbol<decltype(&cblas_sgemm)>(handle, "cblas_sgemm", l.error);
-  l.functions.dgemm = symbol<decltype(&cblas_dgemm)>(handle, "cblas_dgemm", l.error);
-  auto set_threads = symbol<void (*)(int)>(handle, "openblas_set_num_threads", l.error);
-  auto corename = symbol<char* (*)()>(handle, "openblas_get_corename", l.error);
-  auto config = symbol<char* (*)()>(handle, "openblas_get_config", l.error);
+  l.functions.sgemm = symbol<decltype(&cblas_sgemm)>(handle, "OpenBLAS", "cblas_sgemm", l.error);
+  l.functions.dgemm = symbol<decltype(&cblas_dgemm)>(handle, "OpenBLAS", "cblas_dgemm", l.error);
+  l.functions.library = BlasLibrary::openblas;
+  auto set_threads = symbol<void (*)(int)>(handle, "OpenBLAS", "openblas_set_num_threads", l.error);
+  auto corename = symbol<char* (*)()>(handle, "OpenBLAS", "openblas_get_corename", l.error);
+  auto config = symbol<char* (*)()>(handle, "OpenBLAS", "openblas_get_config", l.error);
   if (!l.error.empty()) return l;
   // BLAS always runs on the thread that calls it: stheno splits big products between its own
   // threads, and a multi-threaded OpenBLAS call would allocate and compete for the same cores.
@@ -116,11 +125,67 @@ Loaded load() {
   // one on every thread that calls BLAS (a program's own OpenMP loops on those threads then run
   // on one thread unless it sets the count again).
   l.omp_set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(handle, "omp_set_num_threads"));
-  l.info.library = config();
+  l.info.library = std::string("OpenBLAS: ") + config();
   l.info.kernels = corename();
   l.info.isa = isa_of_kernels(l.info.kernels);
+  return l;
+}
+
+// oneMKL's code paths (mkl_cbwr_get_auto_branch: MKL_CBWR_AVX2 10, AVX512 12, AVX512_E1 14,
+// AVX10 15; older ones below 10) by instruction set.
+Isa isa_of_mkl_branch(int branch) {
+  if (branch >= 12) return Isa::avx512;
+  if (branch >= 10) return Isa::avx2;
+  return branch == 9 ? Isa::avx : Isa::sse;
+}
+
+Loaded load_mkl() {
+  Loaded l;
+  std::string tried;
+  void* handle = open_first(kMklLibraries, tried);
+  if (!handle) {
+    l.error = "stheno: cannot load oneMKL (" + tried + "); scripts/setup.sh installs it into build/mkl";
+    return l;
+  }
+  auto set_threading = symbol<int (*)(int)>(handle, "oneMKL", "MKL_Set_Threading_Layer", l.error);
+  auto version = symbol<void (*)(char*, int)>(handle, "oneMKL", "MKL_Get_Version_String", l.error);
+  auto branch = symbol<int (*)()>(handle, "oneMKL", "MKL_CBWR_Get_Auto_Branch", l.error);
+  l.functions.sgemm = symbol<decltype(&cblas_sgemm)>(handle, "oneMKL", "cblas_sgemm", l.error);
+  l.functions.dgemm = symbol<decltype(&cblas_dgemm)>(handle, "oneMKL", "cblas_dgemm", l.error);
+  l.functions.library = BlasLibrary::mkl;
+  if (!l.error.empty()) return l;
+  // Sequential: every call runs on the thread that makes it, as with OpenBLAS above.
+  constexpr int kSequential = 1;
+  set_threading(kSequential);
+  char text[256] = {};
+  version(text, sizeof text - 1);
+  l.info.library = std::string("oneMKL: ") + text;
+  const int path = branch();
+  l.info.isa = isa_of_mkl_branch(path);
+  l.info.kernels = std::string("oneMKL ") + isa_name(l.info.isa);
+  return l;
+}
+
+// Which library runs GEMM. Where oneMKL is installed, on Intel CPUs: there it runs the products
+// of the workloads 1.2–1.8× faster than OpenBLAS's best kernel set (bench/README.md, measured on
+// Emerald Rapids); on AMD CPUs OpenBLAS's Zen set, which was measured there. STHENO_BLAS=openblas
+// or =mkl chooses instead (the second is an error when oneMKL cannot be loaded).
+Loaded load() {
+  const char* asked = std::getenv("STHENO_BLAS");
+  const std::string_view choice = asked ? asked : "";
+  if (!choice.empty() && choice != "openblas" && choice != "mkl") {
+    Loaded l;
+    l.error = "stheno: STHENO_BLAS is '" + std::string(choice) + "'; expected openblas or mkl";
+    return l;
+  }
+  Loaded l;
+  if (choice == "mkl" || (choice.empty() && __builtin_cpu_is("intel") && cpu_isa() >= Isa::avx2)) {
+    l = load_mkl();
+    if (l.error.empty() || choice == "mkl") return l;
+  }
+  l = load_openblas();
   const Isa cpu = cpu_isa();
-  if (l.info.isa < cpu && cpu >= Isa::avx2)
+  if (l.error.empty() && l.info.isa < cpu && cpu >= Isa::avx2)
     std::fprintf(stderr,
                  "stheno: warning: OpenBLAS runs its %s kernels (%s) on a CPU with %s; matrix products will be several "
                  "times slower. Unset OPENBLAS_CORETYPE to let stheno choose.\n",

@@ -66,14 +66,16 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
 }
 
 // Products that stheno's register-blocked kernel (gemm_small, B's rows contiguous) runs faster
-// than OpenBLAS: few rows of output, where OpenBLAS's packing of B costs more than the
-// arithmetic (10×784 by 784×30: about 50 against 22–26 GFLOP/s at one thread, AVX2); a short
-// inner axis, where the whole product is one pass over C (a weight gradient over a batch of
-// 10, 784×10 by 10×30: 11 against 18 µs); and tiny products, where OpenBLAS's call costs more
-// (bench/gemm_choice.py measures them on the CPU at hand). A transposed B is copied into rows
-// first when it is small (gemm_small).
+// than the library: few rows of output, where the library's packing of B costs more than the
+// arithmetic (10×784 by 784×30: about 50 against 22–26 GFLOP/s with OpenBLAS at one thread,
+// AVX2); and tiny products, where the library's call costs more (bench/gemm_choice.py measures
+// them on the CPU at hand). With OpenBLAS also a short inner axis, where the whole product is one
+// pass over C (a weight gradient over a batch of 10, 784×10 by 10×30: 11 against 18 µs); oneMKL
+// runs those 1.4–2× faster than stheno's kernel (Emerald Rapids). A transposed B is copied into
+// rows first when it is small (gemm_small).
 bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k) {
-  return (!trans_b || k * n <= cpu::kMaxPackedB) && (m <= 16 || k <= 16 || m * n * k <= 32 * 32 * 32);
+  const bool short_inner_axis = k <= 16 && cpu::blas().library == cpu::BlasLibrary::openblas;
+  return (!trans_b || k * n <= cpu::kMaxPackedB) && (m <= 16 || short_inner_axis || m * n * k <= 32 * 32 * 32);
 }
 
 // STHENO_SMALL_GEMM=N sends every product of at most N multiply-adds to stheno's kernel, so that
@@ -86,7 +88,7 @@ std::int64_t forced_small_gemm_limit() {
   return limit;
 }
 
-// OpenBLAS's small-matrix kernels for AVX-512 allocate a buffer on every call when B is not
+// OpenBLAS's small-matrix kernels for AVX-512 (not oneMKL's) allocate a buffer on every call when B is not
 // transposed, k is at least two vectors (32 floats, 16 doubles), the product is small (at most
 // 100³ multiply-adds), and the output's column count leaves a tail of 1 to half a vector after
 // whole vectors (measured; tests/test_matmul.cpp scans the shapes). Those products go to
