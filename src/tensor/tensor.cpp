@@ -1,5 +1,6 @@
 #include "stheno/tensor/tensor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -331,6 +332,10 @@ void Tensor::fill(double value) const {
     T* out = data<T>();
     const auto v = convert_element<T>(value);
     detail::for_each_row(loop, 0, loop.rows(), [&](const auto& off, std::int64_t n, const auto& st) {
+      if (st[0] == 1) {
+        std::fill_n(out + off[0], n, v);  // vectorised (the strided loop below is not: 3-4x slower)
+        return;
+      }
       for (std::int64_t k = 0; k < n; ++k) out[off[0] + k * st[0]] = v;
     });
   });

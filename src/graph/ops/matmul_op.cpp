@@ -1,6 +1,8 @@
 #include "stheno/graph/ops.hpp"
 #include "stheno/kernels/linalg.hpp"
 
+#include "recurrent_product.hpp"
+
 namespace stheno {
 
 namespace {
@@ -10,6 +12,9 @@ namespace {
 // used at many time steps is summed without a pass per step.
 class MatmulAddOp final : public Op {
  public:
+  // With `transposed`, b's transpose is read from a contiguous copy shared with other products
+  // (recurrent_product.hpp).
+  explicit MatmulAddOp(std::shared_ptr<Node> transposed = nullptr) : transposed_(std::move(transposed)) {}
   std::string name() const override { return "matmul_add"; }
   OpKind kind() const override { return OpKind::matmul_add; }
   TypeInfo infer(std::span<const Node> in) const override {
@@ -30,11 +35,20 @@ class MatmulAddOp final : public Op {
     matmul(in[1], in[2], out, 1.0, 1.0);
   }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
-    return {wanted[0] ? sum_to(g, in[0].shape()) : Node(), wanted[1] ? matmul(g, transpose(in[2])) : Node(),
+    return {wanted[0] ? sum_to(g, in[0].shape()) : Node(), wanted[1] ? matmul(g, transpose_of(in[2])) : Node(),
             wanted[2] ? matmul(transpose(in[1]), g) : Node()};
   }
   // Every element of c is read just before the product adds into it.
   int inplace_input() const override { return 0; }
+
+ private:
+  Node transpose_of(const Node& b) const {
+    if (!transposed_) return transpose(b);
+    if (!transposed_->defined() || &transposed_->graph() != &b.graph() || transposed_->input(0).input(0) != b)
+      *transposed_ = laid_out(transpose(b), Layout::contiguous);
+    return *transposed_;
+  }
+  std::shared_ptr<Node> transposed_;
 };
 
 class MatmulOp final : public Op {
@@ -81,6 +95,10 @@ Node matmul(const Node& a, const Node& b) { return a.graph().apply(std::make_sha
 
 Node matmul_add(const Node& c, const Node& a, const Node& b) {
   return a.graph().apply(std::make_shared<MatmulAddOp>(), {c, a, b});
+}
+
+Node recurrent_product(const Node& c, const Node& h, const Node& w, const std::shared_ptr<Node>& transposed) {
+  return h.graph().apply(std::make_shared<MatmulAddOp>(transposed), {c, h, w});
 }
 
 Node outer(const Node& a, const Node& b) {

@@ -1,6 +1,7 @@
 // LSTM and GRU layers as compositions: one input projection for all steps, then per step a
 // recurrent product and a fused cell. Gradients come from the ops' rules.
 #include "layer_record.hpp"
+#include "recurrent_product.hpp"
 #include "stheno/graph/ops.hpp"
 
 namespace stheno {
@@ -53,9 +54,10 @@ Node lstm(const Node& x, const Node& w_ih, const Node& w_hh, const Node& bias, R
   const Node projected = project(x, w_ih, bias);
   Node h = state.h, c = state.c.defined() ? state.c : zeros(x, n, hidden);
   std::vector<Node> outputs;
+  const auto w_hh_transposed = std::make_shared<Node>();
   for (std::int64_t t = 0; t < steps; ++t) {
     // A zero initial h contributes nothing: the first step skips its product.
-    const Node gates = h.defined() ? matmul_add(step_of(projected, t), h, w_hh) : step_of(projected, t);
+    const Node gates = h.defined() ? recurrent_product(step_of(projected, t), h, w_hh, w_hh_transposed) : step_of(projected, t);
     const Node both = lstm_cell(gates, c);
     h = slice(both, 1, 0, hidden);
     c = slice(both, 1, hidden, 2 * hidden);
@@ -75,8 +77,9 @@ Node gru(const Node& x, const Node& w_ih, const Node& w_hh, const Node& b_ih, co
   const Node projected = project(x, w_ih, b_ih);
   Node h = state.h.defined() ? state.h : zeros(x, n, hidden);
   std::vector<Node> outputs;
+  const auto w_hh_transposed = std::make_shared<Node>();
   for (std::int64_t t = 0; t < steps; ++t) {
-    h = gru_cell(step_of(projected, t), matmul_add(b_hh, h, w_hh), h);
+    h = gru_cell(step_of(projected, t), recurrent_product(b_hh, h, w_hh, w_hh_transposed), h);
     outputs.push_back(h);
   }
   state = {h, Node()};
