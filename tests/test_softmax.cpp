@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
+#include "isa.hpp"
 #include "reference.hpp"
 
 using namespace stheno;
@@ -27,6 +30,40 @@ TEST(Softmax, MatchesReferenceOnEveryAxis) {
           ASSERT_NEAR(lp.at(idx), want_log, tol * (1 + std::fabs(want_log)) * 4);
         });
       }
+}
+
+// Rows of every length around the vector widths (the elements after the last whole vector go
+// through a padded vector), and rows long enough for the lane sums to be folded more than once,
+// on every instruction set; a NaN or the maximum placed in the padded part still counts.
+TEST(Softmax, RowsOfEveryLengthOnEveryInstructionSet) {
+  Generator gen(47);
+  std::vector<std::int64_t> lengths;
+  for (std::int64_t n = 1; n <= 40; ++n) lengths.push_back(n);
+  for (std::int64_t n : {86, 4095, 4096, 4097, 9001}) lengths.push_back(n);
+  for (const std::string& isa : supported_isas()) {
+    cpu::use_isa(isa);
+    for (DType dtype : {DType::f32, DType::f64})
+      for (std::int64_t n : lengths) {
+        SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " n=" + std::to_string(n));
+        std::vector<double> row = Tensor::uniform({n}, gen, -5, 5, DType::f64).to_vector<double>();
+        row[static_cast<std::size_t>(n - 1)] = 9;  // the maximum in the last (padded) lanes
+        const Tensor x = Tensor::from<double>(row, Shape{1, n}).to(dtype);
+        double total = 0;
+        for (std::int64_t j = 0; j < n; ++j) total += std::exp(x.at({0, j}) - 9);
+        const auto p = values(softmax(x, 1)), lp = values(log_softmax(x, 1));
+        const double tol = dtype == DType::f32 ? 2e-6 : 1e-14;
+        for (std::int64_t j = 0; j < n; ++j) {
+          const double want_log = x.at({0, j}) - 9 - std::log(total);
+          ASSERT_NEAR(p[static_cast<std::size_t>(j)], std::exp(want_log), tol * (1 + std::fabs(want_log)) * std::exp(want_log) + 1e-30) << "at " << j;
+          ASSERT_NEAR(lp[static_cast<std::size_t>(j)], want_log, tol * (1 + std::fabs(want_log)) * 4) << "at " << j;
+        }
+        ASSERT_EQ(max(x).to(DType::f64).item<double>(), 9.0);
+        row[static_cast<std::size_t>(n - 1)] = std::nan("");
+        const Tensor with_nan = Tensor::from<double>(row, Shape{1, n}).to(dtype);
+        ASSERT_TRUE(std::isnan(max(with_nan).to(DType::f64).item<double>()));
+        for (double v : values(softmax(with_nan, 1))) ASSERT_TRUE(std::isnan(v));
+      }
+  }
 }
 
 TEST(Softmax, StableForHugeLogits) {

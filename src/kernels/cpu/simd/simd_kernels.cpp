@@ -165,31 +165,6 @@ double sum(std::int64_t n, const T* x) {
   return total;
 }
 
-template <class T>
-T max(std::int64_t n, const T* x) {
-  constexpr int kLanes = 16;
-  auto pick = [](T p, T q) { return p != p ? p : (p > q ? p : q); };
-  T acc[kLanes];
-  for (int k = 0; k < kLanes; ++k) acc[k] = x[0];
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] = pick(acc[k], x[i + k]);
-  T best = acc[0];
-  for (int k = 1; k < kLanes; ++k) best = pick(best, acc[k]);
-  for (; i < n; ++i) best = pick(best, x[i]);
-  return best;
-}
-
-template <class T>
-double exp_shift_sum(std::int64_t n, const T* x, T shift, T* y) {
-  for (std::int64_t i = 0; i < n; ++i) y[i] = vmath::exp(x[i] - shift);
-  return sum(n, y);
-}
-
-// C = alpha·A·B + beta·C with B's rows contiguous, register-blocked: a block of R rows of C by
-// two vectors of columns stays in registers while p runs over k, each step one broadcast of
-// A[i,p] and two fused multiply-adds per row against B[p, tile]. This is the shape of small
-// networks' products (10×784 by 784×30), where BLAS's packing costs more than the arithmetic.
 #if defined(__AVX512F__)
 constexpr int kVectorBytes = 64;
 #elif defined(__AVX__)
@@ -201,6 +176,81 @@ typedef float VecF __attribute__((vector_size(kVectorBytes)));
 typedef double VecD __attribute__((vector_size(kVectorBytes)));
 template <class T>
 using Vec = std::conditional_t<std::is_same_v<T, float>, VecF, VecD>;
+
+// max and exp_shift_sum serve softmax rows, which are often short (10 or 86 classes): the
+// elements after the last whole vector go through one padded vector instead of a scalar loop
+// (which took as long as the whole vectors of an 86-wide row), and lanes are combined as a tree.
+template <class T>
+T max(std::int64_t n, const T* x) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    return *std::max_element(x, x + n);
+  } else {
+    using V = Vec<T>;
+    constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(T));
+    // NaN wins, as in NumPy. Written on vectors: as a loop over lanes it compiled to a branch
+    // per lane.
+    auto pick = [](V p, V q) { return (p != p) | (p > q) ? p : q; };
+    auto load = [](const T* from) {
+      V v;
+      std::memcpy(&v, from, sizeof v);
+      return v;
+    };
+    V acc = V{} + x[0];  // the first element in every lane
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) acc = pick(acc, load(x + i));
+    if (i < n) {
+      T pad[kLanes];
+      for (int k = 0; k < kLanes; ++k) pad[k] = x[0];  // already counted: changes nothing
+      for (std::int64_t k = 0; k < n - i; ++k) pad[k] = x[i + k];
+      acc = pick(acc, load(pad));
+    }
+    T best = acc[0];
+    for (int k = 1; k < kLanes; ++k) best = best != best ? best : (acc[k] != acc[k] || acc[k] > best ? acc[k] : best);
+    return best;
+  }
+}
+
+// y = e^(x - shift), returning Σ y. Lane sums are folded into a double every 4096 elements, as in
+// sum(), so that long rows stay accurate. y may be x.
+template <class T>
+double exp_shift_sum(std::int64_t n, const T* x, T shift, T* y) {
+  constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(T));
+  constexpr std::int64_t kFoldEvery = 4096 / kLanes;
+  T acc[kLanes] = {};
+  double total = 0;
+  auto fold = [&] {
+    for (int width = kLanes / 2; width >= 1; width /= 2)
+      for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
+    total += static_cast<double>(acc[0]);
+    for (int k = 0; k < kLanes; ++k) acc[k] = T(0);
+  };
+  std::int64_t i = 0;
+  for (std::int64_t vectors = 1; i + kLanes <= n; i += kLanes, ++vectors) {
+    for (int k = 0; k < kLanes; ++k) {
+      const T e = vmath::exp(x[i + k] - shift);
+      y[i + k] = e;
+      acc[k] += e;
+    }
+    if (vectors % kFoldEvery == 0) fold();
+  }
+  if (i < n) {
+    T pad[kLanes];
+    for (int k = 0; k < kLanes; ++k) pad[k] = -std::numeric_limits<T>::infinity();  // e^-inf adds 0
+    for (std::int64_t k = 0; k < n - i; ++k) pad[k] = x[i + k] - shift;
+    for (int k = 0; k < kLanes; ++k) {
+      pad[k] = vmath::exp(pad[k]);
+      acc[k] += pad[k];
+    }
+    for (std::int64_t k = 0; k < n - i; ++k) y[i + k] = pad[k];
+  }
+  fold();
+  return total;
+}
+
+// C = alpha·A·B + beta·C with B's rows contiguous, register-blocked: a block of R rows of C by
+// two vectors of columns stays in registers while p runs over k, each step one broadcast of
+// A[i,p] and two fused multiply-adds per row against B[p, tile]. This is the shape of small
+// networks' products (10×784 by 784×30), where BLAS's packing costs more than the arithmetic.
 
 template <class V>
 inline V fused_multiply_add(V a, V b, V c) {
