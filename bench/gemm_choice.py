@@ -4,8 +4,8 @@
 Runs build/release/bench/stheno_gemm_choice once per candidate: OpenBLAS (the OpenMP build stheno
 loads, at one thread) as it detects the CPU and with each kernel set the CPU can run (OPENBLAS_CORETYPE), BLIS and
 oneDNN's sgemm where installed; and stheno's own matmul (build/release/bench/stheno_gemm_shapes),
-which runs its register-blocked kernel or OpenBLAS with the kernel set it chose; and Intel's oneMKL (sequential) where
-scripts/setup-bench.sh --pypi installed it into build/bench-venv. Prints a markdown table; GFLOP/s,
+which runs its register-blocked kernel or the library it chose (oneMKL, or OpenBLAS with the kernel set it chose); and
+Intel's oneMKL (sequential) where scripts/setup.sh installed it into build/mkl. Prints a markdown table; GFLOP/s,
 the best of 5 timings in each of --rounds rounds, the candidates taking turns within each round, so that a slow
 minute of a shared machine does not fall on one column only.
 
@@ -23,7 +23,7 @@ LIB = Path("/usr/lib/x86_64-linux-gnu")
 OPENBLAS = LIB / "openblas-openmp" / "libopenblas.so.0"
 BLIS = LIB / "blis-openmp" / "libblis.so.4"
 ONEDNN = LIB / "libdnnl.so.2"
-MKL_DIR = ROOT / "build" / "bench-venv" / "lib"  # PyPI's mkl wheel puts its libraries here
+MKL_DIR = ROOT / "build" / "mkl" / "lib"  # scripts/setup.sh installs PyPI's mkl wheel here
 MKL = MKL_DIR / "libmkl_rt.so.3"
 KERNEL_SETS = {"avx512": ["SkylakeX", "Cooperlake", "Haswell", "Zen"], "avx2": ["Haswell", "Zen"]}
 
@@ -81,9 +81,10 @@ def main():
             for kept, row in zip(best, rows):
                 kept["gflops"] = max(kept["gflops"], row["gflops"])
     stheno_column = "stheno matmul"
+    runs = chosen if chosen.startswith("oneMKL") else f"OpenBLAS's {chosen}"
     names = list(columns)
-    lines = [f"Machine: {cpu_model()} ({cpu_isa()}). One thread, GFLOP/s, best of {args.rounds} rounds of 5. stheno runs OpenBLAS's "
-             f"{chosen} kernels; its own matmul at 1024³: {stheno['gflops']:.1f} GFLOP/s.\n",
+    lines = [f"Machine: {cpu_model()} ({cpu_isa()}). One thread, GFLOP/s, best of {args.rounds} rounds of 5. stheno runs "
+             f"{runs} kernels; its own matmul at 1024³: {stheno['gflops']:.1f} GFLOP/s.\n",
              "| m×k×n | " + " | ".join(names) + " | stheno ÷ best |",
              "|---" * (len(names) + 2) + "|"]
     for i, row in enumerate(columns[names[0]]):

@@ -287,7 +287,9 @@ def gemm_kernels(sgemm):
     for outcome in sgemm.values():
         for r in outcome.results:
             if r.get("gemm_kernels"):
-                return (f"its GEMM ran OpenBLAS's {r['gemm_kernels']} kernels ({r['gemm_isa']}) "
+                kernels = r["gemm_kernels"]  # "oneMKL avx512", or an OpenBLAS kernel set's name
+                library = "" if kernels.startswith("oneMKL") else "OpenBLAS's "
+                return (f"its GEMM ran {library}{kernels} kernels ({r['gemm_isa']}) "
                         f"on a CPU with {r['cpu_isa']}")
     return "its GEMM kernel set was not reported"
 

@@ -37,7 +37,7 @@ export DEBIAN_FRONTEND=noninteractive
 echo "setup-bench: installed ${#packages[@]} packages"
 if $pypi; then
   /usr/bin/python3 -m venv build/bench-venv
-  build/bench-venv/bin/pip install -q --upgrade torch "jax[cpu]" numpy mkl  # mkl: a GEMM candidate of bench/gemm_choice.py
+  build/bench-venv/bin/pip install -q --upgrade torch "jax[cpu]" numpy
   echo "setup-bench: build/bench-venv has torch $(build/bench-venv/bin/python -c 'import torch; print(torch.__version__)')" \
     "and jax $(build/bench-venv/bin/python -c 'import jax; print(jax.__version__)')"
 fi
