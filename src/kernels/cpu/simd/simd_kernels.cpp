@@ -210,41 +210,32 @@ T max(std::int64_t n, const T* x) {
   }
 }
 
-// y = e^(x - shift), returning Σ y. Lane sums are folded into a double every 4096 elements, as in
-// sum(), so that long rows stay accurate. y may be x.
+// y = e^(x - shift), returning Σ y, summed in double lanes: as exact as a row's own rounding
+// allows, so that the row's probabilities sum to 1 as closely as float can say.
 template <class T>
 double exp_shift_sum(std::int64_t n, const T* x, T shift, T* y) {
   constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(T));
-  constexpr std::int64_t kFoldEvery = 4096 / kLanes;
-  T acc[kLanes] = {};
-  double total = 0;
-  auto fold = [&] {
-    for (int width = kLanes / 2; width >= 1; width /= 2)
-      for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
-    total += static_cast<double>(acc[0]);
-    for (int k = 0; k < kLanes; ++k) acc[k] = T(0);
-  };
+  double acc[kLanes] = {};
   std::int64_t i = 0;
-  for (std::int64_t vectors = 1; i + kLanes <= n; i += kLanes, ++vectors) {
+  for (; i + kLanes <= n; i += kLanes)
     for (int k = 0; k < kLanes; ++k) {
       const T e = vmath::exp(x[i + k] - shift);
       y[i + k] = e;
-      acc[k] += e;
+      acc[k] += static_cast<double>(e);
     }
-    if (vectors % kFoldEvery == 0) fold();
-  }
   if (i < n) {
     T pad[kLanes];
     for (int k = 0; k < kLanes; ++k) pad[k] = -std::numeric_limits<T>::infinity();  // e^-inf adds 0
     for (std::int64_t k = 0; k < n - i; ++k) pad[k] = x[i + k] - shift;
     for (int k = 0; k < kLanes; ++k) {
       pad[k] = vmath::exp(pad[k]);
-      acc[k] += pad[k];
+      acc[k] += static_cast<double>(pad[k]);
     }
     for (std::int64_t k = 0; k < n - i; ++k) y[i + k] = pad[k];
   }
-  fold();
-  return total;
+  for (int width = kLanes / 2; width >= 1; width /= 2)
+    for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
+  return acc[0];
 }
 
 // C = alpha·A·B + beta·C with B's rows contiguous, register-blocked: a block of R rows of C by
