@@ -166,6 +166,15 @@ Loaded load_mkl() {
   return l;
 }
 
+void warn_if_older(const GemmInfo& info, const char* remedy) {
+  const Isa cpu = cpu_isa();
+  if (info.isa < cpu && cpu >= Isa::avx2)
+    std::fprintf(stderr,
+                 "stheno: warning: GEMM runs %s kernels (%s) on a CPU with %s; matrix products will be several times "
+                 "slower. %s\n",
+                 info.kernels.c_str(), isa_name(info.isa), isa_name(cpu), remedy);
+}
+
 // Which library runs GEMM. Where oneMKL is installed, on Intel CPUs: there it runs the products
 // of the workloads 1.2–1.8× faster than OpenBLAS's best kernel set (bench/README.md, measured on
 // Emerald Rapids); on AMD CPUs OpenBLAS's Zen set, which was measured there. STHENO_BLAS=openblas
@@ -181,15 +190,11 @@ Loaded load() {
   Loaded l;
   if (choice == "mkl" || (choice.empty() && __builtin_cpu_is("intel") && cpu_isa() >= Isa::avx2)) {
     l = load_mkl();
+    if (l.error.empty()) warn_if_older(l.info, "oneMKL picks its code path by CPU; STHENO_BLAS=openblas chooses OpenBLAS.");
     if (l.error.empty() || choice == "mkl") return l;
   }
   l = load_openblas();
-  const Isa cpu = cpu_isa();
-  if (l.error.empty() && l.info.isa < cpu && cpu >= Isa::avx2)
-    std::fprintf(stderr,
-                 "stheno: warning: OpenBLAS runs its %s kernels (%s) on a CPU with %s; matrix products will be several "
-                 "times slower. Unset OPENBLAS_CORETYPE to let stheno choose.\n",
-                 l.info.kernels.c_str(), isa_name(l.info.isa), isa_name(cpu));
+  warn_if_older(l.info, "Unset OPENBLAS_CORETYPE to let stheno choose.");
   return l;
 }
 
