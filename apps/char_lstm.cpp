@@ -91,20 +91,6 @@ struct CharModel {
   }
 };
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\', out += static_cast<char>(ch);
-    else if (ch == '\n') out += "\\n";
-    else if (ch < 0x20 || ch >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-      out += buf;
-    } else out += static_cast<char>(ch);
-  }
-  return out + "\"";
-}
-
 class CharTrainer {
  public:
   explicit CharTrainer(const CharConfig& c)

@@ -40,13 +40,24 @@ std::string plot_curves(const std::string& csv_path, const std::string& png_path
   return "";
 }
 
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\', out += static_cast<char>(ch);
+    else if (ch == '\n') out += "\\n";
+    else if (ch < 0x20 || ch >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out += buf;
+    } else out += static_cast<char>(ch);
+  }
+  return out + "\"";
+}
+
 std::string gemm_json() {
   const GemmInfo g = gemm_info();
-  std::string library;  // the library's words about itself, quotes and backslashes dropped
-  for (char c : g.library)
-    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) library += c;
-  return std::string("\"gemm\": {\"library\": \"") + library + "\", \"kernels\": \"" + g.kernels + "\", \"isa\": \"" +
-         isa_name(g.isa) + "\", \"cpu_isa\": \"" + isa_name(cpu_isa()) + "\"}";
+  return std::string("\"gemm\": {\"library\": ") + json_string(g.library) + ", \"kernels\": \"" + g.kernels +
+         "\", \"isa\": \"" + isa_name(g.isa) + "\", \"cpu_isa\": \"" + isa_name(cpu_isa()) + "\"}";
 }
 
 }  // namespace stheno::cli

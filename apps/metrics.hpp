@@ -18,6 +18,9 @@ std::string metrics_csv(const std::vector<EpochMetrics>& rows);
 // success, otherwise why no plot was drawn (gnuplot missing or failing).
 std::string plot_curves(const std::string& csv_path, const std::string& png_path);
 
+// s as a JSON string literal, quotes included.
+std::string json_string(const std::string& s);
+
 // The "gemm" member of the final JSON object: the GEMM library, the kernel set it runs and its
 // instruction set, beside the CPU's, so that every reported speed says what it ran on.
 std::string gemm_json();

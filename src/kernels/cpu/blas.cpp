@@ -182,19 +182,18 @@ void warn_if_older(const GemmInfo& info, const char* remedy) {
 Loaded load() {
   const char* asked = std::getenv("STHENO_BLAS");
   const std::string_view choice = asked ? asked : "";
+  Loaded l;
   if (!choice.empty() && choice != "openblas" && choice != "mkl") {
-    Loaded l;
     l.error = "stheno: STHENO_BLAS is '" + std::string(choice) + "'; expected openblas or mkl";
     return l;
   }
-  Loaded l;
-  if (choice == "mkl" || (choice.empty() && __builtin_cpu_is("intel") && cpu_isa() >= Isa::avx2)) {
-    l = load_mkl();
-    if (l.error.empty()) warn_if_older(l.info, "oneMKL picks its code path by CPU; STHENO_BLAS=openblas chooses OpenBLAS.");
-    if (l.error.empty() || choice == "mkl") return l;
-  }
-  l = load_openblas();
-  warn_if_older(l.info, "Unset OPENBLAS_CORETYPE to let stheno choose.");
+  const bool mkl = choice == "mkl" || (choice.empty() && __builtin_cpu_is("intel") && cpu_isa() >= Isa::avx2);
+  if (mkl) l = load_mkl();
+  if (!mkl || (!l.error.empty() && choice != "mkl")) l = load_openblas();
+  if (l.error.empty())
+    warn_if_older(l.info, l.functions.library == BlasLibrary::mkl
+                              ? "oneMKL picks its code path by CPU; STHENO_BLAS=openblas chooses OpenBLAS."
+                              : "Unset OPENBLAS_CORETYPE to let stheno choose.");
   return l;
 }
 
