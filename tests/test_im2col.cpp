@@ -152,7 +152,7 @@ TEST(Conv2dKernels, DirectPathMatchesColumnsOnEveryInstructionSet) {
   const std::vector<Case> cases = {
       {{2, 7, 37, 3, 5, 1, 1, 1, 2, 1, 1}, 2, 13},     // 37 columns: 16 + 16 + 5 floats
       {{3, 9, 8, 3, 3, 2, 1, 1, 0, 1, 2}, 3, 5},       // stride 2 down, dilation 2 across
-      {{32, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1}, 1, 64},   // the CLI CNN's second convolution
+      {{32, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1}, 1, 12},   // the CNN's second convolution, too few filters for Winograd
       {{3, 120, 120, 3, 3, 1, 1, 1, 1, 1, 1}, 1, 7},   // one channel per block
       {{1, 6, 5, 6, 5, 1, 1, 0, 0, 1, 1}, 2, 1},       // one output pixel
       {{3, 9, 11, 3, 3, 1, 1, 2, 1, 2, 2}, 2, 4},      // dilation 2 both ways
@@ -310,4 +310,58 @@ TEST(MaxPoolKernels, PerAxisWindowsWithPaddingMatchAPlainLoop) {
         }
     EXPECT_EQ(dx.to_vector<double>(), expected_dx) << w.str();
   }
+}
+
+// Unit-stride 3×3 and 5×5 layers with enough channels and filters run by Winograd's minimal
+// filtering (kernels/cpu/winograd.hpp). Its transforms round more than a direct sum: the
+// forward, input-gradient and weight-gradient results are held to 1e-4 of the scale of their
+// terms in float32 (measured: up to 3e-5, where a direct sum stays near 1e-6) and to 2e-13 in
+// float64 (measured: up to 5e-14), which only exact transforms meet.
+TEST(Conv2dKernels, WinogradMatchesDirectSums) {
+  struct Case {
+    Conv2dGeometry g;
+    std::int64_t n, f;
+  };
+  const std::vector<Case> cases = {
+      {{32, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1}, 3, 64},    // the CNN's second convolution
+      {{16, 13, 11, 5, 5, 1, 1, 2, 1, 1, 1}, 2, 17},    // odd sizes: partial tiles, 17 filters
+      {{19, 9, 30, 3, 3, 1, 1, 1, 1, 1, 1}, 2, 33},     // 3×3 in 4×4 tiles
+      {{16, 40, 70, 3, 3, 1, 1, 0, 0, 1, 1}, 1, 16},    // no padding; several chunks of tile rows
+      {{24, 8, 8, 5, 5, 1, 1, 4, 4, 1, 1}, 5, 20},      // padding past the kernel's reach
+  };
+  Generator gen(21);
+  const std::string original(cpu::simd().isa);
+  for (const std::string& isa : supported_isas()) {
+    cpu::use_isa(isa);
+    for (DType dtype : {DType::f32, DType::f64})
+      for (const Case& c : cases)
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          const Conv2dGeometry& g = c.g;
+          SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " " + g.str() + ", " + std::to_string(threads) + " threads");
+          const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
+          const Tensor x = Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype);
+          const Tensor w = Tensor::normal({c.f, k}, gen, 0, 1, dtype);
+          const Tensor bias = Tensor::normal({c.f}, gen, 0, 1, dtype);
+          const Tensor grad = Tensor::normal({c.n, c.f, p}, gen, 0, 1, dtype);
+          const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);
+          const Tensor dx = Tensor::full(x.shape(), 1e30, dtype), dw = Tensor::full(w.shape(), 1e30, dtype);
+          conv2d_forward(x, w, bias, g, out);
+          conv2d_backward_input(grad, w, g, dx);
+          conv2d_backward_weight(x, grad, g, dw);
+          const Tensor columns = im2col(x.to(DType::f64), g), w64 = w.to(DType::f64), grad64 = grad.to(DType::f64);
+          const double unit = dtype == DType::f32 ? 1e-4 : 2e-13;
+          // Each result is a sum of unit normal products: k terms forward, f·taps for the input
+          // gradient, n·p for the weight gradient; its scale is the square root of that count.
+          const auto error = [](const Tensor& got, const Tensor& want) { return max(abs(sub(got.to(DType::f64), want))).item<double>(); };
+          const double forward = error(out, add(matmul(w64, columns), bias.to(DType::f64).reshape({c.f, 1})));
+          const double input = error(dx, col2im(matmul(w64.t(), grad64), g));
+          const double weight = error(dw, sum(matmul(grad64, columns.transpose(1, 2)), Axes{0}));
+          EXPECT_LE(forward, unit * std::sqrt(static_cast<double>(k))) << "forward";
+          EXPECT_LE(input, unit * std::sqrt(static_cast<double>(c.f * g.kernel_h * g.kernel_w))) << "input gradient";
+          EXPECT_LE(weight, unit * std::sqrt(static_cast<double>(c.n * p))) << "weight gradient";
+        }
+  }
+  cpu::use_isa(original);
+  set_num_threads(2);
 }

@@ -6,6 +6,7 @@
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
 #include "kernels/cpu/thread_pool.hpp"
+#include "kernels/cpu/winograd.hpp"
 #include "stheno/kernels/conv.hpp"
 
 #include "kernels/conv_checks.hpp"
@@ -286,7 +287,8 @@ void input_grad_by_convolution(const Conv2dGeometry& g, const ConvShapes& s, con
   adjoint.pad_h = g.dilation_h * (kh - 1) - g.pad_h;
   adjoint.pad_w = g.dilation_w * (kw - 1) - g.pad_w;
   const ConvShapes as{s.n, s.f * taps, g.height * g.width, g.channels, s.output, s.image};
-  direct_conv<T>(adjoint, as, grad, flipped, nullptr, dx);
+  if (cpu::winograd_applies(adjoint, as)) cpu::winograd_conv<T>(adjoint, as, grad, flipped, nullptr, dx);
+  else direct_conv<T>(adjoint, as, grad, flipped, nullptr, dx);
 }
 
 // The weight gradient of convolutions whose windows step one pixel along rows, without columns:
@@ -338,6 +340,7 @@ void cpu::conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bi
     const T* pw = weight.data<T>();
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
     T* po = out.data<T>();
+    if (cpu::winograd_applies(g, s)) return cpu::winograd_conv<T>(g, s, px, pw, pb, po);
     if (g.stride_w == 1) return direct_conv<T>(g, s, px, pw, pb, po);
     per_image(s.n, s.n * s.f * s.k * s.p, [&](std::int64_t i, int) {
       T* cols = image_columns<T>(s.k * s.p);
@@ -371,6 +374,7 @@ void cpu::conv2d_backward_weight(const Tensor& x, const Tensor& grad, const Conv
     const T* px = x.data<T>();
     const T* pg = grad.data<T>();
     T* pdw = dweight.data<T>();
+    if (cpu::winograd_applies(g, s)) return cpu::winograd_weight_grad<T>(g, s, px, pg, pdw);
     if (g.stride_w == 1) return direct_weight_grad<T>(g, s, px, pg, pdw);
     const int parts = cpu::threads_for(s.n * s.f * s.k * s.p, s.n);
     // Each part sums its images' products into its own accumulator (part 0: dweight itself);

@@ -1,6 +1,7 @@
 // Compiled once per instruction set with STHENO_SIMD_ISA naming it (see src/CMakeLists.txt).
-// Everything here has internal linkage except the one table function, so the per-ISA copies of
-// the same templates are never merged by the linker.
+// Everything here has internal linkage except the one table function (and what the other per-ISA
+// files define in the namespace named after the instruction set), so the per-ISA copies of the
+// same templates are never merged by the linker.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "kernels/cpu/simd/simd_kernels.hpp"
 #include "kernels/cpu/thread_pool.hpp"
 #include "kernels/cpu/simd/update_rows.hpp"
+#include "kernels/cpu/simd/vectors.hpp"
 #include "kernels/cpu/simd/vmath.hpp"
 
 namespace stheno::cpu {
@@ -165,17 +167,6 @@ double sum(std::int64_t n, const T* x) {
   return total;
 }
 
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
-typedef float VecF __attribute__((vector_size(kVectorBytes)));
-typedef double VecD __attribute__((vector_size(kVectorBytes)));
-template <class T>
-using Vec = std::conditional_t<std::is_same_v<T, float>, VecF, VecD>;
 
 // max and exp_shift_sum serve softmax rows, which are often short (10 or 86 classes): the
 // elements after the last whole vector go through one padded vector instead of a scalar loop
@@ -242,98 +233,10 @@ double exp_shift_sum(std::int64_t n, const T* x, T shift, T* y) {
 // two vectors of columns stays in registers while p runs over k, each step one broadcast of
 // A[i,p] and two fused multiply-adds per row against B[p, tile]. This is the shape of small
 // networks' products (10×784 by 784×30), where BLAS's packing costs more than the arithmetic.
-
-template <class V>
-inline V fused_multiply_add(V a, V b, V c) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<V, VecF>) return _mm512_fmadd_ps(a, b, c);
-  else return _mm512_fmadd_pd(a, b, c);
-#elif defined(__FMA__)
-  if constexpr (std::is_same_v<V, VecF>) return _mm256_fmadd_ps(a, b, c);
-  else return _mm256_fmadd_pd(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
+//
 // Rows of C per register block: two accumulators a row, plus B's two vectors and a broadcast,
 // within the 16 vector registers of AVX2 and SSE (32 with AVX-512).
 constexpr int kMaxRows = kVectorBytes == 64 ? 12 : 6;
-
-template <class V, class T>
-inline V broadcast(T x) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) return _mm512_set1_ps(x);
-  else return _mm512_set1_pd(x);
-#elif defined(__AVX__)
-  if constexpr (std::is_same_v<T, float>) return _mm256_set1_ps(x);
-  else return _mm256_set1_pd(x);
-#else
-  if constexpr (std::is_same_v<T, float>) return _mm_set1_ps(x);
-  else return _mm_set1_pd(x);
-#endif
-}
-
-template <class V, class T>
-inline V load(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// The first `count` lanes of a vector at p; the others are zero and p's memory past them is
-// never touched (masked, or stored in pieces), so a tile can end exactly where a row of C ends.
-template <class V, class T>
-inline V load_first(const T* p, int count) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << count) - 1), p);
-  else return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << count) - 1), p);
-#elif defined(__AVX2__)
-  if constexpr (std::is_same_v<T, float>)
-    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-  else
-    return _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(count), _mm256_setr_epi64x(0, 1, 2, 3)));
-#else
-  V v = {};
-  std::memcpy(&v, p, static_cast<std::size_t>(count) * sizeof(T));
-  return v;
-#endif
-}
-
-template <class V, class T>
-inline void store_first(T* p, V v, int count) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1), v);
-  else _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << count) - 1), v);
-#elif defined(__AVX2__)
-  // In halving pieces rather than with vmaskmov, whose store form is microcoded on AMD's cores
-  // (measured on 784×10×30, whose second tile is 14 columns wide: 14 µs with it, 11 µs in
-  // pieces; 784×10×32, with no partial tile, takes 8 µs).
-  if (count * static_cast<int>(sizeof(T)) == 32) {
-    std::memcpy(p, &v, sizeof v);
-    return;
-  }
-  __m128 x;
-  if constexpr (std::is_same_v<T, float>) x = _mm256_castps256_ps128(v);
-  else x = _mm_castpd_ps(_mm256_castpd256_pd128(v));
-  int floats = count * static_cast<int>(sizeof(T) / sizeof(float));
-  auto* q = reinterpret_cast<float*>(p);
-  if (floats >= 4) {
-    _mm_storeu_ps(q, x);
-    if constexpr (std::is_same_v<T, float>) x = _mm256_extractf128_ps(v, 1);
-    else x = _mm_castpd_ps(_mm256_extractf128_pd(v, 1));
-    q += 4, floats -= 4;
-  }
-  if (floats >= 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(q), x);
-    x = _mm_movehl_ps(x, x);
-    q += 2, floats -= 2;
-  }
-  if (floats == 1) _mm_store_ss(q, x);
-#else
-  std::memcpy(p, &v, static_cast<std::size_t>(count) * sizeof(T));
-#endif
-}
 
 // How a block reads A[r, p]: along a row (A row-major: one pointer per row, consecutive p),
 // down a column (A is a transposed view: the R values of one p are adjacent), or by two
@@ -986,6 +889,18 @@ void csr_sampled_dots(std::int64_t begin, std::int64_t end, const I* offsets, co
   }
 }
 
+}  // namespace
+
+namespace STHENO_CONCAT(isa_, STHENO_SIMD_ISA) {
+template <class T>
+void winograd_transform(const WinogradTransform<T>& job);  // winograd_kernels.cpp
+template <class T>
+void transpose(std::int64_t rows, std::int64_t cols, const T* src, std::int64_t lds, T* dst, std::int64_t ldd);
+}
+using STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::winograd_transform;
+
+namespace {
+
 template <class T>
 constexpr TypedKernels<T> typed() {
   if constexpr (kInt<T>) {
@@ -994,7 +909,7 @@ constexpr TypedKernels<T> typed() {
     return t;
   } else
     return {&unary<T>,     &binary<T>,    &sum<T>,
-            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &conv_direct_weight_grad<T>, &max_pool<T>, &max_pool_grad_2x2<T>,
+            &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &conv_direct_weight_grad<T>, &winograd_transform<T>, &STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::transpose<T>, &max_pool<T>, &max_pool_grad_2x2<T>,
             &lstm_cell<T>, &lstm_cell_backward<T>, &gru_cell<T>,
             &gru_cell_backward<T>, &update_rows::sgd<T>, &update_rows::adagrad<T>,
             &update_rows::rmsprop<T>, &update_rows::adam<T>,
@@ -1004,8 +919,6 @@ constexpr TypedKernels<T> typed() {
 
 }  // namespace
 
-#define STHENO_CONCAT2(a, b) a##b
-#define STHENO_CONCAT(a, b) STHENO_CONCAT2(a, b)
 #define STHENO_STRINGIFY2(a) #a
 #define STHENO_STRINGIFY(a) STHENO_STRINGIFY2(a)
 

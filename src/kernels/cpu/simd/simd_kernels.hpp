@@ -70,6 +70,28 @@ struct DirectConvWeightGrad {
 };
 inline constexpr int kTapBlock = 24;
 
+// Winograd's minimal filtering F(m×m, r×r) in 6×6 tiles (m + r = 7: r is 3 or 5). Per tile, the
+// convolution becomes transforms of the input (Bᵀ·d·B), of each filter (G·g·Gᵀ) and of the result
+// (Aᵀ·M·A) around 36 matrix products over channels; the gradients use the adjoints (A, Gᵀ; the
+// input gradient is itself a convolution). Every transform is a sandwich P·X·Pᵀ of one tile,
+// applied to `width` values side by side at each element of the tile (channels or filters,
+// contiguous, so that they fill the lanes). Tile (ty, tx) element (i, j) reads
+// in[ty·in_ty + tx·in_tx + i·in_row + j·in_col + w] and writes out likewise (w < width), plus
+// bias[w] when `bias` is not null.
+enum class WinogradMatrix { input, output, filter, output_grad, filter_grad };  // Bᵀ, Aᵀ, G, A, Gᵀ
+inline constexpr int kWinogradTile = 6;
+template <class T>
+struct WinogradTransform {
+  WinogradMatrix matrix;
+  int r;
+  std::int64_t tiles_y, tiles_x, width;
+  const T* in;
+  std::int64_t in_ty, in_tx, in_row, in_col;
+  T* out;
+  std::int64_t out_ty, out_tx, out_row, out_col;
+  const T* bias;
+};
+
 // Max pooling (kernels/pool.hpp) of planes [begin, end) of h×w pixels into oh×ow maxima; a NaN in
 // a window is its maximum. Padding (at most half the window) never wins.
 template <class T>
@@ -110,6 +132,10 @@ struct TypedKernels {
                      std::int64_t a_cs, const T* b, std::int64_t b_rs, std::int64_t b_cs, T beta, T* c, std::int64_t c_rs);
   void (*conv_direct)(const DirectConv<T>& job);
   void (*conv_direct_weight_grad)(const DirectConvWeightGrad<T>& job);
+  void (*winograd_transform)(const WinogradTransform<T>& job);
+  // dst[j·ldd + i] = src[i·lds + j] for i < rows, j < cols: in blocks of whole vectors, each
+  // transposed in registers.
+  void (*transpose)(std::int64_t rows, std::int64_t cols, const T* src, std::int64_t lds, T* dst, std::int64_t ldd);
   void (*max_pool)(const MaxPool<T>& job, std::int64_t begin, std::int64_t end);
   void (*max_pool_grad_2x2)(const MaxPoolGrad2x2<T>& job, std::int64_t begin, std::int64_t end);
 
