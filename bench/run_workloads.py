@@ -390,7 +390,9 @@ def w3_section(args, out, notes, outcomes, progs, peak):
                  f"Training: {w3_steps} steps after {W3_WARMUP_STEPS} warm-up steps on shuffled training images. "
                  f"FLOP floor: 6·{W3_FORWARD_MACS:,} flops per sample (3× the multiply-adds of the convolutions and "
                  "linear layers) at stheno's sgemm peak; it counts the first convolution's input gradient, which no "
-                 "program computes (about 2% of it).\n", None, args.cores)
+                 "program computes (about 2% of it), and a direct sum's multiply-adds: stheno's second convolution "
+                 "runs by Winograd's algorithm (README, Choices), which needs 2.8× fewer, so stheno can pass the "
+                 "floor.\n", None, args.cores)
 
 
 

@@ -170,7 +170,32 @@ double sum(std::int64_t n, const T* x) {
 
 // max and exp_shift_sum serve softmax rows, which are often short (10 or 86 classes): the
 // elements after the last whole vector go through one padded vector instead of a scalar loop
-// (which took as long as the whole vectors of an 86-wide row), and lanes are combined as a tree.
+// (which took as long as the whole vectors of an 86-wide row), and lanes are combined as a tree
+// of shuffles (as a loop over lanes, the last step took longer than the row's exponentials).
+
+// Lanes [0, count) of the vector at p, `fill` in the others.
+template <class V, class T>
+inline V load_filled(const T* p, int count, T fill) {
+  using M = decltype(V{} < V{});
+  M lane;
+  for (int k = 0; k < static_cast<int>(sizeof(V) / sizeof(T)); ++k) lane[k] = k;
+  return lane < (M{} + count) ? load_first<V>(p, count) : V{} + fill;
+}
+
+// combine(v, v shifted down by w lanes) for w = L/2, …, 1: lane 0 ends up combining all lanes,
+// in the order of a tree.
+template <class W, class F>
+inline auto reduce_lanes(W v, F combine) {
+  using M = decltype(W{} < W{});
+  constexpr int L = sizeof(W) / sizeof(v[0]);
+  for (int width = L / 2; width >= 1; width /= 2) {
+    M down;
+    for (int k = 0; k < L; ++k) down[k] = (k + width) % L;
+    v = combine(v, __builtin_shuffle(v, down));
+  }
+  return v[0];
+}
+
 template <class T>
 T max(std::int64_t n, const T* x) {
   if constexpr (!std::is_floating_point_v<T>) {
@@ -181,51 +206,48 @@ T max(std::int64_t n, const T* x) {
     // NaN wins, as in NumPy. Written on vectors: as a loop over lanes it compiled to a branch
     // per lane.
     auto pick = [](V p, V q) { return (p != p) | (p > q) ? p : q; };
-    auto load = [](const T* from) {
-      V v;
-      std::memcpy(&v, from, sizeof v);
-      return v;
-    };
     V acc = V{} + x[0];  // the first element in every lane
     std::int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) acc = pick(acc, load(x + i));
-    if (i < n) {
-      T pad[kLanes];
-      for (int k = 0; k < kLanes; ++k) pad[k] = x[0];  // already counted: changes nothing
-      for (std::int64_t k = 0; k < n - i; ++k) pad[k] = x[i + k];
-      acc = pick(acc, load(pad));
-    }
-    T best = acc[0];
-    for (int k = 1; k < kLanes; ++k) best = best != best ? best : (acc[k] != acc[k] || acc[k] > best ? acc[k] : best);
-    return best;
+    for (; i + kLanes <= n; i += kLanes) acc = pick(acc, load<V>(x + i));
+    if (i < n) acc = pick(acc, load_filled<V>(x + i, static_cast<int>(n - i), x[0]));  // x[0]: already counted
+    return reduce_lanes(acc, pick);
   }
 }
+
+typedef double DoublesOfFloats __attribute__((vector_size(2 * kVectorBytes)));
 
 // y = e^(x - shift), returning Σ y, summed in double lanes: as exact as a row's own rounding
 // allows, so that the row's probabilities sum to 1 as closely as float can say.
 template <class T>
 double exp_shift_sum(std::int64_t n, const T* x, T shift, T* y) {
+  using V = Vec<T>;
   constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(T));
-  double acc[kLanes] = {};
+  using Wide = std::conditional_t<std::is_same_v<T, float>, DoublesOfFloats, VecD>;  // a double per lane
+  Wide acc{};
   std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) {
-      const T e = vmath::exp(x[i + k] - shift);
-      y[i + k] = e;
-      acc[k] += static_cast<double>(e);
-    }
-  if (i < n) {
-    T pad[kLanes];
-    for (int k = 0; k < kLanes; ++k) pad[k] = -std::numeric_limits<T>::infinity();  // e^-inf adds 0
-    for (std::int64_t k = 0; k < n - i; ++k) pad[k] = x[i + k] - shift;
-    for (int k = 0; k < kLanes; ++k) {
-      pad[k] = vmath::exp(pad[k]);
-      acc[k] += static_cast<double>(pad[k]);
-    }
-    for (std::int64_t k = 0; k < n - i; ++k) y[i + k] = pad[k];
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) y[i + k] = vmath::exp(x[i + k] - shift);
+    acc += __builtin_convertvector(load<V>(y + i), Wide);
   }
-  for (int width = kLanes / 2; width >= 1; width /= 2)
-    for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
+  if (i < n) {
+    const int count = static_cast<int>(n - i);
+    const T inf = std::numeric_limits<T>::infinity();
+    T shifted[kLanes], e[kLanes];
+    const V tail = load_filled<V>(x + i, count, inf) - shift;
+    std::memcpy(shifted, &tail, sizeof tail);
+    for (int k = 0; k < kLanes; ++k) shifted[k] = k < count ? shifted[k] : -inf;  // e^-inf adds 0
+    for (int k = 0; k < kLanes; ++k) e[k] = vmath::exp(shifted[k]);
+    const V ev = load<V>(e);
+    acc += __builtin_convertvector(ev, Wide);
+    store_first(y + i, ev, count);
+  }
+  // The tree of reduce_lanes, written out: a vector this wide is not passed to a function.
+  using M = decltype(acc < acc);
+  for (int width = kLanes / 2; width >= 1; width /= 2) {
+    M down;
+    for (int k = 0; k < kLanes; ++k) down[k] = (k + width) % kLanes;
+    acc += __builtin_shuffle(acc, down);
+  }
   return acc[0];
 }
 
