@@ -70,11 +70,17 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
 // arithmetic (10×784 by 784×30: about 50 against 22–26 GFLOP/s with OpenBLAS at one thread,
 // AVX2); and tiny products, where the library's call costs more (bench/gemm_choice.py measures
 // them on the CPU at hand). With OpenBLAS also a short inner axis, where the whole product is one
-// pass over C (a weight gradient over a batch of 10, 784×10 by 10×30: 11 against 18 µs); oneMKL
-// runs those 1.4–2× faster than stheno's kernel (Emerald Rapids). A transposed B is copied into
-// rows first when it is small (gemm_small).
-bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k) {
-  const bool short_inner_axis = k <= 16 && cpu::blas().library == cpu::BlasLibrary::openblas;
+// pass over C (a weight gradient over a batch of 10, 784×10 by 10×30: 11 against 18 µs). oneMKL
+// runs those faster than stheno's kernel when it writes C (784×10×30: 3.8 against 7.1 µs,
+// Emerald Rapids) or C's rows are whole vectors (784×10×32 added into C: 3.6 against 4.9 µs), but
+// not when it adds into rows that end in part of a vector, as SGD's update of W1's 784×30 weight
+// by the product xᵀ·δ does (8.4 against 6.0 µs; 784×16×30: 8.1 against 6.1). A transposed B is
+// copied into rows first when it is small (gemm_small).
+template <class T>
+bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T beta) {
+  constexpr std::int64_t kFloatsPerVector = 64 / sizeof(T);
+  const bool short_inner_axis =
+      k <= 16 && (cpu::blas().library == cpu::BlasLibrary::openblas || (beta != T(0) && n % kFloatsPerVector != 0));
   return (!trans_b || k * n <= cpu::kMaxPackedB) && (m <= 16 || short_inner_axis || m * n * k <= 32 * 32 * 32);
 }
 
@@ -141,7 +147,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
           const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
   // Small products (and k = 0, which BLAS rejects) skip BLAS's packing and call overhead.
-  if (k == 0 || own_kernel_is_faster(trans_b, m, n, k) || m * n * k <= forced_small_gemm_limit() ||
+  if (k == 0 || own_kernel_is_faster(trans_b, m, n, k, beta) || m * n * k <= forced_small_gemm_limit() ||
       blas_small_path_allocates<T>(tb, m, n, k)) {
     typed_kernels<T>().gemm_small(m, n, k, alpha, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, trans_b ? 1 : ldb,
                                   trans_b ? ldb : 1, beta, c, ldc);
