@@ -420,6 +420,22 @@ void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor&
   backend(d).lstm_cell_backward(gates, c_prev, state, dstate, out);
 }
 
+// Host only: on a device an LSTM layer runs as its step-by-step ops (recurrent_layers.cpp).
+void lstm_sequence(const Tensor& projected, const Tensor& w_hh, const Tensor& h0, const Tensor& c0, const Tensor& record) {
+  const Device d = common_device("lstm_sequence", {{"projected inputs", &projected}, {"weight_hh", &w_hh}, {"h0", &h0},
+                                                   {"c0", &c0}, {"record", &record}});
+  if (!d.is_host()) throw DeviceError("lstm_sequence runs on the host, not on " + d.str());
+  cpu::lstm_sequence(projected, w_hh, h0, c0, record);
+}
+
+void lstm_sequence_backward(const Tensor& record, const Tensor& grad, const Tensor& w_hh, const Tensor& h0,
+                            const Tensor& c0, const Tensor& out) {
+  const Device d = common_device("lstm_sequence_grad", {{"record", &record}, {"gradient", &grad}, {"weight_hh", &w_hh},
+                                                        {"h0", &h0}, {"c0", &c0}, {"out", &out}});
+  if (!d.is_host()) throw DeviceError("lstm_sequence_grad runs on the host, not on " + d.str());
+  cpu::lstm_sequence_backward(record, grad, w_hh, h0, c0, out);
+}
+
 void gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& h) {
   const Device d = common_device("gru_cell", {{"input gates", &gx}, {"hidden gates", &gh}, {"previous state", &h_prev}, {"out", &h}});
   if (d.is_host()) return cpu::gru_cell(gx, gh, h_prev, h);

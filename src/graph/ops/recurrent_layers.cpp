@@ -44,6 +44,14 @@ Node zeros(const Node& x, std::int64_t n, std::int64_t hidden) {
   return x.graph().constant(Tensor::zeros({n, hidden}, x.dtype()));
 }
 
+// lstm_sequence has host kernels only; a layer whose recurrent weight is on a device runs as
+// its step-by-step ops, which every backend has. A weight with no value yet (an input of a
+// deferred graph) is taken to be on the host, where such graphs run unless told otherwise.
+bool weight_on_host(const Node& w) {
+  const bool has_value = w.graph().eager() || w.kind() == NodeKind::parameter || w.kind() == NodeKind::constant;
+  return !has_value || w.value().device().is_host();
+}
+
 }  // namespace
 
 Node lstm(const Node& x, const Node& w_ih, const Node& w_hh, const Node& bias, RecurrentState& state) {
@@ -53,6 +61,15 @@ Node lstm(const Node& x, const Node& w_ih, const Node& w_hh, const Node& bias, R
   const std::int64_t hidden = w_hh.shape()[0];
   const Node projected = project(x, w_ih, bias);
   Node h = state.h, c = state.c.defined() ? state.c : zeros(x, n, hidden);
+  if (weight_on_host(w_hh)) {
+    // One op for the whole sequence (see lstm_sequence in kernels/recurrent.hpp for why).
+    const Node record = lstm_sequence(projected, w_hh, c, h);
+    const Node last = reshape(slice(record, 1, steps - 1, steps), {n, 6 * hidden});
+    state = {slice(last, 1, 0, hidden), slice(last, 1, hidden, 2 * hidden)};
+    const Node out = slice(record, 2, 0, hidden);
+    record_layer(LayerKind::lstm, {x, w_ih, w_hh, bias, initial.h, initial.c}, {out, state.h, state.c}, first);
+    return out;
+  }
   std::vector<Node> outputs;
   const auto w_hh_transposed = std::make_shared<Node>();
   for (std::int64_t t = 0; t < steps; ++t) {

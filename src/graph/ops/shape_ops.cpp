@@ -108,6 +108,8 @@ class SliceGradOp final : public Op {
   std::string name() const override { return "unslice"; }
   OpKind kind() const override { return OpKind::unslice; }
   std::string describe() const override { return "unslice" + input_shape_.str(); }
+  // The slice it undoes.
+  OpAttributes attributes() const override { return slice_->attributes(); }
   TypeInfo infer(std::span<const Node> in) const override { return {input_shape_, in[0].dtype()}; }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
     out.fill(0);
@@ -294,7 +296,7 @@ class LaidOutOp final : public Op {
     switch (layout_) {
       case Layout::contiguous: return x.is_contiguous();
       case Layout::contiguous_images: return x.numel() == 0 || (x.rank() > 0 && x.select(0, 0).is_contiguous());
-      case Layout::unit_rows: return x.rank() == 2 && (x.shape()[1] <= 1 || x.strides()[1] == 1);
+      case Layout::unit_rows: return x.rank() >= 1 && (x.shape().back() <= 1 || x.strides().back() == 1);
     }
     return false;
   }

@@ -65,6 +65,9 @@ void dropout_mask(Generator& gen, double keep, const Tensor& out);
 void lstm_cell(const Tensor& gates, const Tensor& c_prev, const Tensor& state);
 void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor& state, const Tensor& dstate,
                         const Tensor& out);
+void lstm_sequence(const Tensor& projected, const Tensor& w_hh, const Tensor& h0, const Tensor& c0, const Tensor& record);
+void lstm_sequence_backward(const Tensor& record, const Tensor& grad, const Tensor& w_hh, const Tensor& h0, const Tensor& c0,
+                            const Tensor& out);
 void gru_cell(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& h);
 void gru_cell_backward(const Tensor& gx, const Tensor& gh, const Tensor& h_prev, const Tensor& dh, const Tensor& out);
 

@@ -35,7 +35,8 @@ bool in_parallel_part();
 // inside another's part does not overwrite the outer one's scratch.
 enum class ScratchSlot { conv_columns, softmax_row, reduce_rows, gemm_panel, gemm_packed_b, csr_cursors, row_set,
                         formed_rows, conv_padded, conv_taps, conv_flipped, conv_grad_t, pool_row, winograd_image, winograd_pixels,
-                        winograd_grads, winograd_tiles, winograd_products, count };
+                        winograd_grads, winograd_tiles, winograd_products, lstm_weight_t, lstm_prev_states,
+                        lstm_carried, count };
 void* part_scratch(ScratchSlot slot, std::size_t bytes);
 
 template <class T>

@@ -756,6 +756,43 @@ void lstm_cell_backward(std::int64_t h, const T* __restrict gates, const T* __re
   }
 }
 
+// The cell of a whole sequence (lstm_sequence): the same arithmetic as lstm_cell, and the gates'
+// pre-activations are replaced by their activations i, f, g, o, which the adjoint reads back
+// instead of computing four exponentials and four divisions again.
+template <class T>
+void lstm_cell_keeping(std::int64_t h, T* __restrict gates, const T* __restrict c_prev, T* __restrict h_out,
+                       T* __restrict c_out) {
+  T *__restrict gi = gates, *__restrict gf = gates + h, *__restrict gg = gates + 2 * h, *__restrict go = gates + 3 * h;
+  for (std::int64_t j = 0; j < h; ++j) {
+    const T i = vmath::sigmoid(gi[j]), f = vmath::sigmoid(gf[j]), g = vmath::tanh(gg[j]), o = vmath::sigmoid(go[j]);
+    const T c = f * c_prev[j] + i * g;
+    gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
+    c_out[j] = c;
+    h_out[j] = o * vmath::tanh(c);
+  }
+}
+
+// Its adjoint from the kept activations. The gradients of the new state are the outer ones
+// (dh_in, dc_in) plus those carried back from the next step (dh_carried, dc_carried); dc_carried
+// is replaced by the gradient of c_prev.
+template <class T>
+void lstm_cell_backward_kept(std::int64_t h, const T* __restrict acts, const T* __restrict c_prev,
+                             const T* __restrict c, const T* __restrict dh_in, const T* __restrict dc_in,
+                             const T* __restrict dh_carried, T* __restrict dc_carried, T* __restrict dgates) {
+  const T *__restrict ai = acts, *__restrict af = acts + h, *__restrict ag = acts + 2 * h, *__restrict ao = acts + 3 * h;
+  T *__restrict di = dgates, *__restrict df = dgates + h, *__restrict dg = dgates + 2 * h, *__restrict d_o = dgates + 3 * h;
+  for (std::int64_t j = 0; j < h; ++j) {
+    const T i = ai[j], f = af[j], g = ag[j], o = ao[j], tc = vmath::tanh(c[j]);
+    const T dh = dh_in[j] + dh_carried[j];
+    const T dcell = dc_in[j] + dc_carried[j] + dh * o * (T(1) - tc * tc);
+    di[j] = dcell * g * i * (T(1) - i);
+    df[j] = dcell * c_prev[j] * f * (T(1) - f);
+    dg[j] = dcell * i * (T(1) - g * g);
+    d_o[j] = dh * tc * o * (T(1) - o);
+    dc_carried[j] = dcell * f;
+  }
+}
+
 template <class T>
 void gru_cell(std::int64_t h, const T* __restrict gx, const T* __restrict gh, const T* __restrict h_prev,
               T* __restrict h_out) {
@@ -938,7 +975,7 @@ constexpr TypedKernels<T> typed() {
   } else
     return {&unary<T>,     &binary<T>,    &sum<T>,
             &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &conv_direct_weight_grad<T>, &winograd_transform<T>, &STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::transpose<T>, &max_pool<T>, &max_pool_grad_2x2<T>,
-            &lstm_cell<T>, &lstm_cell_backward<T>, &gru_cell<T>,
+            &lstm_cell<T>, &lstm_cell_backward<T>, &lstm_cell_keeping<T>, &lstm_cell_backward_kept<T>, &gru_cell<T>,
             &gru_cell_backward<T>, &update_rows::sgd<T>, &update_rows::adagrad<T>,
             &update_rows::rmsprop<T>, &update_rows::adam<T>,
             {&csr_rows<T, std::int32_t>, &csr_t_rows<T, std::int32_t>, &csr_sampled_dots<T, std::int32_t>},

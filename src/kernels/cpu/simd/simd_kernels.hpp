@@ -146,6 +146,14 @@ struct TypedKernels {
   // gradients of the pre-activations (4h) and of c_prev (h).
   void (*lstm_cell_backward)(std::int64_t h, const T* gates, const T* c_prev, const T* c, const T* dh, const T* dc,
                              T* dgates, T* dc_prev);
+  // lstm_cell for lstm_sequence: also replaces the 4h pre-activations in gates by the
+  // activations i, f, g, o.
+  void (*lstm_cell_keeping)(std::int64_t h, T* gates, const T* c_prev, T* h_out, T* c_out);
+  // Its adjoint from those activations: the new state's gradients are dh_in + dh_carried and
+  // dc_in + dc_carried; writes the pre-activations' gradients (4h) and replaces dc_carried by
+  // the gradient of c_prev.
+  void (*lstm_cell_backward_kept)(std::int64_t h, const T* acts, const T* c_prev, const T* c, const T* dh_in,
+                                  const T* dc_in, const T* dh_carried, T* dc_carried, T* dgates);
   // One row of a GRU cell: gx = x·W_ih + b_ih and gh = h_prev·W_hh + b_hh (3h values each, in
   // the order reset, update, new).
   void (*gru_cell)(std::int64_t h, const T* gx, const T* gh, const T* h_prev, T* h_out);
