@@ -259,6 +259,13 @@ std::vector<GradientCase> cases() {
                  RecurrentState state;
                  return weighted(lstm(p[0], p[1], p[2], p[3], state));
                }, -1, 1});
+  // Enough rows that lstm_sequence shares them between two threads.
+  c.push_back({"lstm_rows_between_threads", {{16, 4, 3}, {3, 24}, {6, 24}, {24}, {16, 6}, {16, 6}},
+               [](Graph&, const std::vector<Node>& p) {
+                 RecurrentState state{p[4], p[5]};
+                 const Node hs = lstm(p[0], p[1], p[2], p[3], state);
+                 return weighted(hs) + weighted(state.h) + weighted(state.c);
+               }, -1, 1});
   c.push_back({"gru_through_time", {{2, 4, 3}, {3, 6}, {2, 6}, {6}, {6}, {2, 2}}, [](Graph&, const std::vector<Node>& p) {
                  RecurrentState state{p[5], Node()};
                  return weighted(gru(p[0], p[1], p[2], p[3], p[4], state));

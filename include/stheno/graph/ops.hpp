@@ -233,10 +233,6 @@ std::optional<RowSparseNode> row_sparse_form(const Node& gradient);
 // LSTM: gates (N, 4H) pre-activations (input, forget, cell, output), c_prev (N, H) ->
 // (N, 2H) = [h, c]: c = σ(f)·c_prev + σ(i)·tanh(g), h = σ(o)·tanh(c).
 Node lstm_cell(const Node& gates, const Node& c_prev);
-// A whole LSTM over T steps on the host: projected (N, T, 4H) = x·W_ih + b for every step,
-// weight_hh (H, 4H), c0 (N, H) and h0 (N, H; undefined for zeros) -> (N, T, 6H), per step
-// [h, c, and what its gradient reads]. lstm() slices its results from it.
-Node lstm_sequence(const Node& projected, const Node& weight_hh, const Node& c0, const Node& h0);
 // GRU: gx = x·W_ih + b_ih, gh = h_prev·W_hh + b_hh, both (N, 3H) (reset, update, new), h_prev
 // (N, H) -> h (N, H): n = tanh(gx_n + σ(r)·gh_n), h = (1 - σ(z))·n + σ(z)·h_prev.
 Node gru_cell(const Node& gx, const Node& gh, const Node& h_prev);

@@ -1,6 +1,8 @@
-// LSTM and GRU layers as compositions: one input projection for all steps, then per step a
-// recurrent product and a fused cell. Gradients come from the ops' rules.
+// LSTM and GRU layers as compositions: one input projection for all steps, then an LSTM's
+// whole sequence as one op on the host, or per step a recurrent product and a fused cell.
+// Gradients come from the ops' rules.
 #include "layer_record.hpp"
+#include "lstm_sequence.hpp"
 #include "recurrent_product.hpp"
 #include "stheno/graph/ops.hpp"
 

@@ -1,6 +1,8 @@
-// LSTM and GRU cells as fused ops. Each cell's gradient is a second fused op that returns the
-// gradients of all its inputs side by side; slices (free views) hand them out. The adjoints are
-// not differentiable again: second derivatives through a recurrent cell are not supported.
+// LSTM and GRU cells, and a whole LSTM sequence, as fused ops. Each one's gradient is a second
+// fused op that returns the gradients of all its inputs side by side; views hand them out. The
+// adjoints are not differentiable again: second derivatives through a recurrent layer are not
+// supported.
+#include "lstm_sequence.hpp"
 #include "stheno/graph/ops.hpp"
 #include "stheno/kernels/recurrent.hpp"
 
