@@ -66,22 +66,25 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
 }
 
 // Products that stheno's register-blocked kernel (gemm_small, B's rows contiguous) runs faster
-// than the library: few rows of output, where the library's packing of B costs more than the
-// arithmetic (10×784 by 784×30: about 50 against 22–26 GFLOP/s with OpenBLAS at one thread,
-// AVX2); and tiny products, where the library's call costs more (bench/gemm_choice.py measures
-// them on the CPU at hand). With OpenBLAS also a short inner axis, where the whole product is one
-// pass over C (a weight gradient over a batch of 10, 784×10 by 10×30: 11 against 18 µs). oneMKL
-// runs those faster than stheno's kernel when it writes C (784×10×30: 3.8 against 7.1 µs,
-// Emerald Rapids) or C's rows are whole vectors (784×10×32 added into C: 3.6 against 4.9 µs), but
-// not when it adds into rows that end in part of a vector, as SGD's update of W1's 784×30 weight
-// by the product xᵀ·δ does (8.4 against 6.0 µs; 784×16×30: 8.1 against 6.1). A transposed B is
-// copied into rows first when it is small (gemm_small).
+// than the library: tiny products, where the library's call costs more (bench/gemm_choice.py
+// measures them on the CPU at hand), and with OpenBLAS two more kinds. Few rows of output, where
+// its packing of B costs more than the arithmetic (10×784 by 784×30: about 50 against 22–26
+// GFLOP/s at one thread, AVX2); oneMKL ties stheno's kernel there and is 1.2–1.9× faster on
+// wider few-row products (Emerald Rapids, one thread: 16×512×128 12 against 20 µs, 16×128×512
+// 12 against 15.5, 16×784×100 17 against 32). And a short inner axis, where the whole product
+// is one pass over C (a weight gradient over a batch of 10, 784×10 by 10×30: 11 against 18 µs
+// with OpenBLAS); oneMKL runs those faster when it writes C (784×10×30: 3.8 against 7.1 µs) or
+// C's rows are whole vectors (784×10×32 added into C: 3.6 against 4.9 µs), but not when it adds
+// into rows that end in part of a vector, as SGD's update of W1's 784×30 weight by the product
+// xᵀ·δ does (8.4 against 6.0 µs; 784×16×30: 8.1 against 6.1). A transposed B is copied into
+// rows first when it is small (gemm_small).
 template <class T>
 bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T beta) {
   constexpr std::int64_t kFloatsPerVector = 64 / sizeof(T);
-  const bool short_inner_axis =
-      k <= 16 && (cpu::blas().library == cpu::BlasLibrary::openblas || (beta != T(0) && n % kFloatsPerVector != 0));
-  return (!trans_b || k * n <= cpu::kMaxPackedB) && (m <= 16 || short_inner_axis || m * n * k <= 32 * 32 * 32);
+  const bool openblas = cpu::blas().library == cpu::BlasLibrary::openblas;
+  const bool few_rows = m <= 16 && openblas;
+  const bool short_inner_axis = k <= 16 && (openblas || (beta != T(0) && n % kFloatsPerVector != 0));
+  return (!trans_b || k * n <= cpu::kMaxPackedB) && (few_rows || short_inner_axis || m * n * k <= 32 * 32 * 32);
 }
 
 // STHENO_SMALL_GEMM=N sends every product of at most N multiply-adds to stheno's kernel, so that

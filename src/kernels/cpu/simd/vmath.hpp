@@ -152,23 +152,40 @@ inline T log(T x) {
   return y;
 }
 
+// tanh and sigmoid as a numerator and a denominator, so that a kernel computing several of them
+// can share one division between them (a division costs as much as the rest of the function).
 template <class T>
-inline T tanh(T x) {
+struct Fraction {
+  T num, den;  // den >= 1
+};
+
+template <class T>
+inline Fraction<T> tanh_fraction(T x) {
   const T a = x < T(0) ? -x : x;
   const T ac = a > Consts<T>::kTanhClamp ? Consts<T>::kTanhClamp : a;
   const T e = expm1_moderate(T(2) * ac);
-  const T t = e / (e + T(2));
-  const T y = x < T(0) ? -t : t;
+  return {x < T(0) ? -e : e, e + T(2)};
+}
+
+template <class T>
+inline T tanh(T x) {
+  const Fraction<T> t = tanh_fraction(x);
+  const T y = t.num / t.den;
   return x != x ? x : y;
 }
 
 // Written with e^-|x| so that large negative x gives a tiny (even subnormal) result with full
 // relative accuracy instead of 1/(1+inf) = 0.
 template <class T>
-inline T sigmoid(T x) {
+inline Fraction<T> sigmoid_fraction(T x) {
   const T e = exp(x < T(0) ? x : -x);
-  const T s = T(1) / (T(1) + e);
-  return x < T(0) ? e * s : s;
+  return {x < T(0) ? e : T(1), T(1) + e};
+}
+
+template <class T>
+inline T sigmoid(T x) {
+  const Fraction<T> s = sigmoid_fraction(x);
+  return s.num * (T(1) / s.den);
 }
 
 }  // namespace vmath
