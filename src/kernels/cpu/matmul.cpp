@@ -69,9 +69,11 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
 // than the library: tiny products, where the library's call costs more (bench/gemm_choice.py
 // measures them on the CPU at hand), and with OpenBLAS two more kinds. Few rows of output, where
 // its packing of B costs more than the arithmetic (10×784 by 784×30: about 50 against 22–26
-// GFLOP/s at one thread, AVX2); oneMKL ties stheno's kernel there and is 1.2–1.9× faster on
-// wider few-row products (Emerald Rapids, one thread: 16×512×128 12 against 20 µs, 16×128×512
-// 12 against 15.5, 16×784×100 17 against 32). And a short inner axis, where the whole product
+// GFLOP/s at one thread, AVX2). oneMKL ties stheno's kernel on narrow ones (10×784×30 3.9 µs
+// both), which stay with stheno's kernel, whose sums the device backends repeat bit for bit (the
+// seeds' network, chaotic at its rate, trains the same on OpenCL), and is 1.2–1.9× faster on
+// wider ones (Emerald Rapids, one thread: 16×512×128 12 against 20 µs, 16×128×512 12 against
+// 15.5, 16×784×100 17 against 32). And a short inner axis, where the whole product
 // is one pass over C (a weight gradient over a batch of 10, 784×10 by 10×30: 11 against 18 µs
 // with OpenBLAS); oneMKL runs those faster when it writes C (784×10×30: 3.8 against 7.1 µs) or
 // C's rows are whole vectors (784×10×32 added into C: 3.6 against 4.9 µs), but not when it adds
@@ -82,7 +84,7 @@ template <class T>
 bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T beta) {
   constexpr std::int64_t kFloatsPerVector = 64 / sizeof(T);
   const bool openblas = cpu::blas().library == cpu::BlasLibrary::openblas;
-  const bool few_rows = m <= 16 && openblas;
+  const bool few_rows = m <= 16 && (openblas || n < 64);
   const bool short_inner_axis = k <= 16 && (openblas || (beta != T(0) && n % kFloatsPerVector != 0));
   return (!trans_b || k * n <= cpu::kMaxPackedB) && (few_rows || short_inner_axis || m * n * k <= 32 * 32 * 32);
 }
