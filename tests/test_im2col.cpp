@@ -136,6 +136,36 @@ TEST(Conv2dKernels, MatchIm2colAndMatmulAtEveryThreadCount) {
                ShapeError);
 }
 
+namespace {
+
+// A convolution case: geometry, images, filters.
+struct ConvCase {
+  Conv2dGeometry g;
+  std::int64_t n, f;
+};
+
+// Calls check(case, dtype) on every instruction set, in both dtypes, at each thread count, with
+// the case named in failures; puts the instruction set and thread count back afterwards.
+template <class Check>
+void for_every_conv_case(const std::vector<ConvCase>& cases, std::initializer_list<int> thread_counts, Check&& check) {
+  const std::string original(cpu::simd().isa);
+  for (const std::string& isa : supported_isas()) {
+    cpu::use_isa(isa);
+    for (DType dtype : {DType::f32, DType::f64})
+      for (const ConvCase& c : cases)
+        for (int threads : thread_counts) {
+          set_num_threads(threads);
+          SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " " + c.g.str() + ", " + std::to_string(threads) +
+                       " threads");
+          check(c, dtype);
+        }
+  }
+  cpu::use_isa(original);
+  set_num_threads(2);
+}
+
+}  // namespace
+
 // Convolutions that step one pixel along rows run straight from the padded image (no columns):
 // rows of one and several vectors with a partial last one, filter counts that leave a short
 // register block, strides down the image, dilation, uneven padding, channels in several blocks
@@ -145,11 +175,7 @@ TEST(Conv2dKernels, MatchIm2colAndMatmulAtEveryThreadCount) {
 // kernel's reach (the last case, which takes the columns); the weight gradient's columns come
 // from the padded image.
 TEST(Conv2dKernels, DirectPathMatchesColumnsOnEveryInstructionSet) {
-  struct Case {
-    Conv2dGeometry g;
-    std::int64_t n, f;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<ConvCase> cases = {
       {{2, 7, 37, 3, 5, 1, 1, 1, 2, 1, 1}, 2, 13},     // 37 columns: 16 + 16 + 5 floats
       {{3, 9, 8, 3, 3, 2, 1, 1, 0, 1, 2}, 3, 5},       // stride 2 down, dilation 2 across
       {{32, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1}, 1, 12},   // the CNN's second convolution, too few filters for Winograd
@@ -159,39 +185,29 @@ TEST(Conv2dKernels, DirectPathMatchesColumnsOnEveryInstructionSet) {
       {{2, 6, 6, 3, 3, 1, 1, 3, 3, 1, 1}, 2, 3},       // padding past the kernel's reach
   };
   Generator gen(12);
-  const std::string original(cpu::simd().isa);
-  for (const std::string& isa : supported_isas()) {
-    cpu::use_isa(isa);
-    for (DType dtype : {DType::f32, DType::f64})
-      for (const Case& c : cases)
-        for (int threads : {1, 3}) {
-          set_num_threads(threads);
-          const Conv2dGeometry& g = c.g;
-          SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " " + g.str() + ", " + std::to_string(threads) + " threads");
-          const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
-          const Tensor x = Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype);
-          const Tensor w = Tensor::normal({c.f, k}, gen, 0, 1, dtype);
-          const Tensor bias = Tensor::normal({c.f}, gen, 0, 1, dtype);
-          const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);  // every element must be written
-          conv2d_forward(x, w, bias, g, out);
-          const Tensor x64 = x.to(DType::f64);
-          const Tensor columns = im2col(x64, g);
-          const Tensor want = add(matmul(w.to(DType::f64), columns), bias.to(DType::f64).reshape({c.f, 1}));
-          const double tol = dtype == DType::f32 ? 1e-5 * std::sqrt(static_cast<double>(k)) : 1e-12;
-          ASSERT_TRUE(allclose(out.to(DType::f64), want, tol, tol));
-          const Tensor grad = Tensor::normal({c.n, c.f, p}, gen, 0, 1, dtype);
-          const Tensor dx = Tensor::full(x.shape(), 1e30, dtype), dw = Tensor::full(w.shape(), 1e30, dtype);
-          conv2d_backward_input(grad, w, g, dx);
-          conv2d_backward_weight(x, grad, g, dw);
-          const Tensor grad64 = grad.to(DType::f64);
-          const double tol_p = dtype == DType::f32 ? 1e-5 * std::sqrt(static_cast<double>(c.n * p)) : 1e-11;
-          ASSERT_TRUE(allclose(dx.to(DType::f64), col2im(matmul(w.to(DType::f64).t(), grad64), g), tol, tol)) << "input gradient";
-          ASSERT_TRUE(allclose(dw.to(DType::f64), sum(matmul(grad64, columns.transpose(1, 2)), Axes{0}), tol_p, tol_p))
-              << "weight gradient";
-        }
-  }
-  cpu::use_isa(original);
-  set_num_threads(2);
+  for_every_conv_case(cases, {1, 3}, [&](const ConvCase& c, DType dtype) {
+    const Conv2dGeometry& g = c.g;
+    const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
+    const Tensor x = Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype);
+    const Tensor w = Tensor::normal({c.f, k}, gen, 0, 1, dtype);
+    const Tensor bias = Tensor::normal({c.f}, gen, 0, 1, dtype);
+    const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);  // every element must be written
+    conv2d_forward(x, w, bias, g, out);
+    const Tensor x64 = x.to(DType::f64);
+    const Tensor columns = im2col(x64, g);
+    const Tensor want = add(matmul(w.to(DType::f64), columns), bias.to(DType::f64).reshape({c.f, 1}));
+    const double tol = dtype == DType::f32 ? 1e-5 * std::sqrt(static_cast<double>(k)) : 1e-12;
+    ASSERT_TRUE(allclose(out.to(DType::f64), want, tol, tol));
+    const Tensor grad = Tensor::normal({c.n, c.f, p}, gen, 0, 1, dtype);
+    const Tensor dx = Tensor::full(x.shape(), 1e30, dtype), dw = Tensor::full(w.shape(), 1e30, dtype);
+    conv2d_backward_input(grad, w, g, dx);
+    conv2d_backward_weight(x, grad, g, dw);
+    const Tensor grad64 = grad.to(DType::f64);
+    const double tol_p = dtype == DType::f32 ? 1e-5 * std::sqrt(static_cast<double>(c.n * p)) : 1e-11;
+    ASSERT_TRUE(allclose(dx.to(DType::f64), col2im(matmul(w.to(DType::f64).t(), grad64), g), tol, tol)) << "input gradient";
+    ASSERT_TRUE(allclose(dw.to(DType::f64), sum(matmul(grad64, columns.transpose(1, 2)), Axes{0}), tol_p, tol_p))
+        << "weight gradient";
+  });
 }
 
 TEST(MaxPoolKernels, RouteGradientsToTheFirstMaximum) {
@@ -318,11 +334,7 @@ TEST(MaxPoolKernels, PerAxisWindowsWithPaddingMatchAPlainLoop) {
 // terms in float32 (measured: up to 3e-5, where a direct sum stays near 1e-6) and to 2e-13 in
 // float64 (measured: up to 5e-14), which only exact transforms meet.
 TEST(Conv2dKernels, WinogradMatchesDirectSums) {
-  struct Case {
-    Conv2dGeometry g;
-    std::int64_t n, f;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<ConvCase> cases = {
       {{32, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1}, 3, 64},    // the CNN's second convolution
       {{16, 13, 11, 5, 5, 1, 1, 2, 1, 1, 1}, 2, 17},    // odd sizes: partial tiles, 17 filters
       {{19, 9, 30, 3, 3, 1, 1, 1, 1, 1, 1}, 2, 33},     // 3×3 in 4×4 tiles
@@ -330,38 +342,28 @@ TEST(Conv2dKernels, WinogradMatchesDirectSums) {
       {{24, 8, 8, 5, 5, 1, 1, 4, 4, 1, 1}, 5, 20},      // padding past the kernel's reach
   };
   Generator gen(21);
-  const std::string original(cpu::simd().isa);
-  for (const std::string& isa : supported_isas()) {
-    cpu::use_isa(isa);
-    for (DType dtype : {DType::f32, DType::f64})
-      for (const Case& c : cases)
-        for (int threads : {1, 2}) {
-          set_num_threads(threads);
-          const Conv2dGeometry& g = c.g;
-          SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " " + g.str() + ", " + std::to_string(threads) + " threads");
-          const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
-          const Tensor x = Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype);
-          const Tensor w = Tensor::normal({c.f, k}, gen, 0, 1, dtype);
-          const Tensor bias = Tensor::normal({c.f}, gen, 0, 1, dtype);
-          const Tensor grad = Tensor::normal({c.n, c.f, p}, gen, 0, 1, dtype);
-          const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);
-          const Tensor dx = Tensor::full(x.shape(), 1e30, dtype), dw = Tensor::full(w.shape(), 1e30, dtype);
-          conv2d_forward(x, w, bias, g, out);
-          conv2d_backward_input(grad, w, g, dx);
-          conv2d_backward_weight(x, grad, g, dw);
-          const Tensor columns = im2col(x.to(DType::f64), g), w64 = w.to(DType::f64), grad64 = grad.to(DType::f64);
-          const double unit = dtype == DType::f32 ? 1e-4 : 2e-13;
-          // Each result is a sum of unit normal products: k terms forward, f·taps for the input
-          // gradient, n·p for the weight gradient; its scale is the square root of that count.
-          const auto error = [](const Tensor& got, const Tensor& want) { return max(abs(sub(got.to(DType::f64), want))).item<double>(); };
-          const double forward = error(out, add(matmul(w64, columns), bias.to(DType::f64).reshape({c.f, 1})));
-          const double input = error(dx, col2im(matmul(w64.t(), grad64), g));
-          const double weight = error(dw, sum(matmul(grad64, columns.transpose(1, 2)), Axes{0}));
-          EXPECT_LE(forward, unit * std::sqrt(static_cast<double>(k))) << "forward";
-          EXPECT_LE(input, unit * std::sqrt(static_cast<double>(c.f * g.kernel_h * g.kernel_w))) << "input gradient";
-          EXPECT_LE(weight, unit * std::sqrt(static_cast<double>(c.n * p))) << "weight gradient";
-        }
-  }
-  cpu::use_isa(original);
-  set_num_threads(2);
+  for_every_conv_case(cases, {1, 2}, [&](const ConvCase& c, DType dtype) {
+    const Conv2dGeometry& g = c.g;
+    const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
+    const Tensor x = Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype);
+    const Tensor w = Tensor::normal({c.f, k}, gen, 0, 1, dtype);
+    const Tensor bias = Tensor::normal({c.f}, gen, 0, 1, dtype);
+    const Tensor grad = Tensor::normal({c.n, c.f, p}, gen, 0, 1, dtype);
+    const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);
+    const Tensor dx = Tensor::full(x.shape(), 1e30, dtype), dw = Tensor::full(w.shape(), 1e30, dtype);
+    conv2d_forward(x, w, bias, g, out);
+    conv2d_backward_input(grad, w, g, dx);
+    conv2d_backward_weight(x, grad, g, dw);
+    const Tensor columns = im2col(x.to(DType::f64), g), w64 = w.to(DType::f64), grad64 = grad.to(DType::f64);
+    const double unit = dtype == DType::f32 ? 1e-4 : 2e-13;
+    // Each result is a sum of unit normal products: k terms forward, f·taps for the input
+    // gradient, n·p for the weight gradient; its scale is the square root of that count.
+    const auto error = [](const Tensor& got, const Tensor& want) { return max(abs(sub(got.to(DType::f64), want))).item<double>(); };
+    const double forward = error(out, add(matmul(w64, columns), bias.to(DType::f64).reshape({c.f, 1})));
+    const double input = error(dx, col2im(matmul(w64.t(), grad64), g));
+    const double weight = error(dw, sum(matmul(grad64, columns.transpose(1, 2)), Axes{0}));
+    EXPECT_LE(forward, unit * std::sqrt(static_cast<double>(k))) << "forward";
+    EXPECT_LE(input, unit * std::sqrt(static_cast<double>(c.f * g.kernel_h * g.kernel_w))) << "input gradient";
+    EXPECT_LE(weight, unit * std::sqrt(static_cast<double>(c.n * p))) << "weight gradient";
+  });
 }

@@ -32,10 +32,12 @@ bool in_parallel_part();
 // runs a part changes from call to call, so per-thread buffers would grow (allocate) whenever a
 // thread first ran a part; per-part buffers stop growing after one warm-up call. Outside a
 // parallel loop, the calling thread's set 0. Each kernel uses its own slot, so a kernel called
-// inside another's part does not overwrite the outer one's scratch.
+// inside another's part does not overwrite the outer one's scratch. What a kernel prepares on the
+// calling thread for all its parts, or gathers from them, takes a slot that its parts do not use
+// (winograd_shared, lstm_weight_t, lstm_prev_states): that thread runs part 0 in set 0.
 enum class ScratchSlot { conv_columns, softmax_row, reduce_rows, gemm_panel, gemm_packed_b, csr_cursors, row_set,
                         formed_rows, conv_padded, conv_taps, conv_flipped, conv_grad_t, pool_row, winograd_image, winograd_pixels,
-                        winograd_grads, winograd_tiles, winograd_products, lstm_weight_t, lstm_prev_states,
+                        winograd_grads, winograd_tiles, winograd_products, winograd_shared, lstm_weight_t, lstm_prev_states,
                         lstm_carried, count };
 void* part_scratch(ScratchSlot slot, std::size_t bytes);
 

@@ -67,22 +67,20 @@ void pad_by_pixel(const Conv2dGeometry& g, const Tiling& t, const T* image, std:
 }
 
 // Output rows [y0, y1) between planes (`plane` apart, rows out_w pixels long) and whole tiles'
-// rows by pixel (row_pixels ≥ out_w pixels of ld values): one transpose when the rows are the
-// same length, else one per row.
+// rows by pixel (row_pixels ≥ out_w pixels of ldf values), towards the tiles or back: one
+// transpose when the rows are the same length, else one per row.
 template <class T>
-void planes_to_tiles(const Tiling& t, std::int64_t planes, std::int64_t y0, std::int64_t y1, const T* src, std::int64_t plane, T* dst) {
+void transpose_rows(const Tiling& t, std::int64_t planes, std::int64_t y0, std::int64_t y1, bool to_tiles, const T* src,
+                    T* dst, std::int64_t plane) {
   const std::int64_t row_pixels = t.tiles_w * t.m;
+  const bool whole = row_pixels == t.out_w;
+  const std::int64_t pixels = whole ? (y1 - y0) * t.out_w : t.out_w;
   const auto& kernels = typed_kernels<T>();
-  if (row_pixels == t.out_w) return kernels.transpose(planes, (y1 - y0) * t.out_w, src + y0 * t.out_w, plane, dst, t.ldf);
-  for (std::int64_t y = y0; y < y1; ++y) kernels.transpose(planes, t.out_w, src + y * t.out_w, plane, dst + (y - y0) * row_pixels * t.ldf, t.ldf);
-}
-
-template <class T>
-void tiles_to_planes(const Tiling& t, std::int64_t planes, std::int64_t y0, std::int64_t y1, const T* src, T* dst, std::int64_t plane) {
-  const std::int64_t row_pixels = t.tiles_w * t.m;
-  const auto& kernels = typed_kernels<T>();
-  if (row_pixels == t.out_w) return kernels.transpose((y1 - y0) * t.out_w, planes, src, t.ldf, dst + y0 * t.out_w, plane);
-  for (std::int64_t y = y0; y < y1; ++y) kernels.transpose(t.out_w, planes, src + (y - y0) * row_pixels * t.ldf, t.ldf, dst + y * t.out_w, plane);
+  for (std::int64_t y = y0; y < (whole ? y0 + 1 : y1); ++y) {
+    const std::int64_t in_planes = y * t.out_w, in_tiles = (y - y0) * row_pixels * t.ldf;
+    if (to_tiles) kernels.transpose(planes, pixels, src + in_planes, plane, dst + in_tiles, t.ldf);
+    else kernels.transpose(pixels, planes, src + in_tiles, t.ldf, dst + in_planes, plane);
+  }
 }
 
 // Job for one chunk's input tiles: padded pixels to V (36 positions × tiles × ldc).
@@ -102,17 +100,6 @@ bool winograd_enabled() {
   return enabled;
 }
 
-// The calling thread's buffer for what all parts share (the transformed filters) or what it
-// gathers from them (the parts' weight-gradient sums).
-template <class T>
-T* shared_scratch(std::int64_t size) {
-  thread_local std::vector<T> buffer;
-  constexpr std::int64_t kLine = 64 / sizeof(T);  // whole vectors stay within cache lines
-  if (buffer.size() < static_cast<std::size_t>(size + kLine)) buffer.resize(static_cast<std::size_t>(size + kLine));
-  const auto offset = reinterpret_cast<std::uintptr_t>(buffer.data()) % 64 / sizeof(T);
-  return buffer.data() + (offset ? kLine - offset : 0);
-}
-
 }  // namespace
 
 bool winograd_applies(const Conv2dGeometry& g, const ConvShapes& s) {
@@ -129,7 +116,7 @@ void winograd_conv(const Conv2dGeometry& g, const ConvShapes& s, const T* x, con
   const std::int64_t c_count = g.channels, taps = t.r * t.r;
   const auto& kernels = typed_kernels<T>();
   // U = G·g·Gᵀ for every (filter, channel), laid out (36 positions, channels, ldf filters).
-  T* u = shared_scratch<T>(kPositions * c_count * t.ldf + c_count * taps * t.ldf);
+  T* u = part_scratch<T>(ScratchSlot::winograd_shared, kPositions * c_count * t.ldf + c_count * taps * t.ldf);
   T* by_filter = u + kPositions * c_count * t.ldf;  // the weights as (channel, tap, ldf filters)
   kernels.transpose(s.f, c_count * taps, weights, s.k, by_filter, t.ldf);
   kernels.winograd_transform({WinogradMatrix::filter, static_cast<int>(t.r), c_count, 1, s.f, by_filter, taps * t.ldf,
@@ -155,7 +142,7 @@ void winograd_conv(const Conv2dGeometry& g, const ConvShapes& s, const T* x, con
                                   t.tiles_w * t.ldf, t.ldf, kTile * tiles * t.ldf, tiles * t.ldf, outputs,
                                   t.m * row_pixels * t.ldf, t.m * t.ldf, row_pixels * t.ldf, t.ldf, bias});
       const std::int64_t y0 = chunk * t.chunk_rows * t.m, y1 = std::min(t.out_h, y0 + rows * t.m);
-      tiles_to_planes(t, s.f, y0, y1, outputs, out + i * s.output, s.p);
+      transpose_rows(t, s.f, y0, y1, false, outputs, out + i * s.output, s.p);
     }
   });
 }
@@ -168,7 +155,7 @@ void winograd_weight_grad(const Conv2dGeometry& g, const ConvShapes& s, const T*
   const int parts = threads_for(s.n * s.f * s.k * s.p, s.n);
   // Each part sums Vᵀ·(A·dy·Aᵀ) over its images into its own (36, channels, ldf) block; the
   // blocks are added in part order, so the result does not depend on timing.
-  T* sums = shared_scratch<T>(parts * sum_size + c_count * taps * t.ldf);
+  T* sums = part_scratch<T>(ScratchSlot::winograd_shared, parts * sum_size + c_count * taps * t.ldf);
   std::fill(sums, sums + parts * sum_size, T(0));
   parallel_for(s.n, parts, [&](std::int64_t begin, std::int64_t end, int part) {
     T* image = part_scratch<T>(ScratchSlot::winograd_image, t.in_rows() * g.width * t.ldc);
@@ -186,7 +173,7 @@ void winograd_weight_grad(const Conv2dGeometry& g, const ConvShapes& s, const T*
         // The chunk's output gradient by pixel, zero past the image's edge, then A·dy·Aᵀ.
         const std::int64_t y0 = chunk * t.chunk_rows * t.m, y1 = std::min(t.out_h, y0 + rows * t.m);
         std::fill(grads, grads + rows * t.m * row_pixels * t.ldf, T(0));
-        planes_to_tiles(t, s.f, y0, y1, grad + i * s.output, s.p, grads);
+        transpose_rows(t, s.f, y0, y1, true, grad + i * s.output, grads, s.p);
         kernels.winograd_transform({WinogradMatrix::output_grad, static_cast<int>(t.r), rows, t.tiles_w, s.f, grads,
                                     t.m * row_pixels * t.ldf, t.m * t.ldf, row_pixels * t.ldf, t.ldf, products,
                                     t.tiles_w * t.ldf, t.ldf, kTile * tiles * t.ldf, tiles * t.ldf, nullptr});
