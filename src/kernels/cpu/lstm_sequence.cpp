@@ -54,6 +54,32 @@ Rows<T> optional_rows(const char* op, const char* what, const Tensor& t, std::in
   return {t.data<T>(), stride};
 }
 
+// N, T and H of a (N, T, parts·H) operand.
+struct LayerSizes {
+  std::int64_t n, steps, h;
+};
+
+LayerSizes layer_sizes(const char* op, const char* what, const Tensor& t, std::int64_t parts) {
+  if (!t.defined() || t.rank() != 3 || t.shape()[2] % parts != 0)
+    throw ShapeError(std::string(op) + ": " + what + " must be (N, T, " + std::to_string(parts) + "H), got " +
+                     (t.defined() ? t.shape().str() : std::string("undefined")));
+  return {t.shape()[0], t.shape()[1], t.shape()[2] / parts};
+}
+
+// The recurrent weight and the initial state, checked; h0 may be undefined (zero).
+template <class T>
+struct WeightAndState {
+  Rows<T> w, h0, c0;
+};
+
+template <class T>
+WeightAndState<T> weight_and_state(const char* op, const Tensor& w_hh, const Tensor& h0, const Tensor& c0,
+                                   const LayerSizes& s, DType dtype) {
+  if (!w_hh.defined() || !c0.defined()) throw ValueError(std::string(op) + ": weight_hh and c0 must be defined");
+  return {optional_rows<T>(op, "weight_hh", w_hh, s.h, 4 * s.h, dtype), optional_rows<T>(op, "h0", h0, s.n, s.h, dtype),
+          optional_rows<T>(op, "c0", c0, s.n, s.h, dtype)};
+}
+
 // Threads for a layer's rows: a thread's share must outweigh waking it.
 int threads_for_rows(std::int64_t n, std::int64_t steps, std::int64_t h) {
   return cpu::threads_for(n * steps * h * (8 * h + 60), n);
@@ -64,17 +90,13 @@ int threads_for_rows(std::int64_t n, std::int64_t steps, std::int64_t h) {
 void cpu::lstm_sequence(const Tensor& projected, const Tensor& w_hh, const Tensor& h0, const Tensor& c0,
                         const Tensor& record) {
   const char* op = "lstm_sequence";
-  if (!projected.defined() || projected.rank() != 3 || projected.shape()[2] % 4 != 0)
-    throw ShapeError(std::string(op) + ": the projected inputs must be (N, T, 4H), got " +
-                     (projected.defined() ? projected.shape().str() : std::string("undefined")));
-  const std::int64_t n = projected.shape()[0], steps = projected.shape()[1], h = projected.shape()[2] / 4;
+  const LayerSizes sizes = layer_sizes(op, "the projected inputs", projected, 4);
+  const auto [n, steps, h] = sizes;
   const DType dt = projected.dtype();
   visit_floating(dt, op, [&]<class T>() {
     const Sequence<T> x = sequence<T>(op, "projected", projected, n, steps, 4 * h, dt),
                       rec = sequence<T>(op, "record", record, n, steps, 6 * h, dt);
-    const Rows<T> w = optional_rows<T>(op, "weight_hh", w_hh, h, 4 * h, dt), first_h = optional_rows<T>(op, "h0", h0, n, h, dt),
-                  first_c = optional_rows<T>(op, "c0", c0, n, h, dt);
-    if (!first_c.data || !w.data) throw ValueError(std::string(op) + ": weight_hh and c0 must be defined");
+    const auto [w, first_h, first_c] = weight_and_state<T>(op, w_hh, h0, c0, sizes, dt);
     const auto& k = typed_kernels<T>();
     parallel_for(n, threads_for_rows(n, steps, h), [&](std::int64_t begin, std::int64_t end, int) {
       const std::int64_t rows = end - begin;
@@ -99,10 +121,8 @@ void cpu::lstm_sequence(const Tensor& projected, const Tensor& w_hh, const Tenso
 void cpu::lstm_sequence_backward(const Tensor& record, const Tensor& grad, const Tensor& w_hh, const Tensor& h0,
                                  const Tensor& c0, const Tensor& out) {
   const char* op = "lstm_sequence_grad";
-  if (!record.defined() || record.rank() != 3 || record.shape()[2] % 6 != 0)
-    throw ShapeError(std::string(op) + ": the record must be (N, T, 6H), got " +
-                     (record.defined() ? record.shape().str() : std::string("undefined")));
-  const std::int64_t n = record.shape()[0], steps = record.shape()[1], h = record.shape()[2] / 6;
+  const LayerSizes sizes = layer_sizes(op, "the record", record, 6);
+  const auto [n, steps, h] = sizes;
   const DType dt = record.dtype();
   const std::int64_t total = n * steps * 4 * h + h * 4 * h + n * h + (h0.defined() ? n * h : 0);
   if (!out.defined() || out.dtype() != dt || out.shape() != Shape{total} || !out.is_contiguous())
@@ -113,9 +133,7 @@ void cpu::lstm_sequence_backward(const Tensor& record, const Tensor& grad, const
     const bool h_only = grad.defined() && grad.rank() == 3 && grad.shape()[2] == h;
     const Sequence<T> rec = sequence<T>(op, "record", record, n, steps, 6 * h, dt),
                       g = sequence<T>(op, "gradient", grad, n, steps, h_only ? h : 6 * h, dt);
-    const Rows<T> w = optional_rows<T>(op, "weight_hh", w_hh, h, 4 * h, dt), first_h = optional_rows<T>(op, "h0", h0, n, h, dt),
-                  first_c = optional_rows<T>(op, "c0", c0, n, h, dt);
-    if (!first_c.data || !w.data) throw ValueError(std::string(op) + ": weight_hh and c0 must be defined");
+    const auto [w, first_h, first_c] = weight_and_state<T>(op, w_hh, h0, c0, sizes, dt);
     T* const dgates = out.data<T>();  // (N, T, 4H), contiguous
     T* const dw = dgates + n * steps * 4 * h;
     T* const dc0 = dw + h * 4 * h;
