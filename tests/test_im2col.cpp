@@ -144,10 +144,19 @@ struct ConvCase {
   std::int64_t n, f;
 };
 
-// Calls check(case, dtype) on every instruction set, in both dtypes, at each thread count, with
-// the case named in failures; puts the instruction set and thread count back afterwards.
+// A case's random operands: images, weights (f, k) and bias, and the sizes k and p (output
+// pixels per image).
+struct ConvInputs {
+  std::int64_t k, p;
+  Tensor x, w, bias;
+};
+
+// Calls check(case, dtype, inputs) on every instruction set, in both dtypes, at each thread
+// count, with the case named in failures; puts the instruction set and thread count back
+// afterwards.
 template <class Check>
-void for_every_conv_case(const std::vector<ConvCase>& cases, std::initializer_list<int> thread_counts, Check&& check) {
+void for_every_conv_case(const std::vector<ConvCase>& cases, std::initializer_list<int> thread_counts, Generator& gen,
+                         Check&& check) {
   const std::string original(cpu::simd().isa);
   for (const std::string& isa : supported_isas()) {
     cpu::use_isa(isa);
@@ -157,7 +166,11 @@ void for_every_conv_case(const std::vector<ConvCase>& cases, std::initializer_li
           set_num_threads(threads);
           SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " " + c.g.str() + ", " + std::to_string(threads) +
                        " threads");
-          check(c, dtype);
+          const Conv2dGeometry& g = c.g;
+          const std::int64_t k = g.channels * g.kernel_h * g.kernel_w;
+          ConvInputs in{k, g.out_h() * g.out_w(), Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype),
+                        Tensor::normal({c.f, k}, gen, 0, 1, dtype), Tensor::normal({c.f}, gen, 0, 1, dtype)};
+          check(c, dtype, in);
         }
   }
   cpu::use_isa(original);
@@ -185,12 +198,10 @@ TEST(Conv2dKernels, DirectPathMatchesColumnsOnEveryInstructionSet) {
       {{2, 6, 6, 3, 3, 1, 1, 3, 3, 1, 1}, 2, 3},       // padding past the kernel's reach
   };
   Generator gen(12);
-  for_every_conv_case(cases, {1, 3}, [&](const ConvCase& c, DType dtype) {
+  for_every_conv_case(cases, {1, 3}, gen, [&](const ConvCase& c, DType dtype, const ConvInputs& in) {
     const Conv2dGeometry& g = c.g;
-    const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
-    const Tensor x = Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype);
-    const Tensor w = Tensor::normal({c.f, k}, gen, 0, 1, dtype);
-    const Tensor bias = Tensor::normal({c.f}, gen, 0, 1, dtype);
+    const std::int64_t k = in.k, p = in.p;
+    const Tensor &x = in.x, &w = in.w, &bias = in.bias;
     const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);  // every element must be written
     conv2d_forward(x, w, bias, g, out);
     const Tensor x64 = x.to(DType::f64);
@@ -342,12 +353,10 @@ TEST(Conv2dKernels, WinogradMatchesDirectSums) {
       {{24, 8, 8, 5, 5, 1, 1, 4, 4, 1, 1}, 5, 20},      // padding past the kernel's reach
   };
   Generator gen(21);
-  for_every_conv_case(cases, {1, 2}, [&](const ConvCase& c, DType dtype) {
+  for_every_conv_case(cases, {1, 2}, gen, [&](const ConvCase& c, DType dtype, const ConvInputs& in) {
     const Conv2dGeometry& g = c.g;
-    const std::int64_t k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h() * g.out_w();
-    const Tensor x = Tensor::normal({c.n, g.channels, g.height, g.width}, gen, 0, 1, dtype);
-    const Tensor w = Tensor::normal({c.f, k}, gen, 0, 1, dtype);
-    const Tensor bias = Tensor::normal({c.f}, gen, 0, 1, dtype);
+    const std::int64_t k = in.k, p = in.p;
+    const Tensor &x = in.x, &w = in.w, &bias = in.bias;
     const Tensor grad = Tensor::normal({c.n, c.f, p}, gen, 0, 1, dtype);
     const Tensor out = Tensor::full({c.n, c.f, p}, 1e30, dtype);
     const Tensor dx = Tensor::full(x.shape(), 1e30, dtype), dw = Tensor::full(w.shape(), 1e30, dtype);
