@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "isa.hpp"
 #include "stheno/stheno.hpp"
 
 using namespace stheno;
@@ -25,34 +26,45 @@ std::vector<double> product(const std::vector<double>& x, const std::vector<doub
 
 }  // namespace
 
+// Every instruction set's cells (the host runs the layer as one lstm_sequence op), in both
+// precisions, with 20 hidden units (whole vectors and a tail) and inputs large enough to
+// saturate some gates.
 TEST(Recurrent, LstmLayerMatchesAPlainLoopReference) {
-  const int n = 2, steps = 3, in = 3, h = 4;
-  Generator gen(5);
-  nn::LSTM layer(in, h, gen, DType::f64);
-  const Tensor x = Tensor::normal({n, steps, in}, gen, 0, 1, DType::f64);
-  Graph g(Graph::Mode::eager);
-  const Node out = layer(g.input("x", x));
-  ASSERT_EQ(out.shape(), (Shape{n, steps, h}));
+  const int n = 3, steps = 4, in = 3, h = 20;
+  for (const std::string& isa : stheno::testing::supported_isas())
+    for (const DType dtype : {DType::f64, DType::f32}) {
+      SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)));
+      cpu::use_isa(isa);
+      Generator gen(5);
+      nn::LSTM layer(in, h, gen, dtype);
+      const Tensor x = Tensor::normal({n, steps, in}, gen, 0, 30, dtype);
+      Graph g(Graph::Mode::eager);
+      const Node out = layer(g.input("x", x));
+      ASSERT_EQ(out.shape(), (Shape{n, steps, h}));
+      const Tensor got = out.value().to(DType::f64);
 
-  auto params = layer.parameters();
-  const auto w_ih = params[0]->value.to_vector<double>(), w_hh = params[1]->value.to_vector<double>(),
-             b = params[2]->value.to_vector<double>();
-  std::vector<double> hs(static_cast<std::size_t>(n * h), 0), cs(static_cast<std::size_t>(n * h), 0);
-  for (int t = 0; t < steps; ++t) {
-    const auto xt = x.select(1, t).to_vector<double>();
-    const auto a = product(xt, w_ih, n, in, 4 * h), r = product(hs, w_hh, n, h, 4 * h);
-    for (int i = 0; i < n; ++i)
-      for (int j = 0; j < h; ++j) {
-        auto gate = [&](int q) {
-          const auto idx = static_cast<std::size_t>(i * 4 * h + q * h + j);
-          return a[idx] + r[idx] + b[static_cast<std::size_t>(q * h + j)];
-        };
-        const auto at = static_cast<std::size_t>(i * h + j);
-        cs[at] = sigmoid_ref(gate(1)) * cs[at] + sigmoid_ref(gate(0)) * std::tanh(gate(2));
-        hs[at] = sigmoid_ref(gate(3)) * std::tanh(cs[at]);
-        EXPECT_NEAR(out.value().at({i, t, j}), hs[at], 1e-12) << "step " << t;
+      auto params = layer.parameters();
+      auto values = [](const Tensor& t) { return t.to(DType::f64).to_vector<double>(); };
+      const auto w_ih = values(params[0]->value), w_hh = values(params[1]->value), b = values(params[2]->value);
+      const double tolerance = dtype == DType::f64 ? 1e-12 : 2e-6;
+      std::vector<double> hs(static_cast<std::size_t>(n * h), 0), cs(static_cast<std::size_t>(n * h), 0);
+      for (int t = 0; t < steps; ++t) {
+        const auto xt = values(x.select(1, t));
+        const auto a = product(xt, w_ih, n, in, 4 * h), r = product(hs, w_hh, n, h, 4 * h);
+        for (int i = 0; i < n; ++i)
+          for (int j = 0; j < h; ++j) {
+            auto gate = [&](int q) {
+              const auto idx = static_cast<std::size_t>(i * 4 * h + q * h + j);
+              return a[idx] + r[idx] + b[static_cast<std::size_t>(q * h + j)];
+            };
+            const auto at = static_cast<std::size_t>(i * h + j);
+            cs[at] = sigmoid_ref(gate(1)) * cs[at] + sigmoid_ref(gate(0)) * std::tanh(gate(2));
+            hs[at] = sigmoid_ref(gate(3)) * std::tanh(cs[at]);
+            EXPECT_NEAR(got.at({i, t, j}), hs[at], tolerance) << "step " << t << ", row " << i << ", unit " << j;
+          }
       }
-  }
+    }
+  stheno::testing::supported_isas();  // leaves the best table in use
 }
 
 TEST(Recurrent, GruLayerMatchesAPlainLoopReference) {

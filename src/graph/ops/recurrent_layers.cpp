@@ -66,7 +66,7 @@ Node lstm(const Node& x, const Node& w_ih, const Node& w_hh, const Node& bias, R
   if (weight_on_host(w_hh)) {
     // One op for the whole sequence (see lstm_sequence in kernels/recurrent.hpp for why).
     const Node record = lstm_sequence(projected, w_hh, c, h);
-    const Node last = reshape(slice(record, 1, steps - 1, steps), {n, 6 * hidden});
+    const Node last = reshape(slice(record, 1, steps - 1, steps), {n, kLstmRecordParts * hidden});
     state = {slice(last, 1, 0, hidden), slice(last, 1, hidden, 2 * hidden)};
     const Node out = slice(record, 2, 0, hidden);
     record_layer(LayerKind::lstm, {x, w_ih, w_hh, bias, initial.h, initial.c}, {out, state.h, state.c}, first);

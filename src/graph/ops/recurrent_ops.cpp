@@ -66,7 +66,7 @@ class LstmSequenceGradOp final : public Op {
   std::string name() const override { return "lstm_sequence_grad"; }
   OpKind kind() const override { return OpKind::lstm_sequence_grad; }
   TypeInfo infer(std::span<const Node> in) const override {
-    const std::int64_t n = in[0].shape()[0], steps = in[0].shape()[1], h = in[0].shape()[2] / 6;
+    const std::int64_t n = in[0].shape()[0], steps = in[0].shape()[1], h = in[0].shape()[2] / kLstmRecordParts;
     return {Shape{n * steps * 4 * h + 4 * h * h + n * h + (in.size() > 4 ? n * h : 0)}, in[0].dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
@@ -97,7 +97,7 @@ class LstmSequenceOp final : public Op {
     if (in[1].shape() != Shape{h, 4 * h}) op_shape_error(*this, in, "weight_hh must be " + Shape{h, 4 * h}.str());
     for (std::size_t k = 2; k < in.size(); ++k)
       if (in[k].shape() != Shape{n, h}) op_shape_error(*this, in, "the initial state must be " + Shape{n, h}.str());
-    return {Shape{n, steps, 6 * h}, dtype};
+    return {Shape{n, steps, kLstmRecordParts * h}, dtype};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
     lstm_sequence(in[0], in[1], in.size() > 3 ? in[3] : Tensor(), in[2], out);

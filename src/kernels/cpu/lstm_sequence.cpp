@@ -11,6 +11,7 @@
 #include "kernels/cpu/parallel.hpp"
 #include "kernels/cpu/simd/simd_kernels.hpp"
 #include "kernels/recurrent_checks.hpp"
+#include "stheno/kernels/recurrent.hpp"
 
 namespace stheno {
 
@@ -80,6 +81,9 @@ WeightAndState<T> weight_and_state(const char* op, const Tensor& w_hh, const Ten
           optional_rows<T>(op, "c0", c0, s.n, s.h, dtype)};
 }
 
+// Where the gates' activations start in a step of the record, in units of H: after h and c.
+constexpr std::int64_t kGates = 2;
+
 // Threads for a layer's rows: a thread's share must outweigh waking it.
 int threads_for_rows(std::int64_t n, std::int64_t steps, std::int64_t h) {
   return cpu::threads_for(n * steps * h * (8 * h + 60), n);
@@ -95,23 +99,26 @@ void cpu::lstm_sequence(const Tensor& projected, const Tensor& w_hh, const Tenso
   const DType dt = projected.dtype();
   visit_floating(dt, op, [&]<class T>() {
     const Sequence<T> x = sequence<T>(op, "projected", projected, n, steps, 4 * h, dt),
-                      rec = sequence<T>(op, "record", record, n, steps, 6 * h, dt);
+                      rec = sequence<T>(op, "record", record, n, steps, kLstmRecordParts * h, dt);
     const auto [w, first_h, first_c] = weight_and_state<T>(op, w_hh, h0, c0, sizes, dt);
     const auto& k = typed_kernels<T>();
     parallel_for(n, threads_for_rows(n, steps, h), [&](std::int64_t begin, std::int64_t end, int) {
       const std::int64_t rows = end - begin;
       for (std::int64_t t = 0; t < steps; ++t) {
-        for (std::int64_t i = begin; i < end; ++i) std::memcpy(rec.at(i, t) + 2 * h, x.at(i, t), sizeof(T) * 4 * h);
-        // The previous h: the record's, or h0 (none at all for a zero h0).
+        // The recurrent sums go into the record's gate slots and the cell adds the projected
+        // inputs: copying those in first and adding the product onto them moved 2 MB a step
+        // more for W4. The previous h is the record's, or h0 (none at all for a zero h0).
         const T* h_prev = t > 0 ? rec.at(begin, t - 1) : first_h.data ? first_h.row(begin) : nullptr;
         const std::int64_t h_prev_stride = t > 0 ? rec.row_stride : first_h.stride;
         if (h_prev)
-          gemm<T>(false, false, rows, 4 * h, h, T(1), h_prev, h_prev_stride, w.data, w.stride, T(1), rec.at(begin, t) + 2 * h,
+          gemm<T>(false, false, rows, 4 * h, h, T(1), h_prev, h_prev_stride, w.data, w.stride, T(0), rec.at(begin, t) + kGates * h,
                   rec.row_stride);
+        else
+          for (std::int64_t i = begin; i < end; ++i) std::fill(rec.at(i, t) + kGates * h, rec.at(i, t) + (kGates + 4) * h, T(0));
         for (std::int64_t i = begin; i < end; ++i) {
           const T* c_prev = t > 0 ? rec.at(i, t - 1) + h : first_c.row(i);
           T* out = rec.at(i, t);
-          k.lstm_cell_keeping(h, out + 2 * h, c_prev, out, out + h);
+          k.lstm_cell_keeping(h, x.at(i, t), out + kGates * h, c_prev, out, out + h);
         }
       }
     });
@@ -121,7 +128,7 @@ void cpu::lstm_sequence(const Tensor& projected, const Tensor& w_hh, const Tenso
 void cpu::lstm_sequence_backward(const Tensor& record, const Tensor& grad, const Tensor& w_hh, const Tensor& h0,
                                  const Tensor& c0, const Tensor& out) {
   const char* op = "lstm_sequence_grad";
-  const LayerSizes sizes = layer_sizes(op, "the record", record, 6);
+  const LayerSizes sizes = layer_sizes(op, "the record", record, kLstmRecordParts);
   const auto [n, steps, h] = sizes;
   const DType dt = record.dtype();
   const std::int64_t total = n * steps * 4 * h + h * 4 * h + n * h + (h0.defined() ? n * h : 0);
@@ -131,8 +138,8 @@ void cpu::lstm_sequence_backward(const Tensor& record, const Tensor& grad, const
   visit_floating(dt, op, [&]<class T>() {
     // The gradient of the whole record, or of its h part alone (the c part is then zero).
     const bool h_only = grad.defined() && grad.rank() == 3 && grad.shape()[2] == h;
-    const Sequence<T> rec = sequence<T>(op, "record", record, n, steps, 6 * h, dt),
-                      g = sequence<T>(op, "gradient", grad, n, steps, h_only ? h : 6 * h, dt);
+    const Sequence<T> rec = sequence<T>(op, "record", record, n, steps, kLstmRecordParts * h, dt),
+                      g = sequence<T>(op, "gradient", grad, n, steps, h_only ? h : kLstmRecordParts * h, dt);
     const auto [w, first_h, first_c] = weight_and_state<T>(op, w_hh, h0, c0, sizes, dt);
     T* const dgates = out.data<T>();  // (N, T, 4H), contiguous
     T* const dw = dgates + n * steps * 4 * h;
@@ -158,7 +165,7 @@ void cpu::lstm_sequence_backward(const Tensor& record, const Tensor& grad, const
           const T* c_prev = t > 0 ? rec.at(i, t - 1) + h : first_c.row(i);
           const T* outer = g.at(i, t);
           const std::int64_t r = i - begin;
-          k.lstm_cell_backward_kept(h, now + 2 * h, c_prev, now + h, outer, h_only ? zeros : outer + h, dh + r * h, dc + r * h,
+          k.lstm_cell_backward_kept(h, now + kGates * h, c_prev, now + h, outer, h_only ? zeros : outer + h, dh + r * h, dc + r * h,
                                     dgates + i * gate_row + t * 4 * h);
           T* prev = h_prev + (i * steps + t) * h;
           if (t > 0) std::memcpy(prev, rec.at(i, t - 1), sizeof(T) * h);

@@ -756,51 +756,6 @@ void lstm_cell_backward(std::int64_t h, const T* __restrict gates, const T* __re
   }
 }
 
-// The cell of a whole sequence (lstm_sequence). The gates' pre-activations are replaced by their
-// activations i, f, g, o, which the adjoint reads back instead of computing four exponentials and
-// four divisions again. The five quotients take two divisions: 1/d_i = (d_f·d_g)/(d_i·d_f·d_g),
-// and so on (each denominator is between 1 and e^(2·kTanhClamp), so the products stay finite);
-// the extra roundings cost up to about 2 ulp.
-template <class T>
-void lstm_cell_keeping(std::int64_t h, T* __restrict gates, const T* __restrict c_prev, T* __restrict h_out,
-                       T* __restrict c_out) {
-  T *__restrict gi = gates, *__restrict gf = gates + h, *__restrict gg = gates + 2 * h, *__restrict go = gates + 3 * h;
-  for (std::int64_t j = 0; j < h; ++j) {
-    const auto qi = vmath::sigmoid_fraction(gi[j]), qf = vmath::sigmoid_fraction(gf[j]);
-    const auto qg = vmath::tanh_fraction(gg[j]);
-    const T fg = qf.den * qg.den, r = T(1) / (qi.den * fg);
-    const T i = qi.num * (r * fg), f = qf.num * (r * (qi.den * qg.den)), g = qg.num * (r * (qi.den * qf.den));
-    const T c = f * c_prev[j] + i * g;
-    const auto qo = vmath::sigmoid_fraction(go[j]), qc = vmath::tanh_fraction(c);
-    const T r2 = T(1) / (qo.den * qc.den);
-    const T o = qo.num * (r2 * qc.den);
-    gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
-    c_out[j] = c;
-    h_out[j] = o * (qc.num * (r2 * qo.den));
-  }
-}
-
-// Its adjoint from the kept activations. The gradients of the new state are the outer ones
-// (dh_in, dc_in) plus those carried back from the next step (dh_carried, dc_carried); dc_carried
-// is replaced by the gradient of c_prev.
-template <class T>
-void lstm_cell_backward_kept(std::int64_t h, const T* __restrict acts, const T* __restrict c_prev,
-                             const T* __restrict c, const T* __restrict dh_in, const T* __restrict dc_in,
-                             const T* __restrict dh_carried, T* __restrict dc_carried, T* __restrict dgates) {
-  const T *__restrict ai = acts, *__restrict af = acts + h, *__restrict ag = acts + 2 * h, *__restrict ao = acts + 3 * h;
-  T *__restrict di = dgates, *__restrict df = dgates + h, *__restrict dg = dgates + 2 * h, *__restrict d_o = dgates + 3 * h;
-  for (std::int64_t j = 0; j < h; ++j) {
-    const T i = ai[j], f = af[j], g = ag[j], o = ao[j], tc = vmath::tanh(c[j]);
-    const T dh = dh_in[j] + dh_carried[j];
-    const T dcell = dc_in[j] + dc_carried[j] + dh * o * (T(1) - tc * tc);
-    di[j] = dcell * g * i * (T(1) - i);
-    df[j] = dcell * c_prev[j] * f * (T(1) - f);
-    dg[j] = dcell * i * (T(1) - g * g);
-    d_o[j] = dh * tc * o * (T(1) - o);
-    dc_carried[j] = dcell * f;
-  }
-}
-
 template <class T>
 void gru_cell(std::int64_t h, const T* __restrict gx, const T* __restrict gh, const T* __restrict h_prev,
               T* __restrict h_out) {
@@ -969,6 +924,11 @@ template <class T>
 void winograd_transform(const WinogradTransform<T>& job);  // winograd_kernels.cpp
 template <class T>
 void transpose(std::int64_t rows, std::int64_t cols, const T* src, std::int64_t lds, T* dst, std::int64_t ldd);
+template <class T>
+void lstm_cell_keeping(std::int64_t h, const T* projected, T* gates, const T* c_prev, T* h_out, T* c_out);
+template <class T>
+void lstm_cell_backward_kept(std::int64_t h, const T* acts, const T* c_prev, const T* c, const T* dh_in, const T* dc_in,
+                             const T* dh_carried, T* dc_carried, T* dgates);  // lstm_sequence_cells.cpp
 }
 using STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::winograd_transform;
 
@@ -983,7 +943,8 @@ constexpr TypedKernels<T> typed() {
   } else
     return {&unary<T>,     &binary<T>,    &sum<T>,
             &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &conv_direct_weight_grad<T>, &winograd_transform<T>, &STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::transpose<T>, &max_pool<T>, &max_pool_grad_2x2<T>,
-            &lstm_cell<T>, &lstm_cell_backward<T>, &lstm_cell_keeping<T>, &lstm_cell_backward_kept<T>, &gru_cell<T>,
+            &lstm_cell<T>, &lstm_cell_backward<T>, &STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::lstm_cell_keeping<T>,
+            &STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::lstm_cell_backward_kept<T>, &gru_cell<T>,
             &gru_cell_backward<T>, &update_rows::sgd<T>, &update_rows::adagrad<T>,
             &update_rows::rmsprop<T>, &update_rows::adam<T>,
             {&csr_rows<T, std::int32_t>, &csr_t_rows<T, std::int32_t>, &csr_sampled_dots<T, std::int32_t>},

@@ -146,9 +146,9 @@ struct TypedKernels {
   // gradients of the pre-activations (4h) and of c_prev (h).
   void (*lstm_cell_backward)(std::int64_t h, const T* gates, const T* c_prev, const T* c, const T* dh, const T* dc,
                              T* dgates, T* dc_prev);
-  // lstm_cell for lstm_sequence: also replaces the 4h pre-activations in gates by the
-  // activations i, f, g, o.
-  void (*lstm_cell_keeping)(std::int64_t h, T* gates, const T* c_prev, T* h_out, T* c_out);
+  // lstm_cell for lstm_sequence: the pre-activations are projected + gates (4h each), and gates
+  // is replaced by the activations i, f, g, o.
+  void (*lstm_cell_keeping)(std::int64_t h, const T* projected, T* gates, const T* c_prev, T* h_out, T* c_out);
   // Its adjoint from those activations: the new state's gradients are dh_in + dh_carried and
   // dc_in + dc_carried; writes the pre-activations' gradients (4h) and replaces dc_carried by
   // the gradient of c_prev.
