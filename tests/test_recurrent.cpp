@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "isa.hpp"
+#include "stheno/kernels/gather.hpp"
 #include "stheno/stheno.hpp"
 
 using namespace stheno;
@@ -116,6 +117,64 @@ TEST(Recurrent, EmbeddingGradientTouchesOnlyTheRowsUsed) {
   } catch (const IndexError& e) {
     EXPECT_NE(std::string(e.what()).find("index 6 at position 1"), std::string::npos) << e.what();
   }
+}
+
+// An LSTM over a lookup with more lookups than table rows projects the table once and looks
+// the projected rows up (recurrent_layers.cpp, project()): the same values and gradients as
+// projecting the looked-up rows, with no product of all the lookups in the graph.
+TEST(Recurrent, LookupsIntoASmallTableProjectTheTableOnce) {
+  Generator gen(8);
+  const int rows = 5, e = 3, h = 4, n = 3, steps = 4;
+  const Tensor table_value = Tensor::normal({rows, e}, gen, 0, 1, DType::f64);
+  const Tensor w_ih_value = Tensor::normal({e, 4 * h}, gen, 0, 0.5, DType::f64);
+  const Tensor w_hh_value = Tensor::normal({h, 4 * h}, gen, 0, 0.5, DType::f64);
+  const Tensor bias_value = Tensor::normal({4 * h}, gen, 0, 0.5, DType::f64);
+  const Tensor indices = Tensor::from<std::int32_t>({0, 4, 4, 1, 2, 0, 3, 3, 1, 1, 2, 4}, Shape{n, steps});
+  const Tensor rows_looked_up = Tensor::empty({n, steps, e}, DType::f64);
+  gather_rows(table_value, indices, rows_looked_up);
+  struct Run {
+    Tensor out;
+    std::vector<Tensor> grads;
+    bool projects_every_lookup = false;
+  };
+  auto run = [&](bool through_lookup) {
+    Graph g(Graph::Mode::eager);
+    const Node table = g.parameter("table", table_value), w_ih = g.parameter("w_ih", w_ih_value);
+    const Node w_hh = g.parameter("w_hh", w_hh_value), bias = g.parameter("bias", bias_value);
+    const Node idx = g.input("idx", indices);
+    // The plain form: the same rows, as an input that is no lookup.
+    const Node x = through_lookup ? embedding(table, idx) : g.input("x", rows_looked_up);
+    RecurrentState state;
+    const Node out = lstm(x, w_ih, w_hh, bias, state);
+    Run r{out.value(), backward(sum(out * out), {w_ih, w_hh, bias})};
+    if (through_lookup) r.grads.push_back(backward(sum(out * out), {table})[0]);
+    for (int id = 0; id < g.size(); ++id) {
+      const Node node = g.node(id);
+      if (node.kind() == NodeKind::op && node.op()->kind() == OpKind::matmul_add && node.shape()[0] == n * steps)
+        r.projects_every_lookup = true;
+    }
+    return r;
+  };
+  const Run looked_up = run(true), plain = run(false);
+  EXPECT_FALSE(looked_up.projects_every_lookup);
+  EXPECT_TRUE(plain.projects_every_lookup);
+  auto expect_close = [](const Tensor& a, const Tensor& b, const char* what) {
+    const auto u = a.to_vector<double>(), v = b.to_vector<double>();
+    ASSERT_EQ(u.size(), v.size()) << what;
+    for (std::size_t i = 0; i < u.size(); ++i) EXPECT_NEAR(u[i], v[i], 1e-12) << what << " at " << i;
+  };
+  expect_close(looked_up.out, plain.out, "output");
+  for (std::size_t k = 0; k < 3; ++k) expect_close(looked_up.grads[k], plain.grads[k], "weight gradient");
+  // The table's gradient: the lookups' gradients per row, through the plain form's input.
+  Graph g(Graph::Mode::eager);
+  const Node x = g.parameter("x", rows_looked_up);
+  RecurrentState state;
+  const Node out = lstm(x, g.parameter("w_ih", w_ih_value), g.parameter("w_hh", w_hh_value), g.parameter("bias", bias_value),
+                        state);
+  const Tensor dx = backward(sum(out * out), {x})[0];
+  Tensor expected = Tensor::zeros({rows, e}, DType::f64);
+  scatter_add_rows(dx, indices, expected);
+  expect_close(looked_up.grads[3], expected, "table gradient");
 }
 
 TEST(Recurrent, ErrorsNameTheLayerAndShapes) {

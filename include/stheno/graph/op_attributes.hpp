@@ -28,8 +28,11 @@ struct SliceAttributes {
   std::int64_t start = 0, stop = 0, step = 1;
 };
 
+// How the gradient of a lookup table is formed (ops.hpp, embedding()).
+enum class TableGradient { dense, rows };
+
 // Ops whose kind says everything (matmul, reshape to the node's shape) have none: monostate.
 using OpAttributes = std::variant<std::monostate, UnaryOp, BinaryOp, ReduceAttributes, AxisAttribute, PermuteAttributes,
-                                  SliceAttributes, Pool2dWindow, Conv2dGeometry>;
+                                  SliceAttributes, Pool2dWindow, Conv2dGeometry, TableGradient>;
 
 }  // namespace stheno

@@ -41,6 +41,7 @@ class EmbeddingOp final : public Op {
     return gradient_ == TableGradient::rows ? "embedding(gradient=rows)" : "embedding";
   }
   OpKind kind() const override { return OpKind::embedding; }
+  OpAttributes attributes() const override { return gradient_; }
   TypeInfo infer(std::span<const Node> in) const override {
     if (!is_floating(in[0].dtype())) op_dtype_error(*this, in, "the table must be float32 or float64");
     if (in[1].dtype() != DType::i32) op_dtype_error(*this, in, "the indices must be int32");

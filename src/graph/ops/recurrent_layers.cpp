@@ -31,8 +31,23 @@ std::pair<std::int64_t, std::int64_t> check_sequence(const char* op, const Node&
   return {n, t};
 }
 
-// The input projection of every step in one product: x (N, T, in) -> (N, T, out).
+// Whether x is a lookup (embedding, dense gradient) of more rows than its table has.
+bool looks_up_more_rows_than_its_table(const Node& x) {
+  if (x.kind() != NodeKind::op || x.op()->kind() != OpKind::embedding) return false;
+  const OpAttributes attributes = x.op()->attributes();
+  const auto* gradient = std::get_if<TableGradient>(&attributes);
+  return gradient && *gradient == TableGradient::dense && x.input(1).shape().numel() > x.input(0).shape()[0];
+}
+
+// The input projection of every step in one product: x (N, T, in) -> (N, T, out). When x looks
+// rows up in a table, x·W + b = (table·W + b)[indices]: with more lookups than table rows, the
+// product of the table is the smaller one, and its adjoint adds the lookups' gradients per table
+// row first, so the two products behind the weights' gradients are table-sized too (W4's byte
+// LSTM, 1,024 lookups of an 86-row table: three 1024×64×512 products become 86-row ones).
+// The layer's input then has no gradient of its own: grad() asked for one refuses, as for any
+// node the cost does not depend on.
 Node project(const Node& x, const Node& weight, const Node& bias) {
+  if (looks_up_more_rows_than_its_table(x)) return embedding(matmul_add(bias, x.input(0), weight), x.input(1));
   const std::int64_t n = x.shape()[0], t = x.shape()[1];
   const Node flat = matmul_add(bias, reshape(x, {n * t, x.shape()[2]}), weight);
   return reshape(flat, {n, t, weight.shape()[1]});
