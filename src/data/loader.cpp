@@ -97,6 +97,17 @@ void normalize(const Tensor& images, double mean, double stddev) {
 
 namespace {
 
+// Asks the cache for a host tensor that the caller is about to read. The worker fills batches on
+// another core, whose cache then holds them; fetched while the step before trains, the next
+// batch is already near this core when its step starts (W1's 10×784 batch took 3.5 of its
+// first product's 7.4 us to arrive; Emerald Rapids).
+void prefetch(const Tensor& t) {
+  if (!t.defined() || !t.device().is_host() || !t.is_contiguous()) return;
+  const auto* p = static_cast<const char*>(t.raw_data());
+  const std::size_t bytes = static_cast<std::size_t>(t.numel()) * itemsize(t.dtype());
+  for (std::size_t at = 0; at < bytes; at += 64) __builtin_prefetch(p + at, 0, 2);
+}
+
 LoaderOptions checked(const LoaderOptions& options) {
   if (options.batch_size < 1)
     throw ValueError("DataLoader: batch_size is " + std::to_string(options.batch_size) + " (expected at least 1)");
@@ -188,7 +199,13 @@ const Batch* DataLoader::next() {
   if (next_to_return_ == batches_per_epoch_) return nullptr;
   progress_.wait(lock, [&] { return filled_ > next_to_return_ || failure_; });
   if (filled_ <= next_to_return_) std::rethrow_exception(failure_);
-  return &buffer_for(next_to_return_++);
+  const Batch& batch = buffer_for(next_to_return_++);
+  if (filled_ > next_to_return_) {
+    const Batch& following = buffer_for(next_to_return_);
+    prefetch(following.inputs);
+    prefetch(following.labels);
+  }
+  return &batch;
 }
 
 void DataLoader::arrange(std::int64_t epoch) {
