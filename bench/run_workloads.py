@@ -410,7 +410,10 @@ def w4_section(args, out, notes, outcomes, progs, peak):
                  f"Text: {described}. Training: {w4_steps} steps after {W4_WARMUP_STEPS} warm-up steps, each on "
                  f"{W4_BATCH} windows at random offsets; a step predicts {W4_BATCH}·{W4_SEQ} characters. "
                  f"FLOP floor: 6·{w4_macs or 0:,} flops per character (3× the multiply-adds of the LSTM and the "
-                 "output layer) at stheno's sgemm peak. Loss: mean cross-entropy in nats over the last "
+                 "output layer) at stheno's sgemm peak; stheno projects the embedding table rather than "
+                 f"each character's row (docs/architecture.md), {text['vocab'] if text else 'vocabulary'} rows "
+                 f"instead of {W4_BATCH * W4_SEQ} a step, which needs fewer multiply-adds, so it can pass the "
+                 "floor. Loss: mean cross-entropy in nats over the last "
                  f"{min(W4_LOSS_STEPS, w4_steps)} timed steps, a sanity value next to the unigram baseline, "
                  f"{baseline} nats: the entropy of the text's byte frequencies, the loss of a model that ignores "
                  "context.\n",
