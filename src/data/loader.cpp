@@ -99,8 +99,8 @@ namespace {
 
 // Asks the cache for a host tensor that the caller is about to read. The worker fills batches on
 // another core, whose cache then holds them; fetched while the step before trains, the next
-// batch is already near this core when its step starts (W1's 10×784 batch took 3.5 of its
-// first product's 7.4 us to arrive; Emerald Rapids).
+// batch is already near this core when its step starts (W1's first product, which reads its
+// 10×784 batch: 6.5–6.9 → 4.7–4.8 us in situ, Emerald Rapids).
 void prefetch(const Tensor& t) {
   if (!t.defined() || !t.device().is_host() || !t.is_contiguous()) return;
   const auto* p = static_cast<const char*>(t.raw_data());
