@@ -132,6 +132,29 @@ TEST(Onnx, RecurrentLayersRoundTripWithInitialState) {
   }
 }
 
+// More lookups than table rows: the layers project the table and look the projected rows up
+// (recurrent_layers.cpp), and the export still says embedding, then LSTM or GRU.
+TEST(Onnx, RecurrentLayersOverALookupRoundTrip) {
+  Generator gen(6);
+  for (const bool lstm : {true, false}) {
+    Graph g;
+    const Node tokens = g.input("tokens", {4, 5}, DType::i32);
+    nn::Embedding embed(7, 3, gen);
+    RecurrentState state;
+    const Node y = lstm ? nn::LSTM(3, 4, gen).forward(embed(tokens), state) : nn::GRU(3, 4, gen).forward(embed(tokens), state);
+    const std::string bytes = io::onnx_bytes(g, {tokens}, {y});
+    io::OnnxModel m = io::parse_onnx(bytes_of(bytes), "test", 4);  // the batch axis is symbolic
+    ASSERT_EQ(m.inputs.size(), 1u);
+    std::vector<std::int32_t> ids(20);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int32_t>((i * 5 + 2) % 7);
+    const Tensor tv = Tensor::from(ids, {4, 5});
+    TapeMachine a(g, {y}), b(*m.graph, m.outputs);
+    a.let(tokens, tv), a.run();
+    b.let(m.inputs[0], tv), b.run();
+    EXPECT_LT(largest_difference(b.value(m.outputs[0]), a.value(y)), 1e-6) << (lstm ? "lstm" : "gru");
+  }
+}
+
 TEST(Onnx, ExportRefusesWhatOnnxCannotSay) {
   Graph g;
   const Node x = g.input("x", {2, 3});
