@@ -31,7 +31,7 @@ std::pair<std::int64_t, std::int64_t> check_sequence(const char* op, const Node&
   return {n, t};
 }
 
-// Whether x is a lookup (embedding, dense gradient) of more rows than its table has.
+// Whether x is a lookup (embedding, dense gradient) with more lookups than its table has rows.
 bool looks_up_more_rows_than_its_table(const Node& x) {
   if (x.kind() != NodeKind::op || x.op()->kind() != OpKind::embedding) return false;
   const OpAttributes attributes = x.op()->attributes();
