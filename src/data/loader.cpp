@@ -200,10 +200,13 @@ const Batch* DataLoader::next() {
   progress_.wait(lock, [&] { return filled_ > next_to_return_ || failure_; });
   if (filled_ <= next_to_return_) std::rethrow_exception(failure_);
   const Batch& batch = buffer_for(next_to_return_++);
-  if (filled_ > next_to_return_) {
-    const Batch& following = buffer_for(next_to_return_);
-    prefetch(following.inputs);
-    prefetch(following.labels);
+  // A filled batch stays as it is until the call after next releases it, so it is read without
+  // the lock, which the worker needs to publish the batches after it.
+  const Batch* following = filled_ > next_to_return_ ? &buffer_for(next_to_return_) : nullptr;
+  lock.unlock();
+  if (following) {
+    prefetch(following->inputs);
+    prefetch(following->labels);
   }
   return &batch;
 }
