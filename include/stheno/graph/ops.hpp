@@ -178,7 +178,7 @@ Node batch_norm_stats(const Node& x, std::shared_ptr<BatchNormState> state);
 // below), for large tables of which a step touches few rows. Either way grad() returns a node of
 // the table's shape; with `rows` that node is to_dense(rows form), and row_sparse_form() finds
 // the rows form in it, which optim::TrainingStep computes instead of the dense tensor.
-// (TableGradient is declared in op_attributes.hpp: { dense, rows }.)
+// TableGradient { dense, rows } is declared in op_attributes.hpp, as embedding's attribute.
 
 // Rows of a (V, D) table picked by int32 indices of any shape: (indices..., D). Its gradient
 // adds into the rows looked up and leaves every other row zero.

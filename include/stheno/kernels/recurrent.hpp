@@ -20,8 +20,8 @@ void lstm_cell_backward(const Tensor& gates, const Tensor& c_prev, const Tensor&
 // which the adjoint reads.
 inline constexpr std::int64_t kLstmRecordParts = 6;
 void lstm_sequence(const Tensor& projected, const Tensor& w_hh, const Tensor& h0, const Tensor& c0, const Tensor& record);
-// grad is the gradient of record (N, T, kLstmRecordParts·H), of which only the h and c parts are read, or of
-// its h part alone (N, T, H). Writes out, 1-D:
+// grad is the gradient of record (N, T, kLstmRecordParts·H), of which only the h and c parts
+// are read, or of its h part alone (N, T, H). Writes out, 1-D:
 // [dL/dprojected (N·T·4H), dL/dw_hh (H·4H), dL/dc0 (N·H), dL/dh0 (N·H) when h0 is defined].
 void lstm_sequence_backward(const Tensor& record, const Tensor& grad, const Tensor& w_hh, const Tensor& h0,
                             const Tensor& c0, const Tensor& out);
