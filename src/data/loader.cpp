@@ -108,6 +108,21 @@ void prefetch(const Tensor& t) {
   for (std::size_t at = 0; at < bytes; at += 64) __builtin_prefetch(p + at, 0, 2);
 }
 
+// Hands a batch the worker has just written from its core's cache down to the shared one, where
+// the training thread's reads find it sooner than in another core's cache (W1, Sapphire Rapids
+// kind: 0.083 -> 0.074 s per epoch, medians of 7 alternating runs). CLDEMOTE is a hint that CPUs
+// without it execute as a no-op.
+void demote(const Tensor& t) {
+#if defined(__x86_64__)
+  if (!t.defined() || !t.device().is_host() || !t.is_contiguous()) return;
+  const auto* p = static_cast<const char*>(t.raw_data());
+  const std::size_t bytes = static_cast<std::size_t>(t.numel()) * itemsize(t.dtype());
+  for (std::size_t at = 0; at < bytes; at += 64) asm volatile("cldemote %0" ::"m"(p[at]));
+#else
+  (void)t;
+#endif
+}
+
 LoaderOptions checked(const LoaderOptions& options) {
   if (options.batch_size < 1)
     throw ValueError("DataLoader: batch_size is " + std::to_string(options.batch_size) + " (expected at least 1)");
@@ -254,6 +269,8 @@ std::exception_ptr DataLoader::fill(std::int64_t batch) noexcept {
     dataset_.gather(std::span<const std::int64_t>(order_).subspan(first, static_cast<std::size_t>(out.labels.size(0))),
                     out.inputs, out.labels);
     out.index = batch;
+    demote(out.inputs);
+    demote(out.labels);
     return nullptr;
   } catch (...) {
     return std::current_exception();
