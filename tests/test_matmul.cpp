@@ -65,9 +65,11 @@ TEST(Matmul, TwoDimensionalAllLayoutsAndOddSizes) {
 }
 
 // The register-blocked kernel that takes products with few rows or a short inner axis: every
-// row-block size, full and partial column tiles, B as a slice of wider rows (its rows' overhang
-// read but never used), as a narrow matrix (padded) and transposed (copied into rows), A
-// row-major and transposed, and accumulation into C, on every instruction set.
+// row-block size, full and partial column tiles (narrower than a vector, and wider, whose last
+// vector overlaps the one before it, in 2-vector and in wide tiles: 150 columns), B as a slice of
+// wider rows (its rows' overhang read but never used), as a narrow matrix (padded) and
+// transposed (copied into rows), A row-major and transposed, and accumulation into C, on every
+// instruction set.
 TEST(Matmul, FewRowProductsOnEveryInstructionSet) {
   Generator gen(37);
   const std::string original(cpu::simd().isa);
@@ -75,7 +77,7 @@ TEST(Matmul, FewRowProductsOnEveryInstructionSet) {
     cpu::use_isa(isa);
     for (DType dtype : {DType::f32, DType::f64})
       for (std::int64_t m : {1, 2, 3, 5, 7, 12, 13, 16, 40})
-        for (std::int64_t n : {1, 7, 8, 15, 17, 32, 33, 70})
+        for (std::int64_t n : {1, 7, 8, 15, 17, 30, 32, 33, 70, 150})
           for (std::int64_t k : {1, 3, 10, 40})
             for (int lb : {0, 1, 2}) {
               const int la = (m + n) % 2 ? 2 : 0;  // A row-major or transposed: both kernel layouts
