@@ -188,6 +188,14 @@ TEST(Elementwise, InPlaceAndOutForms) {
   const Tensor m = Tensor::arange(0, 4, 1, DType::f64).reshape({2, 2});
   add(m, m.t(), m);
   EXPECT_EQ(values(m), (std::vector<double>{0, 3, 3, 6}));
+  // A single element of out broadcast over out is read before any of out is written.
+  const Tensor v = Tensor::from<double>({1, 2, 3});
+  add(v, v.slice(0, 0, 1), v);
+  EXPECT_EQ(values(v), (std::vector<double>{2, 3, 4}));
+  mul(v.slice(0, 2, 3).reshape({1, 1}), v.reshape({1, 3}), v.reshape({1, 3}));
+  EXPECT_EQ(values(v), (std::vector<double>{8, 12, 16}));
+  // A single element of higher rank than out makes the result bigger than out.
+  EXPECT_THROW(add(Tensor::zeros({2, 3}), Tensor::ones({1, 1, 1}), Tensor::zeros({2, 3})), ShapeError);
   const Tensor x = Tensor::from<float>({-1.f, 4.f});
   sqrt_(abs(x));  // on a temporary: fine, nothing else sees it
   relu_(x);
