@@ -87,10 +87,12 @@ TEST(Matmul, FewRowProductsOnEveryInstructionSet) {
               const Tensor wide = random_tensor({k, n + 5}, dtype, gen);
               const Tensor b = lb == 1 ? wide.slice(1, 2, 2 + n) : random_tensor({k, n}, dtype, gen, lb);
               expect_close_to_reference(matmul(a, b), a, b);
-              const Tensor c = Tensor::ones({m, n}, dtype);
-              matmul(a, b, c, 2.0, 0.5);
-              const Tensor want = add(mul(reference_matmul(a, b), Tensor::scalar(2.0).to(DType::f64)), Tensor::scalar(0.5).to(DType::f64));
-              ASSERT_TRUE(allclose(c, want, 1e-5 * static_cast<double>(k), 1e-5)) << "alpha 2, beta 0.5";
+              for (double beta : {0.5, 1.0}) {  // C scaled, and C added as it is
+                const Tensor c = Tensor::full({m, n}, 3.0, dtype);
+                matmul(a, b, c, 2.0, beta);
+                const Tensor want = add(mul(reference_matmul(a, b), Tensor::scalar(2.0).to(DType::f64)), Tensor::scalar(3 * beta).to(DType::f64));
+                ASSERT_TRUE(allclose(c, want, 1e-5 * static_cast<double>(k), 1e-5)) << "alpha 2, beta " << beta;
+              }
             }
   }
   cpu::use_isa(original);

@@ -301,50 +301,65 @@ template <ALayout kA, class T>
   else return arow[r][p * a_cs];
 }
 
-// C's R rows of the tile = alpha·acc + beta·C, C read only with kBeta, and with kWhole (a width
-// of at least one vector) in whole vectors, unmasked.
-template <bool kBeta, bool kWhole, int R, int NB, class T>
+// How a tile's store uses C's old values: not read (beta 0), added as they are (beta 1: SGD's
+// update of a weight, where multiplying by 1 would only cost time), or scaled by beta.
+enum class BetaKind { zero, one, scaled };
+
+// C's R rows of the tile = alpha·acc + beta·C, and with kWhole (a width of at least one vector)
+// in whole vectors, unmasked. A row's vectors are all read before any is written, since its last
+// one may overlap the one before. Narrower rows are read and written masked, and a masked store
+// still spans the next rows' first columns: reading those waits until the store has retired, so
+// then the whole tile is read first (30×10 added into a weight: 280 -> 137 ns).
+template <BetaKind kBeta, bool kWhole, int R, int NB, class T>
 [[gnu::always_inline]] inline void store_tile(const Vec<T> (&acc)[R][NB], T alpha, T beta, T* c, std::int64_t c_rs,
                                               int width) {
   using V = Vec<T>;
   constexpr int L = kVectorBytes / sizeof(T);
   const V valpha = broadcast<V>(alpha), vbeta = broadcast<V>(beta);
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) {
-    // A row's vectors are all read before any is written: the last one may overlap the one before.
-    V old[NB];
-    if constexpr (kBeta)
+  constexpr int kReadAhead = kWhole ? 1 : R;  // rows whose old values are held at once
+  V old[kReadAhead][NB];
+  const auto read_row = [&](int r) {
+    if constexpr (kBeta != BetaKind::zero)
 #pragma GCC unroll 16
       for (int v = 0; v < NB; ++v) {
         const T* cv = c + r * c_rs + vector_offset<L>(v, width);
-        if (v * L >= width) old[v] = broadcast<V>(T(0));
-        else if constexpr (kWhole) old[v] = vbeta * load<V>(cv);
-        else old[v] = vbeta * load_first<V>(cv, width);
+        V& o = old[r % kReadAhead][v];
+        if (v * L >= width) o = broadcast<V>(T(0));
+        else if constexpr (kWhole) o = load<V>(cv);
+        else o = load_first<V>(cv, width);
+        if constexpr (kBeta == BetaKind::scaled) o *= vbeta;
       }
+  };
+  if constexpr (!kWhole)
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) read_row(r);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if constexpr (kWhole) read_row(r);
 #pragma GCC unroll 16
     for (int v = 0; v < NB; ++v) {
       if (v * L >= width) continue;
       T* cv = c + r * c_rs + vector_offset<L>(v, width);
       V y = valpha * acc[r][v];
-      if constexpr (kBeta) y += old[v];
+      if constexpr (kBeta != BetaKind::zero) y += old[r % kReadAhead][v];
       if constexpr (kWhole) std::memcpy(cv, &y, sizeof y);
       else store_first(cv, y, width);
     }
   }
 }
 
-// Calls f with std::bool_constant arguments kBeta (beta is not 0) and kWhole (width is at least
-// a vector), so that the decisions are made once, outside the loops.
+// Calls f(beta_kind, whole_kind), two compile-time constants: the BetaKind of beta, and whether
+// width is at least a vector, so that the decisions are made once, outside the loops.
 template <class T, class F>
 [[gnu::always_inline]] inline void with_store_kind(T beta, int width, F&& f) {
   constexpr int L = kVectorBytes / sizeof(T);
-  if (beta != T(0)) {
-    if (width >= L) f(std::true_type{}, std::true_type{});
-    else f(std::true_type{}, std::false_type{});
-  } else {
-    if (width >= L) f(std::false_type{}, std::true_type{});
-    else f(std::false_type{}, std::false_type{});
-  }
+  const auto with_beta = [&](auto whole_kind) {
+    if (beta == T(0)) f(std::integral_constant<BetaKind, BetaKind::zero>{}, whole_kind);
+    else if (beta == T(1)) f(std::integral_constant<BetaKind, BetaKind::one>{}, whole_kind);
+    else f(std::integral_constant<BetaKind, BetaKind::scaled>{}, whole_kind);
+  };
+  if (width >= L) with_beta(std::true_type{});
+  else with_beta(std::false_type{});
 }
 
 // R rows of C by columns [0, NB·L) of the panel, `width` of them stored.
@@ -383,10 +398,11 @@ void gemm_block(std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int
   });
 }
 
-// Tiles are 2 vectors wide, or kWideVectors for the one or two rows of C that take wide tiles.
+// Tiles are 2 vectors wide, 1 for rows of at most one vector (10×30 by 30×10: 174 -> 119 ns,
+// with half the multiply-adds), or kWideVectors for the one or two rows of C that take wide tiles.
 constexpr int kWideVectors = kVectorBytes == 64 ? 8 : 4;
 template <int NB>
-constexpr int kRowsFor = NB == 2 ? kMaxRows : 2;
+constexpr int kRowsFor = NB <= 2 ? kMaxRows : 2;
 // Rows [0, m) in blocks of at most kRowsFor<NB>, as even as possible (10 rows: 5 and 5, not 8
 // and 2), so that every block keeps enough independent multiply-adds in flight.
 template <ALayout kA, int NB, class T, int R = 1>
@@ -400,16 +416,17 @@ void gemm_block_rows(int rows, std::int64_t k, T alpha, const T* a, std::int64_t
 // A short inner axis (a weight gradient over a small batch: 784×10 by 10×30) gives each block
 // only k steps between its zeroed sums and its stores. With 32 vector registers, the tile's k rows
 // of B stay in registers for the whole sweep down C instead of being loaded again for every block,
-// in blocks of 3 rows (2·kShortK + 6 sums + a broadcast = 31 registers): added into the 784×30
-// weight, one thread, Sapphire Rapids kind, 4.7–5.2 -> 3.4 µs in a program timing both. The sums
-// are formed in the same order as gemm_block's.
+// in blocks of 3 rows with 2-vector tiles (2·kShortK + 6 sums + a broadcast = 31 registers) or 6
+// with 1-vector ones. Added into the 784×30 weight, one thread, Sapphire Rapids kind: 4.8–5.2 ->
+// 4.0 µs (its multiply-adds need 2.7 at this core's measured peak). The sums are formed in the
+// same order as gemm_block's.
 constexpr int kShortK = kVectorBytes == 64 ? 12 : 0;
 
-template <ALayout kA, class T>
+template <ALayout kA, int NB, class T>
 void gemm_short_k(std::int64_t m, std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs,
                   const BPanel<T>& b, T beta, T* c, std::int64_t c_rs, int width) {
   using V = Vec<T>;
-  constexpr int L = kVectorBytes / sizeof(T), NB = 2, R = 3;
+  constexpr int L = kVectorBytes / sizeof(T), R = NB == 2 ? 3 : 6;
   V bv[kShortK][NB];
 #pragma GCC unroll 16
   for (int p = 0; p < kShortK; ++p) {
@@ -475,9 +492,9 @@ void gemm_rows_tiled(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, co
       panel.full_rows = k - copied;
       panel.tail = tail;
     }
-    if constexpr (NB == 2 && kShortK > 0)
+    if constexpr (NB <= 2 && kShortK > 0)
       if (k <= kShortK) {
-        gemm_short_k<kA>(m, k, alpha, a, a_rs, a_cs, panel, beta, c + j0, c_rs, width);
+        gemm_short_k<kA, NB>(m, k, alpha, a, a_rs, a_cs, panel, beta, c + j0, c_rs, width);
         continue;
       }
     const std::int64_t blocks = (m + kRows - 1) / kRows;
@@ -497,6 +514,7 @@ void gemm_rows(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T*
   // Rows of B narrower than a wide tile would be copied into padded rows on every call: only
   // B's with rows at least that long take wide tiles.
   if (m <= 2 && n > 2 * L && b_rs >= kWideVectors * L) gemm_rows_tiled<kA, kWideVectors>(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
+  else if (n <= L) gemm_rows_tiled<kA, 1>(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
   else gemm_rows_tiled<kA, 2>(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
 }
 
