@@ -430,9 +430,9 @@ void gemm_short_k(std::int64_t m, std::int64_t k, T alpha, const T* a, std::int6
   V bv[kShortK][NB];
 #pragma GCC unroll 16
   for (int p = 0; p < kShortK; ++p) {
-    const T* brow = p < b.full_rows ? b.rows + p * b.rs : b.tail + (p - b.full_rows) * (NB * L);
+    const T* brow = p >= k ? nullptr : p < b.full_rows ? b.rows + p * b.rs : b.tail + (p - b.full_rows) * (NB * L);
 #pragma GCC unroll 16
-    for (int v = 0; v < NB; ++v) bv[p][v] = p < k ? load<V>(brow + vector_offset<L>(v, width)) : broadcast<V>(T(0));
+    for (int v = 0; v < NB; ++v) bv[p][v] = brow ? load<V>(brow + vector_offset<L>(v, width)) : broadcast<V>(T(0));
   }
   std::int64_t i = 0;
   with_store_kind(beta, width, [&](auto beta_kind, auto whole_kind) {
