@@ -785,8 +785,9 @@ class CliDevices(unittest.TestCase):
 
     def test_seeds_network(self):
         """SGD at rate 3.0 on batches of 10 is chaotic: an ulp of difference grows into another
-        run (seeds 1-4 span 75-80%). The device computes the host's bits, so the runs agree
-        (2,000 steps)."""
+        run (seeds 1-4 span 75-80%). The device repeats the host's arithmetic, so the runs agree
+        (2,000 steps); on the Sapphire Rapids kind PoCL's code differs in some last bits, and the
+        runs end 0.4% apart (0.7230 and 0.7269), inside the tolerance."""
         args = ("--hidden", "30", "--activation", "sigmoid", "--loss", "quadratic", "--optimizer", "sgd", "--lr", "3.0",
                 "--batch", "10", "--train-limit", "20000", "--init", "normal", "--bias-init", "normal", "--epochs", "1")
         for seed in ("1",):
