@@ -50,7 +50,7 @@ Tensor unaliased(const Tensor& in, const Tensor& out) {
 // and not overlapping out in another layout; and, beside one of those, a single element of no
 // higher rank (read with stride 0), which broadcasts to out's shape. Small networks'
 // elementwise ops are all of this kind, and for their few hundred elements the general path's
-// broadcast and layout bookkeeping cost more than the arithmetic (a 10×10 sub: 80 -> 64 ns).
+// broadcast and layout bookkeeping cost more than the arithmetic (a 10×10 sub: 80 -> 60 ns).
 bool laid_out_as(const Tensor& in, const Tensor& out) {
   return in.shape() == out.shape() && in.is_contiguous() && (!in.shares_storage(out) || in.same_elements(out));
 }
