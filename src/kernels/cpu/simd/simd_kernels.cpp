@@ -330,6 +330,7 @@ template <BetaKind kBeta, bool kWhole, int R, int NB, class T>
   using V = Vec<T>;
   constexpr int L = kVectorBytes / sizeof(T);
   const V valpha = broadcast<V>(alpha), vbeta = broadcast<V>(beta);
+  const int partial = std::min(width, L);  // without kWhole, width itself: bounded for the compiler
   constexpr int kReadAhead = kWhole ? 1 : R;  // rows whose old values are held at once
   V old[kReadAhead][NB];
   const auto read_row = [&](int r) {
@@ -340,7 +341,7 @@ STHENO_UNROLL
         V& o = old[r % kReadAhead][v];
         if (v * L >= width) o = broadcast<V>(T(0));
         else if constexpr (kWhole) o = load<V>(cv);
-        else o = load_first<V>(cv, width);
+        else o = load_first<V>(cv, partial);
         if constexpr (kBeta == BetaKind::scaled) o *= vbeta;
       }
   };
@@ -357,7 +358,7 @@ STHENO_UNROLL
       V y = valpha * acc[r][v];
       if constexpr (kBeta != BetaKind::zero) y += old[r % kReadAhead][v];
       if constexpr (kWhole) std::memcpy(cv, &y, sizeof y);
-      else store_first(cv, y, width);
+      else store_first(cv, y, partial);
     }
   }
 }
