@@ -143,8 +143,8 @@ class SparseTrainer {
     say("wrote " + path + " (the trained weights)");
     if (c_.json)
       std::printf("{\"model\": \"%s\", \"test_accuracy\": %.5f, \"train_loss\": %.5f, \"samples_per_s\": %.1f, "
-                  "\"allocations_per_step\": %s, \"features\": %lld, \"classes\": %lld, \"threads\": %d, %s}\n",
-                  c_.model.c_str(), accuracy_, train_loss_, samples_per_s_, allocations_json_.c_str(),
+                  "%s, \"features\": %lld, \"classes\": %lld, \"threads\": %d, %s}\n",
+                  c_.model.c_str(), accuracy_, train_loss_, samples_per_s_, step_allocations_.json().c_str(),
                   static_cast<long long>(features), static_cast<long long>(classes), num_threads(), gemm_json().c_str());
     return 0;
   }
@@ -193,7 +193,6 @@ class SparseTrainer {
     std::iota(order.begin(), order.end(), 0);
     Generator shuffle(static_cast<std::uint64_t>(c_.seed) * 7919 + 3);
     const std::int64_t steps_per_epoch = train.features.rows() / batch;
-    std::int64_t allocations = 0, counted = 0;
     double seconds = 0;
     progress_.start_run(c_.epochs, steps_per_epoch, 0, 0);
     for (long long epoch = 0; epoch < c_.epochs; ++epoch) {
@@ -206,7 +205,7 @@ class SparseTrainer {
         gather_batch(train.features, train.labels, std::span(order).subspan(static_cast<std::size_t>(s * batch), static_cast<std::size_t>(batch)),
                      offsets, columns, vals, ys);
         const double value = step.run();
-        if (epoch > 0 || s > 0) allocations += counter.count(), ++counted;
+        if (epoch > 0 || s > 0) step_allocations_.add(counter);
         if (!std::isfinite(value))
           throw ValueError("training diverged: the loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") +
                            "; try a smaller --lr (now " + format_number(c_.lr) + ")");
@@ -222,9 +221,6 @@ class SparseTrainer {
       say(line);
     }
     samples_per_s_ = static_cast<double>(c_.epochs * steps_per_epoch * batch) / seconds;
-    allocations_json_ = counted > 0 && testing::allocation_counting_available()
-                            ? format_number(static_cast<double>(allocations) / static_cast<double>(counted))
-                            : "null";
   }
 
   // The test program, compiled once: predictions for batches of up to 1000 samples (the last
@@ -276,7 +272,7 @@ class SparseTrainer {
   Progress progress_;
   std::vector<io::NamedTensor> weights_;
   double accuracy_ = 0, train_loss_ = 0, samples_per_s_ = 0;
-  std::string allocations_json_ = "null";
+  testing::StepAllocations step_allocations_{false};
 };
 
 }  // namespace

@@ -100,12 +100,9 @@ int main(int argc, char** argv) {
   double last_loss = 0;
   for (std::int64_t i = 0; i < steps; ++i) last_loss = run_step(i);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::int64_t allocations = counter.count();
-  std::printf("{\"steps_per_s\": %.2f, \"allocations_per_step\": ", static_cast<double>(steps) / seconds);
-  if (stheno::testing::allocation_counting_available())
-    std::printf("%.3f", static_cast<double>(allocations) / static_cast<double>(steps));
-  else
-    std::printf("null");
+  stheno::testing::StepAllocations allocations(false);
+  allocations.add(counter, steps);
+  std::printf("{\"steps_per_s\": %.2f, %s", static_cast<double>(steps) / seconds, allocations.json().c_str());
   std::printf(", \"loss\": %.4f, \"gradient\": \"%s\", \"threads\": %d, \"nnz_per_batch\": %lld}\n", last_loss,
               gradient == TableGradient::rows ? "rows" : "dense", threads, static_cast<long long>(capacity));
 }

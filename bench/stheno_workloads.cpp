@@ -355,20 +355,20 @@ void w4(const Options& o) {
   const std::int64_t steps = o.quick ? 3 : 60;
   std::vector<double> losses;
   losses.reserve(static_cast<std::size_t>(steps));
-  std::int64_t allocations = 0;
+  testing::StepAllocations allocations(false);
   const auto start = Clock::now();
   for (std::int64_t i = 0; i < steps; ++i) {
     testing::AllocationCounter counter;
     losses.push_back(train_step());
-    allocations += counter.count();
+    allocations.add(counter);
   }
   const double rate = static_cast<double>(steps * kBatch * kSteps) / seconds_since(start);
   const std::size_t last = std::min<std::size_t>(10, losses.size());
   double tail = 0;
   for (std::size_t i = losses.size() - last; i < losses.size(); ++i) tail += losses[i] / static_cast<double>(last);
   if (o.profile) std::fputs(step.machine().profile_report().c_str(), stderr);
-  std::printf("{\"train_chars_per_s\": %.1f, \"loss\": %.4f, \"unigram_loss\": %.4f, \"allocations_per_step\": %.3f}\n",
-              rate, tail, vocabulary.unigram_entropy(ids), static_cast<double>(allocations) / static_cast<double>(steps));
+  std::printf("{\"train_chars_per_s\": %.1f, \"loss\": %.4f, \"unigram_loss\": %.4f, %s}\n", rate, tail,
+              vocabulary.unigram_entropy(ids), allocations.json().c_str());
 }
 
 // The machine's sgemm rate, for the FLOP floor.

@@ -8,7 +8,7 @@
 #include "stheno/tensor/device.hpp"
 
 namespace {
-std::atomic<std::int64_t> allocations{0};
+std::atomic<std::int64_t> allocations{0}, own_allocations{0};
 thread_local std::int64_t own_allocations_on_thread = 0;
 }  // namespace
 
@@ -23,7 +23,10 @@ bool allocation_counting_available() { return false; }
 namespace {
 void count_allocation() {
   allocations.fetch_add(1, std::memory_order_relaxed);
-  if (stheno::driver_call_depth() == 0) ++own_allocations_on_thread;
+  if (stheno::driver_call_depth() == 0) {
+    own_allocations.fetch_add(1, std::memory_order_relaxed);
+    ++own_allocations_on_thread;
+  }
 }
 }  // namespace
 
@@ -70,15 +73,18 @@ bool allocation_counting_available() { return true; }
 #endif
 
 namespace stheno::testing {
-AllocationCounter::AllocationCounter() : start_(allocations.load()), start_on_thread_(own_allocations_on_thread) {}
+AllocationCounter::AllocationCounter()
+    : start_(allocations.load()), start_own_(own_allocations.load()), start_on_thread_(own_allocations_on_thread) {}
 AllocationCounter::~AllocationCounter() = default;
 std::int64_t AllocationCounter::count() const { return allocations.load() - start_; }
+std::int64_t AllocationCounter::outside_driver_calls() const { return own_allocations.load() - start_own_; }
 std::int64_t AllocationCounter::outside_driver_calls_on_this_thread() const {
   return own_allocations_on_thread - start_on_thread_;
 }
 
 void StepAllocations::add(const AllocationCounter& counter, std::int64_t steps) {
-  const std::int64_t all = counter.count(), own = on_device_ ? counter.outside_driver_calls_on_this_thread() : all;
+  const std::int64_t all = counter.count(),
+                     own = on_device_ ? counter.outside_driver_calls_on_this_thread() : counter.outside_driver_calls();
   own_ += own;
   driver_ += all - own;
   steps_ += steps;
@@ -92,7 +98,8 @@ std::string StepAllocations::json() const {
     std::snprintf(buf, sizeof buf, "\"allocations_per_step\": %.3f, \"driver_allocations_per_step\": %.1f",
                   static_cast<double>(own_) / n, static_cast<double>(driver_) / n);
   else
-    std::snprintf(buf, sizeof buf, "\"allocations_per_step\": %.3f", static_cast<double>(own_) / n);
+    std::snprintf(buf, sizeof buf, "\"allocations_per_step\": %.3f, \"blas_allocations_per_step\": %.3f",
+                  static_cast<double>(own_) / n, static_cast<double>(driver_) / n);
   return buf;
 }
 

@@ -49,12 +49,14 @@ TEST(Allocations, OutFormsAllocateNothingAfterWarmUp) {
     step();  // warm-up: thread pools and per-thread scratch come up here
     AllocationCounter counter;
     for (int i = 0; i < 3; ++i) step();
-    EXPECT_EQ(counter.count(), 0) << "with " << threads << " threads";
+    // oneMKL may grow a worker's packing buffer the first time that worker claims a product.
+    EXPECT_EQ(counter.outside_driver_calls(), 0) << "with " << threads << " threads";
   }
 }
 
-// The split behind "stheno's own allocations" on a device: what is allocated inside a
-// DriverCall, or on another thread, is not the counting thread's own.
+// The splits behind "stheno's own allocations": what is allocated inside a DriverCall is the
+// driver's or library's, on any thread (the host's count); on a device, what another thread
+// allocates is not the counting thread's own either.
 TEST(Allocations, DriverCallsAndOtherThreadsAreCountedApart) {
   if (!stheno::testing::allocation_counting_available()) GTEST_SKIP() << "sanitizer build: allocator not replaceable";
   auto allocate = [] {  // two allocations, kept from the optimiser's reach
@@ -79,5 +81,6 @@ TEST(Allocations, DriverCallsAndOtherThreadsAreCountedApart) {
   other.join();
   EXPECT_EQ(driver_call_depth(), 0);
   EXPECT_EQ(counter.outside_driver_calls_on_this_thread(), 4);
+  EXPECT_EQ(counter.outside_driver_calls(), 6);
   EXPECT_EQ(counter.count(), 8);
 }

@@ -80,8 +80,8 @@ bool is_available(Device device);
 void register_device_kind(DeviceKind kind, std::function<DeviceRuntime&(int index)> start);
 
 // Marks, on the calling thread, a call into a device's driver or vendor library (the OpenCL
-// runtime, CLBlast, CUDA): what those allocate is theirs, and allocation counts can tell it from
-// stheno's own. Backends make every per-step driver call inside one.
+// runtime, CLBlast, CUDA, the host's BLAS): what those allocate is theirs, and allocation counts
+// can tell it from stheno's own. Backends make every per-step driver or library call inside one.
 class DriverCall {
  public:
   DriverCall() noexcept;

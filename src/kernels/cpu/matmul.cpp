@@ -57,6 +57,9 @@ template <class T>
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
                const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
   const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  // oneMKL grows a per-thread packing buffer the first time a thread runs a product that needs a
+  // bigger one; since parts are claimed, that can happen to a worker many steps in.
+  const DriverCall library_call;
   if constexpr (std::is_same_v<T, float>)
     cpu::blas().sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, static_cast<blasint>(lda), b,
                 static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
