@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
+#include "isa.hpp"
 #include "reference.hpp"
 
 using namespace stheno;
@@ -100,6 +103,51 @@ TEST(Reduce, SumsAroundAKeptMiddleBlockOnSeveralThreads) {
   set_num_threads(original);
   const Tensor ints = Tensor::arange(0, 24, 1, DType::i32).reshape({2, 3, 4});
   EXPECT_EQ(values(sum(ints, {0, 2})), (std::vector<double>{60, 92, 124}));
+}
+
+// Up to 64 rows are combined one after another, so a sum over the first axis equals a plain loop
+// adding the rows in order, bit for bit: checked on every instruction set for widths around the
+// register chunks and vectors (the rest of a row goes through a partial vector), with a NaN in a
+// whole chunk and one in the last partial vector for max.
+TEST(Reduce, RowsCombinedInOrderOnEveryInstructionSet) {
+  Generator gen(23);
+  const std::vector<std::string> isas = supported_isas();
+  for (const std::string& isa : isas) {
+    cpu::use_isa(isa);
+    for (DType dtype : {DType::f32, DType::f64, DType::i32})
+      for (std::int64_t rows : {1, 2, 9, 64})
+        for (std::int64_t width : {2, 5, 16, 30, 63, 64, 65, 130, 700}) {  // one column is a lane sum
+          SCOPED_TRACE(isa + " " + std::string(dtype_name(dtype)) + " " + std::to_string(rows) + "x" + std::to_string(width));
+          const Tensor x = dtype == DType::i32 ? Tensor::arange(0, rows * width, 1, DType::i32).reshape({rows, width})
+                                         : Tensor::normal({rows, width}, gen, 0, 1, dtype);
+          const auto all = values(x);
+          for (ReduceOp op : {ReduceOp::sum, ReduceOp::max}) {
+            const auto got = values(reduce(op, x, {0}));
+            for (std::int64_t i = 0; i < width; ++i) {
+              double want = all[static_cast<std::size_t>(i)];
+              for (std::int64_t j = 1; j < rows; ++j) {
+                const double v = all[static_cast<std::size_t>(j * width + i)];
+                if (op == ReduceOp::max) want = std::max(want, v);
+                else if (dtype == DType::f32) want = static_cast<float>(static_cast<float>(want) + static_cast<float>(v));
+                else want += v;
+              }
+              ASSERT_EQ(got[static_cast<std::size_t>(i)], want) << (op == ReduceOp::max ? "max" : "sum") << " at " << i;
+            }
+          }
+          if (dtype == DType::i32 || rows < 2) continue;
+          std::vector<double> nans = all;
+          nans[static_cast<std::size_t>((rows - 1) * width)] = NAN;
+          nans[static_cast<std::size_t>(2 * width - 1)] = NAN;
+          const Tensor y = Tensor::from<double>(nans, Shape{rows, width}).to(dtype);
+          const auto with_nan = values(reduce(ReduceOp::max, y, {0}));
+          EXPECT_TRUE(std::isnan(with_nan.front()));
+          EXPECT_TRUE(std::isnan(with_nan.back()));
+          if (width > 2) {  // a column without a NaN stays a number
+            EXPECT_FALSE(std::isnan(with_nan[1]));
+          }
+        }
+  }
+  cpu::use_isa(isas.front());
 }
 
 TEST(Reduce, LongSumsStayAccurateInFloat32) {

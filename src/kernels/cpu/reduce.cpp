@@ -109,7 +109,7 @@ void reduce_block(const cpu::TypedKernels<T>& k, ReduceOp op, const T* block, st
     const std::int64_t j1 = std::min(r, j0 + kRowBlock);
     T* acc = j0 == 0 ? dst : scratch;
     std::copy(block + j0 * inner, block + (j0 + 1) * inner, acc);
-    for (std::int64_t j = j0 + 1; j < j1; ++j) k.binary(combine, inner, acc, 1, block + j * inner, 1, acc, 1);
+    k.combine_rows(combine, j1 - j0 - 1, inner, block + (j0 + 1) * inner, acc);
     if (j0 > 0) k.binary(combine, inner, dst, 1, acc, 1, dst, 1);
   }
   if (op == ReduceOp::mean) k.binary(BinaryOp::mul, inner, dst, 1, &scale, 0, dst, 1);

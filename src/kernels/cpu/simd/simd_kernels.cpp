@@ -144,6 +144,46 @@ void binary(BinaryOp op, std::int64_t n, const T* a, std::int64_t sa, const T* b
   }
 }
 
+// Chunks of four vectors' worth of elements stay in registers while every row is combined into
+// them; one call for the rows instead of one per row (a bias gradient's 10 rows of 30 took
+// 130 ns that way, mostly in the calls).
+template <class T, class F>
+void combine_rows_with(std::int64_t r, std::int64_t inner, const T* rows, T* acc, F combine) {
+  constexpr std::int64_t kChunk = 4 * kVectorBytes / static_cast<std::int64_t>(sizeof(T));
+  std::int64_t i = 0;
+  for (; i + kChunk <= inner; i += kChunk) {
+    T chunk[kChunk];
+    for (std::int64_t k = 0; k < kChunk; ++k) chunk[k] = acc[i + k];
+    for (std::int64_t j = 0; j < r; ++j)
+      for (std::int64_t k = 0; k < kChunk; ++k) chunk[k] = combine(chunk[k], rows[j * inner + i + k]);
+    for (std::int64_t k = 0; k < kChunk; ++k) acc[i + k] = chunk[k];
+  }
+  if constexpr (kInt<T>) {
+    for (std::int64_t j = 0; j < r; ++j)
+      for (std::int64_t k = i; k < inner; ++k) acc[k] = combine(acc[k], rows[j * inner + k]);
+  } else {
+    // The rest a vector at a time, the last one partial, each kept in a register over the rows:
+    // combining in memory row after row waits on each store.
+    constexpr std::int64_t L = kVectorBytes / static_cast<std::int64_t>(sizeof(T));
+    for (; i < inner; i += L) {
+      const int count = static_cast<int>(std::min(inner - i, L));
+      Vec<T> v = load_first<Vec<T>>(acc + i, count);
+      for (std::int64_t j = 0; j < r; ++j) v = combine(v, load_first<Vec<T>>(rows + j * inner + i, count));
+      store_first(acc + i, v, count);
+    }
+  }
+}
+
+template <class T>
+void combine_rows(BinaryOp op, std::int64_t r, std::int64_t inner, const T* rows, T* acc) {
+  if (op == BinaryOp::maximum)  // on elements and on vectors alike
+    combine_rows_with(r, inner, rows, acc, [](auto p, auto q) { return p != p ? p : (p > q ? p : q); });
+  else if constexpr (kInt<T>)
+    combine_rows_with(r, inner, rows, acc, [](T p, T q) { return wrap(static_cast<U32>(p) + static_cast<U32>(q)); });
+  else
+    combine_rows_with(r, inner, rows, acc, [](auto p, auto q) { return p + q; });
+}
+
 // Independent lanes let the compiler vectorise a float sum without reassociation flags; blocks
 // of 4096 are combined in double, which keeps long float sums accurate.
 template <class T>
@@ -1069,10 +1109,10 @@ template <class T>
 constexpr TypedKernels<T> typed() {
   if constexpr (kInt<T>) {
     TypedKernels<T> t{};  // the float-only entries stay null
-    t.unary = &unary<T>, t.binary = &binary<T>, t.sum = &sum<T>, t.max = &max<T>;
+    t.unary = &unary<T>, t.binary = &binary<T>, t.combine_rows = &combine_rows<T>, t.sum = &sum<T>, t.max = &max<T>;
     return t;
   } else
-    return {&unary<T>,     &binary<T>,    &sum<T>,
+    return {&unary<T>,     &binary<T>,    &combine_rows<T>, &sum<T>,
             &max<T>,       &exp_shift_sum<T>, &gemm_small<T>, &conv_direct<T>, &conv_direct_weight_grad<T>, &winograd_transform<T>, &STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::transpose<T>, &max_pool<T>, &max_pool_grad_2x2<T>,
             &lstm_cell<T>, &lstm_cell_backward<T>, &STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::lstm_cell_keeping<T>,
             &STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::lstm_cell_backward_kept<T>, &gru_cell<T>,

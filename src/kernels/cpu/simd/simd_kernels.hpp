@@ -120,6 +120,9 @@ struct TypedKernels {
   // y[i*sy] = op(a[i*sa], b[i*sb])
   void (*binary)(BinaryOp op, std::int64_t n, const T* a, std::int64_t sa, const T* b,
                  std::int64_t sb, T* y, std::int64_t sy);
+  // acc[i] = op(acc[i], rows[j·inner + i]) for each row j < r in turn (op: add or maximum, as
+  // binary computes them): a reduction's rows.
+  void (*combine_rows)(BinaryOp op, std::int64_t r, std::int64_t inner, const T* rows, T* acc);
   // Sum of x[0..n) (unit stride), accumulated in blocks for accuracy.
   double (*sum)(std::int64_t n, const T* x);
   // Maximum of x[0..n) (unit stride, n >= 1); NaN if any element is NaN.
