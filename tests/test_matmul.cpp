@@ -78,7 +78,7 @@ TEST(Matmul, FewRowProductsOnEveryInstructionSet) {
     for (DType dtype : {DType::f32, DType::f64})
       for (std::int64_t m : {1, 2, 3, 5, 7, 12, 13, 16, 40})
         for (std::int64_t n : {1, 7, 8, 15, 17, 30, 32, 33, 70, 150})
-          for (std::int64_t k : {1, 3, 10, 40})
+          for (std::int64_t k : {1, 3, 10, 12, 40})  // short axes: B's rows held in 10 or 12 registers
             for (int lb : {0, 1, 2}) {
               const int la = (m + n) % 2 ? 2 : 0;  // A row-major or transposed: both kernel layouts
               SCOPED_TRACE(isa + " " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
