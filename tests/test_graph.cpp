@@ -211,6 +211,29 @@ TEST(TapeMachine, DeadNodesAreDropped) {
   EXPECT_NEAR(m.value(used).at({0}), std::exp(1.0), 1e-15);
 }
 
+// Ops whose inputs are all constants (or views of them) are computed once, when the program is
+// compiled, and listed as such: here the scale 2 / 8 and its broadcast product; what reads an
+// input stays an instruction. The folded values are readable before the first run.
+TEST(TapeMachine, ConstantSubexpressionsAreComputedWhenCompiled) {
+  Graph g;
+  const Node x = g.input("x", {2, 4}, DType::f64);
+  const Node scale = div(g.constant(Tensor::scalar(2.0, DType::f64)), g.constant(Tensor::scalar(8.0, DType::f64)));
+  const Node ramp = mul(broadcast_to(reshape(scale, {1, 1}), {2, 4}), g.constant(Tensor::arange(0, 8, 1, DType::f64).reshape({2, 4})));
+  const Node y = mul(x, ramp);
+  TapeMachine m(g, {y, ramp});
+  EXPECT_EQ(m.num_instructions(), 1);
+  EXPECT_EQ(m.instruction_of(ramp), -1);
+  EXPECT_DOUBLE_EQ(m.value(ramp).at({1, 3}), 0.25 * 7);
+  const std::string listing = m.listing();
+  EXPECT_TRUE(contains(listing, "computed once when compiled")) << listing;
+  m.let(x, Tensor::full({2, 4}, 3.0, DType::f64));
+  m.run();
+  EXPECT_DOUBLE_EQ(m.value(y).at({1, 2}), 3 * 0.25 * 6);
+  m.let(x, Tensor::full({2, 4}, -1.0, DType::f64));
+  m.run();
+  EXPECT_DOUBLE_EQ(m.value(y).at({0, 1}), -0.25);
+}
+
 TEST(TapeMachine, BindingAndReadingErrors) {
   Graph g;
   const Node x = g.input("x", {2, 3});

@@ -49,6 +49,18 @@ void require_supported(const Node& node, Device device) {
                     node.op()->describe() + " on " + std::string(dtype_name(dtype)) + ", needed for node %" +
                     std::to_string(node.id()) + " " + node.describe());
 }
+// Ops whose result is a function of their inputs' values alone (no generator, mode or
+// communicator behind them), so that with constant inputs they can be computed once, when the
+// program is compiled: the constant scale of a loss's gradient, for one.
+bool foldable(OpKind kind) {
+  switch (kind) {
+    case OpKind::unary: case OpKind::binary: case OpKind::matmul: case OpKind::matmul_add: case OpKind::reduce:
+    case OpKind::sum_to: case OpKind::laid_out: case OpKind::concat: case OpKind::softmax: case OpKind::log_softmax:
+      return true;
+    default:
+      return false;
+  }
+}
 }  // namespace
 
 struct TapeMachine::Register {
@@ -59,6 +71,7 @@ struct TapeMachine::Register {
   bool bound = false;     // inputs: a value was given
   bool output = false;
   bool inplace = false;   // computed over its input's buffer
+  bool folded = false;    // a constant computed from constants when the program was compiled
   Tensor own;             // inputs: the machine's own buffer, which let() copies into
   Tensor spare;           // inputs on a device: the buffer stage() uploads the next value into
   bool staged = false;    // stage() has started an upload into spare for the next run
@@ -117,8 +130,10 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
       if (uses[static_cast<int>(dtype)]) backend(device_).prepare(dtype);
   }
 
-  // 2. Roles, and layouts on placeholder memory: views are decided on the real strides.
+  // 2. Roles, and layouts on placeholder memory: views are decided on the real strides. An op
+  //    whose inputs are all constants (or views of them) is computed now and becomes one.
   std::vector<int> base(static_cast<std::size_t>(n), -1);  // node whose buffer holds the data
+  std::vector<bool> constant(static_cast<std::size_t>(n), false);
   for (int i = 0; i < n; ++i) {
     if (!needed[static_cast<std::size_t>(i)]) continue;
     order_.push_back(i);
@@ -136,6 +151,7 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
       case NodeKind::constant:
         r.role = Register::Role::constant;
         r.tensor = node.value().to(device_);
+        constant[static_cast<std::size_t>(i)] = true;
         continue;
       case NodeKind::op:
         break;
@@ -147,10 +163,23 @@ TapeMachine::TapeMachine(Graph& graph, std::vector<Node> outputs, CompileOptions
         r.role = Register::Role::view;
         base[static_cast<std::size_t>(i)] = base[static_cast<std::size_t>(node.input(0).id())];
         reg(node.input(0).id()).views.push_back(i);
+        constant[static_cast<std::size_t>(i)] = constant[static_cast<std::size_t>(node.input(0).id())];
         continue;
       } catch (const ShapeError&) {
         // Not expressible as a view of this layout: computed by copying, below.
       }
+    }
+    bool from_constants = node.num_inputs() > 0 && foldable(node.op()->kind());
+    for (int k = 0; k < node.num_inputs() && from_constants; ++k) from_constants = constant[static_cast<std::size_t>(node.input(k).id())];
+    if (from_constants) {
+      std::vector<Tensor> operands;
+      for (int k = 0; k < node.num_inputs(); ++k) operands.push_back(reg(node.input(k).id()).tensor);
+      r.tensor = Tensor::empty(node.shape(), node.dtype(), device_);
+      node.op()->forward(operands, r.tensor);
+      r.role = Register::Role::constant;
+      r.folded = true;
+      constant[static_cast<std::size_t>(i)] = true;
+      continue;
     }
     r.role = Register::Role::intermediate;
     r.tensor = Tensor::borrow(nullptr, node.shape(), node.dtype());  // placeholder until planned
@@ -455,6 +484,13 @@ std::string TapeMachine::listing() const {
       case Register::Role::input: what = "load input"; memory = "own " + std::to_string(aligned_bytes(node.shape(), node.dtype())) + " B"; break;
       case Register::Role::parameter: what = "load parameter"; memory = "parameter"; break;
       case Register::Role::constant:
+        if (r.folded) {
+          what = node.op()->describe();
+          inputs.clear();
+          for (int k = 0; k < node.num_inputs(); ++k) inputs += (k ? ", " : "") + ref(node.input(k).id());
+          memory = "constant, computed once when compiled";
+          break;
+        }
         what = "load constant";
         memory = node.value().device() == device_ ? "constant" : "constant, copied to " + device_.str() + " once";
         break;
