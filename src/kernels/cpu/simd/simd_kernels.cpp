@@ -483,16 +483,17 @@ void gemm_block_rows(int rows, std::int64_t k, T alpha, const T* a, std::int64_t
 // of B stay in registers for the whole sweep down C instead of being loaded again for every block,
 // in blocks of 4 rows with 2-vector tiles for k <= 10 (2·10 rows of B + 8 sums + a broadcast =
 // 29 registers), 3 for k <= 12, or 6 with 1-vector ones. Added into the 784×30 weight, one
-// thread, Sapphire Rapids kind: 4.8–5.2 -> 4.0 µs (its multiply-adds need 2.7 at this core's
-// measured peak), and with 4 rows 4.3 -> 3.8–4.0 µs (8 sums in flight where two multiply-add units of
-// latency 4 need 8). The sums are formed in the same order as gemm_block's.
+// thread, Sapphire Rapids kind: 4.8–5.2 -> 4.0 µs, and with 4 rows 3.8–4.0 µs (8 sums in flight,
+// as two multiply-add units of latency 4 need; 3 rows gave 6). Its multiply-adds need 2.5 µs at
+// this core's measured peak. The sums are formed in the same order as gemm_block's.
 constexpr int kShortK = kVectorBytes == 64 ? 12 : 0;
+constexpr int kShortKInBlocksOf4 = 10;
 
 template <ALayout kA, int NB, int kRowsOfB, class T>
 void gemm_short_k(std::int64_t m, std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs,
                   const BPanel<T>& b, T beta, T* c, std::int64_t c_rs, int width) {
   using V = Vec<T>;
-  constexpr int L = kVectorBytes / sizeof(T), R = NB == 2 ? (kRowsOfB <= 10 ? 4 : 3) : 6;
+  constexpr int L = kVectorBytes / sizeof(T), R = NB == 2 ? (kRowsOfB <= kShortKInBlocksOf4 ? 4 : 3) : 6;
   V bv[kRowsOfB][NB];
 STHENO_UNROLL
   for (int p = 0; p < kRowsOfB; ++p) {
@@ -560,7 +561,8 @@ void gemm_rows_tiled(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, co
     }
     if constexpr (NB <= 2 && kShortK > 0)
       if (k <= kShortK) {
-        if (k <= 10) gemm_short_k<kA, NB, 10>(m, k, alpha, a, a_rs, a_cs, panel, beta, c + j0, c_rs, width);
+        if (k <= kShortKInBlocksOf4)
+          gemm_short_k<kA, NB, kShortKInBlocksOf4>(m, k, alpha, a, a_rs, a_cs, panel, beta, c + j0, c_rs, width);
         else gemm_short_k<kA, NB, kShortK>(m, k, alpha, a, a_rs, a_cs, panel, beta, c + j0, c_rs, width);
         continue;
       }
