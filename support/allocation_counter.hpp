@@ -18,7 +18,8 @@ class AllocationCounter {
   AllocationCounter& operator=(const AllocationCounter&) = delete;
   // Allocations made by any thread since this counter was created.
   std::int64_t count() const;
-  // Allocations made since then by any thread outside DriverCalls (on the host, inside the BLAS).
+  // Allocations made since then by any thread outside DriverCalls (on the host, all but the
+  // BLAS library's).
   std::int64_t outside_driver_calls() const;
   // Allocations made since then by the thread that created the counter (call it there), outside
   // any DriverCall: stheno's own, where that thread does all of a device program's host work;

@@ -465,6 +465,11 @@ void TapeMachine::after(const Node& output, std::string label, std::function<voi
 std::string TapeMachine::listing() const {
   std::ostringstream os;
   auto ref = [&](int id) { return "%" + std::to_string(id) + " " + graph_.node(id).name(); };
+  auto operands = [&](const Node& node) {
+    std::string list;
+    for (int k = 0; k < node.num_inputs(); ++k) list += (k ? ", " : "") + ref(node.input(k).id());
+    return list;
+  };
   auto type = [&](int id) {
     const Node node = graph_.node(id);
     return std::string(dtype_name(node.dtype())) + " " + node.shape().str();
@@ -486,8 +491,7 @@ std::string TapeMachine::listing() const {
       case Register::Role::constant:
         if (r.folded) {
           what = node.op()->describe();
-          inputs.clear();
-          for (int k = 0; k < node.num_inputs(); ++k) inputs += (k ? ", " : "") + ref(node.input(k).id());
+          inputs = operands(node);
           memory = "constant, computed once when compiled";
           break;
         }
@@ -502,8 +506,7 @@ std::string TapeMachine::listing() const {
       case Register::Role::intermediate: {
         idx = std::to_string(index++);
         what = node.op()->describe();
-        inputs.clear();
-        for (int k = 0; k < node.num_inputs(); ++k) inputs += (k ? ", " : "") + ref(node.input(k).id());
+        inputs = operands(node);
         const std::size_t off = r.tensor.storage()->byte_offset() +
                                 static_cast<std::size_t>(r.tensor.offset()) * itemsize(r.tensor.dtype()) - arena_->byte_offset();
         memory = "arena [" + std::to_string(off) + ", " + std::to_string(off + aligned_bytes(node.shape(), node.dtype())) + ")";
