@@ -55,9 +55,13 @@ def main():
             # The second host's daemon (orted) writes the machine's topology into shared memory at
             # a hole it picks in its address space, and Open MPI 4.1 with hwloc 2.9 crashed there in
             # about one start in seven (hwloc_shmem_topology_write); nothing here binds ranks to
-            # cores, so that runtime-control component is left out.
+            # cores, so that runtime-control component is left out. Both "hosts" share /tmp and the
+            # machine's host name, so their daemons' session directories go under this run's own
+            # directory: under /tmp, a directory left by an earlier run whose launcher had the same
+            # process id (job family) stopped a daemon ("mkdir ... File exists").
             command = ["ip", "netns", "exec", hosts[0], mpirun, "--allow-run-as-root", "--host", ",".join(hosts),
-                       "-np", "2", "--mca", "mpi_yield_when_idle", "1", "--mca", "rtc", "^hwloc",
+                       "-np", "2", "--mca", "orte_tmpdir_base", tmp,
+                       "--mca", "mpi_yield_when_idle", "1", "--mca", "rtc", "^hwloc",
                        "--mca", "plm_rsh_agent", str(agent), "--mca", "btl", "tcp,self",
                        "--mca", "btl_tcp_if_include", SUBNET, "--mca", "oob_tcp_if_include", SUBNET, *program]
             print(" ".join(command), flush=True)
