@@ -278,6 +278,49 @@ TEST(TapeMachine, BindUsesTheCallersTensorWithoutCopying) {
   EXPECT_THROW(m.bind(x, Tensor::zeros({2, 3}, DType::f64)), ShapeError);
 }
 
+// After its first run the machine calls each instruction's prepared kernel (checks and choices
+// made once); whatever memory an input is bound to, every value must stay what the ops compute
+// afresh, bit for bit.
+TEST(TapeMachine, PreparedInstructionsComputeWhatTheirOpsDo) {
+  Generator gen(3);
+  const Tensor w_value = Tensor::normal({6, 5}, gen), b_value = Tensor::normal({5}, gen);
+  const auto build = [&](Graph& g, const Node& x) {
+    const Node w = g.parameter("w", w_value), b = g.parameter("b", b_value);
+    const Node h = sigmoid(matmul_add(b, x, w));    // bias rows copied, then the product added
+    const Node scaled = h * g.constant(Tensor::scalar(2.0));  // one broadcast element
+    const Node back = matmul(scaled - h, transpose(w));       // a transposed operand
+    return std::vector<Node>{h, scaled, back, sum(scaled), sum(h, 0), sum_to(back, Shape{6}), mean(h, 1)};
+  };
+  Graph g;
+  const Node x = g.input("x", {4, 6});
+  const std::vector<Node> outputs = build(g, x);
+  TapeMachine m(g, outputs);
+  const Tensor a = Tensor::normal({4, 6}, gen), c = Tensor::normal({4, 6}, gen);
+  const auto expect_fresh_values = [&](const Tensor& input, const std::string& when) {
+    Graph e(Graph::Mode::eager);
+    const std::vector<Node> fresh = build(e, e.input("x", input));
+    for (std::size_t i = 0; i < outputs.size(); ++i)
+      EXPECT_TRUE(allclose(m.value(outputs[i]), fresh[i].value(), 0, 0)) << when << ": output " << i;
+  };
+  const std::string listing_before = m.listing();
+  m.bind(x, a);
+  m.run();
+  expect_fresh_values(a, "first run");
+  EXPECT_FALSE(contains(listing_before, "prepared")) << listing_before;
+  EXPECT_TRUE(contains(m.listing(), "9 instructions on cpu") && contains(m.listing(), "9 instructions prepared after the first run"))
+      << m.listing();
+  for (int run = 0; run < 2; ++run) {
+    m.bind(x, c);
+    m.run();
+    expect_fresh_values(c, "bound to other memory");
+    m.let(x, a);
+    m.run();
+    expect_fresh_values(a, "copied into its own buffer");
+  }
+  // The layouts the kernels were prepared for stay: a bound input must be contiguous.
+  EXPECT_THROW(m.bind(x, Tensor::normal({6, 4}, gen).t()), ValueError);
+}
+
 TEST(TapeMachine, NaNWatchNamesTheInstructionAndNode) {
   Graph g;
   const Node x = g.input("x", {3}, DType::f64);

@@ -84,6 +84,7 @@ struct TapeMachine::Instruction {
   const Op* op = nullptr;
   std::vector<Tensor> inputs;
   Tensor out;
+  PreparedKernel prepared;  // op->forward() prepared for these registers, after the first run
   std::int64_t calls = 0;
   std::chrono::nanoseconds time{0};
 };
@@ -350,6 +351,9 @@ void TapeMachine::bind(const Node& input, const Tensor& value) {
   Register* r = input_register("bind", input, value);
   if (!r) return;
   if (!value.is_contiguous()) throw ValueError("bind: the value for input " + input.describe() + " must be contiguous; use let() to copy it");
+  if (value.device() != device_)
+    throw DeviceError("bind: the value for input " + input.describe() + " is on " + value.device().str() + " but the program runs on " +
+                      device_.str() + "; use let() to copy it there");
   r->tensor = value;
   r->bound = true;
   r->staged = false;  // the latest value wins over an earlier stage()
@@ -402,15 +406,19 @@ void TapeMachine::run() {
   }
   if (!hooks_.empty())
     for (Hook& h : hooks_[0]) h.action(registers_[static_cast<std::size_t>(h.node)].tensor);
+  const auto execute = [](const Instruction& ins) {
+    if (ins.prepared) ins.prepared(ins.inputs, ins.out);
+    else ins.op->forward(ins.inputs, ins.out);
+  };
   for (std::size_t k = 0; k < program_.size(); ++k) {
     Instruction& ins = program_[k];
     if (options_.profile) {
       const auto start = std::chrono::steady_clock::now();
-      ins.op->forward(ins.inputs, ins.out);
+      execute(ins);
       ins.time += std::chrono::steady_clock::now() - start;
       ++ins.calls;
     } else {
-      ins.op->forward(ins.inputs, ins.out);
+      execute(ins);
     }
     if (options_.watch_nan) check_instruction(ins);
     if (!hooks_.empty())
@@ -421,6 +429,11 @@ void TapeMachine::run() {
     device_runtime(device_).finish_uploads();
     staged_ = false;
   }
+  // The first run's forward() calls have checked every operand; from here on the registers keep
+  // their layouts (a bound input must be contiguous, of the input's shape), so each instruction's
+  // checks and choices are made once.
+  if (runs_ == 0)
+    for (Instruction& ins : program_) ins.prepared = ins.op->prepare(ins.inputs, ins.out);
   ++runs_;
 }
 
@@ -524,6 +537,9 @@ std::string TapeMachine::listing() const {
   }
   os << program_.size() << " instructions on " << device_.str() << "; arena " << arena_bytes_ << " bytes for intermediates that would need "
      << unplanned_bytes_ << " bytes unshared\n";
+  if (runs_ > 0)
+    os << std::count_if(program_.begin(), program_.end(), [](const Instruction& ins) { return bool(ins.prepared); })
+       << " instructions prepared after the first run (their checks and choices made once)\n";
   return os.str();
 }
 

@@ -8,6 +8,7 @@
 #include "stheno/kernels/linalg.hpp"
 #include "stheno/kernels/normalization.hpp"
 #include "stheno/kernels/optim_update.hpp"
+#include "stheno/kernels/prepared.hpp"
 #include "stheno/kernels/random.hpp"
 #include "stheno/kernels/recurrent.hpp"
 #include "stheno/kernels/softmax.hpp"
@@ -135,6 +136,37 @@ Tensor outer(const Tensor& a, const Tensor& b) {
   if (a.rank() != 1 || b.rank() != 1)
     throw ShapeError("outer: expected two vectors, got shapes " + a.shape().str() + " and " + b.shape().str());
   return mul(a.unsqueeze(1), b.unsqueeze(0));
+}
+
+// ---- prepared kernels -----------------------------------------------------------------------
+// The host's only: a device's kernels are queued, and launching one costs more than its checks.
+
+namespace {
+bool on_host(std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands)
+    if (!t->defined() || !t->device().is_host()) return false;
+  return true;
+}
+}  // namespace
+
+PreparedKernel prepare_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  return on_host({&x, &out}) ? cpu::prepare_unary(op, x, out) : PreparedKernel{};
+}
+
+PreparedKernel prepare_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  return on_host({&a, &b, &out}) ? cpu::prepare_binary(op, a, b, out) : PreparedKernel{};
+}
+
+PreparedKernel prepare_reduce(ReduceOp op, const Tensor& x, const Axes& axes, const Tensor& out) {
+  return on_host({&x, &out}) ? cpu::prepare_reduce(op, x, axes, out) : PreparedKernel{};
+}
+
+PreparedKernel prepare_matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) {
+  return on_host({&a, &b, &out}) ? cpu::prepare_matmul(a, b, out, alpha, beta) : PreparedKernel{};
+}
+
+PreparedKernel prepare_copy(const Tensor& source, const Tensor& out) {
+  return on_host({&source, &out}) ? cpu::prepare_copy(source, out) : PreparedKernel{};
 }
 
 // ---- softmax and losses ---------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include "stheno/graph/node.hpp"
 #include "stheno/graph/op_attributes.hpp"
 #include "stheno/kernels/op_kind.hpp"
+#include "stheno/kernels/prepared.hpp"
 
 namespace stheno {
 
@@ -39,6 +40,14 @@ class Op {
   // Writes the result into `out` (already of the inferred shape and dtype). Called by both
   // machines; must not allocate when the kernels it calls do not.
   virtual void forward(std::span<const Tensor> inputs, const Tensor& out) const = 0;
+  // forward() for these operands' shapes, dtypes, devices and layouts, prepared once
+  // (kernels/prepared.hpp); the tape machine prepares each instruction after its first run, since
+  // its registers keep their layouts, and calls this instead of forward(). Empty (the default):
+  // forward() runs every time.
+  virtual PreparedKernel prepare(std::span<const Tensor> inputs, const Tensor& out) const {
+    (void)inputs, (void)out;
+    return {};
+  }
 
   // The gradient rule: given this op's node, its inputs and dL/d(node), returns dL/d(input i)
   // for every input, built from graph ops. An undefined Node means no gradient flows there.

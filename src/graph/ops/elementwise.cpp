@@ -22,6 +22,7 @@ class UnaryNodeOp final : public Op {
   }
 
   void forward(std::span<const Tensor> in, const Tensor& out) const override { unary(op_, in[0], out); }
+  PreparedKernel prepare(std::span<const Tensor> in, const Tensor& out) const override { return prepare_unary(op_, in[0], out); }
 
   std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const Node& x = in[0];
@@ -66,6 +67,9 @@ class BinaryNodeOp final : public Op {
   }
 
   void forward(std::span<const Tensor> in, const Tensor& out) const override { binary(op_, in[0], in[1], out); }
+  PreparedKernel prepare(std::span<const Tensor> in, const Tensor& out) const override {
+    return prepare_binary(op_, in[0], in[1], out);
+  }
 
   std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
     const Node& a = in[0];

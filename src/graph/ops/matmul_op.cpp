@@ -34,6 +34,16 @@ class MatmulAddOp final : public Op {
     if (!in_place) out.copy_from(in[0].expand(out.shape()));
     matmul(in[1], in[2], out, 1.0, 1.0);
   }
+  PreparedKernel prepare(std::span<const Tensor> in, const Tensor& out) const override {
+    const bool in_place = out.same_elements(in[0]);
+    PreparedKernel copy = in_place ? PreparedKernel{} : prepare_copy(in[0].expand(out.shape()), out);
+    PreparedKernel product = prepare_matmul(in[1], in[2], out, 1.0, 1.0);
+    if ((!in_place && !copy) || !product) return {};
+    return [copy = std::move(copy), product = std::move(product)](std::span<const Tensor> operands, const Tensor& y) {
+      if (copy) copy(operands.first(1), y);
+      product(operands.subspan(1), y);
+    };
+  }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool> wanted) const override {
     return {wanted[0] ? sum_to(g, in[0].shape()) : Node(), wanted[1] ? matmul(g, transpose_of(in[2])) : Node(),
             wanted[2] ? matmul(transpose(in[1]), g) : Node()};
@@ -70,6 +80,9 @@ class MatmulOp final : public Op {
     }
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { matmul(in[0], in[1], out); }
+  PreparedKernel prepare(std::span<const Tensor> in, const Tensor& out) const override {
+    return prepare_matmul(in[0], in[1], out, 1.0, 0.0);
+  }
 
   // With 1-D operands made 2-D (a row, b a column): dA = g·Bᵀ and dB = Aᵀ·g, summed over any
   // broadcast batch axes. Transposes are views, which matmul reads without copying.

@@ -27,6 +27,9 @@ class ReduceNodeOp final : public Op {
     }
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override { reduce(op_, in[0], axes_, keepdims_, out); }
+  PreparedKernel prepare(std::span<const Tensor> in, const Tensor& out) const override {
+    return prepare_reduce(op_, in[0], axes_, out);
+  }
 
   std::vector<Node> backward(const Node& y, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     const Node& x = in[0];

@@ -250,23 +250,34 @@ class SumToOp final : public Op {
     return {shape_, in[0].dtype()};
   }
   void forward(std::span<const Tensor> in, const Tensor& out) const override {
-    const Shape& from = in[0].shape();
-    const int lead = from.rank() - shape_.rank();
-    Axes axes;
-    Shape kept;
-    for (int i = 0; i < from.rank(); ++i) {
-      const bool summed = i < lead || (shape_[i - lead] == 1 && from[i] != 1);
-      if (summed) axes.push_back(i);
-      kept.push_back(summed ? 1 : from[i]);
-    }
-    if (axes.empty()) out.copy_from(in[0].reshape(shape_));
-    else reduce(ReduceOp::sum, in[0], axes, true, out.view(kept));
+    const Summed s = summed(in[0].shape());
+    if (s.axes.empty()) out.copy_from(in[0].reshape(shape_));
+    else reduce(ReduceOp::sum, in[0], s.axes, true, out.view(s.kept));
+  }
+  PreparedKernel prepare(std::span<const Tensor> in, const Tensor& out) const override {
+    const Summed s = summed(in[0].shape());
+    return s.axes.empty() ? PreparedKernel{} : prepare_reduce(ReduceOp::sum, in[0], s.axes, out);
   }
   std::vector<Node> backward(const Node&, std::span<const Node> in, const Node& g, std::span<const bool>) const override {
     return {broadcast_to(g, in[0].shape())};
   }
 
  private:
+  // The input's axes that sum into the result, and the input's shape with those made 1.
+  struct Summed {
+    Axes axes;
+    Shape kept;
+  };
+  Summed summed(const Shape& from) const {
+    const int lead = from.rank() - shape_.rank();
+    Summed s;
+    for (int i = 0; i < from.rank(); ++i) {
+      const bool summed = i < lead || (shape_[i - lead] == 1 && from[i] != 1);
+      if (summed) s.axes.push_back(i);
+      s.kept.push_back(summed ? 1 : from[i]);
+    }
+    return s;
+  }
   Shape shape_;
 };
 

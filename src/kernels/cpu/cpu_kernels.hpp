@@ -5,6 +5,7 @@
 #include "stheno/kernels/elementwise.hpp"
 #include "stheno/kernels/optim_update.hpp"
 #include "stheno/kernels/pool.hpp"
+#include "stheno/kernels/prepared.hpp"
 #include "stheno/kernels/reduce.hpp"
 #include "stheno/tensor/random.hpp"
 
@@ -17,6 +18,11 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
 void reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, const Tensor& out);
 void argmax(const Tensor& x, int axis, bool keepdims, const Tensor& out);
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta);
+PreparedKernel prepare_unary(UnaryOp op, const Tensor& x, const Tensor& out);
+PreparedKernel prepare_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
+PreparedKernel prepare_reduce(ReduceOp op, const Tensor& x, const Axes& axes, const Tensor& out);
+PreparedKernel prepare_matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta);
+PreparedKernel prepare_copy(const Tensor& source, const Tensor& out);
 void softmax(const Tensor& x, int axis, const Tensor& out);
 void log_softmax(const Tensor& x, int axis, const Tensor& out);
 void softmax_cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& out);

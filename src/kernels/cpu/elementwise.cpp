@@ -1,6 +1,10 @@
 // Checks operands once, then hands rows to the per-ISA loops, which do no checking.
 #include "stheno/kernels/elementwise.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
 #include "kernels/cpu/cpu_kernels.hpp"
 
 #include "kernels/cpu/parallel.hpp"
@@ -66,6 +70,25 @@ std::int64_t cost(UnaryOp op) {
     default: return 1;
   }
 }
+std::int64_t cost(BinaryOp op) { return op == BinaryOp::pow ? 16 : 1; }
+
+// Whether one call of the row kernel over out's elements computes the op (and on one thread).
+bool flat_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  return out.is_contiguous() && laid_out_as(x, out) && out.numel() * cost(op) < cpu::kParallelGrain;
+}
+
+// The element steps (1, or 0 for a single broadcast element) of a binary op's operands when one
+// call of the row kernel computes it.
+struct FlatOperands {
+  std::int64_t a_step, b_step;
+};
+std::optional<FlatOperands> flat_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const bool a_flat = laid_out_as(a, out), b_flat = laid_out_as(b, out);
+  if (out.is_contiguous() && ((a_flat && (b_flat || single_element_for(b, out))) || (b_flat && single_element_for(a, out))) &&
+      out.numel() * cost(op) < cpu::kParallelGrain && !(a.dtype() == DType::i32 && op == BinaryOp::div))
+    return FlatOperands{a_flat ? 1 : 0, b_flat ? 1 : 0};
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -79,7 +102,7 @@ void cpu::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
   if (x.dtype() == DType::i32 && !int_ok)
     throw DTypeError(str(name) + ": dtype int32 is not supported (expected float32 or float64; convert with to())");
   require_out_shape(name, out, x.shape());
-  if (out.is_contiguous() && laid_out_as(x, out) && out.numel() * cost(op) < cpu::kParallelGrain) {
+  if (flat_unary(op, x, out)) {
     visit_arithmetic(x.dtype(), name, [&]<class T>() {
       cpu::typed_kernels<T>().unary(op, out.numel(), x.data<T>(), 1, out.data<T>(), 1);
     });
@@ -107,13 +130,9 @@ void cpu::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& ou
   require_same_dtype(name, "operands", a, "out", out);
   if (!is_floating(a.dtype()) && (op == BinaryOp::sigmoid_grad || op == BinaryOp::tanh_grad || op == BinaryOp::relu_grad))
     throw DTypeError(str(name) + ": dtype " + str(dtype_name(a.dtype())) + " is not supported (expected float32 or float64)");
-  const std::int64_t weight = op == BinaryOp::pow ? 16 : 1;
-  const bool a_flat = laid_out_as(a, out), b_flat = laid_out_as(b, out);
-  if (out.is_contiguous() && ((a_flat && (b_flat || single_element_for(b, out))) || (b_flat && single_element_for(a, out))) &&
-      out.numel() * weight < cpu::kParallelGrain && !(a.dtype() == DType::i32 && op == BinaryOp::div)) {
+  if (const std::optional<FlatOperands> flat = flat_binary(op, a, b, out)) {
     visit_arithmetic(a.dtype(), name, [&]<class T>() {
-      cpu::typed_kernels<T>().binary(op, out.numel(), a.data<T>(), a_flat ? 1 : 0, b.data<T>(), b_flat ? 1 : 0,
-                                     out.data<T>(), 1);
+      cpu::typed_kernels<T>().binary(op, out.numel(), a.data<T>(), flat->a_step, b.data<T>(), flat->b_step, out.data<T>(), 1);
     });
     return;
   }
@@ -132,11 +151,52 @@ void cpu::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& ou
     const T* p = pa.data<T>();
     const T* q = pb.data<T>();
     const auto kernel = cpu::typed_kernels<T>().binary;
-    cpu::parallel_rows(loop, weight, [&](const auto& off, std::int64_t n, const auto& st) {
+    cpu::parallel_rows(loop, cost(op), [&](const auto& off, std::int64_t n, const auto& st) {
       kernel(op, n, p + off[1], st[1], q + off[2], st[2], y + off[0], st[0]);
     });
   });
 }
 
+
+PreparedKernel cpu::prepare_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  if (!flat_unary(op, x, out)) return {};
+  const std::int64_t n = out.numel();
+  return visit_arithmetic(x.dtype(), op_name(op), [&]<class T>() -> PreparedKernel {
+    return [op, n](std::span<const Tensor> in, const Tensor& y) {
+      cpu::typed_kernels<T>().unary(op, n, in[0].data<T>(), 1, y.data<T>(), 1);
+    };
+  });
+}
+
+PreparedKernel cpu::prepare_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const std::optional<FlatOperands> flat = flat_binary(op, a, b, out);
+  if (!flat) return {};
+  const std::int64_t n = out.numel();
+  return visit_arithmetic(a.dtype(), op_name(op), [&]<class T>() -> PreparedKernel {
+    return [op, n, steps = *flat](std::span<const Tensor> in, const Tensor& y) {
+      cpu::typed_kernels<T>().binary(op, n, in[0].data<T>(), steps.a_step, in[1].data<T>(), steps.b_step, y.data<T>(), 1);
+    };
+  });
+}
+
+// One block of out's trailing axes, laid out as out's, copied once (a contiguous source) or along
+// out's leading axes, which the source broadcasts (stride 0): a bias's rows.
+PreparedKernel cpu::prepare_copy(const Tensor& source, const Tensor& out) {
+  if (source.dtype() != out.dtype() || source.shape() != out.shape() || !out.is_contiguous() || source.shares_storage(out))
+    return {};
+  const Shape& shape = out.shape();
+  int split = 0;  // axes [0, split) broadcast, [split, rank) as out's
+  while (split < shape.rank() && (shape[split] == 1 || source.strides()[split] == 0)) ++split;
+  for (int i = split; i < shape.rank(); ++i)
+    if (shape[i] != 1 && source.strides()[i] != out.strides()[i]) return {};
+  std::int64_t copies = 1;
+  for (int i = 0; i < split; ++i) copies *= shape[i];
+  const auto bytes = static_cast<std::size_t>(shape.numel() / std::max<std::int64_t>(copies, 1)) * itemsize(out.dtype());
+  return [copies, bytes](std::span<const Tensor> in, const Tensor& y) {
+    const auto* from = static_cast<const char*>(in[0].raw_data());
+    auto* to = static_cast<char*>(y.raw_data());
+    for (std::int64_t i = 0; i < copies; ++i) std::memcpy(to + static_cast<std::size_t>(i) * bytes, from, bytes);
+  };
+}
 
 }  // namespace stheno

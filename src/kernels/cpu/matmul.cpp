@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 #include "stheno/kernels/elementwise.hpp"
 
@@ -206,20 +207,25 @@ void run_product(const GemmCall<T>& call) {
 // The common case, a matrix by a matrix into a separate matrix, all readable by BLAS as they
 // are: straight to the product, without the batch machinery below (which costs about half a
 // microsecond, as much as a 10×30×10 product itself).
-bool plain_product(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) {
-  if (a.rank() != 2 || b.rank() != 2 || out.rank() != 2) return false;
+struct PlainProduct {
+  BlasLayout la, lb;
+  std::int64_t ldc, m, n, k;
+};
+std::optional<PlainProduct> plain_product(const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (a.rank() != 2 || b.rank() != 2 || out.rank() != 2) return std::nullopt;
   const std::int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
-  if (b.shape()[0] != k || out.shape()[0] != m || out.shape()[1] != n || m * n == 0) return false;
+  if (b.shape()[0] != k || out.shape()[0] != m || out.shape()[1] != n || m * n == 0) return std::nullopt;
   const BlasLayout la = blas_layout(m, k, a.strides()[0], a.strides()[1]);
   const BlasLayout lb = blas_layout(k, n, b.strides()[0], b.strides()[1]);
   const BlasLayout lc = blas_layout(m, n, out.strides()[0], out.strides()[1]);
   if (!la.ok || !lb.ok || !lc.ok || lc.trans != CblasNoTrans || out.shares_storage(a) || out.shares_storage(b))
-    return false;
-  visit_floating(a.dtype(), "matmul", [&]<class T>() {
-    run_product(GemmCall<T>{la, lb, lc.ld, m, n, k, static_cast<T>(alpha), static_cast<T>(beta), a.data<T>(),
-                            b.data<T>(), out.data<T>()});
-  });
-  return true;
+    return std::nullopt;
+  return PlainProduct{la, lb, lc.ld, m, n, k};
+}
+
+template <class T>
+GemmCall<T> call_of(const PlainProduct& p, double alpha, double beta, const Tensor& a, const Tensor& b, const Tensor& out) {
+  return {p.la, p.lb, p.ldc, p.m, p.n, p.k, static_cast<T>(alpha), static_cast<T>(beta), a.data<T>(), b.data<T>(), out.data<T>()};
 }
 
 }  // namespace
@@ -230,7 +236,10 @@ void cpu::matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alp
     throw DTypeError("matmul: dtypes differ: a is " + std::string(dtype_name(a.dtype())) + ", b is " +
                      std::string(dtype_name(b.dtype())) + ", out is " + std::string(dtype_name(out.dtype())));
   if (!is_floating(a.dtype())) throw DTypeError("matmul: dtype int32 is not supported (expected float32 or float64)");
-  if (plain_product(a, b, out, alpha, beta)) return;
+  if (const std::optional<PlainProduct> p = plain_product(a, b, out)) {
+    visit_floating(a.dtype(), "matmul", [&]<class T>() { run_product(call_of<T>(*p, alpha, beta, a, b, out)); });
+    return;
+  }
   const Shape result = matmul_shape(a.shape(), b.shape());
   if (out.shape() != result)
     throw ShapeError("matmul: out has shape " + out.shape().str() + " but a" + a.shape().str() + "·b" +
@@ -286,8 +295,14 @@ void cpu::matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alp
   if (!direct) c.copy_from(dst);
 }
 
-
-
-
+PreparedKernel cpu::prepare_matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) {
+  const std::optional<PlainProduct> p = plain_product(a, b, out);
+  if (!p) return {};
+  return visit_floating(a.dtype(), "matmul", [&]<class T>() -> PreparedKernel {
+    return [p = *p, alpha, beta](std::span<const Tensor> in, const Tensor& y) {
+      run_product(call_of<T>(p, alpha, beta, in[0], in[1], y));
+    };
+  });
+}
 
 }  // namespace stheno

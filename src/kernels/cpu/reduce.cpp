@@ -116,10 +116,8 @@ void reduce_block(const cpu::TypedKernels<T>& k, ReduceOp op, const T* block, st
 }
 
 template <class T>
-void reduce_canonical(ReduceOp op, const Canonical& c, T* out) {
+void reduce_canonical(ReduceOp op, const T* x, std::int64_t outer, std::int64_t r, std::int64_t inner, T* out) {
   const auto& k = cpu::typed_kernels<T>();
-  const T* x = c.data.data<T>();
-  const std::int64_t outer = c.outer, r = c.r, inner = c.inner;
   const bool is_max = op == ReduceOp::max;
   const T scale = op == ReduceOp::mean ? static_cast<T>(1.0 / static_cast<double>(r)) : T(1);
   const std::int64_t work = outer * r * inner;
@@ -214,13 +212,32 @@ void cpu::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, 
     throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
   const Tensor dst = out.is_contiguous() && !out.shares_storage(x) ? out : Tensor::empty(result, x.dtype());
   visit_arithmetic(x.dtype(), opname, [&]<class T>() {
-    if (!around) return reduce_canonical<T>(op, c, dst.data<T>());
+    if (!around) return reduce_canonical<T>(op, c.data.data<T>(), c.outer, c.r, c.inner, dst.data<T>());
     const double count = static_cast<double>(around->before * around->after);
     sum_around_kept<T>(x.data<T>(), *around, op == ReduceOp::mean ? static_cast<T>(1.0 / count) : T(1), dst.data<T>());
   });
   if (!dst.shares_storage(out)) out.copy_from(dst);
 }
 
+// Reduced axes next to each other in a contiguous input are read in place, and small work stays
+// on one thread: one call of the canonical reduction.
+PreparedKernel cpu::prepare_reduce(ReduceOp op, const Tensor& x, const Axes& axes, const Tensor& out) {
+  const ReducedAxes parsed = parse_axes(axes, x.rank(), name(op));
+  int lo = -1, hi = -1;
+  for (int i = 0; i < x.rank(); ++i)
+    if (parsed.reduced[i]) { if (lo < 0) lo = i; hi = i; }
+  const bool adjacent = hi - lo + 1 == parsed.count;
+  if (!adjacent || !x.is_contiguous() || !out.is_contiguous() || out.shares_storage(x) || x.numel() == 0 ||
+      x.numel() >= cpu::kParallelGrain)
+    return {};
+  std::int64_t outer = 1, r = 1, inner = 1;
+  for (int i = 0; i < x.rank(); ++i) (i < lo ? outer : i <= hi ? r : inner) *= x.shape()[i];
+  return visit_arithmetic(x.dtype(), name(op), [&]<class T>() -> PreparedKernel {
+    return [op, outer, r, inner](std::span<const Tensor> in, const Tensor& y) {
+      reduce_canonical<T>(op, in[0].data<T>(), outer, r, inner, y.data<T>());
+    };
+  });
+}
 
 namespace {
 template <class T>
