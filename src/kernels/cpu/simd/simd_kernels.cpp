@@ -18,6 +18,10 @@
 #include "kernels/cpu/simd/vmath.hpp"
 
 namespace stheno::cpu {
+namespace STHENO_CONCAT(isa_, STHENO_SIMD_ISA) {
+template <class T>
+void transpose(std::int64_t rows, std::int64_t cols, const T* src, std::int64_t lds, T* dst, std::int64_t ldd);  // winograd_kernels.cpp
+}
 namespace {
 
 template <class T>
@@ -635,8 +639,12 @@ void gemm_small(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T
   if (b_cs == 1 || n == 1) gemm_rows(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, c_rs);
   else if (k * n <= kMaxPackedB) {
     T* packed = part_scratch<T>(ScratchSlot::gemm_packed_b, k * n);
-    for (std::int64_t p = 0; p < k; ++p)
-      for (std::int64_t j = 0; j < n; ++j) packed[p * n + j] = b[p * b_rs + j * b_cs];
+    // B's columns as rows: a transposed matrix (the input gradient's g·Wᵀ) in blocks transposed
+    // in registers (10×10 by Wᵀ of 30×10: 282 -> 110 ns), any other layout element by element.
+    if (b_rs == 1) STHENO_CONCAT(isa_, STHENO_SIMD_ISA)::transpose(n, k, b, b_cs, packed, n);
+    else
+      for (std::int64_t p = 0; p < k; ++p)
+        for (std::int64_t j = 0; j < n; ++j) packed[p * n + j] = b[p * b_rs + j * b_cs];
     gemm_rows(m, n, k, alpha, a, a_rs, a_cs, packed, n, beta, c, c_rs);
   } else if (b_rs == 1) gemm_dots(m, n, k, alpha, a, a_rs, a_cs, b, b_cs, beta, c, c_rs);
   else {  // neither axis of B is contiguous: gather nothing, just loop
@@ -1118,8 +1126,6 @@ void csr_sampled_dots(std::int64_t begin, std::int64_t end, const I* offsets, co
 namespace STHENO_CONCAT(isa_, STHENO_SIMD_ISA) {
 template <class T>
 void winograd_transform(const WinogradTransform<T>& job);  // winograd_kernels.cpp
-template <class T>
-void transpose(std::int64_t rows, std::int64_t cols, const T* src, std::int64_t lds, T* dst, std::int64_t ldd);
 template <class T>
 void lstm_cell_keeping(std::int64_t h, const T* projected, T* gates, const T* c_prev, T* h_out, T* c_out);
 template <class T>

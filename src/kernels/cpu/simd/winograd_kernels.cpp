@@ -231,23 +231,26 @@ void winograd_transform(const WinogradTransform<T>& job) {
   else transform_for<5>(job);
 }
 
+// In L×L blocks; those at the edges (h rows by w columns) are read and written masked, the rows
+// past h transposed as zeros and never stored.
 template <class T>
 void transpose(std::int64_t rows, std::int64_t cols, const T* src, std::int64_t lds, T* dst, std::int64_t ldd) {
   using V = Vec<T>;
   constexpr int L = kVectorBytes / sizeof(T);
-  const std::int64_t whole_rows = rows / L * L, whole_cols = cols / L * L;
-  for (std::int64_t i0 = 0; i0 < whole_rows; i0 += L)
-    for (std::int64_t j0 = 0; j0 < whole_cols; j0 += L) {
+  for (std::int64_t i0 = 0; i0 < rows; i0 += L)
+    for (std::int64_t j0 = 0; j0 < cols; j0 += L) {
+      const int h = static_cast<int>(std::min<std::int64_t>(L, rows - i0)), w = static_cast<int>(std::min<std::int64_t>(L, cols - j0));
       V r[L];
-      for (int i = 0; i < L; ++i) r[i] = load<V>(src + (i0 + i) * lds + j0);
-      transpose_in_registers(r);
-      for (int j = 0; j < L; ++j) std::memcpy(dst + (j0 + j) * ldd + i0, &r[j], sizeof(V));
+      if (h == L && w == L) {
+        for (int i = 0; i < L; ++i) r[i] = load<V>(src + (i0 + i) * lds + j0);
+        transpose_in_registers(r);
+        for (int j = 0; j < L; ++j) std::memcpy(dst + (j0 + j) * ldd + i0, &r[j], sizeof(V));
+      } else {
+        for (int i = 0; i < L; ++i) r[i] = i < h ? load_first<V>(src + (i0 + i) * lds + j0, w) : broadcast<V>(T(0));
+        transpose_in_registers(r);
+        for (int j = 0; j < w; ++j) store_first(dst + (j0 + j) * ldd + i0, r[j], h);
+      }
     }
-  // The edges: a band of rows below the whole blocks, a band of columns to their right.
-  for (std::int64_t i = whole_rows; i < rows; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
-  for (std::int64_t j = whole_cols; j < cols; ++j)
-    for (std::int64_t i = 0; i < whole_rows; ++i) dst[j * ldd + i] = src[i * lds + j];
 }
 
 template void winograd_transform<float>(const WinogradTransform<float>&);
