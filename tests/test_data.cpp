@@ -398,6 +398,9 @@ TEST(DatasetTensor, GathersRowsAndLabels) {
   dataset.gather(indices, inputs, labels);
   EXPECT_EQ(inputs.to_vector<float>(), (std::vector<float>{9, -9, 0, 0, 4, -4}));
   EXPECT_EQ(labels.to_vector<std::int32_t>(), (std::vector<std::int32_t>{2, 0, 4}));
+  const Tensor strided = Tensor::empty({2, 3}).t();  // rows copied element by element
+  dataset.gather(indices, strided, labels);
+  EXPECT_EQ(strided.contiguous().to_vector<float>(), (std::vector<float>{9, -9, 0, 0, 4, -4}));
 
   const std::vector<std::int64_t> outside = {1, 10, 2};
   EXPECT_THROW(dataset.gather(outside, inputs, labels), IndexError);

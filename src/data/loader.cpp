@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <string>
 #include <utility>
@@ -56,16 +57,33 @@ void check_batch(const Dataset& dataset, std::size_t count, const Tensor& inputs
 
 void TensorDataset::gather(std::span<const std::int64_t> indices, const Tensor& inputs, const Tensor& labels) const {
   check_batch(*this, indices.size(), inputs, labels);
+  for (std::size_t row = 0; row < indices.size(); ++row)
+    if (indices[row] < 0 || indices[row] >= size())
+      throw IndexError("gather: index " + std::to_string(indices[row]) + " at position " + std::to_string(row) +
+                       " is outside 0 to " + std::to_string(size() - 1));
   const std::int32_t* label_in = labels_.data<std::int32_t>();
   std::int32_t* label_out = labels.data<std::int32_t>();
+  for (std::size_t row = 0; row < indices.size(); ++row)
+    label_out[static_cast<std::int64_t>(row) * labels.strides()[0]] = label_in[indices[row]];
+  if (!inputs.is_contiguous() || !inputs.device().is_host()) {
+    for (std::size_t row = 0; row < indices.size(); ++row)
+      inputs.select(0, static_cast<std::int64_t>(row)).copy_from(inputs_.select(0, indices[row]));
+    return;
+  }
+  // Rows copied whole, each fetched while the one before is copied: the samples of a shuffled
+  // batch lie far apart in memory, and one row's wait for memory overlaps the previous copy.
+  const std::size_t row_bytes = static_cast<std::size_t>(inputs_.numel() / std::max<std::int64_t>(size(), 1)) *
+                                itemsize(inputs_.dtype());
+  const auto* from = static_cast<const char*>(inputs_.raw_data());
+  auto* to = static_cast<char*>(inputs.raw_data());
+  const auto fetch = [&](std::size_t row) {
+    const char* start = from + static_cast<std::size_t>(indices[row]) * row_bytes;
+    for (std::size_t at = 0; at < row_bytes; at += 64) __builtin_prefetch(start + at, 0, 0);
+  };
+  if (!indices.empty()) fetch(0);
   for (std::size_t row = 0; row < indices.size(); ++row) {
-    const std::int64_t sample = indices[row];
-    if (sample < 0 || sample >= size())
-      throw IndexError("gather: index " + std::to_string(sample) + " at position " + std::to_string(row) +
-                       " is outside 0 to " + std::to_string(size() - 1));
-    const auto at = static_cast<std::int64_t>(row);
-    inputs.select(0, at).copy_from(inputs_.select(0, sample));
-    label_out[at * labels.strides()[0]] = label_in[sample];
+    if (row + 1 < indices.size()) fetch(row + 1);
+    std::memcpy(to + row * row_bytes, from + static_cast<std::size_t>(indices[row]) * row_bytes, row_bytes);
   }
 }
 
