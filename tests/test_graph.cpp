@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "allocation_counter.hpp"
 #include "reference.hpp"
 
@@ -319,6 +321,35 @@ TEST(TapeMachine, PreparedInstructionsComputeWhatTheirOpsDo) {
   }
   // The layouts the kernels were prepared for stay: a bound input must be contiguous.
   EXPECT_THROW(m.bind(x, Tensor::normal({6, 4}, gen).t()), ValueError);
+}
+
+// Runs flush subnormal numbers to zero (their multiply-adds are slow on x86), on every thread
+// that works on the run and only during it; a program compiled with flush_subnormals = false keeps
+// IEEE's gradual underflow.
+TEST(TapeMachine, RunsFlushSubnormalsToZero) {
+#if !(defined(__x86_64__) || defined(__i386__))
+  GTEST_SKIP() << "flush-to-zero is an x86 mode here";
+#endif
+  const float tiny = 1e-20f;        // tiny·tiny = 1e-40: subnormal in float32
+  const std::int64_t n = 1 << 16;   // enough elements to be shared between threads
+  const int threads = num_threads();
+  set_num_threads(2);
+  Graph g;
+  const Node x = g.input("x", {n});
+  const Node y = x * x;
+  TapeMachine flushing(g, {y});
+  TapeMachine gradual(g, {y}, CompileOptions{.flush_subnormals = false});
+  for (TapeMachine* m : {&flushing, &gradual}) {
+    m->let(x, Tensor::full({n}, tiny));
+    for (int run = 0; run < 2; ++run) m->run();
+  }
+  const std::vector<float> flushed = flushing.value(y).to_vector<float>(), kept = gradual.value(y).to_vector<float>();
+  EXPECT_TRUE(std::all_of(flushed.begin(), flushed.end(), [](float v) { return v == 0.0f; }));
+  EXPECT_TRUE(std::all_of(kept.begin(), kept.end(), [&](float v) { return v == tiny * tiny && v > 0.0f; }));
+  // Outside the runs the arithmetic is IEEE's again, on this thread and on the workers.
+  const std::vector<float> after = mul(Tensor::full({n}, tiny), Tensor::full({n}, tiny)).to_vector<float>();
+  EXPECT_TRUE(std::all_of(after.begin(), after.end(), [](float v) { return v > 0.0f; }));
+  set_num_threads(threads);
 }
 
 TEST(TapeMachine, NaNWatchNamesTheInstructionAndNode) {

@@ -9,6 +9,7 @@
 #include "stheno/graph/ops.hpp"
 #include "stheno/kernels/backend.hpp"
 #include "stheno/kernels/compare.hpp"
+#include "stheno/kernels/threads.hpp"
 
 namespace stheno {
 
@@ -385,6 +386,7 @@ void TapeMachine::check_instruction(const Instruction& ins) const {
 }
 
 void TapeMachine::run() {
+  const FlushSubnormals flush(options_.flush_subnormals && device_.is_host());
   if (runs_ == 0) {
     for (int i : order_) {
       const Register& r = registers_[static_cast<std::size_t>(i)];

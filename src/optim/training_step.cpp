@@ -7,6 +7,7 @@
 #include "stheno/kernels/backend.hpp"
 #include "stheno/kernels/linalg.hpp"
 #include "stheno/kernels/sparse.hpp"
+#include "stheno/kernels/threads.hpp"
 
 namespace stheno::optim {
 
@@ -220,6 +221,7 @@ class StepRecording {
 }  // namespace
 
 void TrainingStep::launch() {
+  const FlushSubnormals flush(machine_->options().flush_subnormals && machine_->device().is_host());
   for (Bucket& b : buckets_) b.waiting = b.gradients;
   StepRecording recording(machine_->device(), recordable_ && clip_norm_ <= 0 && !comm_ && launched_++ > 0);
   machine_->run();

@@ -36,6 +36,9 @@ struct CompileOptions {
   // of the graph's parameters (the host when there are none). Every parameter must already be
   // there (move a model with Module::to); constants are copied there once, when compiling.
   std::optional<Device> device = std::nullopt;
+  // Runs (and a TrainingStep's optimizer updates) flush subnormal numbers to zero on the host
+  // (FlushSubnormals, kernels/threads.hpp); false keeps IEEE's gradual underflow.
+  bool flush_subnormals = true;
 };
 
 class TapeMachine {
@@ -83,6 +86,7 @@ class TapeMachine {
   std::string profile_report() const;
 
   // Bytes of the planned arena that holds every intermediate.
+  const CompileOptions& options() const { return options_; }
   std::size_t planned_bytes() const;
   // Bytes the intermediates would need if none shared memory.
   std::size_t unplanned_bytes() const;

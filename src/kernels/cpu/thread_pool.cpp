@@ -87,6 +87,7 @@ class Pool {
     }
     ensure_workers(parts - 1);
     task_ = task;
+    mode_ = subnormal_mode();
     sets_ = owned_sets(parts);
     done_.store(0, std::memory_order_relaxed);
     const std::uint32_t generation = ++generation_;
@@ -111,6 +112,7 @@ class Pool {
       if (!claim_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
       // The job cannot end while this part is unfinished, so task_ and sets_ are still this job's.
       const int part = static_cast<int>(Claim::next(w));
+      if (subnormal_mode() != mode_) set_subnormal_mode(mode_);  // a worker takes the starter's mode
       run_part(task_, part, sets_[part]);
       done_.fetch_add(1, std::memory_order_release);
       w = claim_.load(std::memory_order_acquire);
@@ -161,6 +163,7 @@ class Pool {
   std::mutex job_mutex_;  // one job at a time; held only by the thread that started it
   std::vector<std::thread> workers_;
   PartTask task_{};
+  unsigned mode_ = 0;                  // the starting thread's subnormal mode
   ScratchSet* const* sets_ = nullptr;  // the starting thread's scratch, one set per part
   std::uint32_t generation_ = 0;
   std::atomic<std::uint64_t> claim_{0};
@@ -169,6 +172,24 @@ class Pool {
   std::atomic<int> sleepers_{0};
 };
 
+}  // namespace
+
+#if defined(__x86_64__) || defined(__i386__)
+namespace {
+constexpr unsigned kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;
+}
+unsigned subnormal_mode() { return _mm_getcsr() & (kFlushToZero | kDenormalsAreZero); }
+unsigned flushing_subnormals() { return kFlushToZero | kDenormalsAreZero; }
+void set_subnormal_mode(unsigned mode) {
+  _mm_setcsr((_mm_getcsr() & ~(kFlushToZero | kDenormalsAreZero)) | mode);
+}
+#else
+unsigned subnormal_mode() { return 0; }
+unsigned flushing_subnormals() { return 0; }
+void set_subnormal_mode(unsigned) {}
+#endif
+
+namespace {
 Pool& pool() {
   static Pool* p = new Pool;  // never destroyed: detached workers may still be polling it at exit
   return *p;

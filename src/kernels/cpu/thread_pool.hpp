@@ -26,6 +26,13 @@ void run_parts(int parts, PartTask task);
 // True on a thread while it is running a part of a job.
 bool in_parallel_part();
 
+// The calling thread's subnormal handling (x86: MXCSR's FTZ and DAZ bits; 0 elsewhere), the
+// value that flushes subnormals, and setting it. A job's parts run in the mode of the thread that
+// started it (FlushSubnormals, kernels/threads.hpp).
+unsigned subnormal_mode();
+unsigned flushing_subnormals();
+void set_subnormal_mode(unsigned mode);
+
 // Scratch memory for kernels that need some inside a parallel loop. It belongs to the part, not
 // to the thread running it: each thread that starts jobs keeps one set of buffers per part, and
 // whichever thread runs part p of its job uses set p. Since parts are claimed, the thread that

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "kernels/cpu/thread_pool.hpp"
 #include "stheno/tensor/error.hpp"
 
 namespace stheno {
@@ -51,6 +52,18 @@ void set_num_threads(int n) {
 
 int num_threads() {
   return thread_count().load(std::memory_order_relaxed);
+}
+
+FlushSubnormals::FlushSubnormals(bool wanted) {
+  if (!wanted) return;
+  saved_ = cpu::subnormal_mode();
+  const unsigned flushing = cpu::flushing_subnormals();
+  changed_ = saved_ != flushing;
+  if (changed_) cpu::set_subnormal_mode(flushing);
+}
+
+FlushSubnormals::~FlushSubnormals() {
+  if (changed_) cpu::set_subnormal_mode(saved_);
 }
 
 }  // namespace stheno
