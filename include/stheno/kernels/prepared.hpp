@@ -4,7 +4,7 @@
 // registers do. Calling one reads only its operands' data pointers, so the operands may be other
 // tensors of the same layouts over other memory (an input bound to a new batch each run). For a
 // small network's ops of a few hundred elements the checks cost more than the arithmetic (a
-// 10×10 sub: 56 against about 10 ns).
+// 10×10 sub: 56 ns through the checks, 20 prepared).
 //
 // Each prepare_* returns an empty kernel when it has no prepared form for its operands (another
 // device, a layout the general kernel handles, work big enough to be shared between threads,

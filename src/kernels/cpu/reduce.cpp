@@ -44,9 +44,13 @@ ReducedAxes parse_axes(const Axes& axes, int rank, std::string_view op) {
   return r;
 }
 
-struct Canonical {
-  Tensor data;  // contiguous
+// An input as (outer, r, inner), r the reduced extent.
+struct Extents {
   std::int64_t outer = 1, r = 1, inner = 1;
+};
+
+struct Canonical : Extents {
+  Tensor data;  // contiguous
 };
 
 // A per-thread buffer, grown as needed and reused, so that reductions over non-adjacent axes
@@ -58,13 +62,21 @@ Tensor scratch(const Shape& shape, DType dtype) {
   return t.slice(0, 0, shape.numel()).view(shape);
 }
 
+// The reduced axes' extent r, between the extents before and after them, when they are next to
+// each other.
+std::optional<Extents> adjacent_extents(const Shape& shape, const ReducedAxes& axes) {
+  int lo = -1, hi = -1;
+  for (int i = 0; i < shape.rank(); ++i)
+    if (axes.reduced[i]) { if (lo < 0) lo = i; hi = i; }
+  if (hi - lo + 1 != axes.count) return std::nullopt;
+  Extents e;
+  for (int i = 0; i < shape.rank(); ++i) (i < lo ? e.outer : i <= hi ? e.r : e.inner) *= shape[i];
+  return e;
+}
+
 Canonical canonical(const Tensor& x, const ReducedAxes& axes) {
   Canonical c;
-  int lo = -1, hi = -1;
-  for (int i = 0; i < x.rank(); ++i)
-    if (axes.reduced[i]) { if (lo < 0) lo = i; hi = i; }
-  const bool adjacent = hi - lo + 1 == axes.count;
-  if (adjacent) {
+  if (const std::optional<Extents> e = adjacent_extents(x.shape(), axes)) {
     // A strided view (a slice of a wider gradient) is gathered into scratch: no allocation.
     if (x.is_contiguous()) {
       c.data = x;
@@ -72,8 +84,7 @@ Canonical canonical(const Tensor& x, const ReducedAxes& axes) {
       c.data = scratch(x.shape(), x.dtype());
       c.data.copy_from(x);
     }
-    for (int i = 0; i < x.rank(); ++i)
-      (i < lo ? c.outer : i <= hi ? c.r : c.inner) *= x.shape()[i];
+    static_cast<Extents&>(c) = *e;
   } else {
     int order[kMaxRank], n = 0;
     for (int i = 0; i < x.rank(); ++i) if (!axes.reduced[i]) order[n++] = i;
@@ -116,8 +127,9 @@ void reduce_block(const cpu::TypedKernels<T>& k, ReduceOp op, const T* block, st
 }
 
 template <class T>
-void reduce_canonical(ReduceOp op, const T* x, std::int64_t outer, std::int64_t r, std::int64_t inner, T* out) {
+void reduce_canonical(ReduceOp op, const T* x, const Extents& extents, T* out) {
   const auto& k = cpu::typed_kernels<T>();
+  const auto [outer, r, inner] = extents;
   const bool is_max = op == ReduceOp::max;
   const T scale = op == ReduceOp::mean ? static_cast<T>(1.0 / static_cast<double>(r)) : T(1);
   const std::int64_t work = outer * r * inner;
@@ -212,7 +224,7 @@ void cpu::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, 
     throw ValueError("max: cannot reduce an empty axis (input shape " + x.shape().str() + ")");
   const Tensor dst = out.is_contiguous() && !out.shares_storage(x) ? out : Tensor::empty(result, x.dtype());
   visit_arithmetic(x.dtype(), opname, [&]<class T>() {
-    if (!around) return reduce_canonical<T>(op, c.data.data<T>(), c.outer, c.r, c.inner, dst.data<T>());
+    if (!around) return reduce_canonical<T>(op, c.data.data<T>(), c, dst.data<T>());
     const double count = static_cast<double>(around->before * around->after);
     sum_around_kept<T>(x.data<T>(), *around, op == ReduceOp::mean ? static_cast<T>(1.0 / count) : T(1), dst.data<T>());
   });
@@ -222,19 +234,13 @@ void cpu::reduce(ReduceOp op, const Tensor& x, const Axes& axes, bool keepdims, 
 // Reduced axes next to each other in a contiguous input are read in place, and small work stays
 // on one thread: one call of the canonical reduction.
 PreparedKernel cpu::prepare_reduce(ReduceOp op, const Tensor& x, const Axes& axes, const Tensor& out) {
-  const ReducedAxes parsed = parse_axes(axes, x.rank(), name(op));
-  int lo = -1, hi = -1;
-  for (int i = 0; i < x.rank(); ++i)
-    if (parsed.reduced[i]) { if (lo < 0) lo = i; hi = i; }
-  const bool adjacent = hi - lo + 1 == parsed.count;
-  if (!adjacent || !x.is_contiguous() || !out.is_contiguous() || out.shares_storage(x) || x.numel() == 0 ||
+  const std::optional<Extents> e = adjacent_extents(x.shape(), parse_axes(axes, x.rank(), name(op)));
+  if (!e || !x.is_contiguous() || !out.is_contiguous() || out.shares_storage(x) || x.numel() == 0 ||
       x.numel() >= cpu::kParallelGrain)
     return {};
-  std::int64_t outer = 1, r = 1, inner = 1;
-  for (int i = 0; i < x.rank(); ++i) (i < lo ? outer : i <= hi ? r : inner) *= x.shape()[i];
   return visit_arithmetic(x.dtype(), name(op), [&]<class T>() -> PreparedKernel {
-    return [op, outer, r, inner](std::span<const Tensor> in, const Tensor& y) {
-      reduce_canonical<T>(op, in[0].data<T>(), outer, r, inner, y.data<T>());
+    return [op, e = *e](std::span<const Tensor> in, const Tensor& y) {
+      reduce_canonical<T>(op, in[0].data<T>(), e, y.data<T>());
     };
   });
 }
