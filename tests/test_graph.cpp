@@ -549,6 +549,30 @@ TEST(EagerMachine, DifferentiatesAGraphThatChangesPerInput) {
   }
 }
 
+// An eager graph, used as a training loop's step, flushes subnormals like the tape machine's runs
+// (RunsFlushSubnormalsToZero above): in its ops, on every thread, and only during them.
+TEST(EagerMachine, ComputesWithSubnormalsFlushedToZero) {
+#if !(defined(__x86_64__) || defined(__i386__))
+  GTEST_SKIP() << "flush-to-zero is an x86 mode here";
+#endif
+  const float tiny = 1e-20f;  // tiny·tiny = 1e-40: subnormal in float32
+  const std::int64_t n = 1 << 16;
+  const int threads = num_threads();
+  set_num_threads(2);
+  const auto squares = [&](bool flush) {
+    Graph g(Graph::Mode::eager);
+    g.set_flush_subnormals(flush);
+    const Node x = g.input("x", Tensor::full({n}, tiny));
+    return (x * x).value().to_vector<float>();
+  };
+  const std::vector<float> flushed = squares(true), kept = squares(false);
+  EXPECT_TRUE(std::all_of(flushed.begin(), flushed.end(), [](float v) { return v == 0.0f; }));
+  EXPECT_TRUE(std::all_of(kept.begin(), kept.end(), [&](float v) { return v == tiny * tiny && v > 0.0f; }));
+  const std::vector<float> after = mul(Tensor::full({n}, tiny), Tensor::full({n}, tiny)).to_vector<float>();
+  EXPECT_TRUE(std::all_of(after.begin(), after.end(), [](float v) { return v > 0.0f; }));
+  set_num_threads(threads);
+}
+
 TEST(EagerMachine, InputsNeedValuesAndDeferredInputsDoNot) {
   Graph eager(Graph::Mode::eager);
   EXPECT_THROW(eager.input("x", {2}), ValueError);

@@ -45,6 +45,26 @@ TEST(Optimizers, SgdAndWeightDecay) {
   expect_values(d.p, {0.94, -2.005});
 }
 
+// A host update whose step is subnormal (1e-10 · 1e-30 = 1e-40 in float32) moves nothing, as in
+// the tape machine's training programs; with the mode off, IEEE's gradual underflow moves it.
+TEST(Optimizers, UpdatesFlushSubnormalsToZero) {
+#if !(defined(__x86_64__) || defined(__i386__))
+  GTEST_SKIP() << "flush-to-zero is an x86 mode here";
+#endif
+  const auto updated = [](bool flush) {
+    Tensor p = Tensor::zeros({64});
+    std::vector<Tensor> grads{Tensor::full({64}, 1e-30f)};
+    SGD sgd({p}, 1e-10);
+    sgd.set_flush_subnormals(flush);
+    sgd.step(grads);
+    return p.to_vector<float>();
+  };
+  for (float v : updated(true)) EXPECT_EQ(v, 0.0f);
+  for (float v : updated(false)) EXPECT_LT(v, 0.0f);
+  const Tensor product = mul(Tensor::full({64}, 1e-20f), Tensor::full({64}, 1e-20f));  // the mode is restored
+  EXPECT_GT(product.to_vector<float>()[0], 0.0f);
+}
+
 TEST(Optimizers, MomentumAndNesterov) {
   Fixture f;
   SGD momentum({f.p}, 0.1, 0.9);

@@ -3,6 +3,8 @@
 #include <array>
 #include <sstream>
 
+#include "stheno/kernels/threads.hpp"
+
 namespace stheno {
 
 // --- Node -------------------------------------------------------------------------------------
@@ -231,6 +233,7 @@ Node Graph::apply(OpPtr op, std::vector<Node> inputs, std::string name) {
     }
     if (!d.value.defined()) {
       d.value = Tensor::empty(d.type.shape, d.type.dtype, device);
+      const FlushSubnormals flush(flush_subnormals_ && device.is_host());
       op->forward(values, d.value);
     }
   }

@@ -4,6 +4,7 @@
 
 #include "stheno/kernels/linalg.hpp"
 #include "stheno/kernels/optim_update.hpp"
+#include "stheno/kernels/threads.hpp"
 
 namespace stheno::optim {
 
@@ -35,6 +36,7 @@ void Optimizer::step(std::span<const Tensor> grads) {
     throw ValueError(name() + ": " + std::to_string(grads.size()) + " gradients for " + std::to_string(params_.size()) +
                      " parameters");
   ++steps_;
+  const FlushSubnormals flush(flushes());
   for (std::size_t i = 0; i < params_.size(); ++i) update(i, params_[i], grads[i]);
 }
 
@@ -62,6 +64,7 @@ void Optimizer::step(std::span<const Gradient> grads) {
     }
   }
   ++steps_;
+  const FlushSubnormals flush(flushes());
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (grads[i].row_sparse())
       update_rows(i, params_[i], grads[i].rows);

@@ -35,6 +35,10 @@ class Graph {
   Graph& operator=(const Graph&) = delete;
 
   bool eager() const { return mode_ == Mode::eager; }
+  // An eager graph computes its host ops with subnormal numbers flushed to zero, as training
+  // programs do (CompileOptions::flush_subnormals, kernels/threads.hpp); false keeps IEEE's
+  // gradual underflow.
+  void set_flush_subnormals(bool flush) { flush_subnormals_ = flush; }
 
   // An input of fixed shape and dtype, bound to a value for each run (TapeMachine::let).
   Node input(std::string name, const Shape& shape, DType dtype = DType::f32);
@@ -94,6 +98,7 @@ class Graph {
   std::string unique_name(std::string requested, std::string_view fallback_prefix) const;
 
   Mode mode_;
+  bool flush_subnormals_ = true;
   // A deque: adding nodes never moves existing ones, so references handed out by Node stay valid.
   std::deque<NodeData> nodes_;
   std::unordered_map<std::string, int> by_name_;

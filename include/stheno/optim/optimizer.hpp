@@ -64,6 +64,9 @@ class Optimizer {
 
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr);
+  // Host updates run with subnormal numbers flushed to zero, as training programs do
+  // (CompileOptions::flush_subnormals, kernels/threads.hpp); false keeps IEEE's gradual underflow.
+  void set_flush_subnormals(bool flush) { flush_subnormals_ = flush; }
   std::int64_t steps_taken() const { return steps_; }
   void set_steps_taken(std::int64_t steps) { steps_ = steps; }
   const std::vector<Tensor>& params() const { return params_; }
@@ -86,6 +89,9 @@ class Optimizer {
   std::int64_t steps_ = 0;
 
  private:
+  bool flushes() const { return flush_subnormals_ && !params_.empty() && params_[0].device().is_host(); }
+
+  bool flush_subnormals_ = true;
   std::vector<StateTensor> state_;
 };
 
