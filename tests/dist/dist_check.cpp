@@ -224,7 +224,10 @@ int main(int argc, char** argv) {
   try {
     dist::Communicator& c = dist::world();
     my_rank = c.rank();
-    if (my_rank == 0) std::printf("%d rank(s), backend %s\n", c.size(), std::string(c.backend()).c_str());
+    if (my_rank == 0) {
+      std::printf("%d rank(s), backend %s\n", c.size(), std::string(c.backend()).c_str());
+      std::fflush(stdout);  // two_hosts.py tells a launch that failed from a failed check by this line
+    }
     collectives(c);
     training(c, "mlp", "momentum", 0);
     training(c, "mlp", "adam", 0);
