@@ -82,15 +82,22 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int6
 // with OpenBLAS); oneMKL runs those faster when it writes C (784×10×30: 3.8 against 7.1 µs) or
 // C's rows are whole vectors (784×10×32 added into C: 3.6 against 4.9 µs), but not when it adds
 // into rows that end in part of a vector, as SGD's update of W1's 784×30 weight by the product
-// xᵀ·δ does (8.4 against 6.0 µs; 784×16×30: 8.1 against 6.1). A transposed B is copied into
-// rows first when it is small (gemm_small).
+// xᵀ·δ does (8.4 against 6.0 µs; 784×16×30: 8.1 against 6.1). With OpenBLAS, also up to 64
+// rows by a B of at most 1 MiB, which stays in the core's L2 cache while stheno's kernel reads it
+// again for each block of rows, where OpenBLAS packs all of it on every call (an LSTM's step,
+// 32×128 by 128×512: 103–112 against 81–90 GFLOP/s with OpenBLAS's AVX2 kernels, 163–171
+// against 111–114 with its AVX-512 ones; one thread, Sapphire Rapids). From 1.6 MB of B
+// (32×3136×128, 32×784×1000) OpenBLAS is faster. A transposed B is copied into rows first when
+// it is small (gemm_small).
 template <class T>
 bool own_kernel_is_faster(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T beta) {
   constexpr std::int64_t kFloatsPerVector = 64 / sizeof(T);
+  constexpr std::int64_t kCachedB = (std::int64_t{1} << 20) / static_cast<std::int64_t>(sizeof(T));
   const bool openblas = cpu::blas().library == cpu::BlasLibrary::openblas;
   const bool few_rows = m <= 16 && (openblas || n < 64);
+  const bool cached_b = openblas && m <= 64 && k * n <= kCachedB;
   const bool short_inner_axis = k <= 16 && (openblas || (beta != T(0) && n % kFloatsPerVector != 0));
-  return (!trans_b || k * n <= cpu::kMaxPackedB) && (few_rows || short_inner_axis || m * n * k <= 32 * 32 * 32);
+  return (!trans_b || k * n <= cpu::kMaxPackedB) && (few_rows || cached_b || short_inner_axis || m * n * k <= 32 * 32 * 32);
 }
 
 // STHENO_SMALL_GEMM=N sends every product of at most N multiply-adds to stheno's kernel, so that
