@@ -65,6 +65,27 @@ TEST(Optimizers, UpdatesFlushSubnormalsToZero) {
   EXPECT_GT(product.to_vector<float>()[0], 0.0f);
 }
 
+// A TrainingStep's updates follow its program's CompileOptions::flush_subnormals, whatever the
+// optimizer was set to before.
+TEST(TrainingStepLayout, UpdatesFollowTheProgramsSubnormalMode) {
+#if !(defined(__x86_64__) || defined(__i386__))
+  GTEST_SKIP() << "flush-to-zero is an x86 mode here";
+#endif
+  const auto updated = [](bool flush) {
+    Graph g;
+    Tensor w = Tensor::zeros({64});
+    const Node wn = g.parameter("w", w);
+    const Node loss = sum(wn * g.constant(Tensor::full({64}, 1e-30f)));  // dL/dw = 1e-30
+    SGD sgd({w}, 1e-10);
+    sgd.set_flush_subnormals(!flush);
+    TrainingStep step(loss, {wn}, sgd, {}, CompileOptions{.flush_subnormals = flush});
+    step.run();
+    return w.to_vector<float>();
+  };
+  for (float v : updated(true)) EXPECT_EQ(v, 0.0f);
+  for (float v : updated(false)) EXPECT_LT(v, 0.0f);
+}
+
 TEST(Optimizers, MomentumAndNesterov) {
   Fixture f;
   SGD momentum({f.p}, 0.1, 0.9);

@@ -76,6 +76,7 @@ TrainingStep::TrainingStep(const Node& loss, const std::vector<Node>& parameters
       throw ValueError("TrainingStep: " + parameters[i].describe() + " is not the parameter the optimizer holds at index " +
                        std::to_string(i));
   }
+  optimizer.set_flush_subnormals(options.flush_subnormals);  // its updates follow the program's mode
   gradients_ = grad(loss, parameters);
   for (std::size_t i = 0; i < gradients_.size(); ++i) {
     rows_forms_.push_back(row_sparse_form(gradients_[i]));

@@ -66,6 +66,7 @@ class Optimizer {
   void set_learning_rate(double lr);
   // Host updates run with subnormal numbers flushed to zero, as training programs do
   // (CompileOptions::flush_subnormals, kernels/threads.hpp); false keeps IEEE's gradual underflow.
+  // A TrainingStep sets it to its program's CompileOptions::flush_subnormals.
   void set_flush_subnormals(bool flush) { flush_subnormals_ = flush; }
   std::int64_t steps_taken() const { return steps_; }
   void set_steps_taken(std::int64_t steps) { steps_ = steps; }
