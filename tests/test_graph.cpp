@@ -323,6 +323,19 @@ TEST(TapeMachine, PreparedInstructionsComputeWhatTheirOpsDo) {
   EXPECT_THROW(m.bind(x, Tensor::normal({6, 4}, gen).t()), ValueError);
 }
 
+namespace {
+// tiny·tiny squared elementwise with subnormals flushed (all zero) and without (all the exact,
+// subnormal product); afterwards, outside both, the arithmetic is IEEE's again on this thread and
+// on the pool's workers.
+void expect_flushed_only_where_asked(const std::vector<float>& flushed, const std::vector<float>& kept, float tiny) {
+  EXPECT_TRUE(std::all_of(flushed.begin(), flushed.end(), [](float v) { return v == 0.0f; }));
+  EXPECT_TRUE(std::all_of(kept.begin(), kept.end(), [&](float v) { return v == tiny * tiny && v > 0.0f; }));
+  const auto n = static_cast<std::int64_t>(kept.size());
+  const std::vector<float> after = mul(Tensor::full({n}, tiny), Tensor::full({n}, tiny)).to_vector<float>();
+  EXPECT_TRUE(std::all_of(after.begin(), after.end(), [](float v) { return v > 0.0f; }));
+}
+}  // namespace
+
 // Runs flush subnormal numbers to zero (their multiply-adds are slow on x86), on every thread
 // that works on the run and only during it; a program compiled with flush_subnormals = false keeps
 // IEEE's gradual underflow.
@@ -343,12 +356,7 @@ TEST(TapeMachine, RunsFlushSubnormalsToZero) {
     m->let(x, Tensor::full({n}, tiny));
     for (int run = 0; run < 2; ++run) m->run();
   }
-  const std::vector<float> flushed = flushing.value(y).to_vector<float>(), kept = gradual.value(y).to_vector<float>();
-  EXPECT_TRUE(std::all_of(flushed.begin(), flushed.end(), [](float v) { return v == 0.0f; }));
-  EXPECT_TRUE(std::all_of(kept.begin(), kept.end(), [&](float v) { return v == tiny * tiny && v > 0.0f; }));
-  // Outside the runs the arithmetic is IEEE's again, on this thread and on the workers.
-  const std::vector<float> after = mul(Tensor::full({n}, tiny), Tensor::full({n}, tiny)).to_vector<float>();
-  EXPECT_TRUE(std::all_of(after.begin(), after.end(), [](float v) { return v > 0.0f; }));
+  expect_flushed_only_where_asked(flushing.value(y).to_vector<float>(), gradual.value(y).to_vector<float>(), tiny);
   set_num_threads(threads);
 }
 
@@ -565,11 +573,7 @@ TEST(EagerMachine, ComputesWithSubnormalsFlushedToZero) {
     const Node x = g.input("x", Tensor::full({n}, tiny));
     return (x * x).value().to_vector<float>();
   };
-  const std::vector<float> flushed = squares(true), kept = squares(false);
-  EXPECT_TRUE(std::all_of(flushed.begin(), flushed.end(), [](float v) { return v == 0.0f; }));
-  EXPECT_TRUE(std::all_of(kept.begin(), kept.end(), [&](float v) { return v == tiny * tiny && v > 0.0f; }));
-  const std::vector<float> after = mul(Tensor::full({n}, tiny), Tensor::full({n}, tiny)).to_vector<float>();
-  EXPECT_TRUE(std::all_of(after.begin(), after.end(), [](float v) { return v > 0.0f; }));
+  expect_flushed_only_where_asked(squares(true), squares(false), tiny);
   set_num_threads(threads);
 }
 
