@@ -371,7 +371,9 @@ enum class BetaKind { zero, one, scaled };
 // another: 784×10 by 10×30 added into a weight, Sapphire Rapids kind, 4.1–4.3 -> 3.5–3.9 µs).
 // Narrower rows are read and written masked, and a masked store still spans the next rows' first
 // columns: reading those waits until the store has retired, so then the whole tile is read first
-// (30×10 added into a weight: 280 -> 137 ns).
+// (30×10 added into a weight: 280 -> 137 ns). alpha·acc + C is one fused multiply-add: rounded
+// once, and one instruction fewer per vector (784×10 by 10×30 added into a weight, one thread,
+// Sapphire Rapids kind: AVX2 5.7–6.2 -> 5.3–5.8 µs, AVX-512 3.3–3.5 -> 3.1–3.5 µs).
 template <BetaKind kBeta, bool kWhole, int R, int NB, class T>
 [[gnu::always_inline]] inline void store_tile(const Vec<T> (&acc)[R][NB], T alpha, T beta, T* c, std::int64_t c_rs,
                                               int width) {
@@ -387,10 +389,10 @@ STHENO_UNROLL
     for (int r = 0; r < R; ++r) {
       V y[NB];
 STHENO_UNROLL
-      for (int v = 0; v < NB; ++v) {
-        y[v] = valpha * acc[r][v];
-        if (v * L < width && kBeta != BetaKind::zero) y[v] += old(c + r * c_rs + vector_offset<L>(v, width));
-      }
+      for (int v = 0; v < NB; ++v)
+        y[v] = v * L >= width || kBeta == BetaKind::zero
+                   ? valpha * acc[r][v]
+                   : fused_multiply_add(valpha, acc[r][v], old(c + r * c_rs + vector_offset<L>(v, width)));
 STHENO_UNROLL
       for (int v = 0; v < NB; ++v)
         if (v * L < width) std::memcpy(c + r * c_rs + vector_offset<L>(v, width), &y[v], sizeof y[v]);
@@ -411,8 +413,7 @@ STHENO_UNROLL
 STHENO_UNROLL
       for (int v = 0; v < NB; ++v) {
         if (v * L >= width) continue;
-        V y = valpha * acc[r][v];
-        if constexpr (kBeta != BetaKind::zero) y += olds[r][v];
+        const V y = kBeta == BetaKind::zero ? valpha * acc[r][v] : fused_multiply_add(valpha, acc[r][v], olds[r][v]);
         store_first(c + r * c_rs + vector_offset<L>(v, width), y, partial);
       }
   }
@@ -500,22 +501,32 @@ void gemm_block_rows(int rows, std::int64_t k, T alpha, const T* a, std::int64_t
 // 29 registers), 3 for k <= 12, or 6 with 1-vector ones. Added into the 784×30 weight, one
 // thread, Sapphire Rapids kind: 4.8–5.2 -> 4.0 µs, and with 4 rows 3.8–4.0 µs (8 sums in flight,
 // as two multiply-add units of latency 4 need; 3 rows gave 6). Its multiply-adds need 2.5 µs at
-// this core's measured peak. The sums are formed in the same order as gemm_block's.
-constexpr int kShortK = kVectorBytes == 64 ? 12 : 0;
+// this core's measured peak. With AVX2's 16 registers B's rows are loaded again at every step,
+// as gemm_block loads them, but the sweep still gains: its blocks run in one loop, with the store's
+// kind decided once and the k steps unrolled, instead of one call per block of 6 rows (the same
+// product with AVX2: 7.0–7.6 -> 5.4–5.7 µs, W1's epoch 0.083–0.085 -> 0.075–0.079 s). The sums
+// are formed in the same order as gemm_block's.
+constexpr int kShortK = 12;
 constexpr int kShortKInBlocksOf4 = 10;
+constexpr bool kShortKHoldsB = kVectorBytes == 64;
 
 template <ALayout kA, int NB, int kRowsOfB, class T>
 void gemm_short_k(std::int64_t m, std::int64_t k, T alpha, const T* a, std::int64_t a_rs, std::int64_t a_cs,
                   const BPanel<T>& b, T beta, T* c, std::int64_t c_rs, int width) {
   using V = Vec<T>;
-  constexpr int L = kVectorBytes / sizeof(T), R = NB == 2 ? (kRowsOfB <= kShortKInBlocksOf4 ? 4 : 3) : 6;
-  V bv[kRowsOfB][NB];
+  constexpr int L = kVectorBytes / sizeof(T);
+  constexpr int R = !kShortKHoldsB ? kMaxRows : NB == 2 ? (kRowsOfB <= kShortKInBlocksOf4 ? 4 : 3) : 6;
+  const auto row_of_b = [&](int p) {
+    return p >= k ? nullptr : p < b.full_rows ? b.rows + p * b.rs : b.tail + (p - b.full_rows) * (NB * L);
+  };
+  V bv[kShortKHoldsB ? kRowsOfB : 1][NB];
+  if constexpr (kShortKHoldsB)
 STHENO_UNROLL
-  for (int p = 0; p < kRowsOfB; ++p) {
-    const T* brow = p >= k ? nullptr : p < b.full_rows ? b.rows + p * b.rs : b.tail + (p - b.full_rows) * (NB * L);
+    for (int p = 0; p < kRowsOfB; ++p) {
+      const T* brow = row_of_b(p);
 STHENO_UNROLL
-    for (int v = 0; v < NB; ++v) bv[p][v] = brow ? load<V>(brow + vector_offset<L>(v, width)) : broadcast<V>(T(0));
-  }
+      for (int v = 0; v < NB; ++v) bv[p][v] = brow ? load<V>(brow + vector_offset<L>(v, width)) : broadcast<V>(T(0));
+    }
   std::int64_t i = 0;
   with_store_kind(beta, width, [&](auto beta_kind, auto whole_kind) {
     for (; i + R <= m; i += R) {
@@ -532,11 +543,18 @@ STHENO_UNROLL
 STHENO_UNROLL
       for (int p = 0; p < kRowsOfB; ++p, acol += a_cs) {
         if (p >= k) break;
+        V loaded[NB];
+        if constexpr (!kShortKHoldsB) {
+          const T* brow = row_of_b(p);
+STHENO_UNROLL
+          for (int v = 0; v < NB; ++v) loaded[v] = load<V>(brow + vector_offset<L>(v, width));
+        }
+        const V(&row)[NB] = kShortKHoldsB ? bv[p] : loaded;
 STHENO_UNROLL
         for (int r = 0; r < R; ++r) {
           const V av = broadcast<V>(a_element<kA>(arow, acol, r, p, a_cs));
 STHENO_UNROLL
-          for (int v = 0; v < NB; ++v) acc[r][v] = fused_multiply_add(av, bv[p][v], acc[r][v]);
+          for (int v = 0; v < NB; ++v) acc[r][v] = fused_multiply_add(av, row[v], acc[r][v]);
         }
       }
       store_tile<beta_kind(), whole_kind()>(acc, alpha, beta, c + i * c_rs, c_rs, width);
@@ -574,7 +592,7 @@ void gemm_rows_tiled(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, co
       panel.full_rows = k - copied;
       panel.tail = tail;
     }
-    if constexpr (NB <= 2 && kShortK > 0)
+    if constexpr (NB <= 2)
       if (k <= kShortK) {
         if (k <= kShortKInBlocksOf4)
           gemm_short_k<kA, NB, kShortKInBlocksOf4>(m, k, alpha, a, a_rs, a_cs, panel, beta, c + j0, c_rs, width);
