@@ -504,7 +504,7 @@ void gemm_block_rows(int rows, std::int64_t k, T alpha, const T* a, std::int64_t
 // this core's measured peak. With AVX2's 16 registers B's rows are loaded again at every step,
 // as gemm_block loads them, but the sweep still gains: its blocks run in one loop, with the store's
 // kind decided once and the k steps unrolled, instead of one call per block of 6 rows (the same
-// product with AVX2: 7.0–7.6 -> 5.4–5.7 µs, W1's epoch 0.083–0.085 -> 0.075–0.079 s). The sums
+// product with AVX2: 7.0–7.6 -> 5.5–6.0 µs, W1's epoch 0.084–0.085 -> 0.075–0.079 s). The sums
 // are formed in the same order as gemm_block's.
 constexpr int kShortK = 12;
 constexpr int kShortKInBlocksOf4 = 10;
